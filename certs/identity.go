@@ -1,0 +1,113 @@
+package certs
+
+import (
+	"crypto/x509"
+	"net/url"
+	"strings"
+
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// Role is what a certificate's holder may do.
+type Role string
+
+// Roles.
+const (
+	Terminal Role = "terminal"
+	Operator Role = "operator"
+	Auditor  Role = "auditor"
+	Switch   Role = "switch"
+)
+
+// ParseRole validates a role name.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(strings.ToLower(s)); r {
+	case Terminal, Operator, Auditor, Switch:
+		return r, nil
+	}
+	return "", fault.Errorf("role", fault.Invalid, "unknown role %q: use terminal, operator, auditor or switch", s)
+}
+
+// Identity is who a verified certificate says its holder is.
+type Identity struct {
+	Name      string                   // the certificate's common name, e.g. "HN.UBND terminal 1"
+	Role      Role                     //
+	Agency    telegram.Address         // empty for operators and auditors without an agency
+	Clearance telegram.Classification  //
+	Serial    string                   // certificate serial, hex
+}
+
+const urnPrefix = "urn:dienbao:"
+
+// clearance names inside URNs: no spaces.
+func clearanceURN(c telegram.Classification) string {
+	return strings.ReplaceAll(c.String(), " ", "")
+}
+
+func uris(role Role, agency telegram.Address, clearance telegram.Classification) []*url.URL {
+	var out []*url.URL
+	add := func(k, v string) { out = append(out, &url.URL{Scheme: "urn", Opaque: "dienbao:" + k + ":" + v}) }
+	add("role", string(role))
+	if agency != "" {
+		add("agency", string(agency))
+	}
+	add("clearance", clearanceURN(clearance))
+	return out
+}
+
+// IdentityOf reads the identity from a certificate that has already been
+// verified against the CA. It is strict: each urn:dienbao: field at most
+// once, role and clearance required, agency required for terminals and
+// switches, and every value well-formed.
+func IdentityOf(cert *x509.Certificate) (Identity, error) {
+	const op = "certs.identity"
+	id := Identity{Name: cert.Subject.CommonName, Serial: cert.SerialNumber.Text(16)}
+	seen := map[string]bool{}
+	for _, u := range cert.URIs {
+		s := u.String()
+		if !strings.HasPrefix(s, urnPrefix) {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(s, urnPrefix), ":")
+		if !ok || v == "" {
+			return Identity{}, fault.Errorf(op, fault.Permission, "malformed identity name %q", s)
+		}
+		if seen[k] {
+			return Identity{}, fault.Errorf(op, fault.Permission, "certificate names its %s twice", k)
+		}
+		seen[k] = true
+		var err error
+		switch k {
+		case "role":
+			id.Role, err = ParseRole(v)
+		case "agency":
+			id.Agency, err = telegram.ParseAddress(v)
+			if err == nil && string(id.Agency) != v {
+				err = fault.Errorf(op, fault.Invalid, "agency %q is not in canonical form", v)
+			}
+		case "clearance":
+			id.Clearance, err = telegram.ParseClassification(v)
+		default:
+			err = fault.Errorf(op, fault.Invalid, "unknown identity field %q", k)
+		}
+		if err != nil {
+			return Identity{}, fault.E(op, fault.Permission, "certificate identity is invalid", err)
+		}
+	}
+	if id.Role == "" || id.Clearance == 0 {
+		return Identity{}, fault.E(op, fault.Permission, "certificate carries no dienbao role and clearance")
+	}
+	if id.Agency == "" && (id.Role == Terminal || id.Role == Switch) {
+		return Identity{}, fault.Errorf(op, fault.Permission, "a %s certificate must name its agency", id.Role)
+	}
+	return id, nil
+}
+
+// String names the identity for logs and audit records.
+func (id Identity) String() string {
+	if id.Agency != "" {
+		return string(id.Agency) + "/" + id.Name
+	}
+	return id.Name
+}

@@ -1,0 +1,56 @@
+// Command switchd is the dienbao switch daemon.
+//
+//	switchd --dev [--data DIR] [--listen HOST:PORT]   a local dev site, no setup
+//	switchd --config FILE                             production
+//
+// SIGTERM or SIGINT drains and exits.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/dienbao/dienbao/switch/daemon"
+)
+
+type cli struct {
+	Dev    bool   `help:"Run a local dev site: create a CA, certificates, a directory and demo identities under --data if absent, and serve on loopback."`
+	Data   string `help:"Dev site folder." default:"dienbao-dev" type:"path"`
+	Listen string `help:"UDP address to listen on (dev mode; production takes it from the config file)." default:"127.0.0.1:4433"`
+	Config string `help:"Production config file (TOML)." type:"existingfile" xor:"mode"`
+}
+
+func main() {
+	var c cli
+	kong.Parse(&c, kong.Description("dienbao secure store-and-forward telegraph switch."))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "switchd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c cli) error {
+	switch {
+	case c.Dev && c.Config != "":
+		return fmt.Errorf("use either --dev or --config, not both")
+	case c.Dev:
+		cfg, err := daemon.DevSite(c.Data, c.Listen)
+		if err != nil {
+			return err
+		}
+		return daemon.Run(ctx, daemon.Options{Config: cfg, DevDir: c.Data})
+	case c.Config != "":
+		cfg, err := daemon.LoadConfig(c.Config)
+		if err != nil {
+			return err
+		}
+		return daemon.Run(ctx, daemon.Options{Config: cfg})
+	}
+	return fmt.Errorf("nothing to run: pass --dev for a local dev site or --config FILE")
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+type certsCmd struct {
+	Init  certsInitCmd  `cmd:"" help:"Create a CA (ca.pem, ca.key) in a new folder."`
+	Issue certsIssueCmd `cmd:"" help:"Issue a certificate into a new identity folder."`
+}
+
+type certsInitCmd struct {
+	Out   string `required:"" type:"path" help:"Folder for the CA (must not hold one)."`
+	Name  string `default:"dienbao network CA" help:"The CA's common name."`
+	Years int    `default:"10" help:"Validity in years."`
+}
+
+func (c *certsInitCmd) Run(e *env) error {
+	ca, err := certs.NewCA(c.Name, time.Duration(c.Years)*365*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	if err := ca.Save(c.Out); err != nil {
+		return err
+	}
+	if e.json {
+		return e.emit(map[string]string{"ca": filepath.Join(c.Out, certs.CACertFile), "serial": ca.Cert.SerialNumber.Text(16)})
+	}
+	_, err = fmt.Fprintf(e.stdout, "CA created: %s (key %s, mode 0600: keep it offline)\n",
+		filepath.Join(c.Out, certs.CACertFile), filepath.Join(c.Out, certs.CAKeyFile))
+	return err
+}
+
+type certsIssueCmd struct {
+	CA        string   `required:"" type:"path" help:"CA folder (ca.pem, ca.key)."`
+	Role      string   `required:"" help:"terminal | operator | auditor | switch"`
+	Name      string   `required:"" help:"Holder's name (common name)."`
+	Agency    string   `help:"Agency address (required for terminals and switches)."`
+	Clearance string   `default:"UNCLASSIFIED" help:"Highest classification the holder may file and receive."`
+	Switch    string   `default:"127.0.0.1:4433" help:"Switch address written into the identity folder."`
+	DNS       []string `help:"DNS names (switch certificates)."`
+	IP        []string `help:"IP addresses (switch certificates)."`
+	Days      int      `default:"365" help:"Validity in days."`
+	Out       string   `required:"" type:"path" help:"Identity folder to create."`
+}
+
+func (c *certsIssueCmd) Run(e *env) error {
+	const op = "certs.issue"
+	ca, err := certs.LoadCA(c.CA)
+	if err != nil {
+		return err
+	}
+	role, err := certs.ParseRole(c.Role)
+	if err != nil {
+		return err
+	}
+	clearance, err := telegram.ParseClassification(c.Clearance)
+	if err != nil {
+		return err
+	}
+	var agency telegram.Address
+	if c.Agency != "" {
+		if agency, err = telegram.ParseAddress(c.Agency); err != nil {
+			return err
+		}
+	}
+	var ips []net.IP
+	for _, s := range c.IP {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return fault.Errorf(op, fault.Invalid, "%q is not an IP address", s)
+		}
+		ips = append(ips, ip)
+	}
+	iss, err := ca.Issue(certs.Request{Name: c.Name, Role: role, Agency: agency, Clearance: clearance,
+		DNSNames: c.DNS, IPs: ips, Validity: time.Duration(c.Days) * 24 * time.Hour})
+	if err != nil {
+		return err
+	}
+	if err := certs.WriteFolder(c.Out, iss, ca.PEM, c.Switch); err != nil {
+		return err
+	}
+	if e.json {
+		return e.emit(map[string]string{"out": c.Out, "serial": iss.Cert.SerialNumber.Text(16),
+			"role": string(role), "agency": string(agency), "clearance": clearance.String()})
+	}
+	_, err = fmt.Fprintf(e.stdout, "issued %s certificate %s for %q into %s\n", role, iss.Cert.SerialNumber.Text(16), c.Name, c.Out)
+	return err
+}

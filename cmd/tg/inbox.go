@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+type inboxCmd struct {
+	Follow bool   `help:"Keep waiting for telegrams instead of exiting when nothing is left."`
+	Out    string `type:"path" help:"Folder to store telegrams in (default: inbox/ inside the identity folder)."`
+}
+
+func (c *inboxCmd) Run(e *env) error {
+	out := c.Out
+	if out == "" {
+		out = filepath.Join(e.id, "inbox")
+	}
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	h := &printer{e: e, inbox: &client.Inbox{Dir: out}}
+	return cl.Receive(e.ctx, client.ReceiveOptions{Inbox: true, Follow: c.Follow}, h)
+}
+
+type receiptsCmd struct {
+	Follow bool `help:"Keep waiting for delivery reports instead of exiting when nothing is left."`
+}
+
+func (c *receiptsCmd) Run(e *env) error {
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	h := &printer{e: e, inbox: &client.Inbox{Dir: filepath.Join(e.id, "inbox")}}
+	return cl.Receive(e.ctx, client.ReceiveOptions{Receipts: true, Follow: c.Follow}, h)
+}
+
+// printer stores each delivery durably, then prints it. What was stored
+// before (a possible duplicate) is acknowledged but not printed again.
+type printer struct {
+	e     *env
+	inbox *client.Inbox
+}
+
+func (p *printer) Telegram(d client.Delivery) error {
+	stored, err := p.inbox.Store(d)
+	if err != nil || !stored {
+		return err
+	}
+	m := client.MessageOf(d)
+	if p.e.json {
+		return p.e.emit(m)
+	}
+	p.e.mu.Lock()
+	defer p.e.mu.Unlock()
+	info := "-"
+	if len(m.Info) > 0 {
+		info = join(m.Info)
+	}
+	_, err = fmt.Fprintf(p.e.stdout, "=== %s  %s  %s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
+		m.ID, m.Precedence, m.Classification, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), m.Subject, m.Body)
+	return err
+}
+
+func (p *printer) Receipt(r telegram.Receipt) error {
+	stored, err := p.inbox.StoreReceipt(r)
+	if err != nil || !stored {
+		return err
+	}
+	if p.e.json {
+		return p.e.emit(r)
+	}
+	p.e.mu.Lock()
+	defer p.e.mu.Unlock()
+	_, err = fmt.Fprintf(p.e.stdout, "%s  %-14s %-13s %s %s\n", r.ID, r.Addressee, r.Status, r.At.Format(time.RFC3339), r.Reason)
+	return err
+}
+
+func join(list []telegram.Address) string {
+	s := make([]string, len(list))
+	for i, a := range list {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ", ")
+}

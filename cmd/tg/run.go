@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/alecthomas/kong"
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/fault"
+)
+
+// cli is the whole command tree.
+type cli struct {
+	ID   string `name:"id" env:"TG_ID" type:"path" help:"Identity folder (certificate, key, CA, switch address)."`
+	JSON bool   `name:"json" help:"Print JSON: one object for one result, JSON Lines for many."`
+
+	Send     sendCmd     `cmd:"" help:"File a telegram."`
+	Inbox    inboxCmd    `cmd:"" help:"Receive this agency's telegrams, most urgent first, storing each before acknowledging."`
+	Receipts receiptsCmd `cmd:"" help:"Receive delivery reports for telegrams this agency filed."`
+	Certs    certsCmd    `cmd:"" help:"PKI: create the CA, issue certificates."`
+}
+
+// env is what every command gets.
+type env struct {
+	ctx    context.Context
+	id     string
+	json   bool
+	stdin  io.Reader
+	mu     sync.Mutex // serialises output from concurrent handlers
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// dial loads the identity folder and connects.
+func (e *env) dial() (*client.Client, error) {
+	f, err := certs.LoadFolder(e.id)
+	if err != nil {
+		return nil, err
+	}
+	return client.Dial(e.ctx, f)
+}
+
+// emit prints v as one JSON line.
+func (e *env) emit(v any) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
+}
+
+// Exit statuses, one per error kind.
+const (
+	exitOK          = 0
+	exitInternal    = 1
+	exitInvalid     = 2 // bad input or usage
+	exitPermission  = 3
+	exitNotExist    = 4
+	exitTooLarge    = 5
+	exitUnavailable = 6
+	exitIntegrity   = 7
+)
+
+func exitCode(err error) int {
+	switch fault.KindOf(err) {
+	case fault.Invalid:
+		return exitInvalid
+	case fault.Permission:
+		return exitPermission
+	case fault.NotExist:
+		return exitNotExist
+	case fault.TooLarge:
+		return exitTooLarge
+	case fault.Unavailable:
+		return exitUnavailable
+	case fault.Integrity:
+		return exitIntegrity
+	}
+	return exitInternal
+}
+
+type exitPanic int
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	var c cli
+	defer func() {
+		if r := recover(); r != nil {
+			if p, ok := r.(exitPanic); ok {
+				code = int(p)
+				return
+			}
+			panic(r)
+		}
+	}()
+	parser, err := kong.New(&c, kong.Name("tg"),
+		kong.Description("dienbao telegraph client: file, receive, report, administer."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitPanic(code)) }),
+		kong.UsageOnError())
+	if err != nil {
+		fmt.Fprintln(stderr, "tg:", err)
+		return exitInternal
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "tg:", err)
+		return exitInvalid
+	}
+	e := &env{ctx: ctx, id: c.ID, json: c.JSON, stdin: stdin, stdout: stdout, stderr: stderr}
+	if err := kctx.Run(e); err != nil {
+		fmt.Fprintln(stderr, "tg:", err)
+		return exitCode(err)
+	}
+	return exitOK
+}

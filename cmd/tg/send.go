@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+type sendCmd struct {
+	To      []string `required:"" sep:"," help:"Action addressees (agency addresses, comma-separated or repeated)."`
+	Info    []string `sep:"," help:"Info addressees."`
+	Prec    string   `default:"ROUTINE" help:"Precedence: FLASH|IMMEDIATE|PRIORITY|ROUTINE or HOATOC|THUONGKHAN|KHAN|THUONG."`
+	Class   string   `default:"UNCLASSIFIED" help:"Classification: UNCLASSIFIED|CONFIDENTIAL|SECRET|TOP SECRET or KHONGMAT|MAT|TOIMAT|TUYETMAT."`
+	Subject string   `help:"Subject line (seen only by addressees)."`
+	Ref     string   `help:"Your own reference: filing again with it returns the same ID and files nothing new."`
+	File    string   `type:"path" help:"Read the body from this file."`
+	Text    []string `arg:"" optional:"" help:"The body; without it and without --file, standard input."`
+}
+
+// sendResult is what send prints with --json.
+type sendResult struct {
+	ID        telegram.ID `json:"id"`
+	Duplicate bool        `json:"duplicate"`
+}
+
+func (c *sendCmd) Run(e *env) error {
+	const op = "send"
+	prec, err := telegram.ParsePrecedence(c.Prec)
+	if err != nil {
+		return err
+	}
+	class, err := telegram.ParseClassification(c.Class)
+	if err != nil {
+		return err
+	}
+	to, err := addresses(c.To)
+	if err != nil {
+		return err
+	}
+	info, err := addresses(c.Info)
+	if err != nil {
+		return err
+	}
+	var body []byte
+	switch {
+	case c.File != "" && len(c.Text) > 0:
+		return fault.E(op, fault.Invalid, "give the body as text or --file, not both")
+	case c.File != "":
+		if body, err = os.ReadFile(c.File); err != nil {
+			return fault.E(op, fault.Invalid, "cannot read the body file", err)
+		}
+	case len(c.Text) > 0:
+		body = []byte(strings.Join(c.Text, " "))
+	default:
+		if body, err = io.ReadAll(e.stdin); err != nil {
+			return fault.E(op, fault.Invalid, "cannot read the body from standard input", err)
+		}
+	}
+	if len(body) == 0 {
+		return fault.E(op, fault.Invalid, "the body is empty: a telegram must have text")
+	}
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	res, err := cl.Send(e.ctx, client.Telegram{To: to, Info: info, Precedence: prec, Classification: class,
+		Subject: c.Subject, Ref: c.Ref, Body: body})
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.emit(sendResult{ID: res.ID, Duplicate: res.Duplicate})
+	}
+	if res.Duplicate {
+		fmt.Fprintf(e.stderr, "tg: reference %q was already filed; nothing new was filed\n", c.Ref)
+	}
+	_, err = fmt.Fprintln(e.stdout, res.ID)
+	return err
+}
+
+func addresses(list []string) ([]telegram.Address, error) {
+	out := make([]telegram.Address, 0, len(list))
+	for _, s := range list {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		a, err := telegram.ParseAddress(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

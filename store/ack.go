@@ -1,0 +1,152 @@
+package store
+
+import (
+	"errors"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+)
+
+// DeliveryState is where one telegram stands for one addressee.
+type DeliveryState struct {
+	Status   telegram.Status `cbor:"1,keyasint,omitempty"` // 0 while pending
+	At       time.Time       `cbor:"2,keyasint,omitzero"`
+	Terminal string          `cbor:"3,keyasint,omitempty"`
+	Reason   string          `cbor:"4,keyasint,omitempty"`
+}
+
+func unixUTC(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+// Ack records that a terminal of q.Agency durably stored telegram id,
+// delivered from sub-queue q at sequence seq. In one transaction it
+// removes the queue entry, marks the addressee delivered, queues a
+// delivery report for the sender, writes the audit records, moves the
+// sub-queue's head to head (when head > 0), and deletes the body once
+// every addressee has it. Acknowledging an entry that is already gone
+// changes nothing and reports done=false.
+type Ack struct {
+	Queue    SubQueue
+	Seq      uint64
+	ID       telegram.ID
+	Terminal string // the acknowledging identity
+	Head     uint64 // the sub-queue's new head, 0 to leave it
+}
+
+// Ack commits a; it returns after fsync.
+func (s *Store) Ack(a Ack) (done bool, err error) {
+	err = s.submit(&op{prec: a.Queue.Prec, apply: func(c *commitCtx) error {
+		var err error
+		done, err = c.ack(a)
+		return err
+	}})
+	return done, err
+}
+
+func (c *commitCtx) ack(a Ack) (bool, error) {
+	const op = "store.ack"
+	qk := a.Queue.key(a.Seq)
+	if _, err := c.txn.Get(qk); errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	h, err := getHeader(c.txn, a.ID)
+	if err != nil {
+		return false, err
+	}
+	complete := true
+	for _, ad := range h.Addressees() {
+		if ad == a.Queue.Agency {
+			continue
+		}
+		ds, err := getDelivery(c.txn, a.ID, ad)
+		if err != nil {
+			return false, err
+		}
+		if ds.Status == 0 {
+			complete = false
+		}
+	}
+	at := unixUTC(c.now)
+	dsb, err := wire.Marshal(&DeliveryState{Status: telegram.Delivered, At: at, Terminal: a.Terminal})
+	if err != nil {
+		return false, fault.E(op, fault.Internal, "encode delivery state", err)
+	}
+	// Writes only from here.
+	if err := c.txn.Delete(qk); err != nil {
+		return false, err
+	}
+	if err := c.txn.Set(deliveryKey(a.ID, a.Queue.Agency), dsb); err != nil {
+		return false, err
+	}
+	if a.Head > 0 {
+		if err := c.txn.Set(a.Queue.headKey(), putU64(a.Head)); err != nil {
+			return false, err
+		}
+	}
+	if err := c.appendAudit(AuditEntry{Actor: a.Terminal, Event: AuditDelivered, ID: a.ID, Agency: a.Queue.Agency,
+		Precedence: h.Precedence, Classification: h.Classification}); err != nil {
+		return false, err
+	}
+	if err := c.queueReceipt(h, telegram.Receipt{ID: a.ID, Addressee: a.Queue.Agency, Status: telegram.Delivered,
+		At: at, Terminal: a.Terminal}); err != nil {
+		return false, err
+	}
+	if complete {
+		for n := int64(0); n*ChunkSize < h.BodyLen; n++ {
+			if err := c.txn.Delete(bodyKey(a.ID, uint32(n))); err != nil {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// queueReceipt puts a delivery report in the sender's receipt queue.
+func (c *commitCtx) queueReceipt(h telegram.Header, r telegram.Receipt) error {
+	b, err := wire.Marshal(&r)
+	if err != nil {
+		return err
+	}
+	c.st.rseq++
+	if err := c.txn.Set(receiptKey(h.From, c.st.rseq), b); err != nil {
+		return err
+	}
+	*c.events = append(*c.events, Event{Kind: EvReceipt, Queue: SubQueue{Agency: h.From}, Seq: c.st.rseq, ID: r.ID})
+	return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditReportQueued, ID: r.ID, Agency: r.Addressee,
+		Precedence: h.Precedence, Classification: h.Classification, Reason: r.Status.String()})
+}
+
+// AckReceipt records that a terminal of agency stored the delivery report
+// at seq. head, when > 0, becomes the agency's receipt-queue head.
+func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string, head uint64) (bool, error) {
+	var done bool
+	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+		k := receiptKey(agency, seq)
+		item, err := c.txn.Get(k)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		var r telegram.Receipt
+		if err := item.Value(func(b []byte) error { return wire.Unmarshal(b, &r) }); err != nil {
+			return fault.E("store.ackreceipt", fault.Integrity, "unreadable delivery report", err)
+		}
+		if err := c.txn.Delete(k); err != nil {
+			return err
+		}
+		if head > 0 {
+			if err := c.txn.Set(receiptHeadKey(agency), putU64(head)); err != nil {
+				return err
+			}
+		}
+		done = true
+		return c.appendAudit(AuditEntry{Actor: terminal, Event: AuditReportDelivered, ID: r.ID, Agency: agency,
+			Reason: r.Status.String()})
+	}})
+	return done, err
+}

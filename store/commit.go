@@ -1,0 +1,150 @@
+package store
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"go.uber.org/zap"
+)
+
+// An op is one unit of work for the commit loop. apply must do all its
+// reads and checks before its first write, so that a logical refusal
+// leaves nothing in the shared transaction; the only error it may return
+// after writing is one from Badger (the whole transaction is then retried
+// or failed).
+type op struct {
+	prec  telegram.Precedence // answers go out most urgent first
+	apply func(c *commitCtx) error
+	err   error
+	done  chan struct{}
+}
+
+// commitCtx is what an op sees while it is applied.
+type commitCtx struct {
+	s      *Store
+	txn    *badger.Txn
+	st     *state
+	events *[]Event
+	now    int64
+}
+
+// EventKind says what an Event announces.
+type EventKind uint8
+
+// Event kinds.
+const (
+	EvQueued  EventKind = 1 // a telegram entered an agency's queue
+	EvReceipt EventKind = 2 // a delivery report is waiting for an agency
+)
+
+// Event tells the switch what a commit made durable, so that it can wake
+// the sessions concerned.
+type Event struct {
+	Kind  EventKind
+	Queue SubQueue // EvQueued: the sub-queue; EvReceipt: Queue.Agency
+	Seq   uint64
+	ID    telegram.ID
+}
+
+// submit hands o to the commit loop and waits for its commit.
+func (s *Store) submit(o *op) error {
+	o.done = make(chan struct{})
+	s.mu.Lock()
+	if s.shut {
+		s.mu.Unlock()
+		return fault.E("store", fault.Unavailable, "the switch is shutting down")
+	}
+	s.ops <- o
+	s.mu.Unlock()
+	<-o.done
+	return o.err
+}
+
+func (s *Store) loop() {
+	defer close(s.done)
+	batch := make([]*op, 0, s.opts.MaxBatch)
+	for first := range s.ops {
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+		sort.SliceStable(batch, func(i, j int) bool { return batch[i].prec > batch[j].prec })
+		for _, o := range batch {
+			close(o.done)
+		}
+	}
+}
+
+// commit applies batch in one transaction. If the transaction grows too
+// big, it is discarded and the batch split; an op too big on its own fails.
+func (s *Store) commit(batch []*op) {
+	if len(batch) == 0 {
+		return
+	}
+	st := s.st
+	var events []Event
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	c := &commitCtx{s: s, txn: txn, st: &st, events: &events, now: s.opts.Now().UnixNano()}
+	for i, o := range batch {
+		err := o.apply(c)
+		if errors.Is(err, badger.ErrTxnTooBig) {
+			txn.Discard()
+			if i == 0 {
+				o.err = fault.E("store.commit", fault.TooLarge, "the request is too large to commit in one transaction")
+				s.commit(batch[1:])
+				return
+			}
+			s.commit(batch[:i])
+			s.commit(batch[i:])
+			return
+		}
+		o.err = err
+	}
+	if err := s.putCounters(txn, &st); err == nil {
+		err = txn.Commit()
+		if err == nil {
+			s.st = st
+			if s.opts.OnCommit != nil && len(events) > 0 {
+				s.opts.OnCommit(events)
+			}
+			return
+		}
+		s.log.Error("commit failed", zap.Error(err), zap.Int("ops", len(batch)))
+	}
+	for _, o := range batch {
+		if o.err == nil {
+			o.err = fault.E("store.commit", fault.Internal, "the store could not commit; nothing was stored")
+		}
+	}
+}
+
+func (s *Store) putCounters(txn *badger.Txn, st *state) error {
+	if st.qseq != s.st.qseq {
+		if err := txn.Set(metaKey("qseq"), putU64(st.qseq)); err != nil {
+			return err
+		}
+	}
+	if st.rseq != s.st.rseq {
+		if err := txn.Set(metaKey("rseq"), putU64(st.rseq)); err != nil {
+			return err
+		}
+	}
+	if st.aseq != s.st.aseq {
+		return txn.Set(metaKey("aseq"), putU64(st.aseq))
+	}
+	return nil
+}

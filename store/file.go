@@ -1,0 +1,97 @@
+package store
+
+import (
+	"errors"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+)
+
+// Filing is a validated telegram ready to be stored. The header's ID and
+// FiledAt are assigned by the store.
+type Filing struct {
+	Header telegram.Header
+	Body   []byte
+	Actor  string // the sender's identity, for the audit log
+}
+
+// FileResult is the outcome of a filing.
+type FileResult struct {
+	ID        telegram.ID
+	Duplicate bool // the sender reference was already used; ID is the first filing's
+}
+
+// File stores f: the header, the body, one queue entry and one delivery
+// state per addressee, the sender-reference index entry, and the audit
+// records (filed, queued per addressee), all in one transaction. It
+// returns after that transaction is fsynced. If the sender reference was
+// used before, it stores nothing and returns the earlier ID.
+func (s *Store) File(f *Filing) (FileResult, error) {
+	var res FileResult
+	err := s.submit(&op{prec: f.Header.Precedence, apply: func(c *commitCtx) error {
+		r, err := c.file(f)
+		res = r
+		return err
+	}})
+	return res, err
+}
+
+func (c *commitCtx) file(f *Filing) (FileResult, error) {
+	h := f.Header
+	if h.Ref != "" {
+		item, err := c.txn.Get(refKey(h.From, h.Ref))
+		switch {
+		case err == nil:
+			var id telegram.ID
+			err = item.Value(func(b []byte) error { copy(id[:], b); return nil })
+			return FileResult{ID: id, Duplicate: true}, err
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return FileResult{}, err
+		}
+	}
+	h.FiledAt = unixUTC(c.now)
+	h.ID = c.s.ids.New(h.FiledAt)
+	h.BodyLen = int64(len(f.Body))
+	hb, err := wire.Marshal(&h)
+	if err != nil {
+		return FileResult{}, fault.E("store.file", fault.Internal, "encode header", err)
+	}
+	// Reads and checks are done; from here on only writes.
+	if err := c.txn.Set(headerKey(h.ID), hb); err != nil {
+		return FileResult{}, err
+	}
+	for n := 0; n*ChunkSize < len(f.Body); n++ {
+		end := min((n+1)*ChunkSize, len(f.Body))
+		if err := c.txn.Set(bodyKey(h.ID, uint32(n)), f.Body[n*ChunkSize:end]); err != nil {
+			return FileResult{}, err
+		}
+	}
+	if h.Ref != "" {
+		if err := c.txn.Set(refKey(h.From, h.Ref), h.ID[:]); err != nil {
+			return FileResult{}, err
+		}
+	}
+	if err := c.appendAudit(AuditEntry{Actor: f.Actor, Event: AuditFiled, ID: h.ID, Agency: h.From,
+		Precedence: h.Precedence, Classification: h.Classification}); err != nil {
+		return FileResult{}, err
+	}
+	pending, _ := wire.Marshal(&DeliveryState{})
+	for _, a := range h.Addressees() {
+		c.st.qseq++
+		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
+		if err := c.txn.Set(q.key(c.st.qseq), h.ID[:]); err != nil {
+			return FileResult{}, err
+		}
+		if err := c.txn.Set(deliveryKey(h.ID, a), pending); err != nil {
+			return FileResult{}, err
+		}
+		if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditQueued, ID: h.ID, Agency: a,
+			Precedence: h.Precedence, Classification: h.Classification}); err != nil {
+			return FileResult{}, err
+		}
+		*c.events = append(*c.events, Event{Kind: EvQueued, Queue: q, Seq: c.st.qseq, ID: h.ID})
+	}
+	return FileResult{ID: h.ID}, nil
+}

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"go.uber.org/zap"
+)
+
+// Options configure a Store.
+type Options struct {
+	Dir    string      // the Badger folder
+	Logger *zap.Logger // nil: no logging
+	// MaxBatch bounds the operations grouped into one commit (default 1024).
+	MaxBatch int
+	// OnCommit, if set, is called by the commit loop after each successful
+	// commit with what became durable. It must not block.
+	OnCommit func([]Event)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Store is the durable state. Reads may run concurrently; all writes go
+// through the commit loop.
+type Store struct {
+	db    *badger.DB
+	opts  Options
+	log   *zap.Logger
+	ids   *telegram.IDGen
+	ops   chan *op
+	st    state // owned by the commit loop
+	mu    sync.Mutex
+	shut  bool
+	done  chan struct{}
+	start sync.Once
+}
+
+// state is what the commit loop allocates from. It is copied per commit
+// and kept only if the commit succeeds.
+type state struct {
+	qseq, rseq, aseq uint64
+}
+
+// BadgerOptions are the Badger settings the store runs with. Durability
+// depends on them: SyncWrites makes every commit fsync before it returns,
+// and checksum verification refuses silently corrupted tables and values.
+func BadgerOptions(dir string) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithChecksumVerificationMode(options.OnTableAndBlockRead).
+		WithVerifyValueChecksum(true).
+		WithDetectConflicts(false). // one writer: the commit loop
+		WithValueThreshold(4 << 10).
+		WithNumVersionsToKeep(1).
+		WithLogger(nil)
+}
+
+// Open opens (creating if absent) the store in opts.Dir and starts its
+// commit loop.
+func Open(opts Options) (*Store, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1024
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	db, err := badger.Open(BadgerOptions(opts.Dir))
+	if err != nil {
+		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
+	}
+	s := &Store{db: db, opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
+		ops: make(chan *op, 4096), done: make(chan struct{})}
+	if err := db.View(func(txn *badger.Txn) error {
+		var err error
+		if s.st.qseq, err = getU64(txn, metaKey("qseq")); err != nil {
+			return err
+		}
+		if s.st.rseq, err = getU64(txn, metaKey("rseq")); err != nil {
+			return err
+		}
+		s.st.aseq, err = getU64(txn, metaKey("aseq"))
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fault.E("store.open", fault.Integrity, "cannot read the store's counters", err)
+	}
+	go s.loop()
+	return s, nil
+}
+
+// DB exposes the Badger handle for tests and maintenance tools.
+func (s *Store) DB() *badger.DB { return s.db }
+
+// Close stops accepting writes, finishes those already submitted, and
+// closes Badger.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.shut {
+		s.mu.Unlock()
+		<-s.done
+		return nil
+	}
+	s.shut = true
+	close(s.ops)
+	s.mu.Unlock()
+	<-s.done
+	return s.db.Close()
+}
+
+func getU64(txn *badger.Txn, key []byte) (uint64, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	err = item.Value(func(b []byte) error { v = u64(b); return nil })
+	return v, err
+}

@@ -1,0 +1,91 @@
+// Package client is the Go library agency terminals (and tg) use to talk
+// to a dienbao switch: file telegrams, receive their own in precedence
+// order, and receive delivery reports.
+//
+// Receiving is at-least-once on the wire and exactly-once as the terminal
+// sees it: a handler must store what it is given durably before returning
+// nil, only then is the acknowledgement sent, and a store keyed by
+// telegram ID (see Inbox) drops what it already holds. Handlers run
+// concurrently, one goroutine per precedence stream, so a FLASH is handled
+// while a long ROUTINE body is still arriving.
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+)
+
+// Client is one connection to the switch.
+type Client struct {
+	conn   *quic.Conn
+	folder *certs.Folder
+	// MaxFrame and MaxBody bound what the client accepts from the switch.
+	MaxFrame int
+	MaxBody  int64
+}
+
+// Dial connects to the switch named in the identity folder, presenting the
+// folder's certificate and checking that the peer is a switch certified by
+// the folder's CA.
+func Dial(ctx context.Context, f *certs.Folder) (*Client, error) {
+	const op = "dial"
+	host, _, err := net.SplitHostPort(f.Switch)
+	if err != nil {
+		return nil, fault.E(op, fault.Invalid, "the switch address "+f.Switch+" is not HOST:PORT", err)
+	}
+	tlsConf := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{f.Cert},
+		RootCAs:      f.CAs,
+		ServerName:   host,
+		NextProtos:   []string{wire.ALPN},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the switch sent no certificate")
+			}
+			id, err := certs.IdentityOf(cs.PeerCertificates[0])
+			if err != nil {
+				return err
+			}
+			if id.Role != certs.Switch {
+				return fmt.Errorf("the peer is a %s, not a switch", id.Role)
+			}
+			return nil
+		},
+	}
+	conn, err := quic.DialAddr(ctx, f.Switch, tlsConf, &quic.Config{
+		HandshakeIdleTimeout: 10 * time.Second,
+		MaxIdleTimeout:       60 * time.Second,
+		KeepAlivePeriod:      15 * time.Second,
+		MaxIncomingStreams:   16,
+		MaxIncomingUniStreams: -1,
+	})
+	if err != nil {
+		return nil, fault.E(op, fault.Unavailable, "cannot reach the switch at "+f.Switch, err)
+	}
+	return &Client{conn: conn, folder: f, MaxFrame: wire.DefaultMaxFrame, MaxBody: 64 << 20}, nil
+}
+
+// Identity is who this client is, from its certificate.
+func (c *Client) Identity() certs.Identity { return c.folder.Identity }
+
+// Close ends the connection.
+func (c *Client) Close() error { return c.conn.CloseWithError(0, "") }
+
+// CloseErr explains why the connection ended, if it has.
+func (c *Client) closeErr(err error) error {
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) && ae.Remote {
+		return fault.Errorf("switch", fault.Unavailable, "the switch closed the connection: %s", ae.ErrorMessage)
+	}
+	return err
+}

@@ -1,0 +1,161 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+)
+
+// Delivery is a telegram handed to this terminal.
+type Delivery struct {
+	Header telegram.Header
+	Body   []byte
+	// PossibleDuplicate: the switch sent this before without seeing an
+	// acknowledgement. Store by ID and drop it if already stored.
+	PossibleDuplicate bool
+}
+
+// Handler stores what the switch delivers. Both methods must store
+// durably before returning nil; returning an error withholds the
+// acknowledgement (the switch will deliver again later) and ends Receive.
+// Methods are called concurrently.
+type Handler interface {
+	Telegram(d Delivery) error
+	Receipt(r telegram.Receipt) error
+}
+
+// ReceiveOptions choose what to receive.
+type ReceiveOptions struct {
+	Inbox    bool // this agency's telegrams
+	Receipts bool // delivery reports for telegrams this agency filed
+	// Follow keeps receiving until ctx ends; otherwise Receive returns once
+	// the switch says nothing is left.
+	Follow bool
+}
+
+// Receive subscribes and hands deliveries to h until nothing is left (or,
+// with Follow, until ctx ends). It consumes the connection: the client is
+// closed when it returns.
+func (c *Client) Receive(ctx context.Context, opts ReceiveOptions, h Handler) error {
+	defer c.Close()
+	str, err := c.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return c.closeErr(err)
+	}
+	if err := wire.WriteFrame(str, wire.TSubscribe, wire.Subscribe{Inbox: opts.Inbox, Receipts: opts.Receipts}); err != nil {
+		return c.closeErr(err)
+	}
+	var sub wire.Subscribed
+	if err := wire.ReadExpect(str, c.MaxFrame, wire.TSubscribed, &sub); err != nil {
+		return c.closeErr(err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// Deliveries arrive on streams the switch opens.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			ds, err := c.conn.AcceptStream(ctx)
+			if err != nil {
+				cancel(err)
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.serveDeliveries(ds, h); err != nil {
+					cancel(err)
+				}
+			}()
+		}
+	}()
+	// Drained notices arrive on the subscribe stream.
+	drained := make(chan struct{}, 1)
+	go func() {
+		for {
+			var d wire.Drained
+			if err := wire.ReadExpect(str, c.MaxFrame, wire.TDrained, &d); err != nil {
+				cancel(err)
+				return
+			}
+			select {
+			case drained <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	for {
+		select {
+		case <-drained:
+			if !opts.Follow {
+				str.Close()
+				cancel(nil)
+				return nil
+			}
+		case <-ctx.Done():
+			err := context.Cause(ctx)
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				if opts.Follow {
+					return nil
+				}
+				return err
+			}
+			return c.closeErr(err)
+		}
+	}
+}
+
+// serveDeliveries reads one delivery stream: store, then acknowledge.
+func (c *Client) serveDeliveries(ds *quic.Stream, h Handler) error {
+	for {
+		t, payload, err := wire.ReadFrame(ds, c.MaxFrame)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		var tag uint64
+		switch t {
+		case wire.TDeliver:
+			var d wire.Deliver
+			if err := wire.Decode(t, payload, &d); err != nil {
+				return err
+			}
+			if d.Header.BodyLen < 0 || d.Header.BodyLen > c.MaxBody {
+				return fault.Errorf("receive", fault.TooLarge, "the switch announced a %d-byte body", d.Header.BodyLen)
+			}
+			body := make([]byte, d.Header.BodyLen)
+			if _, err := io.ReadFull(ds, body); err != nil {
+				return err
+			}
+			if err := h.Telegram(Delivery{Header: d.Header, Body: body, PossibleDuplicate: d.PossibleDuplicate}); err != nil {
+				return err
+			}
+			tag = d.Tag
+		case wire.TReceipt:
+			var r wire.ReceiptFrame
+			if err := wire.Decode(t, payload, &r); err != nil {
+				return err
+			}
+			if err := h.Receipt(r.Receipt); err != nil {
+				return err
+			}
+			tag = r.Tag
+		default:
+			return fault.Errorf("receive", fault.Invalid, "unexpected %s frame on a delivery stream", t)
+		}
+		if err := wire.WriteFrame(ds, wire.TAck, wire.Ack{Tag: tag}); err != nil {
+			return err
+		}
+	}
+}

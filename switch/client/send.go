@@ -1,0 +1,109 @@
+package client
+
+import (
+	"context"
+
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+)
+
+// Telegram is what a terminal files.
+type Telegram struct {
+	To             []telegram.Address
+	Info           []telegram.Address
+	Precedence     telegram.Precedence // default ROUTINE
+	Classification telegram.Classification
+	Subject        string
+	// Ref is the sender's own reference: filing again with the same Ref
+	// returns the first filing's ID and files nothing new.
+	Ref  string
+	Body []byte
+}
+
+// Filed is the switch's answer to one filing.
+type Filed struct {
+	ID        telegram.ID
+	Duplicate bool  // Ref matched an earlier filing; ID is that filing's
+	Err       error // the filing was refused
+}
+
+// Send files one telegram and returns its ID once the switch has stored it
+// durably (ACCEPTED).
+func (c *Client) Send(ctx context.Context, t Telegram) (Filed, error) {
+	res, err := c.SendBatch(ctx, []Telegram{t})
+	if err != nil {
+		return Filed{}, err
+	}
+	return res[0], res[0].Err
+}
+
+// SendBatch files several telegrams on one stream. The error is for the
+// request as a whole; each Filed carries its own outcome.
+func (c *Client) SendBatch(ctx context.Context, ts []Telegram) ([]Filed, error) {
+	const op = "send"
+	if len(ts) == 0 || len(ts) > wire.MaxBatch {
+		return nil, fault.Errorf(op, fault.Invalid, "a batch holds 1 to %d telegrams", wire.MaxBatch)
+	}
+	req := wire.FileRequest{Filings: make([]wire.Filing, len(ts))}
+	for i, t := range ts {
+		p := t.Precedence
+		if p == 0 {
+			p = telegram.Routine
+		}
+		cl := t.Classification
+		if cl == 0 {
+			cl = telegram.Unclassified
+		}
+		req.Filings[i] = wire.Filing{To: t.To, Info: t.Info, Precedence: p, Classification: cl,
+			Subject: t.Subject, Ref: t.Ref, BodyLen: int64(len(t.Body))}
+	}
+	str, err := c.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, c.closeErr(err)
+	}
+	defer str.CancelRead(0)
+	stop := context.AfterFunc(ctx, func() { str.CancelWrite(0); str.CancelRead(0) })
+	defer stop()
+	if err := wire.WriteFrame(str, wire.TFile, req); err != nil {
+		return nil, c.closeErr(err)
+	}
+	for _, t := range ts {
+		if _, err := str.Write(t.Body); err != nil {
+			return nil, c.readError(str, err)
+		}
+	}
+	if err := str.Close(); err != nil {
+		return nil, c.closeErr(err)
+	}
+	var rep wire.FileReply
+	if err := wire.ReadExpect(str, c.MaxFrame, wire.TFileReply, &rep); err != nil {
+		return nil, c.closeErr(err)
+	}
+	if len(rep.Results) != len(ts) {
+		return nil, fault.Errorf(op, fault.Internal, "the switch answered %d filings out of %d", len(rep.Results), len(ts))
+	}
+	out := make([]Filed, len(ts))
+	for i, r := range rep.Results {
+		out[i] = Filed{ID: r.ID, Duplicate: r.Duplicate}
+		if r.Err != nil {
+			out[i].Err = r.Err.Fault()
+		}
+	}
+	return out, nil
+}
+
+// readError prefers the switch's own explanation (an Error frame) when a
+// write failed because the switch stopped reading.
+func (c *Client) readError(str interface {
+	Read([]byte) (int, error)
+}, werr error) error {
+	var e wire.Error
+	if err := wire.ReadExpect(str, c.MaxFrame, wire.TError, &e); err != nil {
+		if fe, ok := err.(*fault.Error); ok && fe.Op == "switch" {
+			return err
+		}
+		return c.closeErr(werr)
+	}
+	return e.Fault()
+}

@@ -1,0 +1,105 @@
+// Package daemon turns configuration into a running switch: it reads and
+// validates the production config file, bootstraps a dev site (CA,
+// certificates, directory, identity folders) for `switchd --dev`, builds
+// the logger and wires the server. cmd/switchd only parses flags and calls
+// Run.
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/filing"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Config is the production configuration file (TOML). Relative paths are
+// resolved against the config file's folder.
+//
+//	listen    = "0.0.0.0:4433"         # UDP
+//	data      = "/var/lib/dienbao"     # the store lives in data/store
+//	ca        = "ca.pem"               # the network CA certificate
+//	cert      = "switch.pem"           # this switch's certificate
+//	key       = "switch.key"           # and its key (mode 0600)
+//	directory = "directory.toml"       # the agency directory
+//	name      = "HN-SWITCH-1"          # name in audit records
+//	log       = "json"                 # json | console
+//
+//	[limits]
+//	max_body       = 16777216          # bytes per telegram body
+//	max_subject    = 256
+//	max_ref        = 128
+//	max_addressees = 64
+//	window         = 32                # unacknowledged deliveries per precedence per session
+type Config struct {
+	Listen    string `toml:"listen"`
+	Data      string `toml:"data"`
+	CA        string `toml:"ca"`
+	Cert      string `toml:"cert"`
+	Key       string `toml:"key"`
+	Directory string `toml:"directory"`
+	Name      string `toml:"name"`
+	Log       string `toml:"log"`
+	Limits    Limits `toml:"limits"`
+}
+
+// Limits is the [limits] table.
+type Limits struct {
+	MaxBody       int64 `toml:"max_body"`
+	MaxSubject    int   `toml:"max_subject"`
+	MaxRef        int   `toml:"max_ref"`
+	MaxAddressees int   `toml:"max_addressees"`
+	Window        int   `toml:"window"`
+}
+
+func (l Limits) filing() filing.Limits {
+	return filing.Limits{MaxBody: l.MaxBody, MaxSubject: l.MaxSubject, MaxRef: l.MaxRef, MaxAddressees: l.MaxAddressees}.WithDefaults()
+}
+
+// LoadConfig reads, defaults and validates a config file.
+func LoadConfig(path string) (*Config, error) {
+	const op = "config"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fault.E(op, fault.Invalid, "cannot read the config file", err)
+	}
+	var c Config
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var sme *toml.StrictMissingError
+		if errors.As(err, &sme) {
+			return nil, fault.E(op, fault.Invalid, path+": unknown setting: "+sme.String())
+		}
+		return nil, fault.E(op, fault.Invalid, path+" is not valid TOML", err)
+	}
+	base := filepath.Dir(path)
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	for _, p := range []*string{&c.Data, &c.CA, &c.Cert, &c.Key, &c.Directory} {
+		abs(p)
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:4433"
+	}
+	if c.Log == "" {
+		c.Log = "json"
+	}
+	for name, v := range map[string]string{"data": c.Data, "ca": c.CA, "cert": c.Cert, "key": c.Key, "directory": c.Directory} {
+		if v == "" {
+			return nil, fault.Errorf(op, fault.Invalid, "%s: the setting %q is required", path, name)
+		}
+	}
+	if c.Log != "json" && c.Log != "console" {
+		return nil, fault.Errorf(op, fault.Invalid, "%s: log must be \"json\" or \"console\"", path)
+	}
+	if c.Limits.MaxBody < 0 || c.Limits.MaxSubject < 0 || c.Limits.MaxRef < 0 || c.Limits.MaxAddressees < 0 || c.Limits.Window < 0 {
+		return nil, fault.Errorf(op, fault.Invalid, "%s: limits cannot be negative", path)
+	}
+	return &c, nil
+}

@@ -1,0 +1,127 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/directory"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/server"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Options say how to run.
+type Options struct {
+	Config *Config
+	// DevDir is set in dev mode: the site folder, whose identity folders get
+	// the switch's actual address and whose use is printed on Out.
+	DevDir string
+	Out    io.Writer // where the dev banner goes (default stdout)
+	Logger *zap.Logger
+}
+
+// NewLogger builds the switch's logger: JSON for production, console for
+// dev. Log lines never carry a telegram body or subject.
+func NewLogger(format string) (*zap.Logger, error) {
+	if format == "console" {
+		c := zap.NewDevelopmentConfig()
+		c.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		c.DisableStacktrace = true
+		return c.Build()
+	}
+	c := zap.NewProductionConfig()
+	c.EncoderConfig.TimeKey = "time"
+	c.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	return c.Build()
+}
+
+// Start builds a server from the config. The caller serves it.
+func Start(o Options) (*server.Server, error) {
+	const op = "switchd"
+	cfg := o.Config
+	log := o.Logger
+	if log == nil {
+		var err error
+		if log, err = NewLogger(cfg.Log); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := directory.Load(cfg.Directory)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
+	if err != nil {
+		return nil, fault.E(op, fault.Invalid, "cannot load the switch certificate and key", err)
+	}
+	if id, err := certs.IdentityOf(pair.Leaf); err != nil || id.Role != certs.Switch {
+		return nil, fault.Errorf(op, fault.Invalid, "%s is not a switch certificate", cfg.Cert)
+	}
+	caPEM, err := os.ReadFile(cfg.CA)
+	if err != nil {
+		return nil, fault.E(op, fault.Invalid, "cannot read the CA certificate", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fault.Errorf(op, fault.Invalid, "%s holds no PEM certificate", cfg.CA)
+	}
+	srv, err := server.New(server.Config{
+		Listen: cfg.Listen, DataDir: filepath.Join(cfg.Data, "store"), Cert: pair, CAs: pool,
+		Directory: dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,
+	})
+	if err != nil {
+		return nil, err
+	}
+	addr := srv.Addr().String()
+	log.Info("switch listening", zap.String("addr", addr), zap.String("alpn", "dienbao/1"),
+		zap.Int("agencies", len(dir.Agencies())))
+	if o.DevDir != "" {
+		if addr != cfg.Listen {
+			for _, di := range DevIdentities {
+				p := filepath.Join(o.DevDir, "ids", di.Name, certs.FolderSwitch)
+				if err := os.WriteFile(p, []byte(addr+"\n"), 0o644); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out := o.Out
+		if out == nil {
+			out = os.Stdout
+		}
+		printBanner(out, o.DevDir, addr)
+	}
+	return srv, nil
+}
+
+// Run starts the switch and serves until ctx ends, then drains.
+func Run(ctx context.Context, o Options) error {
+	srv, err := Start(o)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
+}
+
+func printBanner(w io.Writer, dir, addr string) {
+	ids := filepath.Join(dir, "ids")
+	fmt.Fprintf(w, `
+dienbao switch (dev mode) listening on %s (QUIC, ALPN dienbao/1)
+  data folder: %s    identities: %s/{TW.VPTW,CP.VPCP,HN.UBND,NA.TU,NA.UBND,NA.VINH.UBND,operator,auditor}
+
+In another terminal, from this folder:
+  go build -o bin/ ./cmd/tg
+  bin/tg --id %s/HN.UBND send --to NA.UBND --prec FLASH --class CONFIDENTIAL --subject "Báo cáo" "Nội dung điện"
+  bin/tg --id %s/NA.UBND inbox
+  bin/tg --id %s/HN.UBND receipts
+
+Stop with Ctrl-C (queued telegrams stay in %s).
+
+`, addr, dir, ids, ids, ids, ids, dir)
+}

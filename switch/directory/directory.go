@@ -1,0 +1,106 @@
+// Package directory owns the agency directory: the list of agencies the
+// switch knows. An addressee not in the directory is refused at filing.
+//
+// The directory is a TOML file, read and validated once:
+//
+//	[[agency]]
+//	address = "NA.UBND"
+//	name = "Ủy ban nhân dân tỉnh Nghệ An"
+//
+// A Directory is immutable; reloading builds a new one.
+package directory
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"sort"
+
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Agency is one entry.
+type Agency struct {
+	Address telegram.Address `toml:"address"`
+	Name    string           `toml:"name"`
+}
+
+// Directory is a validated, immutable set of agencies.
+type Directory struct {
+	list  []Agency
+	index map[telegram.Address]int
+}
+
+type file struct {
+	Agency []struct {
+		Address string `toml:"address"`
+		Name    string `toml:"name"`
+	} `toml:"agency"`
+}
+
+// Parse reads a directory from TOML. Unknown fields, malformed or duplicate
+// addresses are errors.
+func Parse(data []byte) (*Directory, error) {
+	const op = "directory"
+	var f file
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		var sme *toml.StrictMissingError
+		if errors.As(err, &sme) {
+			return nil, fault.E(op, fault.Invalid, "unknown field in directory: "+sme.String())
+		}
+		return nil, fault.E(op, fault.Invalid, "directory is not valid TOML", err)
+	}
+	agencies := make([]Agency, 0, len(f.Agency))
+	for _, a := range f.Agency {
+		addr, err := telegram.ParseAddress(a.Address)
+		if err != nil {
+			return nil, err
+		}
+		agencies = append(agencies, Agency{Address: addr, Name: a.Name})
+	}
+	return New(agencies)
+}
+
+// New builds a directory from a list, refusing duplicates.
+func New(agencies []Agency) (*Directory, error) {
+	d := &Directory{index: make(map[telegram.Address]int, len(agencies))}
+	d.list = append(d.list, agencies...)
+	sort.Slice(d.list, func(i, j int) bool { return d.list[i].Address < d.list[j].Address })
+	for i, a := range d.list {
+		if _, dup := d.index[a.Address]; dup {
+			return nil, fault.Errorf("directory", fault.Invalid, "agency %s is listed twice", a.Address)
+		}
+		d.index[a.Address] = i
+	}
+	return d, nil
+}
+
+// Load reads a directory file.
+func Load(path string) (*Directory, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fault.E("directory", fault.Invalid, "cannot read directory", err)
+	}
+	return Parse(data)
+}
+
+// Marshal writes d as TOML.
+func (d *Directory) Marshal() ([]byte, error) {
+	var f struct {
+		Agency []Agency `toml:"agency"`
+	}
+	f.Agency = d.list
+	return toml.Marshal(f)
+}
+
+// Has reports whether a is a known agency.
+func (d *Directory) Has(a telegram.Address) bool {
+	_, ok := d.index[a]
+	return ok
+}
+
+// Agencies returns the agencies in address order. Do not modify.
+func (d *Directory) Agencies() []Agency { return d.list }

@@ -1,0 +1,136 @@
+// Package filing decides whether a filing is acceptable: who may file, to
+// whom, at what precedence and classification, with what body. It is pure:
+// the sender's identity (from its certificate), the request, the agency
+// directory and the limits go in; a header ready to store, or a specific
+// error, comes out.
+package filing
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/directory"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+)
+
+// Limits bound what one filing may carry.
+type Limits struct {
+	MaxBody       int64 // bytes; default 16 MiB
+	MaxSubject    int   // bytes of UTF-8; default 256
+	MaxRef        int   // bytes; default 128
+	MaxAddressees int   // action + info; default 64
+}
+
+// DefaultLimits are the limits when the configuration sets none.
+var DefaultLimits = Limits{MaxBody: 16 << 20, MaxSubject: 256, MaxRef: 128, MaxAddressees: 64}
+
+// WithDefaults fills zero fields from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxBody <= 0 {
+		l.MaxBody = DefaultLimits.MaxBody
+	}
+	if l.MaxSubject <= 0 {
+		l.MaxSubject = DefaultLimits.MaxSubject
+	}
+	if l.MaxRef <= 0 {
+		l.MaxRef = DefaultLimits.MaxRef
+	}
+	if l.MaxAddressees <= 0 {
+		l.MaxAddressees = DefaultLimits.MaxAddressees
+	}
+	return l
+}
+
+const op = "file"
+
+// CheckSize checks only the announced body length, before any body byte
+// is read.
+func CheckSize(f wire.Filing, lim Limits) error {
+	switch {
+	case f.BodyLen <= 0:
+		return fault.E(op, fault.Invalid, "the body is empty: a telegram must have text")
+	case f.BodyLen > lim.MaxBody:
+		return fault.Errorf(op, fault.TooLarge, "the body is %d bytes; the limit is %d", f.BodyLen, lim.MaxBody)
+	}
+	return nil
+}
+
+// Check validates f, filed by sender, and returns the header to store
+// (ID and filing time are the store's to assign).
+func Check(sender certs.Identity, f wire.Filing, dir *directory.Directory, lim Limits) (telegram.Header, error) {
+	if sender.Role != certs.Terminal {
+		return telegram.Header{}, fault.Errorf(op, fault.Permission, "a %s certificate cannot file telegrams; only terminals can", sender.Role)
+	}
+	if err := CheckSize(f, lim); err != nil {
+		return telegram.Header{}, err
+	}
+	if !f.Precedence.Valid() {
+		return telegram.Header{}, fault.E(op, fault.Invalid, "missing or unknown precedence")
+	}
+	if !f.Classification.Valid() {
+		return telegram.Header{}, fault.E(op, fault.Invalid, "missing or unknown classification")
+	}
+	if f.Classification > sender.Clearance {
+		return telegram.Header{}, fault.Errorf(op, fault.Permission,
+			"cannot file a %s telegram: this terminal is cleared to %s", f.Classification, sender.Clearance)
+	}
+	if len(f.To) == 0 {
+		return telegram.Header{}, fault.E(op, fault.Invalid, "no action addressee: give at least one --to")
+	}
+	if n := len(f.To) + len(f.Info); n > lim.MaxAddressees {
+		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "%d addressees; the limit is %d", n, lim.MaxAddressees)
+	}
+	seen := map[telegram.Address]bool{}
+	var unknown []string
+	check := func(list []telegram.Address) ([]telegram.Address, error) {
+		out := make([]telegram.Address, 0, len(list))
+		for _, raw := range list {
+			a, err := telegram.ParseAddress(string(raw))
+			if err != nil {
+				return nil, err
+			}
+			if seen[a] {
+				return nil, fault.Errorf(op, fault.Invalid, "addressee %s is named twice", a)
+			}
+			seen[a] = true
+			if !dir.Has(a) {
+				unknown = append(unknown, string(a))
+			}
+			out = append(out, a)
+		}
+		return out, nil
+	}
+	to, err := check(f.To)
+	if err != nil {
+		return telegram.Header{}, err
+	}
+	info, err := check(f.Info)
+	if err != nil {
+		return telegram.Header{}, err
+	}
+	if len(unknown) > 0 {
+		return telegram.Header{}, fault.Errorf(op, fault.NotExist, "unknown addressee %s: not in the agency directory", strings.Join(unknown, ", "))
+	}
+	if len(f.Subject) > lim.MaxSubject || !utf8.ValidString(f.Subject) || hasControl(f.Subject) {
+		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the subject must be valid UTF-8 without control characters, at most %d bytes", lim.MaxSubject)
+	}
+	if len(f.Ref) > lim.MaxRef || !utf8.ValidString(f.Ref) || hasControl(f.Ref) {
+		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the reference must be printable UTF-8, at most %d bytes", lim.MaxRef)
+	}
+	return telegram.Header{
+		From: sender.Agency, To: to, Info: info, Precedence: f.Precedence, Classification: f.Classification,
+		Subject: f.Subject, Ref: f.Ref, BodyLen: f.BodyLen,
+	}, nil
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}

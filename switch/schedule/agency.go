@@ -1,0 +1,231 @@
+package schedule
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// ReadAhead is how many entries one sub-queue keeps in memory.
+const ReadAhead = 64
+
+// Item is one entry handed to a terminal.
+type Item struct {
+	Seq   uint64
+	ID    telegram.ID
+	Prec  telegram.Precedence // zero for receipts
+	Class telegram.Classification
+	// Dup is set when the item was handed out before and came back
+	// unacknowledged.
+	Dup     bool
+	Receipt telegram.Receipt // receipts only
+	// Tag is the delivery tag the session gave this hand-out (set by the
+	// caller; the scheduler ignores it).
+	Tag uint64
+}
+
+// Loader reads entries with sequence >= from from durable storage, in
+// order. For receipts, prec and class are zero.
+type Loader func(prec telegram.Precedence, class telegram.Classification, from uint64, limit int) ([]Item, error)
+
+// Result says what Next found.
+type Result uint8
+
+// Results of Next.
+const (
+	Empty   Result = iota // nothing is waiting for this terminal
+	Got                   // an item was handed out
+	Blocked               // something is waiting, but its window is full
+)
+
+// Agency is the scheduling state of one agency's queues. It is safe for
+// concurrent use by the agency's sessions.
+type Agency struct {
+	mu       sync.Mutex
+	load     Loader
+	subs     [4][4]*sub // [rank][class-1]
+	receipts *sub
+}
+
+// sub is one (precedence, classification) sub-queue, or a receipt queue.
+type sub struct {
+	prec     telegram.Precedence
+	class    telegram.Classification
+	head     uint64 // lowest sequence possibly present
+	next     uint64 // cursor: every entry below it is buffered, in flight or gone
+	buf      []Item // read but not handed out, by sequence
+	inflight map[uint64]Item
+	dirty    bool // entries at or after next may have been added
+	atEnd    bool // the last read reached the end of the queue
+}
+
+// NewAgency builds an agency's state. heads gives each sub-queue's
+// persisted head ([rank][class-1]) and rhead the receipt queue's.
+func NewAgency(load Loader, heads [4][4]uint64, rhead uint64) *Agency {
+	a := &Agency{load: load}
+	for r := range a.subs {
+		for c := range a.subs[r] {
+			h := max(heads[r][c], 1)
+			a.subs[r][c] = &sub{prec: telegram.PrecedenceOfRank(r), class: telegram.Classification(c + 1),
+				head: h, next: h, inflight: map[uint64]Item{}}
+		}
+	}
+	h := max(rhead, 1)
+	a.receipts = &sub{head: h, next: h, inflight: map[uint64]Item{}}
+	return a
+}
+
+func (a *Agency) subOf(it Item) *sub {
+	if it.Prec == 0 {
+		return a.receipts
+	}
+	return a.subs[it.Prec.Rank()][it.Class-1]
+}
+
+// Notify tells the agency that an entry was committed to a sub-queue
+// (prec zero: the receipt queue).
+func (a *Agency) Notify(prec telegram.Precedence, class telegram.Classification) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if prec == 0 {
+		a.receipts.dirty = true
+		return
+	}
+	a.subs[prec.Rank()][class-1].dirty = true
+}
+
+// peek returns the first buffered entry of s, reading ahead if needed.
+func (a *Agency) peek(s *sub) (Item, bool, error) {
+	if len(s.buf) == 0 && (s.dirty || !s.atEnd) {
+		s.dirty = false
+		items, err := a.load(s.prec, s.class, s.next, ReadAhead)
+		if err != nil {
+			s.dirty = true
+			return Item{}, false, err
+		}
+		for _, it := range items {
+			it.Prec, it.Class = s.prec, s.class
+			s.buf = append(s.buf, it)
+		}
+		if n := len(items); n > 0 {
+			s.next = items[n-1].Seq + 1
+		}
+		s.atEnd = len(items) < ReadAhead
+	}
+	if len(s.buf) == 0 {
+		return Item{}, false, nil
+	}
+	return s.buf[0], true, nil
+}
+
+// Next hands out the next telegram for a terminal cleared to clearance.
+// canTake reports whether the terminal's window for a precedence has room.
+func (a *Agency) Next(clearance telegram.Classification, canTake func(telegram.Precedence) bool) (Item, Result, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for r := range a.subs {
+		var best *sub
+		var bestItem Item
+		for c := 0; c < int(clearance) && c < 4; c++ {
+			s := a.subs[r][c]
+			it, ok, err := a.peek(s)
+			if err != nil {
+				return Item{}, Empty, err
+			}
+			if ok && (best == nil || it.Seq < bestItem.Seq) {
+				best, bestItem = s, it
+			}
+		}
+		if best == nil {
+			continue
+		}
+		if !canTake(best.prec) {
+			return Item{}, Blocked, nil
+		}
+		best.buf = best.buf[1:]
+		best.inflight[bestItem.Seq] = bestItem
+		return bestItem, Got, nil
+	}
+	return Item{}, Empty, nil
+}
+
+// NextReceipt hands out the next delivery report.
+func (a *Agency) NextReceipt() (Item, bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	it, ok, err := a.peek(a.receipts)
+	if !ok || err != nil {
+		return Item{}, false, err
+	}
+	a.receipts.buf = a.receipts.buf[1:]
+	a.receipts.inflight[it.Seq] = it
+	return it, true, nil
+}
+
+// HeadAfterAck returns the head the sub-queue will have once it is
+// acknowledged, without changing anything: the lowest sequence still
+// buffered, in flight (other than it) or not yet read. It is safe to
+// persist concurrently with other acknowledgements: each value is at or
+// below the true lowest remaining entry.
+func (a *Agency) HeadAfterAck(it Item) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.subOf(it)
+	h := s.next
+	if len(s.buf) > 0 {
+		h = min(h, s.buf[0].Seq)
+	}
+	for seq := range s.inflight {
+		if seq != it.Seq {
+			h = min(h, seq)
+		}
+	}
+	return h
+}
+
+// Acked forgets an item whose acknowledgement is durable.
+func (a *Agency) Acked(it Item) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.subOf(it)
+	delete(s.inflight, it.Seq)
+	for i, b := range s.buf {
+		if b.Seq == it.Seq {
+			s.buf = append(s.buf[:i], s.buf[i+1:]...)
+			break
+		}
+	}
+	s.head = max(s.head, a.lowest(s))
+}
+
+func (a *Agency) lowest(s *sub) uint64 {
+	h := s.next
+	if len(s.buf) > 0 {
+		h = min(h, s.buf[0].Seq)
+	}
+	for seq := range s.inflight {
+		h = min(h, seq)
+	}
+	return h
+}
+
+// Return puts items handed out but not acknowledged (their session
+// dropped) back in their queues, marked as possible duplicates, ahead of
+// anything later.
+func (a *Agency) Return(items []Item) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, it := range items {
+		s := a.subOf(it)
+		if _, ok := s.inflight[it.Seq]; !ok {
+			continue // acknowledged meanwhile
+		}
+		delete(s.inflight, it.Seq)
+		it.Dup = true
+		i := sort.Search(len(s.buf), func(i int) bool { return s.buf[i].Seq >= it.Seq })
+		s.buf = append(s.buf, Item{})
+		copy(s.buf[i+1:], s.buf[i:])
+		s.buf[i] = it
+	}
+}

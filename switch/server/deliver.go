@@ -1,0 +1,323 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/schedule"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+)
+
+const receiptRank = 4
+
+// dstream is one delivery stream: a precedence's, or the receipts'.
+type dstream struct {
+	str   *quic.Stream
+	items chan schedule.Item
+}
+
+// poke wakes the session's pump without blocking.
+func (sess *session) poke() {
+	select {
+	case sess.wake <- struct{}{}:
+	default:
+	}
+}
+
+// handleSubscribe starts pushing telegrams and/or receipts to this
+// session, and keeps the subscribe stream open for Drained notices until
+// the client closes it or the connection ends.
+//
+// A subscription lasts as long as its connection: it is not a request in
+// progress for shutdown purposes, so it calls release once set up.
+func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release func()) {
+	var sub wire.Subscribe
+	if err := wire.Decode(wire.TSubscribe, payload, &sub); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if sess.id.Role != certs.Terminal {
+		sess.deny(str, fault.Errorf("subscribe", fault.Permission, "a %s certificate has no inbox; only terminals receive telegrams", sess.id.Role))
+		return
+	}
+	if !sub.Inbox && !sub.Receipts {
+		sess.replyError(str, fault.E("subscribe", fault.Invalid, "subscribe to the inbox, receipts or both"))
+		return
+	}
+	sess.mu.Lock()
+	already := sess.subscribed
+	sess.subscribed = true
+	sess.mu.Unlock()
+	if already {
+		sess.replyError(str, fault.E("subscribe", fault.Invalid, "this connection is already subscribed"))
+		return
+	}
+	ag, err := sess.s.ex.attach(sess)
+	if err != nil {
+		sess.log.Error("cannot load the agency's queues", zap.Error(err))
+		sess.replyError(str, err)
+		return
+	}
+	sess.mu.Lock()
+	sess.ag = ag
+	sess.mu.Unlock()
+	if err := wire.WriteFrame(str, wire.TSubscribed, wire.Subscribed{Agency: sess.id.Agency}); err != nil {
+		return
+	}
+	sess.log.Info("subscribed", zap.Bool("inbox", sub.Inbox), zap.Bool("receipts", sub.Receipts))
+	release()
+	// The client ends the subscription by closing its side of the stream.
+	go func() {
+		io.Copy(io.Discard, io.LimitReader(str, 1<<10))
+		sess.conn.CloseWithError(0, "subscription ended")
+	}()
+	sess.pump(str, sub)
+}
+
+// pump hands out items to this session until the connection ends.
+func (sess *session) pump(notices io.Writer, sub wire.Subscribe) {
+	window := sess.s.cfg.Window
+	clearance := sess.id.Clearance
+	ag := sess.ag.sched
+	drainedSent := false
+	for {
+		handed := false
+		inboxEmpty, receiptsEmpty := true, true
+		if sub.Inbox {
+			for {
+				it, res, err := ag.Next(clearance, func(p telegram.Precedence) bool {
+					return sess.inflightOf(p.Rank()) < window
+				})
+				if err != nil {
+					sess.log.Error("cannot read the queue", zap.Error(err))
+				}
+				if res != schedule.Got {
+					inboxEmpty = res == schedule.Empty
+					break
+				}
+				if !sess.send(it.Prec.Rank(), it) {
+					return
+				}
+				handed = true
+			}
+		}
+		if sub.Receipts {
+			receiptsEmpty = false
+			for sess.inflightOf(receiptRank) < window {
+				it, ok, err := ag.NextReceipt()
+				if err != nil {
+					sess.log.Error("cannot read the receipt queue", zap.Error(err))
+				}
+				if !ok {
+					receiptsEmpty = err == nil
+					break
+				}
+				if !sess.send(receiptRank, it) {
+					return
+				}
+				handed = true
+			}
+		}
+		if handed {
+			drainedSent = false
+		}
+		if !drainedSent && inboxEmpty && receiptsEmpty && sess.totalInflight() == 0 {
+			if err := wire.WriteFrame(notices, wire.TDrained, wire.Drained{At: time.Now().UTC()}); err != nil {
+				return
+			}
+			drainedSent = true
+		}
+		select {
+		case <-sess.wake:
+		case <-sess.ctx.Done():
+			return
+		}
+	}
+}
+
+func (sess *session) inflightOf(rank int) int {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.inflight[rank]
+}
+
+func (sess *session) totalInflight() int {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	n := 0
+	for _, v := range sess.inflight {
+		n += v
+	}
+	return n
+}
+
+// send queues it on its stream, opening the stream on first use.
+func (sess *session) send(rank int, it schedule.Item) bool {
+	sess.mu.Lock()
+	ds := sess.streams[rank]
+	sess.mu.Unlock()
+	if ds == nil {
+		str, err := sess.conn.OpenStreamSync(sess.ctx)
+		if err != nil {
+			sess.s.ex.s.log.Debug("cannot open a delivery stream", zap.Error(err))
+			sess.ag.sched.Return([]schedule.Item{it})
+			return false
+		}
+		urgency := int8(rank)
+		if rank == receiptRank {
+			urgency = 0
+		}
+		str.SetPriority(urgency, false)
+		ds = &dstream{str: str, items: make(chan schedule.Item, sess.s.cfg.Window)}
+		sess.mu.Lock()
+		sess.streams[rank] = ds
+		sess.mu.Unlock()
+		go sess.writeLoop(rank, ds)
+		go sess.ackLoop(rank, ds)
+	}
+	sess.mu.Lock()
+	sess.nextTag++
+	tag := sess.nextTag
+	sess.inflight[rank]++
+	it.Tag = tag
+	sess.tags[tag] = it
+	sess.mu.Unlock()
+	ds.items <- it
+	return true
+}
+
+// writeLoop writes deliveries on one stream, body streamed from the store
+// a chunk at a time.
+func (sess *session) writeLoop(rank int, ds *dstream) {
+	w := bufio.NewWriterSize(ds.str, 64<<10)
+	for {
+		var it schedule.Item
+		select {
+		case it = <-ds.items:
+		case <-sess.ctx.Done():
+			return
+		}
+		var err error
+		if rank == receiptRank {
+			err = wire.WriteFrame(w, wire.TReceipt, wire.ReceiptFrame{Tag: it.Tag, Receipt: it.Receipt})
+		} else {
+			err = sess.writeTelegram(w, it)
+		}
+		if err == nil && len(ds.items) == 0 {
+			err = w.Flush()
+		}
+		if err != nil {
+			if fault.Is(fault.Integrity, err) {
+				// Left in flight: returned to the queue when the session ends.
+				sess.log.Error("telegram not delivered", zap.Stringer("id", it.ID), zap.Error(err))
+				continue
+			}
+			sess.log.Info("delivery stream failed", zap.Error(err))
+			sess.conn.CloseWithError(codeProtocol, "delivery stream failed")
+			return
+		}
+	}
+}
+
+func (sess *session) writeTelegram(w io.Writer, it schedule.Item) error {
+	h, err := sess.s.store.Header(it.ID)
+	if err != nil {
+		return err
+	}
+	if err := wire.WriteFrame(w, wire.TDeliver, wire.Deliver{Tag: it.Tag, Header: h, PossibleDuplicate: it.Dup}); err != nil {
+		return err
+	}
+	return sess.s.store.WriteBody(h, w)
+}
+
+// ackLoop reads acknowledgements from one delivery stream.
+func (sess *session) ackLoop(rank int, ds *dstream) {
+	for {
+		var ack wire.Ack
+		if err := wire.ReadExpect(ds.str, sess.s.cfg.MaxFrame, wire.TAck, &ack); err != nil {
+			if !errors.Is(err, io.EOF) && sess.ctx.Err() == nil && !isClosed(err) {
+				sess.log.Info("bad acknowledgement", zap.Error(err))
+				sess.conn.CloseWithError(codeProtocol, "bad acknowledgement: "+err.Error())
+			}
+			return
+		}
+		sess.mu.Lock()
+		it, ok := sess.tags[ack.Tag]
+		sess.mu.Unlock()
+		if !ok {
+			sess.log.Info("acknowledgement for an unknown tag", zap.Uint64("tag", ack.Tag))
+			sess.conn.CloseWithError(codeProtocol, "acknowledgement for an unknown delivery")
+			return
+		}
+		go sess.commitAck(rank, it)
+	}
+}
+
+// commitAck makes an acknowledgement durable, then frees the window slot.
+func (sess *session) commitAck(rank int, it schedule.Item) {
+	ag := sess.ag.sched
+	head := ag.HeadAfterAck(it)
+	var err error
+	if rank == receiptRank {
+		_, err = sess.s.store.AckReceipt(sess.id.Agency, it.Seq, sess.id.String(), head)
+	} else {
+		q := store.SubQueue{Agency: sess.id.Agency, Prec: it.Prec, Class: it.Class}
+		var done bool
+		done, err = sess.s.store.Ack(store.Ack{Queue: q, Seq: it.Seq, ID: it.ID, Terminal: sess.id.String(), Head: head})
+		if err == nil && done {
+			sess.log.Info("telegram delivered", zap.Stringer("id", it.ID), zap.Stringer("precedence", it.Prec))
+		}
+	}
+	if err != nil {
+		// Not durable: leave it in flight; it goes back to the queue when
+		// the session ends.
+		sess.log.Error("acknowledgement not recorded", zap.Error(err))
+		return
+	}
+	ag.Acked(it)
+	sess.mu.Lock()
+	delete(sess.tags, it.Tag)
+	sess.inflight[rank]--
+	sess.mu.Unlock()
+	sess.poke()
+}
+
+// close returns everything handed out but unacknowledged to the queues
+// and leaves the agency.
+func (sess *session) close() {
+	sess.mu.Lock()
+	ag := sess.ag
+	var back []schedule.Item
+	for _, it := range sess.tags {
+		back = append(back, it)
+	}
+	sess.tags = map[uint64]schedule.Item{}
+	sess.mu.Unlock()
+	if ag == nil {
+		return
+	}
+	ag.sched.Return(back)
+	sess.s.ex.detach(sess, ag)
+	// Other sessions of the agency may now take what came back.
+	sess.s.ex.mu.Lock()
+	for other := range ag.sessions {
+		other.poke()
+	}
+	sess.s.ex.mu.Unlock()
+}
+
+// isClosed reports whether err only says the connection or stream ended.
+func isClosed(err error) bool {
+	var ae *quic.ApplicationError
+	var se *quic.StreamError
+	var ie *quic.IdleTimeoutError
+	return errors.As(err, &ae) || errors.As(err, &se) || errors.As(err, &ie)
+}

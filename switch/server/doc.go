@@ -1,0 +1,17 @@
+// Package server is the switch's network edge: the QUIC listener, one
+// session per authenticated connection, the request handlers, and the
+// delivery pump that moves telegrams from the scheduler to a terminal's
+// precedence streams and acknowledgements back to the store.
+//
+// Identity comes only from the verified client certificate (certs.IdentityOf);
+// no request field can name a sender. TLS 1.3 only, client certificates
+// required and verified against the network CA, 0-RTT off, session tickets
+// off (a resumed session would skip certificate checks).
+//
+// Streams, per subscribed session: one bidirectional stream per precedence,
+// opened by the switch on first use with QUIC urgency FLASH=0 ... ROUTINE=3
+// (receipts share urgency 0; they are tiny), so quic-go's scheduler always
+// sends pending FLASH bytes before ROUTINE bytes. Each precedence has a
+// window of unacknowledged deliveries; the scheduler never hands a lower
+// precedence while a higher one is waiting (see switch/schedule).
+package server

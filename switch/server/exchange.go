@@ -1,0 +1,109 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/schedule"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// exchange connects the store to the sessions: it keeps scheduling state
+// for every agency that has a subscribed session (and only those, so
+// memory follows connected agencies, not the backlog), and wakes the
+// sessions concerned when a commit queues something for their agency.
+type exchange struct {
+	s        *Server
+	store    *store.Store
+	mu       sync.Mutex
+	agencies map[telegram.Address]*agencyState
+}
+
+type agencyState struct {
+	addr     telegram.Address
+	sched    *schedule.Agency
+	sessions map[*session]struct{}
+}
+
+func newExchange(s *Server) *exchange {
+	return &exchange{s: s, agencies: map[telegram.Address]*agencyState{}}
+}
+
+// attach adds a subscribed session to its agency, loading the agency's
+// queue heads if it is the first.
+func (ex *exchange) attach(sess *session) (*agencyState, error) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	a := sess.id.Agency
+	if st, ok := ex.agencies[a]; ok {
+		st.sessions[sess] = struct{}{}
+		return st, nil
+	}
+	var heads [4][4]uint64
+	for r := range heads {
+		for c := range heads[r] {
+			h, err := ex.store.QueueHead(store.SubQueue{Agency: a, Prec: telegram.PrecedenceOfRank(r), Class: telegram.Classification(c + 1)})
+			if err != nil {
+				return nil, err
+			}
+			heads[r][c] = h
+		}
+	}
+	rhead, err := ex.store.ReceiptHead(a)
+	if err != nil {
+		return nil, err
+	}
+	st := &agencyState{addr: a, sessions: map[*session]struct{}{sess: {}}}
+	st.sched = schedule.NewAgency(ex.loader(a), heads, rhead)
+	ex.agencies[a] = st
+	return st, nil
+}
+
+// loader reads an agency's queues for the scheduler.
+func (ex *exchange) loader(a telegram.Address) schedule.Loader {
+	return func(p telegram.Precedence, c telegram.Classification, from uint64, limit int) ([]schedule.Item, error) {
+		var entries []store.Entry
+		var err error
+		if p == 0 {
+			entries, err = ex.store.ScanReceipts(a, from, limit)
+		} else {
+			entries, err = ex.store.ScanQueue(store.SubQueue{Agency: a, Prec: p, Class: c}, from, limit)
+		}
+		items := make([]schedule.Item, len(entries))
+		for i, e := range entries {
+			items[i] = schedule.Item{Seq: e.Seq, ID: e.ID, Receipt: e.Receipt}
+		}
+		return items, err
+	}
+}
+
+// detach removes a session; the last one out drops the agency's state.
+func (ex *exchange) detach(sess *session, st *agencyState) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	delete(st.sessions, sess)
+	if len(st.sessions) == 0 && ex.agencies[st.addr] == st {
+		delete(ex.agencies, st.addr)
+	}
+}
+
+// onCommit runs in the store's commit loop after each commit: it must not
+// block.
+func (ex *exchange) onCommit(events []store.Event) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	for _, ev := range events {
+		st, ok := ex.agencies[ev.Queue.Agency]
+		if !ok {
+			continue
+		}
+		if ev.Kind == store.EvReceipt {
+			st.sched.Notify(0, 0)
+		} else {
+			st.sched.Notify(ev.Queue.Prec, ev.Queue.Class)
+		}
+		for sess := range st.sessions {
+			sess.poke()
+		}
+	}
+}

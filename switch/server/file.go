@@ -1,0 +1,104 @@
+package server
+
+import (
+	"io"
+	"sync"
+
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/filing"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+)
+
+// maxBatchBytes bounds the bodies of one File request together.
+const maxBatchBytes = 64 << 20
+
+// handleFile serves a File request: check sizes before reading any body,
+// read the bodies, check each filing, commit the acceptable ones (group
+// commit: each returns after fsync), audit the refused ones, reply.
+func (sess *session) handleFile(str *quic.Stream, payload []byte) {
+	var req wire.FileRequest
+	if err := wire.Decode(wire.TFile, payload, &req); err != nil {
+		sess.replyError(str, err)
+		str.CancelRead(streamProtocol)
+		return
+	}
+	lim := sess.s.cfg.Limits
+	n := len(req.Filings)
+	if n == 0 || n > wire.MaxBatch {
+		sess.replyError(str, fault.Errorf("file", fault.Invalid, "a filing batch holds 1 to %d telegrams, not %d", wire.MaxBatch, n))
+		str.CancelRead(streamProtocol)
+		return
+	}
+	var total int64
+	for _, f := range req.Filings {
+		if err := filing.CheckSize(f, lim); err != nil {
+			sess.refused(err)
+			sess.replyError(str, err)
+			str.CancelRead(streamTooLarge)
+			return
+		}
+		total += f.BodyLen
+	}
+	if total > maxBatchBytes {
+		err := fault.Errorf("file", fault.TooLarge, "a filing batch carries at most %d bytes of bodies", maxBatchBytes)
+		sess.replyError(str, err)
+		str.CancelRead(streamTooLarge)
+		return
+	}
+	bodies := make([][]byte, n)
+	for i, f := range req.Filings {
+		bodies[i] = make([]byte, f.BodyLen)
+		if _, err := io.ReadFull(str, bodies[i]); err != nil {
+			sess.log.Info("filing body cut short", zap.Error(err))
+			str.CancelRead(streamProtocol)
+			return
+		}
+	}
+	results := make([]wire.FileResult, n)
+	var wg sync.WaitGroup
+	for i, f := range req.Filings {
+		h, err := filing.Check(sess.id, f, sess.s.cfg.Directory, lim)
+		if err != nil {
+			sess.refused(err)
+			e := wire.ErrorOf(err)
+			results[i].Err = &e
+			continue
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			res, err := sess.s.store.File(&store.Filing{Header: h, Body: bodies[i], Actor: sess.id.String()})
+			if err != nil {
+				sess.log.Error("filing not stored", zap.Error(err))
+				e := wire.ErrorOf(err)
+				results[i].Err = &e
+				return
+			}
+			results[i] = wire.FileResult{ID: res.ID, Duplicate: res.Duplicate}
+			sess.log.Info("telegram accepted", zap.Stringer("id", res.ID), zap.Stringer("precedence", h.Precedence),
+				zap.Stringer("classification", h.Classification), zap.Int("addressees", len(h.To)+len(h.Info)),
+				zap.Int64("bytes", h.BodyLen), zap.Bool("duplicate", res.Duplicate))
+		}(i)
+	}
+	wg.Wait()
+	if err := wire.WriteFrame(str, wire.TFileReply, wire.FileReply{Results: results}); err != nil {
+		sess.log.Info("filing reply not delivered; the sender can refile with the same reference", zap.Error(err))
+	}
+}
+
+// refused logs and audits a refused filing. The reason is the error
+// message, which never contains a body or subject.
+func (sess *session) refused(err error) {
+	sess.log.Info("filing refused", zap.String("reason", err.Error()), zap.Stringer("kind", fault.KindOf(err)))
+	if fault.KindOf(err) == fault.Permission {
+		sess.s.security(sess.id.String(), "filing refused: "+err.Error())
+		return
+	}
+	if e := sess.s.store.Record(store.AuditEntry{Actor: sess.id.String(), Event: store.AuditRefused,
+		Agency: sess.id.Agency, Reason: err.Error()}); e != nil {
+		sess.log.Error("cannot audit a refusal", zap.Error(e))
+	}
+}

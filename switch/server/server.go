@@ -1,0 +1,156 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+)
+
+// Server is a running switch.
+type Server struct {
+	cfg   Config
+	log   *zap.Logger
+	store *store.Store
+	ex    *exchange
+	ln    *quic.Listener
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	draining bool
+	reqs     sync.WaitGroup // request handlers in progress
+	conns    sync.WaitGroup // connection handlers
+}
+
+// New opens the store and starts listening. Serve must be called next.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = wire.DefaultMaxFrame
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 32
+	}
+	if cfg.Name == "" {
+		cfg.Name = "switch"
+	}
+	cfg.Limits = cfg.Limits.WithDefaults()
+	if cfg.Directory == nil || cfg.CAs == nil {
+		return nil, fault.E("server", fault.Invalid, "a switch needs an agency directory and a CA")
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}}
+	s.ex = newExchange(s)
+	st, err := store.Open(store.Options{Dir: cfg.DataDir, Logger: cfg.Logger, OnCommit: s.ex.onCommit})
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	s.ex.store = st
+	ln, err := quic.ListenAddr(cfg.Listen, s.tlsConfig(), &quic.Config{
+		Allow0RTT:            false,
+		HandshakeIdleTimeout: 10 * time.Second,
+		MaxIdleTimeout:       60 * time.Second,
+		KeepAlivePeriod:      15 * time.Second,
+		MaxIncomingStreams:   256,
+		// Clients never open unidirectional streams.
+		MaxIncomingUniStreams: -1,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fault.E("server", fault.Unavailable, "cannot listen on "+cfg.Listen, err)
+	}
+	s.ln = ln
+	if err := st.Record(store.AuditEntry{Actor: cfg.Name, Event: store.AuditSwitchStart}); err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:             tls.VersionTLS13,
+		Certificates:           []tls.Certificate{s.cfg.Cert},
+		ClientAuth:             tls.RequireAndVerifyClientCert,
+		ClientCAs:              s.cfg.CAs,
+		NextProtos:             []string{wire.ALPN},
+		SessionTicketsDisabled: true,
+	}
+}
+
+// Addr is the UDP address the switch listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Store exposes the store (tests, operator tooling).
+func (s *Server) Store() *store.Store { return s.store }
+
+// Serve accepts connections until ctx is cancelled, then drains: it stops
+// accepting, lets requests in progress finish (up to 10 s), closes every
+// session, records the stop and closes the store.
+func (s *Server) Serve(ctx context.Context) error {
+	go func() {
+		<-ctx.Done()
+		s.ln.Close()
+	}()
+	for {
+		conn, err := s.ln.Accept(context.Background())
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, quic.ErrServerClosed) {
+				s.log.Error("accept failed", zap.Error(err))
+			}
+			break
+		}
+		s.conns.Add(1)
+		go func() {
+			defer s.conns.Done()
+			s.handleConn(conn)
+		}()
+	}
+	return s.shutdown()
+}
+
+func (s *Server) shutdown() error {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.reqs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.log.Warn("requests still running at shutdown; closing anyway")
+	}
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.conn.CloseWithError(codeShutdown, "the switch is shutting down")
+	}
+	s.mu.Unlock()
+	s.conns.Wait()
+	if err := s.store.Record(store.AuditEntry{Actor: s.cfg.Name, Event: store.AuditSwitchStop}); err != nil {
+		s.log.Error("cannot record the stop", zap.Error(err))
+	}
+	s.log.Info("switch stopped")
+	return s.store.Close()
+}
+
+// beginRequest registers a request handler unless the switch is draining.
+func (s *Server) beginRequest() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.reqs.Add(1)
+	return true
+}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/schedule"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+)
+
+// session is one authenticated connection.
+type session struct {
+	s    *Server
+	conn *quic.Conn
+	id   certs.Identity
+	log  *zap.Logger
+	ctx  context.Context
+
+	mu         sync.Mutex
+	subscribed bool
+	ag         *agencyState
+	tags       map[uint64]schedule.Item // handed out, not acknowledged
+	nextTag    uint64
+	inflight   [5]int // per rank; [4] is receipts
+	streams    [5]*dstream
+	wake       chan struct{}
+}
+
+// handleConn authenticates a connection and serves its streams.
+func (s *Server) handleConn(conn *quic.Conn) {
+	state := conn.ConnectionState().TLS
+	remote := conn.RemoteAddr().String()
+	if len(state.PeerCertificates) == 0 {
+		conn.CloseWithError(codeIdentity, "no client certificate")
+		return
+	}
+	id, err := certs.IdentityOf(state.PeerCertificates[0])
+	if err != nil {
+		s.security("", "handshake refused: "+err.Error(), zap.String("remote", remote))
+		conn.CloseWithError(codeIdentity, err.Error())
+		return
+	}
+	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(),
+		log:  s.log.With(zap.String("identity", id.String()), zap.String("role", string(id.Role)), zap.String("remote", remote)),
+		tags: map[uint64]schedule.Item{}, wake: make(chan struct{}, 1)}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		conn.CloseWithError(codeShutdown, "the switch is shutting down")
+		return
+	}
+	s.sessions[sess] = struct{}{}
+	s.mu.Unlock()
+	sess.log.Info("session opened")
+	defer func() {
+		sess.close()
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.mu.Unlock()
+		sess.log.Info("session closed")
+	}()
+	for {
+		str, err := conn.AcceptStream(sess.ctx)
+		if err != nil {
+			return
+		}
+		if !s.beginRequest() {
+			str.CancelRead(codeShutdown)
+			wire.WriteFrame(str, wire.TError, wire.ErrorOf(fault.E("switch", fault.Unavailable, "the switch is shutting down; retry")))
+			str.Close()
+			continue
+		}
+		go func() {
+			var once sync.Once
+			release := func() { once.Do(s.reqs.Done) }
+			defer release()
+			sess.handleStream(str, release)
+		}()
+	}
+}
+
+// security logs and audits a security event.
+func (s *Server) security(actor, reason string, fields ...zap.Field) {
+	s.log.Warn("security event", append(fields, zap.String("actor", actor), zap.String("reason", reason))...)
+	if err := s.store.Record(store.AuditEntry{Actor: actor, Event: store.AuditSecurity, Reason: reason}); err != nil {
+		s.log.Error("cannot audit a security event", zap.Error(err))
+	}
+}
+
+// handleStream serves one request stream.
+func (sess *session) handleStream(str *quic.Stream, release func()) {
+	defer str.Close()
+	t, payload, err := wire.ReadFrame(str, sess.s.cfg.MaxFrame)
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			sess.log.Info("bad request frame", zap.Error(err))
+			sess.replyError(str, err)
+			str.CancelRead(streamProtocol)
+		}
+		return
+	}
+	switch t {
+	case wire.TFile:
+		sess.handleFile(str, payload)
+	case wire.TSubscribe:
+		sess.handleSubscribe(str, payload, release)
+	default:
+		sess.log.Info("unknown request", zap.Stringer("type", t))
+		sess.replyError(str, fault.Errorf("switch", fault.Invalid, "unknown request type %s", t))
+		str.CancelRead(streamProtocol)
+	}
+}
+
+func (sess *session) replyError(w io.Writer, err error) {
+	if e := wire.WriteFrame(w, wire.TError, wire.ErrorOf(err)); e != nil {
+		sess.log.Debug("cannot send error", zap.Error(e))
+	}
+}
+
+// deny refuses a request for lack of permission: error to the client,
+// log line and audit record.
+func (sess *session) deny(w io.Writer, err error) {
+	sess.s.security(sess.id.String(), "request denied: "+err.Error())
+	sess.replyError(w, err)
+}

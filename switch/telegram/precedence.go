@@ -1,0 +1,71 @@
+package telegram
+
+import (
+	"strings"
+
+	"github.com/dienbao/dienbao/switch/fault"
+)
+
+// Precedence orders delivery. The zero value is invalid so that a missing
+// field is caught rather than read as some precedence.
+type Precedence uint8
+
+// Precedences, lowest first. Higher values are more urgent.
+const (
+	Routine   Precedence = 1 // Thường
+	Priority  Precedence = 2 // Khẩn
+	Immediate Precedence = 3 // Thượng khẩn
+	Flash     Precedence = 4 // Hỏa tốc
+)
+
+// Precedences lists every precedence, most urgent first: the order in
+// which queues are served.
+var Precedences = [...]Precedence{Flash, Immediate, Priority, Routine}
+
+var precNames = map[Precedence]string{Routine: "ROUTINE", Priority: "PRIORITY", Immediate: "IMMEDIATE", Flash: "FLASH"}
+
+var precAliases = map[string]Precedence{
+	"ROUTINE": Routine, "R": Routine, "THUONG": Routine, "THƯỜNG": Routine,
+	"PRIORITY": Priority, "P": Priority, "KHAN": Priority, "KHẨN": Priority,
+	"IMMEDIATE": Immediate, "O": Immediate, "THUONGKHAN": Immediate, "THƯỢNGKHẨN": Immediate,
+	"FLASH": Flash, "Z": Flash, "HOATOC": Flash, "HỎATỐC": Flash, "HOẢTỐC": Flash,
+}
+
+// ParsePrecedence accepts the English names, the ACP 127 prosigns (Z, O,
+// P, R) and the Vietnamese names with or without diacritics and spaces.
+func ParsePrecedence(s string) (Precedence, error) {
+	k := strings.ToUpper(strings.Join(strings.Fields(s), ""))
+	k = strings.ReplaceAll(strings.ReplaceAll(k, "_", ""), "-", "")
+	if p, ok := precAliases[k]; ok {
+		return p, nil
+	}
+	return 0, fault.Errorf("precedence", fault.Invalid,
+		"unknown precedence %q: use FLASH (Hỏa tốc), IMMEDIATE (Thượng khẩn), PRIORITY (Khẩn) or ROUTINE (Thường)", s)
+}
+
+// Valid reports whether p is one of the four precedences.
+func (p Precedence) Valid() bool { return p >= Routine && p <= Flash }
+
+// Rank is 0 for FLASH through 3 for ROUTINE: the order in which keys sort
+// and streams are prioritised.
+func (p Precedence) Rank() int { return int(Flash - p) }
+
+// PrecedenceOfRank inverts Rank.
+func PrecedenceOfRank(r int) Precedence { return Flash - Precedence(r) }
+
+func (p Precedence) String() string {
+	if n, ok := precNames[p]; ok {
+		return n
+	}
+	return "INVALID"
+}
+
+// MarshalText makes JSON carry the English name.
+func (p Precedence) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText parses any accepted name.
+func (p *Precedence) UnmarshalText(b []byte) error {
+	v, err := ParsePrecedence(string(b))
+	*p = v
+	return err
+}

@@ -1,0 +1,62 @@
+package telegram
+
+import "time"
+
+// Header is everything about a telegram except its body. The switch stores
+// it sealed; it is delivered with the body and shown to operators (minus the
+// subject, which only addressees see).
+type Header struct {
+	ID             ID             `cbor:"1,keyasint" json:"id"`
+	From           Address        `cbor:"2,keyasint" json:"from"`
+	To             []Address      `cbor:"3,keyasint" json:"to"`
+	Info           []Address      `cbor:"4,keyasint,omitempty" json:"info"`
+	Precedence     Precedence     `cbor:"5,keyasint" json:"precedence"`
+	Classification Classification `cbor:"6,keyasint" json:"classification"`
+	Subject        string         `cbor:"7,keyasint,omitempty" json:"subject"`
+	FiledAt        time.Time      `cbor:"8,keyasint" json:"filed_at"`
+	Ref            string         `cbor:"9,keyasint,omitempty" json:"ref,omitempty"`
+	BodyLen        int64          `cbor:"10,keyasint" json:"body_len"`
+}
+
+// Addressees lists the action addressees then the info addressees.
+func (h *Header) Addressees() []Address {
+	out := make([]Address, 0, len(h.To)+len(h.Info))
+	out = append(out, h.To...)
+	return append(out, h.Info...)
+}
+
+// Status is the outcome a receipt reports.
+type Status uint8
+
+// Receipt statuses.
+const (
+	Delivered    Status = 1
+	NotDelivered Status = 2
+)
+
+func (s Status) String() string {
+	switch s {
+	case Delivered:
+		return "DELIVERED"
+	case NotDelivered:
+		return "NOT_DELIVERED"
+	}
+	return "INVALID"
+}
+
+// MarshalText makes JSON carry the name.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Receipt is a delivery or non-delivery report about one telegram and one
+// addressee, sent back to the sender's agency.
+type Receipt struct {
+	ID        ID      `cbor:"1,keyasint" json:"id"`
+	Addressee Address `cbor:"2,keyasint" json:"addressee"`
+	Status    Status  `cbor:"3,keyasint" json:"status"`
+	// Reason is empty for DELIVERED; for NOT_DELIVERED one of expired,
+	// cancelled, refused, parked.
+	Reason string    `cbor:"4,keyasint,omitempty" json:"reason"`
+	At     time.Time `cbor:"5,keyasint" json:"at"`
+	// Terminal names the addressee terminal that acknowledged.
+	Terminal string `cbor:"6,keyasint,omitempty" json:"terminal,omitempty"`
+}

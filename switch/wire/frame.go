@@ -1,0 +1,121 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/dienbao/dienbao/switch/fault"
+)
+
+// Version is the frame format version this package speaks.
+const Version = 1
+
+// ALPN is the TLS application protocol.
+const ALPN = "dienbao/1"
+
+// DefaultMaxFrame bounds a frame (header + CBOR). Bodies travel outside
+// frames, so this only has to hold headers and batches of them.
+const DefaultMaxFrame = 256 << 10
+
+// Type is a frame type.
+type Type uint8
+
+// Frame types. Append only.
+const (
+	TError      Type = 1
+	TFile       Type = 2 // client → switch: FileRequest, then the bodies
+	TFileReply  Type = 3 // switch → client: FileReply
+	TSubscribe  Type = 4 // client → switch: Subscribe
+	TSubscribed Type = 5 // switch → client: Subscribed
+	TDrained    Type = 6 // switch → client on the subscribe stream: nothing left for now
+	TDeliver    Type = 7 // switch → client: Deliver, then the body
+	TReceipt    Type = 8 // switch → client: ReceiptFrame
+	TAck        Type = 9 // client → switch: Ack
+)
+
+var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
+	TSubscribed: "subscribed", TDrained: "drained", TDeliver: "deliver", TReceipt: "receipt", TAck: "ack"}
+
+func (t Type) String() string {
+	if n, ok := typeNames[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("type(%d)", uint8(t))
+}
+
+// ErrFrameTooLarge is returned when a frame's declared length exceeds the limit.
+var ErrFrameTooLarge = fault.E("wire", fault.TooLarge, "frame exceeds the maximum frame size")
+
+// WriteFrame encodes v and writes it as one frame.
+func WriteFrame(w io.Writer, t Type, v any) error {
+	payload, err := encMode.Marshal(v)
+	if err != nil {
+		return fault.E("wire.write", fault.Internal, "encode "+t.String(), err)
+	}
+	buf := make([]byte, 6, 6+len(payload))
+	binary.BigEndian.PutUint32(buf, uint32(2+len(payload)))
+	buf[4], buf[5] = Version, byte(t)
+	_, err = w.Write(append(buf, payload...))
+	return err
+}
+
+// ReadFrame reads one frame's header and payload, refusing a declared length
+// above max before reading it. io.EOF is returned only for a clean end
+// before a frame starts.
+func ReadFrame(r io.Reader, max int) (Type, []byte, error) {
+	var hdr [6]byte
+	if _, err := io.ReadFull(r, hdr[:4]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, nil, fault.E("wire.read", fault.Invalid, "truncated frame header")
+		}
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:4])
+	if n < 2 {
+		return 0, nil, fault.E("wire.read", fault.Invalid, "frame shorter than its header")
+	}
+	if int64(n) > int64(max) {
+		return 0, nil, ErrFrameTooLarge
+	}
+	if _, err := io.ReadFull(r, hdr[4:6]); err != nil {
+		return 0, nil, fault.E("wire.read", fault.Invalid, "truncated frame header", err)
+	}
+	if hdr[4] != Version {
+		return 0, nil, fault.Errorf("wire.read", fault.Invalid, "unsupported frame version %d (this side speaks %d)", hdr[4], Version)
+	}
+	payload := make([]byte, n-2)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, nil, fault.E("wire.read", fault.Invalid, "truncated frame", err)
+	}
+	return Type(hdr[5]), payload, nil
+}
+
+// Decode decodes a frame payload into v with the protocol's limits.
+func Decode(t Type, payload []byte, v any) error {
+	if err := decMode.Unmarshal(payload, v); err != nil {
+		return fault.E("wire.decode", fault.Invalid, "malformed "+t.String()+" frame", err)
+	}
+	return nil
+}
+
+// ReadExpect reads one frame and decodes it into v, which must be of type
+// want. An Error frame is returned as a *fault.Error.
+func ReadExpect(r io.Reader, max int, want Type, v any) error {
+	t, payload, err := ReadFrame(r, max)
+	if err != nil {
+		return err
+	}
+	if t == TError {
+		var e Error
+		if err := Decode(t, payload, &e); err != nil {
+			return err
+		}
+		return e.Fault()
+	}
+	if t != want {
+		return fault.Errorf("wire.read", fault.Invalid, "expected a %s frame, got %s", want, t)
+	}
+	return Decode(t, payload, v)
+}

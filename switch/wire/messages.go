@@ -1,0 +1,103 @@
+package wire
+
+import (
+	"time"
+
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// MaxBatch is the most filings one File frame may carry.
+const MaxBatch = 1024
+
+// Error is sent instead of a reply when a request fails.
+type Error struct {
+	Kind fault.Kind `cbor:"1,keyasint"`
+	Msg  string     `cbor:"2,keyasint"`
+}
+
+// Fault turns a wire error back into a *fault.Error.
+func (e Error) Fault() error {
+	k := e.Kind
+	if k == fault.Other {
+		k = fault.Internal
+	}
+	return &fault.Error{Op: "switch", Kind: k, Msg: e.Msg}
+}
+
+// ErrorOf makes the wire form of err. Internal detail (the cause chain)
+// stays on the switch; the client sees the kind and the message.
+func ErrorOf(err error) Error {
+	if fe, ok := err.(*fault.Error); ok {
+		return Error{Kind: fe.Kind, Msg: fe.Msg}
+	}
+	return Error{Kind: fault.Internal, Msg: "internal error"}
+}
+
+// Filing is one telegram offered for filing. The sender is not here: it is
+// the certificate.
+type Filing struct {
+	To             []telegram.Address      `cbor:"1,keyasint"`
+	Info           []telegram.Address      `cbor:"2,keyasint,omitempty"`
+	Precedence     telegram.Precedence     `cbor:"3,keyasint"`
+	Classification telegram.Classification `cbor:"4,keyasint"`
+	Subject        string                  `cbor:"5,keyasint,omitempty"`
+	Ref            string                  `cbor:"6,keyasint,omitempty"`
+	BodyLen        int64                   `cbor:"7,keyasint"`
+}
+
+// FileRequest carries a batch of filings; their bodies follow the frame
+// in order, each exactly BodyLen bytes.
+type FileRequest struct {
+	Filings []Filing `cbor:"1,keyasint"`
+}
+
+// FileResult answers one filing: an ID, or an error. Duplicate is set
+// when the sender reference matched an earlier filing, whose ID is returned.
+type FileResult struct {
+	ID        telegram.ID `cbor:"1,keyasint,omitempty"`
+	Duplicate bool        `cbor:"2,keyasint,omitempty"`
+	Err       *Error      `cbor:"3,keyasint,omitempty"`
+}
+
+// FileReply answers a FileRequest, one result per filing, in order.
+type FileReply struct {
+	Results []FileResult `cbor:"1,keyasint"`
+}
+
+// Subscribe asks the switch to push this terminal's telegrams and/or
+// delivery reports.
+type Subscribe struct {
+	Inbox    bool `cbor:"1,keyasint,omitempty"`
+	Receipts bool `cbor:"2,keyasint,omitempty"`
+}
+
+// Subscribed confirms a subscription.
+type Subscribed struct {
+	Agency telegram.Address `cbor:"1,keyasint"`
+}
+
+// Drained says nothing is waiting for, or in flight to, this session now.
+type Drained struct {
+	At time.Time `cbor:"1,keyasint"`
+}
+
+// Deliver announces a telegram; the body follows, Header.BodyLen bytes.
+type Deliver struct {
+	Tag    uint64          `cbor:"1,keyasint"` // acknowledge with this
+	Header telegram.Header `cbor:"2,keyasint"`
+	// PossibleDuplicate is set when this telegram was sent to this agency
+	// before without an acknowledgement reaching the switch.
+	PossibleDuplicate bool `cbor:"3,keyasint,omitempty"`
+}
+
+// ReceiptFrame carries one delivery report.
+type ReceiptFrame struct {
+	Tag     uint64           `cbor:"1,keyasint"`
+	Receipt telegram.Receipt `cbor:"2,keyasint"`
+}
+
+// Ack acknowledges a Deliver or ReceiptFrame after durable storage.
+type Ack struct {
+	Tag uint64 `cbor:"1,keyasint"`
+}
