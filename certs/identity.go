@@ -31,11 +31,11 @@ func ParseRole(s string) (Role, error) {
 
 // Identity is who a verified certificate says its holder is.
 type Identity struct {
-	Name      string                   // the certificate's common name, e.g. "HN.UBND terminal 1"
-	Role      Role                     //
-	Agency    telegram.Address         // empty for operators and auditors without an agency
-	Clearance telegram.Classification  //
-	Serial    string                   // certificate serial, hex
+	Name      string                  // the certificate's common name, e.g. "HN.UBND terminal 1"
+	Role      Role                    //
+	Agency    telegram.Address        // empty for operators and auditors without an agency
+	Clearance telegram.Classification //
+	Serial    string                  // certificate serial, hex
 }
 
 const urnPrefix = "urn:dienbao:"

@@ -63,10 +63,10 @@ func Dial(ctx context.Context, f *certs.Folder) (*Client, error) {
 		},
 	}
 	conn, err := quic.DialAddr(ctx, f.Switch, tlsConf, &quic.Config{
-		HandshakeIdleTimeout: 10 * time.Second,
-		MaxIdleTimeout:       60 * time.Second,
-		KeepAlivePeriod:      15 * time.Second,
-		MaxIncomingStreams:   16,
+		HandshakeIdleTimeout:  10 * time.Second,
+		MaxIdleTimeout:        60 * time.Second,
+		KeepAlivePeriod:       15 * time.Second,
+		MaxIncomingStreams:    16,
 		MaxIncomingUniStreams: -1,
 	})
 	if err != nil {
