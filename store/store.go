@@ -28,16 +28,15 @@ type Options struct {
 // Store is the durable state. Reads may run concurrently; all writes go
 // through the commit loop.
 type Store struct {
-	db    *badger.DB
-	opts  Options
-	log   *zap.Logger
-	ids   *telegram.IDGen
-	ops   chan *op
-	st    state // owned by the commit loop
-	mu    sync.Mutex
-	shut  bool
-	done  chan struct{}
-	start sync.Once
+	db   *badger.DB
+	opts Options
+	log  *zap.Logger
+	ids  *telegram.IDGen
+	ops  chan *op
+	st   state // owned by the commit loop
+	mu   sync.Mutex
+	shut bool
+	done chan struct{}
 }
 
 // state is what the commit loop allocates from. It is copied per commit

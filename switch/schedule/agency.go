@@ -52,7 +52,6 @@ type Agency struct {
 type sub struct {
 	prec     telegram.Precedence
 	class    telegram.Classification
-	head     uint64 // lowest sequence possibly present
 	next     uint64 // cursor: every entry below it is buffered, in flight or gone
 	buf      []Item // read but not handed out, by sequence
 	inflight map[uint64]Item
@@ -68,11 +67,11 @@ func NewAgency(load Loader, heads [4][4]uint64, rhead uint64) *Agency {
 		for c := range a.subs[r] {
 			h := max(heads[r][c], 1)
 			a.subs[r][c] = &sub{prec: telegram.PrecedenceOfRank(r), class: telegram.Classification(c + 1),
-				head: h, next: h, inflight: map[uint64]Item{}}
+				next: h, inflight: map[uint64]Item{}}
 		}
 	}
 	h := max(rhead, 1)
-	a.receipts = &sub{head: h, next: h, inflight: map[uint64]Item{}}
+	a.receipts = &sub{next: h, inflight: map[uint64]Item{}}
 	return a
 }
 
@@ -120,8 +119,16 @@ func (a *Agency) peek(s *sub) (Item, bool, error) {
 }
 
 // Next hands out the next telegram for a terminal cleared to clearance.
-// canTake reports whether the terminal's window for a precedence has room.
-func (a *Agency) Next(clearance telegram.Classification, canTake func(telegram.Precedence) bool) (Item, Result, error) {
+// inflight reports how many telegrams of a precedence the terminal holds
+// unacknowledged; window is the most it may hold per precedence.
+//
+// A precedence is served only when every more urgent one has nothing
+// waiting and nothing in flight to this terminal. So a backlog reaches the
+// terminal strictly in precedence order (the terminal handles precedence
+// streams concurrently, so in-flight lower traffic could otherwise be
+// stored first), while a FLASH that arrives during ROUTINE transfers is
+// handed out at once on its own stream.
+func (a *Agency) Next(clearance telegram.Classification, inflight func(telegram.Precedence) int, window int) (Item, Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for r := range a.subs {
@@ -137,10 +144,14 @@ func (a *Agency) Next(clearance telegram.Classification, canTake func(telegram.P
 				best, bestItem = s, it
 			}
 		}
+		n := inflight(telegram.PrecedenceOfRank(r))
 		if best == nil {
+			if n > 0 {
+				return Item{}, Blocked, nil
+			}
 			continue
 		}
-		if !canTake(best.prec) {
+		if n >= window {
 			return Item{}, Blocked, nil
 		}
 		best.buf = best.buf[1:]
@@ -196,18 +207,6 @@ func (a *Agency) Acked(it Item) {
 			break
 		}
 	}
-	s.head = max(s.head, a.lowest(s))
-}
-
-func (a *Agency) lowest(s *sub) uint64 {
-	h := s.next
-	if len(s.buf) > 0 {
-		h = min(h, s.buf[0].Seq)
-	}
-	for seq := range s.inflight {
-		h = min(h, seq)
-	}
-	return h
 }
 
 // Return puts items handed out but not acknowledged (their session

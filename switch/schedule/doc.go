@@ -6,10 +6,11 @@
 // Rules it enforces:
 //
 //   - Precedence is absolute. Serving a terminal, the scheduler looks at
-//     FLASH, then IMMEDIATE, then PRIORITY, then ROUTINE. If the most urgent
-//     precedence with something waiting cannot take more (its in-flight
-//     window is full), the terminal gets nothing rather than something less
-//     urgent.
+//     FLASH, then IMMEDIATE, then PRIORITY, then ROUTINE, and serves a
+//     precedence only when every more urgent one has nothing waiting and
+//     nothing in flight to that terminal. A full window for the most urgent
+//     waiting precedence means the terminal gets nothing rather than
+//     something less urgent.
 //   - Clearance. A terminal is offered only entries classified at or below
 //     its clearance; entries above it are not waiting for that terminal and
 //     stay queued for a cleared one.

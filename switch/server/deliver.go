@@ -93,9 +93,9 @@ func (sess *session) pump(notices io.Writer, sub wire.Subscribe) {
 		inboxEmpty, receiptsEmpty := true, true
 		if sub.Inbox {
 			for {
-				it, res, err := ag.Next(clearance, func(p telegram.Precedence) bool {
-					return sess.inflightOf(p.Rank()) < window
-				})
+				it, res, err := ag.Next(clearance, func(p telegram.Precedence) int {
+					return sess.inflightOf(p.Rank())
+				}, window)
 				if err != nil {
 					sess.log.Error("cannot read the queue", zap.Error(err))
 				}

@@ -1,0 +1,139 @@
+// Package daemontest starts real dev switches for tests: a real CA and
+// certificates, a real Badger folder under t.TempDir(), QUIC on an
+// ephemeral loopback port, and real clients. Nothing here is a fake.
+package daemontest
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon"
+	"github.com/dienbao/dienbao/switch/server"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"go.uber.org/zap/zaptest"
+)
+
+// Site is a dev site with a running switch.
+type Site struct {
+	t      testing.TB
+	Dir    string
+	Server *server.Server
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+// Start creates a dev site in a new temporary folder and starts a switch.
+func Start(t testing.TB) *Site {
+	return StartIn(t, t.TempDir())
+}
+
+// StartIn starts a switch on the dev site in dir (created if absent).
+func StartIn(t testing.TB, dir string) *Site {
+	t.Helper()
+	cfg, err := daemon.DevSite(dir, "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("dev site: %v", err)
+	}
+	srv, err := daemon.Start(daemon.Options{Config: cfg, DevDir: dir, Out: io.Discard, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatalf("start switch: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Site{t: t, Dir: dir, Server: srv, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// Stop drains the switch and waits for it to exit.
+func (s *Site) Stop() {
+	s.once.Do(func() {
+		s.cancel()
+		if err := <-s.done; err != nil {
+			s.t.Errorf("switch exited with %v", err)
+		}
+	})
+}
+
+// IDDir is the identity folder of a dev identity.
+func (s *Site) IDDir(name string) string { return filepath.Join(s.Dir, "ids", name) }
+
+// Dial connects as a dev identity.
+func (s *Site) Dial(name string) *client.Client {
+	s.t.Helper()
+	f, err := certs.LoadFolder(s.IDDir(name))
+	if err != nil {
+		s.t.Fatalf("identity %s: %v", name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, f)
+	if err != nil {
+		s.t.Fatalf("dial as %s: %v", name, err)
+	}
+	s.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Send files one telegram as name and fails the test on error.
+func (s *Site) Send(name string, tg client.Telegram) telegram.ID {
+	s.t.Helper()
+	c := s.Dial(name)
+	defer c.Close()
+	res, err := c.Send(context.Background(), tg)
+	if err != nil {
+		s.t.Fatalf("send as %s: %v", name, err)
+	}
+	return res.ID
+}
+
+// Collector is a client.Handler that records what it is given, in order,
+// storing telegrams in an Inbox first when one is set.
+type Collector struct {
+	mu        sync.Mutex
+	Inbox     *client.Inbox
+	Telegrams []client.Delivery
+	Receipts  []telegram.Receipt
+}
+
+// Telegram implements client.Handler.
+func (c *Collector) Telegram(d client.Delivery) error {
+	if c.Inbox != nil {
+		stored, err := c.Inbox.Store(d)
+		if err != nil || !stored {
+			return err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Telegrams = append(c.Telegrams, d)
+	return nil
+}
+
+// Receipt implements client.Handler.
+func (c *Collector) Receipt(r telegram.Receipt) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Receipts = append(c.Receipts, r)
+	return nil
+}
+
+// Receive drains what is waiting for name (inbox and/or receipts) and
+// returns it.
+func (s *Site) Receive(name string, opts client.ReceiveOptions) *Collector {
+	s.t.Helper()
+	col := &Collector{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.Dial(name).Receive(ctx, opts, col); err != nil {
+		s.t.Fatalf("receive as %s: %v", name, err)
+	}
+	return col
+}
