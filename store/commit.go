@@ -103,6 +103,7 @@ func (s *Store) commit(batch []*op) {
 		err := o.apply(c)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			txn.Discard()
+			s.splits.Add(1)
 			if i == 0 {
 				o.err = fault.E("store.commit", fault.TooLarge, "the request is too large to commit in one transaction")
 				s.commit(batch[1:])

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -37,6 +38,9 @@ type Store struct {
 	mu   sync.Mutex
 	shut bool
 	done chan struct{}
+	// splits counts batches split because they exceeded Badger's
+	// transaction limits.
+	splits atomic.Int64
 }
 
 // state is what the commit loop allocates from. It is copied per commit

@@ -120,7 +120,7 @@ func TestReceiptToOnlineSender(t *testing.T) {
 
 type receiptFunc struct{ fn func(telegram.Receipt) }
 
-func (f *receiptFunc) Telegram(client.Delivery) error     { return nil }
+func (f *receiptFunc) Telegram(client.Delivery) error   { return nil }
 func (f *receiptFunc) Receipt(r telegram.Receipt) error { f.fn(r); return nil }
 
 // A telegram for an offline agency survives a switch restart and is

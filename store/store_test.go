@@ -1,0 +1,231 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+func open(t *testing.T, dir string) (*Store, *[]Event) {
+	t.Helper()
+	var mu sync.Mutex
+	evs := &[]Event{}
+	s, err := Open(Options{Dir: dir, OnCommit: func(e []Event) {
+		mu.Lock()
+		*evs = append(*evs, e...)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, evs
+}
+
+func hdr(from string, to []telegram.Address, p telegram.Precedence, ref string) telegram.Header {
+	return telegram.Header{From: telegram.Address(from), To: to, Precedence: p, Classification: telegram.Secret, Ref: ref, Subject: "s"}
+}
+
+// Durability is not Badger's default: the store must run with synchronous
+// writes and checksum verification on tables, blocks and values.
+func TestDurableSettings(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	o := s.DB().Opts()
+	if !o.SyncWrites {
+		t.Error("SyncWrites is off: ACCEPTED would not mean on disk")
+	}
+	if o.ChecksumVerificationMode != options.OnTableAndBlockRead {
+		t.Errorf("ChecksumVerificationMode = %v, want OnTableAndBlockRead", o.ChecksumVerificationMode)
+	}
+	if !o.VerifyValueChecksum {
+		t.Error("VerifyValueChecksum is off: a corrupted value-log entry would be read silently")
+	}
+}
+
+// A filing writes header, body, one queue entry and one delivery state per
+// addressee, and its audit records, and announces one event per addressee.
+func TestFileWritesEverythingOnce(t *testing.T) {
+	s, evs := open(t, t.TempDir())
+	defer s.Close()
+	body := bytes.Repeat([]byte("b"), 3*ChunkSize+5)
+	res, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.UBND", "NA.TU"}, telegram.Flash, ""), Body: body, Actor: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.Header(res.ID)
+	if err != nil || h.BodyLen != int64(len(body)) || h.FiledAt.IsZero() || h.ID != res.ID {
+		t.Fatalf("header %+v %v", h, err)
+	}
+	var got bytes.Buffer
+	if err := s.WriteBody(h, &got); err != nil || !bytes.Equal(got.Bytes(), body) {
+		t.Fatalf("body round trip: %d bytes, %v", got.Len(), err)
+	}
+	for _, a := range []telegram.Address{"NA.UBND", "NA.TU"} {
+		e, err := s.ScanQueue(SubQueue{Agency: a, Prec: telegram.Flash, Class: telegram.Secret}, 0, 10)
+		if err != nil || len(e) != 1 || e[0].ID != res.ID {
+			t.Errorf("%s queue: %+v %v", a, e, err)
+		}
+	}
+	if len(*evs) != 2 {
+		t.Errorf("%d events, want 2", len(*evs))
+	}
+	audit, _ := s.Audit(0, 100)
+	var events []string
+	for _, e := range audit {
+		events = append(events, e.Event)
+	}
+	if fmt.Sprint(events) != "[filed queued queued]" {
+		t.Errorf("audit events %v", events)
+	}
+}
+
+func TestRefIsIdempotentEvenWithinOneCommit(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	const n = 50
+	ids := make([]telegram.ID, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, "REF-1"), Body: []byte("x")})
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = r.ID
+		}(i)
+	}
+	wg.Wait()
+	for i := range ids {
+		if ids[i] != ids[0] {
+			t.Fatalf("filing %d got ID %s, filing 0 got %s", i, ids[i], ids[0])
+		}
+	}
+	e, _ := s.ScanQueue(SubQueue{Agency: "NA.TU", Prec: telegram.Routine, Class: telegram.Secret}, 0, 100)
+	if len(e) != 1 {
+		t.Fatalf("%d queue entries, want 1", len(e))
+	}
+}
+
+// Acknowledging removes the entry, queues exactly one report for the
+// sender, persists the head, and deletes the body once all addressees have
+// it. A repeated acknowledgement changes nothing.
+func TestAck(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	res, _ := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.UBND", "NA.TU"}, telegram.Priority, ""), Body: []byte("body")})
+	q1 := SubQueue{Agency: "NA.UBND", Prec: telegram.Priority, Class: telegram.Secret}
+	e1, _ := s.ScanQueue(q1, 0, 1)
+	done, err := s.Ack(Ack{Queue: q1, Seq: e1[0].Seq, ID: res.ID, Terminal: "NA.UBND/t", Head: e1[0].Seq + 1})
+	if err != nil || !done {
+		t.Fatalf("ack: %v %v", done, err)
+	}
+	if done, _ := s.Ack(Ack{Queue: q1, Seq: e1[0].Seq, ID: res.ID, Terminal: "NA.UBND/t"}); done {
+		t.Fatal("a repeated acknowledgement reported done")
+	}
+	if h, _ := s.QueueHead(q1); h != e1[0].Seq+1 {
+		t.Errorf("head %d, want %d", h, e1[0].Seq+1)
+	}
+	if e, _ := s.ScanQueue(q1, 0, 10); len(e) != 0 {
+		t.Errorf("queue still holds %d", len(e))
+	}
+	r, _ := s.ScanReceipts("HN.UBND", 0, 10)
+	if len(r) != 1 || r[0].Receipt.Status != telegram.Delivered || r[0].Receipt.Addressee != "NA.UBND" {
+		t.Fatalf("receipts %+v", r)
+	}
+	h, _ := s.Header(res.ID)
+	var b bytes.Buffer
+	if err := s.WriteBody(h, &b); err != nil {
+		t.Fatalf("body gone while NA.TU still waits: %v", err)
+	}
+	q2 := SubQueue{Agency: "NA.TU", Prec: telegram.Priority, Class: telegram.Secret}
+	e2, _ := s.ScanQueue(q2, 0, 1)
+	if _, err := s.Ack(Ack{Queue: q2, Seq: e2[0].Seq, ID: res.ID, Terminal: "NA.TU/t"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteBody(h, &b); err == nil {
+		t.Error("body still stored after every addressee has it")
+	}
+	if d, _ := s.Delivery(res.ID, "NA.TU"); d.Status != telegram.Delivered || d.Terminal != "NA.TU/t" {
+		t.Errorf("delivery state %+v", d)
+	}
+	if ok, err := s.AckReceipt("HN.UBND", r[0].Seq, "HN.UBND/t", r[0].Seq+1); !ok || err != nil {
+		t.Fatalf("receipt ack: %v %v", ok, err)
+	}
+	if r, _ := s.ScanReceipts("HN.UBND", 0, 10); len(r) != 1 {
+		t.Errorf("after one report acknowledged, %d remain; want 1", len(r))
+	}
+}
+
+// Counters survive a reopen, so sequences and audit entries never repeat.
+func TestReopenKeepsCounters(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir)
+	s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""), Body: []byte("x")})
+	before := s.st
+	s.Close()
+	s, _ = open(t, dir)
+	defer s.Close()
+	if s.st != before {
+		t.Fatalf("counters after reopen %+v, before %+v", s.st, before)
+	}
+	s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""), Body: []byte("y")})
+	e, _ := s.ScanQueue(SubQueue{Agency: "NA.TU", Prec: telegram.Routine, Class: telegram.Secret}, 0, 10)
+	if len(e) != 2 || e[0].Seq >= e[1].Seq {
+		t.Fatalf("entries %+v", e)
+	}
+	a, _ := s.Audit(0, 100)
+	for i := 1; i < len(a); i++ {
+		if a[i].Seq != a[i-1].Seq+1 {
+			t.Fatalf("audit sequence jumps from %d to %d", a[i-1].Seq, a[i].Seq)
+		}
+	}
+}
+
+// A batch that does not fit one Badger transaction is split; each filing
+// still commits whole.
+func TestOversizeBatchIsSplit(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	// 64 addressees make about 200 entries per filing; a full batch of
+	// them exceeds Badger's per-transaction entry limit.
+	small := make([]byte, 100)
+	const n, addressees = 2000, 64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			to := make([]telegram.Address, 0, addressees)
+			for j := 0; j < addressees; j++ {
+				to = append(to, telegram.Address(fmt.Sprintf("A.B%d", j)))
+			}
+			_, err := s.File(&Filing{Header: hdr("HN.UBND", to, telegram.Routine, ""), Body: small})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.splits.Load() == 0 {
+		t.Fatal("no batch was split: the test did not exercise the split")
+	}
+	total := 0
+	for j := 0; j < addressees; j++ {
+		e, _ := s.ScanQueue(SubQueue{Agency: telegram.Address(fmt.Sprintf("A.B%d", j)), Prec: telegram.Routine, Class: telegram.Secret}, 0, 10000)
+		total += len(e)
+	}
+	if total != n*addressees {
+		t.Fatalf("%d queue entries, want %d", total, n*addressees)
+	}
+}

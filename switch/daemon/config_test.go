@@ -1,0 +1,61 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dienbao/dienbao/switch/fault"
+)
+
+func TestLoadConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, "switchd.toml")
+		os.WriteFile(p, []byte(s), 0o644)
+		return p
+	}
+	c, err := LoadConfig(write("data = \"d\"\nca = \"ca.pem\"\ncert = \"/etc/s.pem\"\nkey = \"s.key\"\ndirectory = \"dir.toml\"\n[limits]\nmax_body = 1024\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Data != filepath.Join(dir, "d") || c.Cert != "/etc/s.pem" || c.Listen != "127.0.0.1:4433" || c.Log != "json" || c.Limits.filing().MaxBody != 1024 {
+		t.Fatalf("config %+v", c)
+	}
+	for name, bad := range map[string]string{
+		"missing key":     "data = \"d\"\nca = \"c\"\ncert = \"c\"\ndirectory = \"d\"\n",
+		"unknown setting": "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nfsync = false\n",
+		"bad log":         "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nlog = \"xml\"\n",
+		"negative limit":  "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\n[limits]\nmax_body = -1\n",
+	} {
+		if _, err := LoadConfig(write(bad)); fault.KindOf(err) != fault.Invalid {
+			t.Errorf("%s: %v, want an Invalid error", name, err)
+		}
+	}
+}
+
+// The dev site a production config file would describe starts the same way.
+func TestDevSiteWritesUsableConfig(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := DevSite(dir, "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(filepath.Join(dir, "switchd.toml"))
+	if err != nil {
+		t.Fatalf("the dev site's switchd.toml does not load: %v", err)
+	}
+	for _, p := range []string{c.CA, c.Cert, c.Key, c.Directory} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("config names %s: %v", p, err)
+		}
+	}
+	// A second run keeps everything (same CA).
+	before, _ := os.ReadFile(c.CA)
+	if _, err := DevSite(dir, "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(c.CA)
+	if string(before) != string(after) {
+		t.Fatal("a second dev start replaced the CA")
+	}
+}

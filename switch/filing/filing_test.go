@@ -1,0 +1,65 @@
+package filing
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/directory"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+)
+
+func TestCheck(t *testing.T) {
+	dir, _ := directory.New([]directory.Agency{{Address: "HN.UBND"}, {Address: "NA.TU"}, {Address: "NA.UBND"}})
+	term := certs.Identity{Role: certs.Terminal, Agency: "HN.UBND", Clearance: telegram.Secret}
+	ok := wire.Filing{To: []telegram.Address{"NA.TU"}, Precedence: telegram.Flash, Classification: telegram.Secret, BodyLen: 10}
+	lim := DefaultLimits
+	with := func(f func(*wire.Filing)) wire.Filing { c := ok; f(&c); return c }
+	cases := []struct {
+		name string
+		who  certs.Identity
+		f    wire.Filing
+		kind fault.Kind // Other: accepted
+	}{
+		{"good", term, ok, fault.Other},
+		{"lower-case addressee is canonicalised", term, with(func(f *wire.Filing) { f.To = []telegram.Address{"na.tu"} }), fault.Other},
+		{"operator", certs.Identity{Role: certs.Operator, Clearance: telegram.TopSecret}, ok, fault.Permission},
+		{"above clearance", term, with(func(f *wire.Filing) { f.Classification = telegram.TopSecret }), fault.Permission},
+		{"unknown addressee", term, with(func(f *wire.Filing) { f.To = []telegram.Address{"XX.YY"} }), fault.NotExist},
+		{"unknown info addressee", term, with(func(f *wire.Filing) { f.Info = []telegram.Address{"XX.YY"} }), fault.NotExist},
+		{"malformed addressee", term, with(func(f *wire.Filing) { f.To = []telegram.Address{"NA..TU"} }), fault.Invalid},
+		{"no action addressee", term, with(func(f *wire.Filing) { f.To = nil; f.Info = []telegram.Address{"NA.TU"} }), fault.Invalid},
+		{"duplicate", term, with(func(f *wire.Filing) { f.Info = []telegram.Address{"NA.TU"} }), fault.Invalid},
+		{"no precedence", term, with(func(f *wire.Filing) { f.Precedence = 0 }), fault.Invalid},
+		{"no classification", term, with(func(f *wire.Filing) { f.Classification = 0 }), fault.Invalid},
+		{"empty body", term, with(func(f *wire.Filing) { f.BodyLen = 0 }), fault.Invalid},
+		{"oversize body", term, with(func(f *wire.Filing) { f.BodyLen = lim.MaxBody + 1 }), fault.TooLarge},
+		{"long subject", term, with(func(f *wire.Filing) { f.Subject = strings.Repeat("x", lim.MaxSubject+1) }), fault.Invalid},
+		{"invalid UTF-8 subject", term, with(func(f *wire.Filing) { f.Subject = "\xff" }), fault.Invalid},
+		{"control in ref", term, with(func(f *wire.Filing) { f.Ref = "a\nb" }), fault.Invalid},
+		{"too many addressees", term, with(func(f *wire.Filing) {
+			for i := 0; i < lim.MaxAddressees; i++ {
+				f.Info = append(f.Info, "NA.UBND")
+			}
+		}), fault.Invalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := Check(tc.who, tc.f, dir, lim)
+			if tc.kind == fault.Other {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if h.From != "HN.UBND" || h.To[0] != "NA.TU" {
+					t.Fatalf("header %+v", h)
+				}
+				return
+			}
+			if fault.KindOf(err) != tc.kind {
+				t.Fatalf("got %v (kind %s), want kind %s", err, fault.KindOf(err), tc.kind)
+			}
+		})
+	}
+}

@@ -1,0 +1,45 @@
+package wire
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzFrame feeds arbitrary bytes to the frame reader and every request
+// and delivery decoder: none may panic, allocate past the frame limit, or
+// accept a frame longer than the limit.
+func FuzzFrame(f *testing.F) {
+	for _, seed := range seeds() {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const max = 4096
+		typ, payload, err := ReadFrame(bytes.NewReader(data), max)
+		if err != nil {
+			return
+		}
+		if len(payload)+2 > max {
+			t.Fatalf("accepted a %d-byte frame over the %d limit", len(payload)+2, max)
+		}
+		targets := []any{&FileRequest{}, &FileReply{}, &Subscribe{}, &Subscribed{}, &Drained{}, &Deliver{}, &ReceiptFrame{}, &Ack{}, &Error{}}
+		for _, v := range targets {
+			_ = Decode(typ, payload, v)
+		}
+	})
+}
+
+func seeds() [][]byte {
+	var out [][]byte
+	add := func(typ Type, v any) {
+		var b bytes.Buffer
+		WriteFrame(&b, typ, v)
+		out = append(out, b.Bytes())
+	}
+	add(TFile, FileRequest{Filings: []Filing{{To: nil, Precedence: 4, Classification: 1, BodyLen: 3}}})
+	add(TAck, Ack{Tag: 7})
+	add(TSubscribe, Subscribe{Inbox: true})
+	add(TDeliver, Deliver{Tag: 1})
+	add(TReceipt, ReceiptFrame{Tag: 2})
+	add(TError, Error{Kind: 1, Msg: "x"})
+	return out
+}
