@@ -228,3 +228,23 @@ func (a *Agency) Return(items []Item) {
 		s.buf[i] = it
 	}
 }
+
+// HoldsReturned reports whether items handed out earlier and returned
+// unacknowledged are waiting. Such state carries the possible-duplicate
+// marks, so the caller keeps it even when no session is attached.
+func (a *Agency) HoldsReturned() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	all := []*sub{a.receipts}
+	for r := range a.subs {
+		all = append(all, a.subs[r][:]...)
+	}
+	for _, s := range all {
+		for _, it := range s.buf {
+			if it.Dup {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -287,3 +287,22 @@ func TestReceiptsFIFO(t *testing.T) {
 		t.Fatal("a fourth receipt was handed out")
 	}
 }
+
+func TestHoldsReturned(t *testing.T) {
+	q := &memQueue{}
+	q.add(1, telegram.Flash, telegram.Unclassified)
+	a := NewAgency(q.load, [4][4]uint64{}, 0)
+	it, _, _ := a.Next(telegram.TopSecret, none, 1)
+	if a.HoldsReturned() {
+		t.Fatal("nothing returned yet")
+	}
+	a.Return([]Item{it})
+	if !a.HoldsReturned() {
+		t.Fatal("a returned item is not reported")
+	}
+	it, _, _ = a.Next(telegram.TopSecret, none, 1)
+	a.Acked(it)
+	if a.HoldsReturned() {
+		t.Fatal("still reported after the acknowledgement")
+	}
+}

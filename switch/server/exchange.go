@@ -77,12 +77,16 @@ func (ex *exchange) loader(a telegram.Address) schedule.Loader {
 	}
 }
 
-// detach removes a session; the last one out drops the agency's state.
+// detach removes a session. The last one out drops the agency's state,
+// unless it holds telegrams returned unacknowledged: their
+// possible-duplicate marks must reach the next terminal. (Those marks do
+// not survive a switch restart; the terminal's store by ID still keeps one
+// copy.)
 func (ex *exchange) detach(sess *session, st *agencyState) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
 	delete(st.sessions, sess)
-	if len(st.sessions) == 0 && ex.agencies[st.addr] == st {
+	if len(st.sessions) == 0 && ex.agencies[st.addr] == st && !st.sched.HoldsReturned() {
 		delete(ex.agencies, st.addr)
 	}
 }

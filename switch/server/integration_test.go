@@ -271,3 +271,60 @@ func TestSubscribeNeedsTerminal(t *testing.T) {
 		}
 	}
 }
+
+// lossyHandler stores each telegram, then fails before acknowledging the
+// first n: as if the connection dropped between the store and the ack.
+type lossyHandler struct {
+	daemontest.Collector
+	fail int
+}
+
+func (h *lossyHandler) Telegram(d client.Delivery) error {
+	if err := h.Collector.Telegram(d); err != nil {
+		return err
+	}
+	if h.fail > 0 {
+		h.fail--
+		return fmt.Errorf("connection lost before the acknowledgement")
+	}
+	return nil
+}
+
+// A telegram stored by the terminal but never acknowledged comes again,
+// flagged as a possible duplicate, and the inbox keeps one copy.
+func TestUnacknowledgedIsRedeliveredOnce(t *testing.T) {
+	site := daemontest.Start(t)
+	id := site.Send("HN.UBND", tg("NA.TU", telegram.Immediate, "once only"))
+	inboxDir := t.TempDir()
+	h := &lossyHandler{fail: 1}
+	h.Inbox = &client.Inbox{Dir: inboxDir}
+	if err := site.Dial("NA.TU").Receive(context.Background(), inbox, h); err == nil {
+		t.Fatal("Receive succeeded although the handler failed")
+	}
+	col := &daemontest.Collector{Inbox: &client.Inbox{Dir: inboxDir}}
+	var seen []client.Delivery
+	rec := &recorder{Collector: col, all: &seen}
+	if err := site.Dial("NA.TU").Receive(context.Background(), inbox, rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].Header.ID != id || !seen[0].PossibleDuplicate {
+		t.Fatalf("redelivery: %+v, want one possible duplicate of %s", seen, id)
+	}
+	if len(col.Telegrams) != 0 {
+		t.Fatalf("the inbox stored the redelivery again (%d new)", len(col.Telegrams))
+	}
+	if again := site.Receive("NA.TU", inbox); len(again.Telegrams) != 0 {
+		t.Fatalf("delivered again after the acknowledgement: %d", len(again.Telegrams))
+	}
+}
+
+// recorder sees every delivery before the collector's inbox dedupes it.
+type recorder struct {
+	*daemontest.Collector
+	all *[]client.Delivery
+}
+
+func (r *recorder) Telegram(d client.Delivery) error {
+	*r.all = append(*r.all, d)
+	return r.Collector.Telegram(d)
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon/daemontest"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// buildSwitchd compiles this command into a temporary folder.
+func buildSwitchd(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go toolchain on PATH")
+	}
+	bin := filepath.Join(t.TempDir(), "switchd")
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeUDPPort(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *safeBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// process is a running switchd.
+type process struct {
+	cmd  *exec.Cmd
+	out  *safeBuffer
+	done chan error
+}
+
+func startSwitchd(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), out: &safeBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// dialWhenUp connects as the identity in idDir, retrying while the switch
+// starts. It fails only if the process exits or a generous deadline passes.
+func dialWhenUp(t *testing.T, p *process, idDir string) *client.Client {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-p.done:
+			t.Fatalf("switchd exited: %v\n%s", err, p.out.String())
+		default:
+		}
+		if f, err := certs.LoadFolder(idDir); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			c, err := client.Dial(ctx, f)
+			cancel()
+			if err == nil {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("switchd did not come up\n%s", p.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-p.done; err != nil {
+		t.Fatalf("switchd did not exit cleanly on SIGTERM: %v\n%s", err, p.out.String())
+	}
+}
+
+func TestDevBinaryEndToEnd(t *testing.T) {
+	bin := buildSwitchd(t)
+	data := filepath.Join(t.TempDir(), "dev")
+	addr := freeUDPPort(t)
+
+	p := startSwitchd(t, bin, "--dev", "--data", data, "--listen", addr)
+	sender := dialWhenUp(t, p, filepath.Join(data, "ids", "HN.UBND"))
+	for _, m := range []client.Telegram{
+		{To: []telegram.Address{"NA.UBND"}, Precedence: telegram.Routine, Body: []byte("routine")},
+		{To: []telegram.Address{"NA.UBND"}, Precedence: telegram.Flash, Classification: telegram.Confidential, Body: []byte("flash")},
+	} {
+		if _, err := sender.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sender.Close()
+	for _, name := range []string{"TW.VPTW", "CP.VPCP", "HN.UBND", "NA.TU", "NA.UBND", "operator", "auditor"} {
+		if _, err := os.Stat(filepath.Join(data, "ids", name, certs.FolderCert)); err != nil {
+			t.Errorf("dev identity %s: %v", name, err)
+		}
+	}
+	if out := p.out.String(); !strings.Contains(out, "tg --id") || !strings.Contains(out, addr) {
+		t.Errorf("the dev banner does not say how to use tg:\n%s", out)
+	}
+	p.stop(t)
+
+	// Restarted, the switch still holds both telegrams and delivers FLASH first.
+	p = startSwitchd(t, bin, "--dev", "--data", data, "--listen", addr)
+	rcv := dialWhenUp(t, p, filepath.Join(data, "ids", "NA.UBND"))
+	col := &daemontest.Collector{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := rcv.Receive(ctx, client.ReceiveOptions{Inbox: true}, col); err != nil {
+		t.Fatal(err)
+	}
+	if len(col.Telegrams) != 2 || string(col.Telegrams[0].Body) != "flash" || string(col.Telegrams[1].Body) != "routine" {
+		t.Fatalf("after restart received %d telegrams: %+v", len(col.Telegrams), col.Telegrams)
+	}
+	p.stop(t)
+
+	// The audit log recorded both starts and both stops.
+	st, err := store.Open(store.Options{Dir: filepath.Join(data, "store")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	entries, _ := st.Audit(0, 1000)
+	counts := map[string]int{}
+	for _, e := range entries {
+		counts[e.Event]++
+	}
+	if counts[store.AuditSwitchStart] != 2 || counts[store.AuditSwitchStop] != 2 || counts[store.AuditDelivered] != 2 {
+		t.Fatalf("audit counts %v: want 2 starts, 2 stops, 2 deliveries", counts)
+	}
+}
+
+func TestNeedsAMode(t *testing.T) {
+	bin := buildSwitchd(t)
+	out, err := exec.Command(bin).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--dev") {
+		t.Fatalf("switchd without a mode: %v %s", err, out)
+	}
+}
