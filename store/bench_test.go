@@ -1,0 +1,40 @@
+package store
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+func benchFile(b *testing.B, writers int) {
+	s, err := Open(Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	body := make([]byte, 1024)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := b.N / writers
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				if _, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""), Body: body}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(per*writers)/b.Elapsed().Seconds(), "filings/s")
+}
+
+// BenchmarkCommitSingle: one writer, so one filing per fsync.
+func BenchmarkCommitSingle(b *testing.B) { benchFile(b, 1) }
+
+// BenchmarkCommitGrouped: 128 concurrent writers share fsyncs.
+func BenchmarkCommitGrouped(b *testing.B) { benchFile(b, 128) }
