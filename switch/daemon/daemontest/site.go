@@ -16,6 +16,7 @@ import (
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/server"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -37,11 +38,17 @@ func Start(t testing.TB) *Site {
 // StartIn starts a switch on the dev site in dir (created if absent).
 func StartIn(t testing.TB, dir string) *Site {
 	t.Helper()
+	return StartWithLogger(t, dir, zaptest.NewLogger(t))
+}
+
+// StartWithLogger starts a switch that logs to log.
+func StartWithLogger(t testing.TB, dir string, log *zap.Logger) *Site {
+	t.Helper()
 	cfg, err := daemon.DevSite(dir, "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("dev site: %v", err)
 	}
-	srv, err := daemon.Start(daemon.Options{Config: cfg, DevDir: dir, Out: io.Discard, Logger: zaptest.NewLogger(t)})
+	srv, err := daemon.Start(daemon.Options{Config: cfg, DevDir: dir, Out: io.Discard, Logger: log})
 	if err != nil {
 		t.Fatalf("start switch: %v", err)
 	}
