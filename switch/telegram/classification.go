@@ -1,8 +1,6 @@
 package telegram
 
 import (
-	"strings"
-
 	"github.com/dienbao/dienbao/switch/fault"
 )
 
@@ -32,8 +30,7 @@ var classAliases = map[string]Classification{
 // ParseClassification accepts English and Vietnamese names, with or without
 // diacritics, spaces, '_' or '-'.
 func ParseClassification(s string) (Classification, error) {
-	k := strings.ToUpper(strings.Join(strings.Fields(s), ""))
-	k = strings.ReplaceAll(strings.ReplaceAll(k, "_", ""), "-", "")
+	k := nameKey(s)
 	if c, ok := classAliases[k]; ok {
 		return c, nil
 	}

@@ -34,8 +34,7 @@ var precAliases = map[string]Precedence{
 // ParsePrecedence accepts the English names, the ACP 127 prosigns (Z, O,
 // P, R) and the Vietnamese names with or without diacritics and spaces.
 func ParsePrecedence(s string) (Precedence, error) {
-	k := strings.ToUpper(strings.Join(strings.Fields(s), ""))
-	k = strings.ReplaceAll(strings.ReplaceAll(k, "_", ""), "-", "")
+	k := nameKey(s)
 	if p, ok := precAliases[k]; ok {
 		return p, nil
 	}
@@ -68,4 +67,11 @@ func (p *Precedence) UnmarshalText(b []byte) error {
 	v, err := ParsePrecedence(string(b))
 	*p = v
 	return err
+}
+
+// nameKey folds a precedence or classification name for lookup: upper
+// case, without spaces, '_' or '-'.
+func nameKey(s string) string {
+	k := strings.ToUpper(strings.Join(strings.Fields(s), ""))
+	return strings.NewReplacer("_", "", "-", "").Replace(k)
 }
