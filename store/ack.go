@@ -15,8 +15,16 @@ type DeliveryState struct {
 	Status   telegram.Status `cbor:"1,keyasint,omitempty"` // 0 while pending
 	At       time.Time       `cbor:"2,keyasint,omitzero"`
 	Terminal string          `cbor:"3,keyasint,omitempty"`
-	Reason   string          `cbor:"4,keyasint,omitempty"`
+	Reason   string          `cbor:"4,keyasint,omitempty"` // NOT_DELIVERED: expired, parked, ...
+	Seq      uint64          `cbor:"5,keyasint,omitempty"` // the queue entry's sequence
+	// Attempts counts hand-outs to a terminal of the addressee. Every
+	// attempt but an acknowledged one failed.
+	Attempts int  `cbor:"6,keyasint,omitempty"`
+	Overdue  bool `cbor:"7,keyasint,omitempty"` // passed its speed-of-service target while pending
 }
+
+// Pending reports whether the addressee still waits for the telegram.
+func (d DeliveryState) Pending() bool { return d.Status == 0 }
 
 func unixUTC(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
@@ -57,21 +65,17 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	complete := true
-	for _, ad := range h.Addressees() {
-		if ad == a.Queue.Agency {
-			continue
-		}
-		ds, err := getDelivery(c.txn, a.ID, ad)
-		if err != nil {
-			return false, err
-		}
-		if ds.Status == 0 {
-			complete = false
-		}
+	complete, err := othersDone(c.txn, h, a.Queue.Agency)
+	if err != nil {
+		return false, err
+	}
+	prev, err := getDelivery(c.txn, a.ID, a.Queue.Agency)
+	if err != nil {
+		return false, err
 	}
 	at := unixUTC(c.now)
-	dsb, err := wire.Marshal(&DeliveryState{Status: telegram.Delivered, At: at, Terminal: a.Terminal})
+	dsb, err := wire.Marshal(&DeliveryState{Status: telegram.Delivered, At: at, Terminal: a.Terminal,
+		Seq: prev.Seq, Attempts: prev.Attempts, Overdue: prev.Overdue})
 	if err != nil {
 		return false, fault.E(op, fault.Internal, "encode delivery state", err)
 	}
@@ -96,13 +100,47 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 		return false, err
 	}
 	if complete {
-		for n := int64(0); n*ChunkSize < h.BodyLen; n++ {
-			if err := c.txn.Delete(bodyKey(a.ID, uint32(n))); err != nil {
-				return false, err
-			}
+		return true, c.finish(h)
+	}
+	return true, nil
+}
+
+// othersDone reports whether every addressee of h other than except is
+// no longer pending.
+func othersDone(txn *badger.Txn, h telegram.Header, except telegram.Address) (bool, error) {
+	for _, ad := range h.Addressees() {
+		if ad == except {
+			continue
+		}
+		ds, err := getDelivery(txn, h.ID, ad)
+		if err != nil {
+			return false, err
+		}
+		if ds.Pending() {
+			return false, nil
 		}
 	}
 	return true, nil
+}
+
+// finish drops what a telegram no addressee waits for any more still
+// occupies: its body and its timer index entries. The header and the
+// delivery states stay, for operators and auditors.
+func (c *commitCtx) finish(h telegram.Header) error {
+	for n := int64(0); n*ChunkSize < h.BodyLen; n++ {
+		if err := c.txn.Delete(bodyKey(h.ID, uint32(n))); err != nil {
+			return err
+		}
+	}
+	if !h.ExpiresAt.IsZero() {
+		if err := c.txn.Delete(dueKey(pExpiry, h.ExpiresAt, h.ID)); err != nil {
+			return err
+		}
+	}
+	if !h.OverdueAt.IsZero() {
+		return c.txn.Delete(dueKey(pOverdue, h.OverdueAt, h.ID))
+	}
+	return nil
 }
 
 // queueReceipt puts a delivery report in the sender's receipt queue.

@@ -63,6 +63,17 @@ func (s *Store) submit(o *op) error {
 	return o.err
 }
 
+// submitAsync hands o to the commit loop without waiting. It is dropped
+// if the store is closing.
+func (s *Store) submitAsync(o *op) {
+	o.done = make(chan struct{})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.shut {
+		s.ops <- o
+	}
+}
+
 func (s *Store) loop() {
 	defer close(s.done)
 	batch := make([]*op, 0, s.opts.MaxBatch)

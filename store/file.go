@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/switch/fault"
@@ -10,11 +11,15 @@ import (
 )
 
 // Filing is a validated telegram ready to be stored. The header's ID and
-// FiledAt are assigned by the store.
+// FiledAt are assigned by the store; OverdueAt, if the caller wants a
+// speed-of-service check, is computed from SpeedTarget.
 type Filing struct {
 	Header telegram.Header
 	Body   []byte
 	Actor  string // the sender's identity, for the audit log
+	// SpeedTarget is the precedence's speed-of-service target; zero means
+	// no overdue check.
+	SpeedTarget time.Duration
 }
 
 // FileResult is the outcome of a filing.
@@ -52,6 +57,9 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		}
 	}
 	h.FiledAt = unixUTC(c.now)
+	if f.SpeedTarget > 0 {
+		h.OverdueAt = h.FiledAt.Add(f.SpeedTarget)
+	}
 	h.ID = c.s.ids.New(h.FiledAt)
 	h.BodyLen = int64(len(f.Body))
 	hb, err := wire.Marshal(&h)
@@ -77,11 +85,24 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		Precedence: h.Precedence, Classification: h.Classification}); err != nil {
 		return FileResult{}, err
 	}
-	pending, _ := wire.Marshal(&DeliveryState{})
+	if !h.ExpiresAt.IsZero() {
+		if err := c.txn.Set(dueKey(pExpiry, h.ExpiresAt, h.ID), nil); err != nil {
+			return FileResult{}, err
+		}
+	}
+	if !h.OverdueAt.IsZero() {
+		if err := c.txn.Set(dueKey(pOverdue, h.OverdueAt, h.ID), nil); err != nil {
+			return FileResult{}, err
+		}
+	}
 	for _, a := range h.Addressees() {
 		c.st.qseq++
 		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
 		if err := c.txn.Set(q.key(c.st.qseq), h.ID[:]); err != nil {
+			return FileResult{}, err
+		}
+		pending, err := wire.Marshal(&DeliveryState{Seq: c.st.qseq})
+		if err != nil {
 			return FileResult{}, err
 		}
 		if err := c.txn.Set(deliveryKey(h.ID, a), pending); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -17,6 +18,9 @@ const (
 	pRcptHead  = 'R'
 	pRef       = 'i'
 	pAudit     = 'a'
+	pExpiry    = 'x' // x<unix ns:8><id:16>: latest delivery time
+	pOverdue   = 'o' // o<unix ns:8><id:16>: speed-of-service deadline
+	pParked    = 'p' // p<agency>\0<seq:8> → id: parked for an operator
 )
 
 // ChunkSize is the size of one stored body chunk.
@@ -83,3 +87,12 @@ func u64(b []byte) uint64 {
 }
 
 func putU64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func dueKey(p byte, at time.Time, id telegram.ID) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{p}, uint64(at.UnixNano()))
+	return append(k, id[:]...)
+}
+
+func parkedKey(a telegram.Address, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(agencyKey(pParked, a), seq)
+}

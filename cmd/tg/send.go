@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/fault"
@@ -18,6 +19,7 @@ type sendCmd struct {
 	Class   string   `default:"UNCLASSIFIED" help:"Classification: UNCLASSIFIED|CONFIDENTIAL|SECRET|TOP SECRET or KHONGMAT|MAT|TOIMAT|TUYETMAT."`
 	Subject string   `help:"Subject line (seen only by addressees)."`
 	Ref     string   `help:"Your own reference: filing again with it returns the same ID and files nothing new."`
+	Expire  string   `help:"Latest delivery time: a duration from now (90m, 2h) or an RFC 3339 time. Addressees that do not have it by then never get it."`
 	File    string   `type:"path" help:"Read the body from this file."`
 	Text    []string `arg:"" optional:"" help:"The body; without it and without --file, standard input."`
 }
@@ -46,6 +48,10 @@ func (c *sendCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	expires, err := parseExpire(c.Expire, time.Now())
+	if err != nil {
+		return err
+	}
 	var body []byte
 	switch {
 	case c.File != "" && len(c.Text) > 0:
@@ -70,7 +76,7 @@ func (c *sendCmd) Run(e *env) error {
 	}
 	defer cl.Close()
 	res, err := cl.Send(e.ctx, client.Telegram{To: to, Info: info, Precedence: prec, Classification: class,
-		Subject: c.Subject, Ref: c.Ref, Body: body})
+		Subject: c.Subject, Ref: c.Ref, Body: body, ExpiresAt: expires})
 	if err != nil {
 		return err
 	}
@@ -97,4 +103,22 @@ func addresses(list []string) ([]telegram.Address, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// parseExpire reads --expire: a positive duration from now, or an
+// absolute RFC 3339 time.
+func parseExpire(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, fault.Errorf("send", fault.Invalid, "--expire %s: the duration must be positive", s)
+		}
+		return now.Add(d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fault.Errorf("send", fault.Invalid, "--expire %q: give a duration (90m, 2h) or an RFC 3339 time (2026-12-01T08:00:00+07:00)", s)
 }

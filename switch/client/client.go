@@ -78,6 +78,9 @@ func Dial(ctx context.Context, f *certs.Folder) (*Client, error) {
 // Identity is who this client is, from its certificate.
 func (c *Client) Identity() certs.Identity { return c.folder.Identity }
 
+// Done is closed when the connection ends, from either side.
+func (c *Client) Done() <-chan struct{} { return c.conn.Context().Done() }
+
 // Close ends the connection.
 func (c *Client) Close() error { return c.conn.CloseWithError(0, "") }
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -19,6 +20,10 @@ type Telegram struct {
 	// returns the first filing's ID and files nothing new.
 	Ref  string
 	Body []byte
+	// ExpiresAt, if set, is the latest delivery time: addressees that do
+	// not have the telegram by then never get it, and the sender receives
+	// NOT_DELIVERED, reason expired.
+	ExpiresAt time.Time
 }
 
 // Filed is the switch's answer to one filing.
@@ -56,7 +61,7 @@ func (c *Client) SendBatch(ctx context.Context, ts []Telegram) ([]Filed, error) 
 			cl = telegram.Unclassified
 		}
 		req.Filings[i] = wire.Filing{To: t.To, Info: t.Info, Precedence: p, Classification: cl,
-			Subject: t.Subject, Ref: t.Ref, BodyLen: int64(len(t.Body))}
+			Subject: t.Subject, Ref: t.Ref, BodyLen: int64(len(t.Body)), ExpiresAt: t.ExpiresAt}
 	}
 	str, err := c.conn.OpenStreamSync(ctx)
 	if err != nil {

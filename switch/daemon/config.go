@@ -8,11 +8,14 @@ package daemon
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
+	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -34,17 +37,66 @@ import (
 //	max_ref        = 128
 //	max_addressees = 64
 //	window         = 32                # unacknowledged deliveries per precedence per session
+//
+//	[custody]
+//	ack_timeout    = "2m"              # a delivery unacknowledged this long: session closed, redelivered
+//	max_attempts   = 5                 # unacknowledged hand-outs before a telegram is parked
+//	timer_interval = "1s"              # how often expiry and speed-of-service deadlines are checked
+//
+//	[speed_of_service]                 # overdue after this long waiting (defaults shown)
+//	flash     = "10m"
+//	immediate = "30m"
+//	priority  = "3h"
+//	routine   = "6h"
 type Config struct {
-	Listen    string `toml:"listen"`
-	Data      string `toml:"data"`
-	CA        string `toml:"ca"`
-	Cert      string `toml:"cert"`
-	Key       string `toml:"key"`
-	Directory string `toml:"directory"`
-	Name      string `toml:"name"`
-	Log       string `toml:"log"`
-	Limits    Limits `toml:"limits"`
+	Listen    string         `toml:"listen"`
+	Data      string         `toml:"data"`
+	CA        string         `toml:"ca"`
+	Cert      string         `toml:"cert"`
+	Key       string         `toml:"key"`
+	Directory string         `toml:"directory"`
+	Name      string         `toml:"name"`
+	Log       string         `toml:"log"`
+	Limits    Limits         `toml:"limits"`
+	Custody   Custody        `toml:"custody"`
+	Speed     SpeedOfService `toml:"speed_of_service"`
 }
+
+// Custody is the [custody] table.
+type Custody struct {
+	AckTimeout    Duration `toml:"ack_timeout"`
+	MaxAttempts   int      `toml:"max_attempts"`
+	TimerInterval Duration `toml:"timer_interval"`
+}
+
+// SpeedOfService is the [speed_of_service] table.
+type SpeedOfService struct {
+	Flash     Duration `toml:"flash"`
+	Immediate Duration `toml:"immediate"`
+	Priority  Duration `toml:"priority"`
+	Routine   Duration `toml:"routine"`
+}
+
+func (s SpeedOfService) targets() map[telegram.Precedence]time.Duration {
+	return map[telegram.Precedence]time.Duration{telegram.Flash: time.Duration(s.Flash), telegram.Immediate: time.Duration(s.Immediate),
+		telegram.Priority: time.Duration(s.Priority), telegram.Routine: time.Duration(s.Routine)}
+}
+
+// Duration is a time.Duration written as "90s", "10m", "6h" in TOML.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration like 90s, 10m or 6h", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes a Go duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // Limits is the [limits] table.
 type Limits struct {
@@ -98,7 +150,7 @@ func LoadConfig(path string) (*Config, error) {
 	if c.Log != "json" && c.Log != "console" {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: log must be \"json\" or \"console\"", path)
 	}
-	if c.Limits.MaxBody < 0 || c.Limits.MaxSubject < 0 || c.Limits.MaxRef < 0 || c.Limits.MaxAddressees < 0 || c.Limits.Window < 0 {
+	if c.Limits.MaxBody < 0 || c.Limits.MaxSubject < 0 || c.Limits.MaxRef < 0 || c.Limits.MaxAddressees < 0 || c.Limits.Window < 0 || c.Custody.MaxAttempts < 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: limits cannot be negative", path)
 	}
 	return &c, nil

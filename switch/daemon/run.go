@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/directory"
@@ -75,6 +76,8 @@ func Start(o Options) (*server.Server, error) {
 	srv, err := server.New(server.Config{
 		Listen: cfg.Listen, DataDir: filepath.Join(cfg.Data, "store"), Cert: pair, CAs: pool,
 		Directory: dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,
+		SpeedTargets: cfg.Speed.targets(), AckTimeout: time.Duration(cfg.Custody.AckTimeout),
+		MaxAttempts: cfg.Custody.MaxAttempts, TimerInterval: time.Duration(cfg.Custody.TimerInterval),
 	})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ package filing
 
 import (
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dienbao/dienbao/certs"
@@ -58,9 +59,9 @@ func CheckSize(f wire.Filing, lim Limits) error {
 	return nil
 }
 
-// Check validates f, filed by sender, and returns the header to store
-// (ID and filing time are the store's to assign).
-func Check(sender certs.Identity, f wire.Filing, dir *directory.Directory, lim Limits) (telegram.Header, error) {
+// Check validates f, filed by sender at now, and returns the header to
+// store (ID and filing time are the store's to assign).
+func Check(sender certs.Identity, f wire.Filing, dir *directory.Directory, lim Limits, now time.Time) (telegram.Header, error) {
 	if sender.Role != certs.Terminal {
 		return telegram.Header{}, fault.Errorf(op, fault.Permission, "a %s certificate cannot file telegrams; only terminals can", sender.Role)
 	}
@@ -120,9 +121,16 @@ func Check(sender certs.Identity, f wire.Filing, dir *directory.Directory, lim L
 	if len(f.Ref) > lim.MaxRef || !utf8.ValidString(f.Ref) || hasControl(f.Ref) {
 		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the reference must be printable UTF-8, at most %d bytes", lim.MaxRef)
 	}
+	if !f.ExpiresAt.IsZero() && !f.ExpiresAt.After(now) {
+		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the latest delivery time %s is already past", f.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	var expires time.Time
+	if !f.ExpiresAt.IsZero() {
+		expires = f.ExpiresAt.UTC()
+	}
 	return telegram.Header{
 		From: sender.Agency, To: to, Info: info, Precedence: f.Precedence, Classification: f.Classification,
-		Subject: f.Subject, Ref: f.Ref, BodyLen: f.BodyLen,
+		Subject: f.Subject, Ref: f.Ref, BodyLen: f.BodyLen, ExpiresAt: expires,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package filing
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/directory"
@@ -16,6 +17,7 @@ func TestCheck(t *testing.T) {
 	term := certs.Identity{Role: certs.Terminal, Agency: "HN.UBND", Clearance: telegram.Secret}
 	ok := wire.Filing{To: []telegram.Address{"NA.TU"}, Precedence: telegram.Flash, Classification: telegram.Secret, BodyLen: 10}
 	lim := DefaultLimits
+	now := time.Now()
 	with := func(f func(*wire.Filing)) wire.Filing { c := ok; f(&c); return c }
 	cases := []struct {
 		name string
@@ -39,6 +41,8 @@ func TestCheck(t *testing.T) {
 		{"long subject", term, with(func(f *wire.Filing) { f.Subject = strings.Repeat("x", lim.MaxSubject+1) }), fault.Invalid},
 		{"invalid UTF-8 subject", term, with(func(f *wire.Filing) { f.Subject = "\xff" }), fault.Invalid},
 		{"control in ref", term, with(func(f *wire.Filing) { f.Ref = "a\nb" }), fault.Invalid},
+		{"expiry in the past", term, with(func(f *wire.Filing) { f.ExpiresAt = now.Add(-time.Second) }), fault.Invalid},
+		{"expiry ahead", term, with(func(f *wire.Filing) { f.ExpiresAt = now.Add(time.Hour) }), fault.Other},
 		{"too many addressees", term, with(func(f *wire.Filing) {
 			for i := 0; i < lim.MaxAddressees; i++ {
 				f.Info = append(f.Info, "NA.UBND")
@@ -47,7 +51,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h, err := Check(tc.who, tc.f, dir, lim)
+			h, err := Check(tc.who, tc.f, dir, lim, now)
 			if tc.kind == fault.Other {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

@@ -248,3 +248,27 @@ func (a *Agency) HoldsReturned() bool {
 	}
 	return false
 }
+
+// InFlight reports whether the entry at seq of a sub-queue is handed out
+// and not yet acknowledged.
+func (a *Agency) InFlight(prec telegram.Precedence, class telegram.Classification, seq uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.subs[prec.Rank()][class-1].inflight[seq]
+	return ok
+}
+
+// Drop forgets an entry that was withdrawn from the queue (expired,
+// parked, cancelled) if it is buffered. An entry not yet read will not be
+// read: it is gone from the store.
+func (a *Agency) Drop(prec telegram.Precedence, class telegram.Classification, seq uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.subs[prec.Rank()][class-1]
+	for i, b := range s.buf {
+		if b.Seq == seq {
+			s.buf = append(s.buf[:i], s.buf[i+1:]...)
+			return
+		}
+	}
+}

@@ -306,3 +306,18 @@ func TestHoldsReturned(t *testing.T) {
 		t.Fatal("still reported after the acknowledgement")
 	}
 }
+
+func TestInFlightAndDrop(t *testing.T) {
+	q := &memQueue{}
+	q.add(1, telegram.Priority, telegram.Secret)
+	q.add(2, telegram.Priority, telegram.Secret)
+	a := NewAgency(q.load, [4][4]uint64{}, 0)
+	it, _, _ := a.Next(telegram.TopSecret, none, 10)
+	if !a.InFlight(telegram.Priority, telegram.Secret, it.Seq) || a.InFlight(telegram.Priority, telegram.Secret, 2) {
+		t.Fatal("InFlight wrong")
+	}
+	a.Drop(telegram.Priority, telegram.Secret, 2)
+	if _, res, _ := a.Next(telegram.TopSecret, none, 10); res != Empty {
+		t.Fatalf("a dropped entry was handed out (%v)", res)
+	}
+}

@@ -3,9 +3,12 @@ package server
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/filing"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
 	"go.uber.org/zap"
 )
 
@@ -25,6 +28,64 @@ type Config struct {
 	Logger *zap.Logger
 	// Name is the switch's name in audit records (default "switch").
 	Name string
+
+	// SpeedTargets are the speed-of-service targets per precedence: a
+	// telegram still waiting for an addressee this long after filing is
+	// reported overdue, once. Missing entries take DefaultSpeedTargets.
+	SpeedTargets map[telegram.Precedence]time.Duration
+	// AckTimeout is how long a terminal has to acknowledge a delivery once
+	// it is written; past it the connection is closed and everything
+	// unacknowledged goes back to the queue (default 2 minutes).
+	AckTimeout time.Duration
+	// MaxAttempts is how many unacknowledged hand-outs a telegram gets per
+	// addressee before it is parked for an operator and the sender told
+	// (default 5).
+	MaxAttempts int
+	// TimerInterval is how often expiry and speed-of-service deadlines are
+	// checked (default 1 s).
+	TimerInterval time.Duration
+}
+
+// DefaultSpeedTargets follow the usual message-handling practice (ACP 121):
+// FLASH as fast as possible and within 10 minutes, IMMEDIATE 30 minutes,
+// PRIORITY 3 hours, ROUTINE 6 hours.
+var DefaultSpeedTargets = map[telegram.Precedence]time.Duration{
+	telegram.Flash:     10 * time.Minute,
+	telegram.Immediate: 30 * time.Minute,
+	telegram.Priority:  3 * time.Hour,
+	telegram.Routine:   6 * time.Hour,
+}
+
+func (c *Config) defaults() {
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = wire.DefaultMaxFrame
+	}
+	if c.Window <= 0 {
+		c.Window = 32
+	}
+	if c.Name == "" {
+		c.Name = "switch"
+	}
+	c.Limits = c.Limits.WithDefaults()
+	targets := map[telegram.Precedence]time.Duration{}
+	for p, d := range DefaultSpeedTargets {
+		targets[p] = d
+	}
+	for p, d := range c.SpeedTargets {
+		if d > 0 {
+			targets[p] = d
+		}
+	}
+	c.SpeedTargets = targets
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = 2 * time.Minute
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 5
+	}
+	if c.TimerInterval <= 0 {
+		c.TimerInterval = time.Second
+	}
 }
 
 // QUIC application error codes used when the switch closes a connection.
@@ -34,4 +95,5 @@ const (
 	codeProtocol   = 0x12 // the peer broke the protocol
 	streamProtocol = 0x12 // stream cancelled for a protocol error
 	streamTooLarge = 0x13 // stream cancelled: announced size over the limit
+	codeAckTimeout = 0x14 // a delivery was not acknowledged in time
 )

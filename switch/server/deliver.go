@@ -74,6 +74,7 @@ func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release f
 	}
 	sess.log.Info("subscribed", zap.Bool("inbox", sub.Inbox), zap.Bool("receipts", sub.Receipts))
 	release()
+	go sess.watchAcks()
 	// The client ends the subscription by closing its side of the stream.
 	go func() {
 		io.Copy(io.Discard, io.LimitReader(str, 1<<10))
@@ -209,7 +210,15 @@ func (sess *session) writeLoop(rank int, ds *dstream) {
 		if rank == receiptRank {
 			err = wire.WriteFrame(w, wire.TReceipt, wire.ReceiptFrame{Tag: it.Tag, Receipt: it.Receipt})
 		} else {
-			err = sess.writeTelegram(w, it)
+			err = sess.writeTelegram(w, rank, it)
+		}
+		if errors.Is(err, errWithdrawn) {
+			continue
+		}
+		if err == nil {
+			sess.mu.Lock()
+			sess.sent[it.Tag] = time.Now()
+			sess.mu.Unlock()
 		}
 		if err == nil && len(ds.items) == 0 {
 			err = w.Flush()
@@ -227,15 +236,99 @@ func (sess *session) writeLoop(rank int, ds *dstream) {
 	}
 }
 
-func (sess *session) writeTelegram(w io.Writer, it schedule.Item) error {
-	h, err := sess.s.store.Header(it.ID)
+// errWithdrawn says a hand-out was not written: the telegram was expired,
+// parked or already settled, and its slot released.
+var errWithdrawn = errors.New("withdrawn")
+
+// writeTelegram writes one delivery, unless the telegram must not go out:
+// past its latest delivery time (withdrawn, sender told "expired"), out of
+// attempts (parked for an operator, sender told "parked"), or settled
+// meanwhile. Every hand-out that is written counts as an attempt; a
+// telegram handed out before is marked as a possible duplicate.
+func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) error {
+	st := sess.s.store
+	h, err := st.Header(it.ID)
 	if err != nil {
 		return err
 	}
-	if err := wire.WriteFrame(w, wire.TDeliver, wire.Deliver{Tag: it.Tag, Header: h, PossibleDuplicate: it.Dup}); err != nil {
+	agency := sess.id.Agency
+	ds, err := st.Delivery(it.ID, agency)
+	if err != nil {
 		return err
 	}
-	return sess.s.store.WriteBody(h, w)
+	switch {
+	case !ds.Pending():
+		sess.release(rank, it)
+		return errWithdrawn
+	case h.Expired(time.Now()):
+		return sess.withdraw(rank, it, store.ReasonExpired)
+	case ds.Attempts >= sess.s.cfg.MaxAttempts:
+		sess.log.Warn("telegram parked after failed attempts", zap.Stringer("id", it.ID), zap.Int("attempts", ds.Attempts))
+		return sess.withdraw(rank, it, store.ReasonParked)
+	}
+	st.Attempt(it.ID, agency, sess.id.String())
+	dup := it.Dup || ds.Attempts > 0
+	if err := wire.WriteFrame(w, wire.TDeliver, wire.Deliver{Tag: it.Tag, Header: h, PossibleDuplicate: dup}); err != nil {
+		return err
+	}
+	return st.WriteBody(h, w)
+}
+
+// withdraw takes a handed-out telegram out of this agency's queue for
+// reason and releases its slot.
+func (sess *session) withdraw(rank int, it schedule.Item, reason string) error {
+	ws, err := sess.s.store.Withdraw(it.ID, reason, sess.id.Agency, nil)
+	if err != nil {
+		return err
+	}
+	sess.s.ex.dropped(it.ID, reason, ws)
+	sess.release(rank, it)
+	return errWithdrawn
+}
+
+// release frees the window slot of a hand-out that is settled
+// (acknowledged or withdrawn) and wakes the pump.
+func (sess *session) release(rank int, it schedule.Item) {
+	sess.ag.sched.Acked(it)
+	sess.mu.Lock()
+	if _, ok := sess.tags[it.Tag]; ok {
+		delete(sess.tags, it.Tag)
+		delete(sess.sent, it.Tag)
+		sess.inflight[rank]--
+	}
+	sess.mu.Unlock()
+	sess.poke()
+}
+
+// watchAcks closes the connection when a delivery written to it goes
+// unacknowledged for longer than the ack timeout. Everything in flight
+// then returns to the queue, counted as a failed attempt, and goes out
+// again, flagged as a possible duplicate, when a terminal is back.
+func (sess *session) watchAcks() {
+	timeout := sess.s.cfg.AckTimeout
+	t := time.NewTicker(max(timeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-sess.ctx.Done():
+			return
+		case now := <-t.C:
+			sess.mu.Lock()
+			var late int
+			for _, at := range sess.sent {
+				if now.Sub(at) > timeout {
+					late++
+				}
+			}
+			sess.mu.Unlock()
+			if late > 0 {
+				sess.log.Warn("deliveries not acknowledged in time; closing the session", zap.Int("late", late),
+					zap.Duration("ack_timeout", timeout))
+				sess.conn.CloseWithError(codeAckTimeout, "deliveries not acknowledged in time")
+				return
+			}
+		}
+	}
 }
 
 // ackLoop reads acknowledgements from one delivery stream.
@@ -282,12 +375,7 @@ func (sess *session) commitAck(rank int, it schedule.Item) {
 		sess.log.Error("acknowledgement not recorded", zap.Error(err))
 		return
 	}
-	ag.Acked(it)
-	sess.mu.Lock()
-	delete(sess.tags, it.Tag)
-	sess.inflight[rank]--
-	sess.mu.Unlock()
-	sess.poke()
+	sess.release(rank, it)
 }
 
 // close returns everything handed out but unacknowledged to the queues
@@ -300,6 +388,7 @@ func (sess *session) close() {
 		back = append(back, it)
 	}
 	sess.tags = map[uint64]schedule.Item{}
+	sess.sent = map[uint64]time.Time{}
 	sess.mu.Unlock()
 	if ag == nil {
 		return

@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"sync"
+	"time"
 
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/fault"
@@ -60,7 +61,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 	results := make([]wire.FileResult, n)
 	var wg sync.WaitGroup
 	for i, f := range req.Filings {
-		h, err := filing.Check(sess.id, f, sess.s.cfg.Directory, lim)
+		h, err := filing.Check(sess.id, f, sess.s.cfg.Directory, lim, time.Now())
 		if err != nil {
 			sess.refused(err)
 			e := wire.ErrorOf(err)
@@ -70,7 +71,8 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			res, err := sess.s.store.File(&store.Filing{Header: h, Body: bodies[i], Actor: sess.id.String()})
+			res, err := sess.s.store.File(&store.Filing{Header: h, Body: bodies[i], Actor: sess.id.String(),
+				SpeedTarget: sess.s.cfg.SpeedTargets[h.Precedence]})
 			if err != nil {
 				sess.log.Error("filing not stored", zap.Error(err))
 				e := wire.ErrorOf(err)

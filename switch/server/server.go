@@ -35,16 +35,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.MaxFrame <= 0 {
-		cfg.MaxFrame = wire.DefaultMaxFrame
-	}
-	if cfg.Window <= 0 {
-		cfg.Window = 32
-	}
-	if cfg.Name == "" {
-		cfg.Name = "switch"
-	}
-	cfg.Limits = cfg.Limits.WithDefaults()
+	cfg.defaults()
 	if cfg.Directory == nil || cfg.CAs == nil {
 		return nil, fault.E("server", fault.Invalid, "a switch needs an agency directory and a CA")
 	}
@@ -99,10 +90,16 @@ func (s *Server) Store() *store.Store { return s.store }
 // accepting, lets requests in progress finish (up to 10 s), closes every
 // session, records the stop and closes the store.
 func (s *Server) Serve(ctx context.Context) error {
+	timersDone := make(chan struct{})
+	go func() {
+		defer close(timersDone)
+		s.timers(ctx)
+	}()
 	go func() {
 		<-ctx.Done()
 		s.ln.Close()
 	}()
+	defer func() { <-timersDone }()
 	for {
 		conn, err := s.ln.Accept(context.Background())
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
@@ -27,6 +28,7 @@ type session struct {
 	subscribed bool
 	ag         *agencyState
 	tags       map[uint64]schedule.Item // handed out, not acknowledged
+	sent       map[uint64]time.Time     // written, awaiting acknowledgement
 	nextTag    uint64
 	inflight   [5]int // per rank; [4] is receipts
 	streams    [5]*dstream
@@ -49,7 +51,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 	}
 	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(),
 		log:  s.log.With(zap.String("identity", id.String()), zap.String("role", string(id.Role)), zap.String("remote", remote)),
-		tags: map[uint64]schedule.Item{}, wake: make(chan struct{}, 1)}
+		tags: map[uint64]schedule.Item{}, sent: map[uint64]time.Time{}, wake: make(chan struct{}, 1)}
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()

@@ -16,6 +16,18 @@ type Header struct {
 	FiledAt        time.Time      `cbor:"8,keyasint" json:"filed_at"`
 	Ref            string         `cbor:"9,keyasint,omitempty" json:"ref,omitempty"`
 	BodyLen        int64          `cbor:"10,keyasint" json:"body_len"`
+	// ExpiresAt, if set, is the latest delivery time: an addressee that
+	// does not have the telegram by then never gets it, and the sender is
+	// told NOT_DELIVERED, reason expired.
+	ExpiresAt time.Time `cbor:"11,keyasint,omitzero" json:"expires_at,omitzero"`
+	// OverdueAt is when the telegram passes its precedence's
+	// speed-of-service target. The switch's business, not the terminal's.
+	OverdueAt time.Time `cbor:"12,keyasint,omitzero" json:"-"`
+}
+
+// Expired reports whether h is past its latest delivery time at now.
+func (h *Header) Expired(now time.Time) bool {
+	return !h.ExpiresAt.IsZero() && !now.Before(h.ExpiresAt)
 }
 
 // Addressees lists the action addressees then the info addressees.

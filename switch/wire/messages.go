@@ -44,6 +44,8 @@ type Filing struct {
 	Subject        string                  `cbor:"5,keyasint,omitempty"`
 	Ref            string                  `cbor:"6,keyasint,omitempty"`
 	BodyLen        int64                   `cbor:"7,keyasint"`
+	// ExpiresAt, if set, is the latest delivery time.
+	ExpiresAt time.Time `cbor:"8,keyasint,omitzero"`
 }
 
 // FileRequest carries a batch of filings; their bodies follow the frame

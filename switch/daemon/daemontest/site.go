@@ -44,9 +44,22 @@ func StartIn(t testing.TB, dir string) *Site {
 // StartWithLogger starts a switch that logs to log.
 func StartWithLogger(t testing.TB, dir string, log *zap.Logger) *Site {
 	t.Helper()
+	return StartWith(t, dir, log, nil)
+}
+
+// StartWith starts a switch on the dev site in dir, letting tune adjust the
+// configuration first (short timers, small limits).
+func StartWith(t testing.TB, dir string, log *zap.Logger, tune func(*daemon.Config)) *Site {
+	t.Helper()
+	if log == nil {
+		log = zaptest.NewLogger(t)
+	}
 	cfg, err := daemon.DevSite(dir, "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("dev site: %v", err)
+	}
+	if tune != nil {
+		tune(cfg)
 	}
 	srv, err := daemon.Start(daemon.Options{Config: cfg, DevDir: dir, Out: io.Discard, Logger: log})
 	if err != nil {

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"go.uber.org/zap"
+)
+
+// timers checks expiry and speed-of-service deadlines on the switch's own
+// clock, for every telegram, whether or not its addressees ever connect.
+func (s *Server) timers(ctx context.Context) {
+	t := time.NewTicker(s.cfg.TimerInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.runTimers(now)
+		}
+	}
+}
+
+// runTimers handles every deadline due at now.
+func (s *Server) runTimers(now time.Time) {
+	for {
+		ids, err := s.store.Due(store.DueExpiry, now, 256)
+		if err != nil {
+			s.log.Error("cannot read expiry deadlines", zap.Error(err))
+			break
+		}
+		for _, id := range ids {
+			s.ex.expire(id)
+		}
+		if len(ids) < 256 {
+			break
+		}
+	}
+	for {
+		ids, err := s.store.Due(store.DueOverdue, now, 256)
+		if err != nil {
+			s.log.Error("cannot read speed-of-service deadlines", zap.Error(err))
+			return
+		}
+		for _, id := range ids {
+			late, err := s.store.MarkOverdue(id)
+			if err != nil {
+				s.log.Error("cannot mark a telegram overdue", zap.Stringer("id", id), zap.Error(err))
+				return
+			}
+			for _, o := range late {
+				s.log.Warn("telegram overdue", zap.Stringer("id", id), zap.Stringer("addressee", o.Agency),
+					zap.Stringer("precedence", o.Prec), zap.Duration("age", o.Age),
+					zap.Duration("target", s.cfg.SpeedTargets[o.Prec]))
+			}
+		}
+		if len(ids) < 256 {
+			return
+		}
+	}
+}
+
+// expire withdraws telegram id from every addressee that does not have it
+// yet, except deliveries in flight: those are settled by their
+// acknowledgement, or expire when they come back.
+func (ex *exchange) expire(id telegram.ID) {
+	inFlight := func(q store.SubQueue, seq uint64) bool {
+		ex.mu.Lock()
+		st := ex.agencies[q.Agency]
+		ex.mu.Unlock()
+		return st != nil && st.sched.InFlight(q.Prec, q.Class, seq)
+	}
+	ws, err := ex.store.Withdraw(id, store.ReasonExpired, "", inFlight)
+	if err != nil {
+		ex.s.log.Error("cannot expire a telegram", zap.Stringer("id", id), zap.Error(err))
+		return
+	}
+	ex.dropped(id, store.ReasonExpired, ws)
+}
+
+// dropped tells the schedulers that entries left the queues, and logs it.
+func (ex *exchange) dropped(id telegram.ID, reason string, ws []store.Withdrawn) {
+	for _, w := range ws {
+		ex.mu.Lock()
+		st := ex.agencies[w.Queue.Agency]
+		ex.mu.Unlock()
+		if st != nil {
+			st.sched.Drop(w.Queue.Prec, w.Queue.Class, w.Seq)
+		}
+		ex.s.log.Info("telegram withdrawn", zap.Stringer("id", id), zap.Stringer("addressee", w.Queue.Agency),
+			zap.Stringer("precedence", w.Queue.Prec), zap.String("reason", reason))
+	}
+}
