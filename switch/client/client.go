@@ -33,11 +33,27 @@ type Client struct {
 	MaxBody  int64
 }
 
+// Option adjusts how Dial connects.
+type Option func(*options)
+
+type options struct {
+	idle time.Duration
+}
+
+// WithIdleTimeout sets how long a silent connection lives (default 60 s;
+// keep-alives go out at a third of it). A short one notices a switch that
+// died without closing the connection sooner.
+func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idle = d } }
+
 // Dial connects to the switch named in the identity folder, presenting the
 // folder's certificate and checking that the peer is a switch certified by
 // the folder's CA.
-func Dial(ctx context.Context, f *certs.Folder) (*Client, error) {
+func Dial(ctx context.Context, f *certs.Folder, opts ...Option) (*Client, error) {
 	const op = "dial"
+	o := options{idle: 60 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	host, _, err := net.SplitHostPort(f.Switch)
 	if err != nil {
 		return nil, fault.E(op, fault.Invalid, "the switch address "+f.Switch+" is not HOST:PORT", err)

@@ -43,6 +43,10 @@ type ReceiveOptions struct {
 // with Follow, until ctx ends). It consumes the connection: the client is
 // closed when it returns.
 func (c *Client) Receive(ctx context.Context, opts ReceiveOptions, h Handler) error {
+	var wg sync.WaitGroup
+	// Deferred in this order so that the connection is closed first: the
+	// delivery-stream readers end only when it is.
+	defer wg.Wait()
 	defer c.Close()
 	str, err := c.conn.OpenStreamSync(ctx)
 	if err != nil {
@@ -57,8 +61,6 @@ func (c *Client) Receive(ctx context.Context, opts ReceiveOptions, h Handler) er
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	// Deliveries arrive on streams the switch opens.
 	wg.Add(1)
 	go func() {

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// The crash test files and delivers telegrams concurrently through a real
+// switchd, kills it with SIGKILL at random moments, restarts it, and
+// repeats. Then it checks that every telegram ever answered ACCEPTED is in
+// each addressee's inbox exactly once, that nothing else is, and that the
+// audit log agrees.
+//
+// CI runs a short version. The long one:
+//
+//	DIENBAO_CRASH_CYCLES=100 go test ./cmd/switchd -run TestCrashLoop -v -timeout 60m
+
+var (
+	crashSenders    = []string{"HN.UBND", "TW.VPTW", "CP.VPCP", "NA.TU"}
+	crashRecipients = []telegram.Address{"NA.UBND", "NA.VINH.UBND"}
+)
+
+// filed is what a sender knows about one telegram.
+type filed struct {
+	ref string
+	id  telegram.ID
+	to  []telegram.Address
+}
+
+// crashRig holds the switch process and what the clients saw.
+type crashRig struct {
+	t    *testing.T
+	bin  string
+	data string
+	addr string
+
+	mu      sync.Mutex
+	proc    *process
+	filings []filed // answered ACCEPTED
+	refiled int     // answers that said the reference was filed before
+	failed  int     // requests whose answer was lost
+	stored  map[telegram.Address]map[telegram.ID]int
+	dups    atomic.Int64 // deliveries flagged as possible duplicates
+}
+
+func (r *crashRig) idDir(name string) string { return filepath.Join(r.data, "ids", name) }
+
+func (r *crashRig) dial(name string) (*client.Client, error) {
+	f, err := certs.LoadFolder(r.idDir(name))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return client.Dial(ctx, f, client.WithIdleTimeout(1500*time.Millisecond))
+}
+
+// sender files telegrams with references name-000001, ... until stop; a
+// request whose answer is lost is repeated with the same reference (and
+// the same content) until it is answered.
+func (r *crashRig) sender(name string, stop *atomic.Bool, wg *sync.WaitGroup) {
+	defer wg.Done()
+	rng := rand.New(rand.NewPCG(uint64(len(name)), uint64(time.Now().UnixNano())))
+	var c *client.Client
+	for n := 1; !stop.Load(); n++ {
+		ref := fmt.Sprintf("%s-%06d", name, n)
+		to := crashRecipients[:1+rng.IntN(len(crashRecipients))]
+		if rng.IntN(2) == 0 {
+			to = crashRecipients[1:]
+		}
+		msg := client.Telegram{To: to, Precedence: telegram.Precedences[rng.IntN(4)], Ref: ref,
+			Body: []byte(ref + " " + string(make([]byte, rng.IntN(2048))))}
+		for {
+			if c == nil {
+				var err error
+				if c, err = r.dial(name); err != nil {
+					c = nil
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			res, err := c.Send(ctx, msg)
+			cancel()
+			if err != nil {
+				r.mu.Lock()
+				r.failed++
+				r.mu.Unlock()
+				c.Close()
+				c = nil
+				continue
+			}
+			r.mu.Lock()
+			r.filings = append(r.filings, filed{ref: ref, id: res.ID, to: to})
+			if res.Duplicate {
+				r.refiled++
+			}
+			r.mu.Unlock()
+			break
+		}
+	}
+	if c != nil {
+		c.Close()
+	}
+}
+
+// recorder stores into the recipient's inbox and counts first stores.
+type recorder struct {
+	r     *crashRig
+	addr  telegram.Address
+	inbox *client.Inbox
+}
+
+func (h *recorder) Telegram(d client.Delivery) error {
+	if d.PossibleDuplicate {
+		h.r.dups.Add(1)
+	}
+	stored, err := h.inbox.Store(d)
+	if err != nil || !stored {
+		return err
+	}
+	h.r.mu.Lock()
+	h.r.stored[h.addr][d.Header.ID]++
+	h.r.mu.Unlock()
+	return nil
+}
+
+func (h *recorder) Receipt(telegram.Receipt) error { return nil }
+
+// recipient receives until stop, reconnecting whenever the switch dies.
+func (r *crashRig) recipient(addr telegram.Address, stop *atomic.Bool, wg *sync.WaitGroup) {
+	defer wg.Done()
+	h := &recorder{r: r, addr: addr, inbox: &client.Inbox{Dir: filepath.Join(r.idDir(string(addr)), "inbox")}}
+	for !stop.Load() {
+		c, err := r.dial(string(addr))
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			for !stop.Load() {
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+		}()
+		c.Receive(ctx, client.ReceiveOptions{Inbox: true, Follow: true}, h)
+		cancel()
+	}
+}
+
+func (r *crashRig) start() {
+	p := startSwitchd(r.t, r.bin, "--dev", "--data", r.data, "--listen", r.addr)
+	dialWhenUp(r.t, p, r.idDir("HN.UBND")).Close()
+	r.mu.Lock()
+	r.proc = p
+	r.mu.Unlock()
+}
+
+func (r *crashRig) kill() {
+	r.proc.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.proc.done
+}
+
+func TestCrashLoop(t *testing.T) {
+	cycles := 3
+	if s := os.Getenv("DIENBAO_CRASH_CYCLES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("DIENBAO_CRASH_CYCLES=%q", s)
+		}
+		cycles = n
+	}
+	r := &crashRig{t: t, bin: buildSwitchd(t), data: filepath.Join(t.TempDir(), "dev"), addr: freeUDPPort(t),
+		stored: map[telegram.Address]map[telegram.ID]int{}}
+	for _, a := range crashRecipients {
+		r.stored[a] = map[telegram.ID]int{}
+	}
+	r.start()
+
+	var stopSend, stopRecv atomic.Bool
+	var senders, recipients sync.WaitGroup
+	for _, name := range crashSenders {
+		senders.Add(1)
+		go r.sender(name, &stopSend, &senders)
+	}
+	for _, a := range crashRecipients {
+		recipients.Add(1)
+		go r.recipient(a, &stopRecv, &recipients)
+	}
+	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	for i := 0; i < cycles; i++ {
+		time.Sleep(time.Duration(150+rng.IntN(700)) * time.Millisecond)
+		r.kill()
+		r.start()
+	}
+	// Let the last run carry some traffic, then stop filing and drain.
+	time.Sleep(300 * time.Millisecond)
+	t0 := time.Now()
+	stopSend.Store(true)
+	senders.Wait()
+	t.Logf("senders stopped after %v", time.Since(t0))
+	stopRecv.Store(true)
+	recipients.Wait()
+	t.Logf("recipients stopped after %v", time.Since(t0))
+	for _, a := range crashRecipients {
+		c, err := r.dial(string(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		h := &recorder{r: r, addr: a, inbox: &client.Inbox{Dir: filepath.Join(r.idDir(string(a)), "inbox")}}
+		if err := c.Receive(ctx, client.ReceiveOptions{Inbox: true}, h); err != nil {
+			t.Fatalf("final drain for %s: %v", a, err)
+		}
+		cancel()
+	}
+	r.proc.stop(t)
+
+	// Every accepted telegram once in each addressee's inbox; nothing else.
+	byRef := map[string]telegram.ID{}
+	want := map[telegram.Address]map[telegram.ID]bool{}
+	for _, a := range crashRecipients {
+		want[a] = map[telegram.ID]bool{}
+	}
+	for _, f := range r.filings {
+		if prev, ok := byRef[f.ref]; ok && prev != f.id {
+			t.Fatalf("reference %s answered with two IDs: %s and %s", f.ref, prev, f.id)
+		}
+		byRef[f.ref] = f.id
+		for _, a := range f.to {
+			want[a][f.id] = true
+		}
+	}
+	deliveries := 0
+	for _, a := range crashRecipients {
+		files, _ := filepath.Glob(filepath.Join(r.idDir(string(a)), "inbox", "*.json"))
+		if len(files) != len(want[a]) {
+			t.Errorf("%s's inbox holds %d telegrams, %d were accepted for it", a, len(files), len(want[a]))
+		}
+		for id := range want[a] {
+			if n := r.stored[a][id]; n != 1 {
+				t.Errorf("%s stored accepted telegram %s %d times", a, id, n)
+			}
+		}
+		for id := range r.stored[a] {
+			if !want[a][id] {
+				t.Errorf("%s received %s, which was never answered ACCEPTED", a, id)
+			}
+		}
+		deliveries += len(want[a])
+	}
+
+	// The audit log agrees: one filing per accepted telegram, one
+	// delivery per telegram and addressee, nothing else filed.
+	st, err := store.Open(store.Options{Dir: filepath.Join(r.data, "store")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	entries, err := st.Audit(0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filedIDs, delivered, starts := map[telegram.ID]int{}, map[string]int{}, 0
+	for i, e := range entries {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("audit entry %d has sequence %d", i+1, e.Seq)
+		}
+		switch e.Event {
+		case store.AuditFiled:
+			filedIDs[e.ID]++
+		case store.AuditDelivered:
+			delivered[e.ID.String()+"/"+string(e.Agency)]++
+		case store.AuditSwitchStart:
+			starts++
+		}
+	}
+	if len(filedIDs) != len(byRef) {
+		t.Errorf("audit records %d filings, %d telegrams were accepted", len(filedIDs), len(byRef))
+	}
+	for _, id := range byRef {
+		if filedIDs[id] != 1 {
+			t.Errorf("audit records %d filings of %s", filedIDs[id], id)
+		}
+	}
+	for a, ids := range want {
+		for id := range ids {
+			if n := delivered[id.String()+"/"+string(a)]; n != 1 {
+				t.Errorf("audit records %d deliveries of %s to %s", n, id, a)
+			}
+		}
+	}
+	if starts != cycles+1 {
+		t.Errorf("audit records %d starts, want %d", starts, cycles+1)
+	}
+	t.Logf("crash loop: %d kills; %d telegrams accepted, %d deliveries, %d answers lost and refiled "+
+		"(%d of them had committed), %d redeliveries flagged as possible duplicates, %d audit entries",
+		cycles, len(byRef), deliveries, r.failed, r.refiled, r.dups.Load(), len(entries))
+}
