@@ -63,15 +63,19 @@ func (s *Store) submit(o *op) error {
 	return o.err
 }
 
-// submitAsync hands o to the commit loop without waiting. It is dropped
-// if the store is closing.
+// submitAsync hands o to the commit loop without waiting; o.done is
+// closed when it is committed or failed. If the store is closing, o fails
+// at once.
 func (s *Store) submitAsync(o *op) {
 	o.done = make(chan struct{})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.shut {
-		s.ops <- o
+	if s.shut {
+		o.err = fault.E("store", fault.Unavailable, "the switch is shutting down")
+		close(o.done)
+		return
 	}
+	s.ops <- o
 }
 
 func (s *Store) loop() {

@@ -43,6 +43,29 @@ func (s *Store) File(f *Filing) (FileResult, error) {
 	return res, err
 }
 
+// FileBatch files several telegrams, each exactly as File does (each in
+// one transaction with its own records, most likely all in the same group
+// commit), and returns when all are on disk. Results and errors are per
+// filing, in order.
+func (s *Store) FileBatch(fs []*Filing) ([]FileResult, []error) {
+	res := make([]FileResult, len(fs))
+	errs := make([]error, len(fs))
+	ops := make([]*op, len(fs))
+	for i, f := range fs {
+		ops[i] = &op{prec: f.Header.Precedence, apply: func(c *commitCtx) error {
+			r, err := c.file(f)
+			res[i] = r
+			return err
+		}}
+		s.submitAsync(ops[i])
+	}
+	for i, o := range ops {
+		<-o.done
+		errs[i] = o.err
+	}
+	return res, errs
+}
+
 func (c *commitCtx) file(f *Filing) (FileResult, error) {
 	h := f.Header
 	if h.Ref != "" {

@@ -49,18 +49,35 @@ type state struct {
 	qseq, rseq, aseq uint64
 }
 
-// BadgerOptions are the Badger settings the store runs with. Durability
-// depends on them: SyncWrites makes every commit fsync before it returns,
-// and checksum verification refuses silently corrupted tables and values.
+// BadgerOptions are the Badger settings the store runs with.
+//
+// Durability depends on them: SyncWrites makes every commit fsync before
+// it returns, and checksum verification refuses silently corrupted tables
+// and values.
+//
+// Memory is bounded by them, independent of the backlog: three 16 MiB
+// memtables, each with a memory-mapped write-ahead log of the same size
+// (Badger's default is five of 64 MiB), two compactors (two cores), a 32
+// MiB block cache
+// (default 256 MiB) and a 32 MiB cache for table indexes and bloom filters
+// (default: all of them in memory, which grows with the data).
 func BadgerOptions(dir string) badger.Options {
-	return badger.DefaultOptions(dir).
+	o := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
 		WithChecksumVerificationMode(options.OnTableAndBlockRead).
 		WithVerifyValueChecksum(true).
 		WithDetectConflicts(false). // one writer: the commit loop
 		WithValueThreshold(4 << 10).
 		WithNumVersionsToKeep(1).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(3).
+		WithNumCompactors(2).
+		WithCompression(options.None).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(16 << 20).
 		WithLogger(nil)
+	o.TableSizeMultiplier = 1
+	return o
 }
 
 // Open opens (creating if absent) the store in opts.Dir and starts its

@@ -30,6 +30,7 @@ import (
 //	directory = "directory.toml"       # the agency directory
 //	name      = "HN-SWITCH-1"          # name in audit records
 //	log       = "json"                 # json | console
+//	memory_limit = 201326592           # bytes: the Go runtime's soft limit (default 192 MiB)
 //
 //	[limits]
 //	max_body       = 16777216          # bytes per telegram body
@@ -49,17 +50,20 @@ import (
 //	priority  = "3h"
 //	routine   = "6h"
 type Config struct {
-	Listen    string         `toml:"listen"`
-	Data      string         `toml:"data"`
-	CA        string         `toml:"ca"`
-	Cert      string         `toml:"cert"`
-	Key       string         `toml:"key"`
-	Directory string         `toml:"directory"`
-	Name      string         `toml:"name"`
-	Log       string         `toml:"log"`
-	Limits    Limits         `toml:"limits"`
-	Custody   Custody        `toml:"custody"`
-	Speed     SpeedOfService `toml:"speed_of_service"`
+	Listen    string `toml:"listen"`
+	Data      string `toml:"data"`
+	CA        string `toml:"ca"`
+	Cert      string `toml:"cert"`
+	Key       string `toml:"key"`
+	Directory string `toml:"directory"`
+	Name      string `toml:"name"`
+	Log       string `toml:"log"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
+	// DefaultMemoryLimit; GOMEMLIMIT in the environment wins).
+	MemoryLimit int64          `toml:"memory_limit"`
+	Limits      Limits         `toml:"limits"`
+	Custody     Custody        `toml:"custody"`
+	Speed       SpeedOfService `toml:"speed_of_service"`
 }
 
 // Custody is the [custody] table.

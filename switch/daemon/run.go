@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
@@ -26,6 +27,9 @@ type Options struct {
 	DevDir string
 	Out    io.Writer // where the dev banner goes (default stdout)
 	Logger *zap.Logger
+	// KeepMemoryLimit leaves the process's Go memory limit alone (tests
+	// that run a switch in-process).
+	KeepMemoryLimit bool
 }
 
 // NewLogger builds the switch's logger: JSON for production, console for
@@ -43,10 +47,23 @@ func NewLogger(format string) (*zap.Logger, error) {
 	return c.Build()
 }
 
+// DefaultMemoryLimit is the Go runtime's soft memory limit for switchd
+// unless the config or GOMEMLIMIT says otherwise. Queues live on disk, so
+// the switch needs little: the limit makes the garbage collector keep the
+// heap near what is live instead of letting it double.
+const DefaultMemoryLimit = 192 << 20
+
 // Start builds a server from the config. The caller serves it.
 func Start(o Options) (*server.Server, error) {
 	const op = "switchd"
 	cfg := o.Config
+	if os.Getenv("GOMEMLIMIT") == "" && !o.KeepMemoryLimit {
+		limit := int64(DefaultMemoryLimit)
+		if cfg.MemoryLimit > 0 {
+			limit = cfg.MemoryLimit
+		}
+		debug.SetMemoryLimit(limit)
+	}
 	log := o.Logger
 	if log == nil {
 		var err error

@@ -2,7 +2,6 @@ package server
 
 import (
 	"io"
-	"sync"
 	"time"
 
 	"github.com/dienbao/dienbao/store"
@@ -59,33 +58,39 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		}
 	}
 	results := make([]wire.FileResult, n)
-	var wg sync.WaitGroup
+	var accepted []*store.Filing
+	var index []int // accepted[k] answers results[index[k]]
+	now := time.Now()
 	for i, f := range req.Filings {
-		h, err := filing.Check(sess.id, f, sess.s.cfg.Directory, lim, time.Now())
+		h, err := filing.Check(sess.id, f, sess.s.cfg.Directory, lim, now)
 		if err != nil {
 			sess.refused(err)
 			e := wire.ErrorOf(err)
 			results[i].Err = &e
 			continue
 		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			res, err := sess.s.store.File(&store.Filing{Header: h, Body: bodies[i], Actor: sess.id.String(),
-				SpeedTarget: sess.s.cfg.SpeedTargets[h.Precedence]})
-			if err != nil {
-				sess.log.Error("filing not stored", zap.Error(err))
-				e := wire.ErrorOf(err)
-				results[i].Err = &e
-				return
-			}
-			results[i] = wire.FileResult{ID: res.ID, Duplicate: res.Duplicate}
-			sess.log.Info("telegram accepted", zap.Stringer("id", res.ID), zap.Stringer("precedence", h.Precedence),
-				zap.Stringer("classification", h.Classification), zap.Int("addressees", len(h.To)+len(h.Info)),
-				zap.Int64("bytes", h.BodyLen), zap.Bool("duplicate", res.Duplicate))
-		}(i)
+		accepted = append(accepted, &store.Filing{Header: h, Body: bodies[i], Actor: sess.id.String(),
+			SpeedTarget: sess.s.cfg.SpeedTargets[h.Precedence]})
+		index = append(index, i)
 	}
-	wg.Wait()
+	if len(accepted) > 0 {
+		res, errs := sess.s.store.FileBatch(accepted)
+		for k, i := range index {
+			if errs[k] != nil {
+				sess.log.Error("filing not stored", zap.Error(errs[k]))
+				e := wire.ErrorOf(errs[k])
+				results[i].Err = &e
+				continue
+			}
+			results[i] = wire.FileResult{ID: res[k].ID, Duplicate: res[k].Duplicate}
+			h := accepted[k].Header
+			if ce := sess.log.Check(zap.InfoLevel, "telegram accepted"); ce != nil {
+				ce.Write(zap.Stringer("id", res[k].ID), zap.Stringer("precedence", h.Precedence),
+					zap.Stringer("classification", h.Classification), zap.Int("addressees", len(h.To)+len(h.Info)),
+					zap.Int64("bytes", h.BodyLen), zap.Bool("duplicate", res[k].Duplicate))
+			}
+		}
+	}
 	if err := wire.WriteFrame(str, wire.TFileReply, wire.FileReply{Results: results}); err != nil {
 		sess.log.Info("filing reply not delivered; the sender can refile with the same reference", zap.Error(err))
 	}

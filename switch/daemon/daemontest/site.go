@@ -61,7 +61,7 @@ func StartWith(t testing.TB, dir string, log *zap.Logger, tune func(*daemon.Conf
 	if tune != nil {
 		tune(cfg)
 	}
-	srv, err := daemon.Start(daemon.Options{Config: cfg, DevDir: dir, Out: io.Discard, Logger: log})
+	srv, err := daemon.Start(daemon.Options{Config: cfg, DevDir: dir, Out: io.Discard, Logger: log, KeepMemoryLimit: true})
 	if err != nil {
 		t.Fatalf("start switch: %v", err)
 	}
