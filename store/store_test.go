@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -227,5 +228,41 @@ func TestOversizeBatchIsSplit(t *testing.T) {
 	}
 	if total != n*addressees {
 		t.Fatalf("%d queue entries, want %d", total, n*addressees)
+	}
+}
+
+// Due pages through deadlines with a cursor, so entries left in the index
+// are not returned again in the same pass.
+func TestDuePaging(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	var want []telegram.ID
+	for i := 0; i < 7; i++ {
+		h := hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, "")
+		h.ExpiresAt = time.Now().Add(time.Duration(i) * time.Millisecond)
+		r, err := s.File(&Filing{Header: h, Body: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r.ID)
+	}
+	var got []telegram.ID
+	var cursor []byte
+	for {
+		ids, next, err := s.Due(DueExpiry, time.Now().Add(time.Second), cursor, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ids...)
+		if len(ids) < 3 {
+			break
+		}
+		cursor = next
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("paged %v, want %v", got, want)
+	}
+	if ids, _, _ := s.Due(DueExpiry, time.Now().Add(-time.Hour), nil, 10); len(ids) != 0 {
+		t.Fatalf("%d due an hour ago, want 0", len(ids))
 	}
 }

@@ -208,25 +208,33 @@ const (
 )
 
 // Due returns up to limit telegram IDs whose timer of the given kind
-// (DueExpiry, DueOverdue) is at or before now, earliest first.
-func (s *Store) Due(kind byte, now time.Time, limit int) ([]telegram.ID, error) {
-	var out []telegram.ID
+// (DueExpiry, DueOverdue) is at or before now, earliest first, starting
+// after cursor (nil: from the first). next is the cursor for the following
+// page; entries that stay in the index (deliveries in flight) are not
+// returned again within one pass.
+func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []telegram.ID, next []byte, err error) {
 	end := dueKey(kind, now, telegram.ID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	err := s.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kind}})
 		defer it.Close()
-		for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
+		if cursor == nil {
+			it.Rewind()
+		} else {
+			it.Seek(append(append([]byte(nil), cursor...), 0)) // the smallest key after cursor
+		}
+		for ; it.Valid() && len(ids) < limit; it.Next() {
 			k := it.Item().Key()
 			if string(k) > string(end) {
 				break
 			}
 			var id telegram.ID
 			copy(id[:], k[9:])
-			out = append(out, id)
+			ids = append(ids, id)
+			next = it.Item().KeyCopy(nil)
 		}
 		return nil
 	})
-	return out, err
+	return ids, next, err
 }
 
 // Parked lists up to limit telegrams parked for agency.

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,22 +42,10 @@ func freeUDPPort(t *testing.T) string {
 	return c.LocalAddr().String()
 }
 
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *safeBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // process is a running switchd.
 type process struct {
 	cmd  *exec.Cmd
-	out  *safeBuffer
+	out  *daemontest.Buffer
 	done chan error
 }
 
@@ -70,7 +56,7 @@ func startSwitchd(t *testing.T, bin string, args ...string) *process {
 
 func startCmd(t *testing.T, cmd *exec.Cmd) *process {
 	t.Helper()
-	p := &process{cmd: cmd, out: &safeBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: cmd, out: &daemontest.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,9 +1,7 @@
 package server_test
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dienbao/dienbao/switch/client"
@@ -13,22 +11,9 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) Sync() error    { return nil }
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // No log line, at any level, carries a telegram's body or subject.
 func TestLogsNeverCarryBodyOrSubject(t *testing.T) {
-	buf := &lockedBuffer{}
+	buf := &daemontest.Buffer{}
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	log := zap.New(zapcore.NewCore(enc, buf, zapcore.DebugLevel))
 	site := daemontest.StartWithLogger(t, t.TempDir(), log)

@@ -26,40 +26,42 @@ func (s *Server) timers(ctx context.Context) {
 
 // runTimers handles every deadline due at now.
 func (s *Server) runTimers(now time.Time) {
-	for {
-		ids, err := s.store.Due(store.DueExpiry, now, 256)
+	s.forDue(store.DueExpiry, now, func(id telegram.ID) bool { s.ex.expire(id); return true })
+	s.forDue(store.DueOverdue, now, func(id telegram.ID) bool {
+		late, err := s.store.MarkOverdue(id)
 		if err != nil {
-			s.log.Error("cannot read expiry deadlines", zap.Error(err))
-			break
+			s.log.Error("cannot mark a telegram overdue", zap.Stringer("id", id), zap.Error(err))
+			return false
 		}
-		for _, id := range ids {
-			s.ex.expire(id)
+		for _, o := range late {
+			s.log.Warn("telegram overdue", zap.Stringer("id", id), zap.Stringer("addressee", o.Agency),
+				zap.Stringer("precedence", o.Prec), zap.Duration("age", o.Age),
+				zap.Duration("target", s.cfg.SpeedTargets[o.Prec]))
 		}
-		if len(ids) < 256 {
-			break
-		}
-	}
+		return true
+	})
+}
+
+// forDue calls fn for each telegram whose deadline of kind is due at now,
+// in pages, until none is left or fn returns false.
+func (s *Server) forDue(kind byte, now time.Time, fn func(telegram.ID) bool) {
+	const page = 256
+	var cursor []byte
 	for {
-		ids, err := s.store.Due(store.DueOverdue, now, 256)
+		ids, next, err := s.store.Due(kind, now, cursor, page)
 		if err != nil {
-			s.log.Error("cannot read speed-of-service deadlines", zap.Error(err))
+			s.log.Error("cannot read deadlines", zap.Error(err))
 			return
 		}
 		for _, id := range ids {
-			late, err := s.store.MarkOverdue(id)
-			if err != nil {
-				s.log.Error("cannot mark a telegram overdue", zap.Stringer("id", id), zap.Error(err))
+			if !fn(id) {
 				return
 			}
-			for _, o := range late {
-				s.log.Warn("telegram overdue", zap.Stringer("id", id), zap.Stringer("addressee", o.Agency),
-					zap.Stringer("precedence", o.Prec), zap.Duration("age", o.Age),
-					zap.Duration("target", s.cfg.SpeedTargets[o.Prec]))
-			}
 		}
-		if len(ids) < 256 {
+		if len(ids) < page {
 			return
 		}
+		cursor = next
 	}
 }
 

@@ -4,6 +4,7 @@
 package daemontest
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"path/filepath"
@@ -157,3 +158,17 @@ func (s *Site) Receive(name string, opts client.ReceiveOptions) *Collector {
 	}
 	return col
 }
+
+// Buffer is a bytes.Buffer safe for concurrent writers: a log sink or a
+// process's output in tests.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Buffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+
+// Sync lets a Buffer be a zap sink.
+func (l *Buffer) Sync() error { return nil }
+
+func (l *Buffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
