@@ -61,15 +61,15 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	} else if err != nil {
 		return false, err
 	}
-	h, err := getHeader(c.txn, a.ID)
+	h, err := c.s.getHeader(c.txn, a.ID)
 	if err != nil {
 		return false, err
 	}
-	complete, err := othersDone(c.txn, h, a.Queue.Agency)
+	complete, err := c.s.othersDone(c.txn, h, a.Queue.Agency)
 	if err != nil {
 		return false, err
 	}
-	prev, err := getDelivery(c.txn, a.ID, a.Queue.Agency)
+	prev, err := c.s.getDelivery(c.txn, a.ID, a.Queue.Agency)
 	if err != nil {
 		return false, err
 	}
@@ -83,11 +83,11 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	if err := c.txn.Delete(qk); err != nil {
 		return false, err
 	}
-	if err := c.txn.Set(deliveryKey(a.ID, a.Queue.Agency), dsb); err != nil {
+	if err := c.set(deliveryKey(a.ID, a.Queue.Agency), dsb); err != nil {
 		return false, err
 	}
 	if a.Head > 0 {
-		if err := c.txn.Set(a.Queue.headKey(), putU64(a.Head)); err != nil {
+		if err := c.set(a.Queue.headKey(), putU64(a.Head)); err != nil {
 			return false, err
 		}
 	}
@@ -107,12 +107,12 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 
 // othersDone reports whether every addressee of h other than except is
 // no longer pending.
-func othersDone(txn *badger.Txn, h telegram.Header, except telegram.Address) (bool, error) {
+func (s *Store) othersDone(txn *badger.Txn, h telegram.Header, except telegram.Address) (bool, error) {
 	for _, ad := range h.Addressees() {
 		if ad == except {
 			continue
 		}
-		ds, err := getDelivery(txn, h.ID, ad)
+		ds, err := s.getDelivery(txn, h.ID, ad)
 		if err != nil {
 			return false, err
 		}
@@ -150,7 +150,7 @@ func (c *commitCtx) queueReceipt(h telegram.Header, r telegram.Receipt) error {
 		return err
 	}
 	c.st.rseq++
-	if err := c.txn.Set(receiptKey(h.From, c.st.rseq), b); err != nil {
+	if err := c.set(receiptKey(h.From, c.st.rseq), b); err != nil {
 		return err
 	}
 	*c.events = append(*c.events, Event{Kind: EvReceipt, Queue: SubQueue{Agency: h.From}, Seq: c.st.rseq, ID: r.ID})
@@ -171,14 +171,18 @@ func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string,
 			return err
 		}
 		var r telegram.Receipt
-		if err := item.Value(func(b []byte) error { return wire.Unmarshal(b, &r) }); err != nil {
+		v, err := s.value(item)
+		if err == nil {
+			err = wire.Unmarshal(v, &r)
+		}
+		if err != nil {
 			return fault.E("store.ackreceipt", fault.Integrity, "unreadable delivery report", err)
 		}
 		if err := c.txn.Delete(k); err != nil {
 			return err
 		}
 		if head > 0 {
-			if err := c.txn.Set(receiptHeadKey(agency), putU64(head)); err != nil {
+			if err := c.set(receiptHeadKey(agency), putU64(head)); err != nil {
 				return err
 			}
 		}

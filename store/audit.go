@@ -46,7 +46,7 @@ func (c *commitCtx) appendAudit(e AuditEntry) error {
 	if err != nil {
 		return err
 	}
-	return c.txn.Set(auditKey(e.Seq), b)
+	return c.set(auditKey(e.Seq), b)
 }
 
 // Record appends one audit entry on its own (refusals, security events,
@@ -64,7 +64,11 @@ func (s *Store) Audit(from uint64, limit int) ([]AuditEntry, error) {
 		defer it.Close()
 		for it.Seek(auditKey(from)); it.Valid() && len(out) < limit; it.Next() {
 			var e AuditEntry
-			if err := it.Item().Value(func(b []byte) error { return wire.Unmarshal(b, &e) }); err != nil {
+			v, err := s.value(it.Item())
+			if err == nil {
+				err = wire.Unmarshal(v, &e)
+			}
+			if err != nil {
 				return fault.E("store.audit", fault.Integrity, "unreadable audit entry", err)
 			}
 			out = append(out, e)

@@ -7,8 +7,13 @@ import (
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
-func benchFile(b *testing.B, writers int) {
-	s, err := Open(Options{Dir: b.TempDir()})
+func benchFile(b *testing.B, writers int, sealed bool) {
+	dir := b.TempDir()
+	opts := Options{Dir: dir}
+	if sealed {
+		opts.Keyring = testRing(b, dir)
+	}
+	s, err := Open(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,7 +39,12 @@ func benchFile(b *testing.B, writers int) {
 }
 
 // BenchmarkCommitSingle: one writer, so one filing per fsync.
-func BenchmarkCommitSingle(b *testing.B) { benchFile(b, 1) }
+func BenchmarkCommitSingle(b *testing.B) { benchFile(b, 1, true) }
 
 // BenchmarkCommitGrouped: 128 concurrent writers share fsyncs.
-func BenchmarkCommitGrouped(b *testing.B) { benchFile(b, 128) }
+func BenchmarkCommitGrouped(b *testing.B) { benchFile(b, 128, true) }
+
+// The same two without encryption at rest (no sealing, no Badger
+// encryption), to measure its cost side by side.
+func BenchmarkCommitSinglePlain(b *testing.B)  { benchFile(b, 1, false) }
+func BenchmarkCommitGroupedPlain(b *testing.B) { benchFile(b, 128, false) }

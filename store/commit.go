@@ -150,17 +150,17 @@ func (s *Store) commit(batch []*op) {
 
 func (s *Store) putCounters(txn *badger.Txn, st *state) error {
 	if st.qseq != s.st.qseq {
-		if err := txn.Set(metaKey("qseq"), putU64(st.qseq)); err != nil {
+		if err := txn.Set(metaKey("qseq"), s.sealValue(metaKey("qseq"), putU64(st.qseq))); err != nil {
 			return err
 		}
 	}
 	if st.rseq != s.st.rseq {
-		if err := txn.Set(metaKey("rseq"), putU64(st.rseq)); err != nil {
+		if err := txn.Set(metaKey("rseq"), s.sealValue(metaKey("rseq"), putU64(st.rseq))); err != nil {
 			return err
 		}
 	}
 	if st.aseq != s.st.aseq {
-		return txn.Set(metaKey("aseq"), putU64(st.aseq))
+		return txn.Set(metaKey("aseq"), s.sealValue(metaKey("aseq"), putU64(st.aseq)))
 	}
 	return nil
 }

@@ -69,12 +69,12 @@ func (s *Store) FileBatch(fs []*Filing) ([]FileResult, []error) {
 func (c *commitCtx) file(f *Filing) (FileResult, error) {
 	h := f.Header
 	if h.Ref != "" {
-		item, err := c.txn.Get(refKey(h.From, h.Ref))
+		v, err := c.s.get(c.txn, refKey(h.From, h.Ref))
 		switch {
 		case err == nil:
 			var id telegram.ID
-			err = item.Value(func(b []byte) error { copy(id[:], b); return nil })
-			return FileResult{ID: id, Duplicate: true}, err
+			copy(id[:], v)
+			return FileResult{ID: id, Duplicate: true}, nil
 		case !errors.Is(err, badger.ErrKeyNotFound):
 			return FileResult{}, err
 		}
@@ -90,17 +90,17 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		return FileResult{}, fault.E("store.file", fault.Internal, "encode header", err)
 	}
 	// Reads and checks are done; from here on only writes.
-	if err := c.txn.Set(headerKey(h.ID), hb); err != nil {
+	if err := c.set(headerKey(h.ID), hb); err != nil {
 		return FileResult{}, err
 	}
 	for n := 0; n*ChunkSize < len(f.Body); n++ {
 		end := min((n+1)*ChunkSize, len(f.Body))
-		if err := c.txn.Set(bodyKey(h.ID, uint32(n)), f.Body[n*ChunkSize:end]); err != nil {
+		if err := c.set(bodyKey(h.ID, uint32(n)), f.Body[n*ChunkSize:end]); err != nil {
 			return FileResult{}, err
 		}
 	}
 	if h.Ref != "" {
-		if err := c.txn.Set(refKey(h.From, h.Ref), h.ID[:]); err != nil {
+		if err := c.set(refKey(h.From, h.Ref), h.ID[:]); err != nil {
 			return FileResult{}, err
 		}
 	}
@@ -109,26 +109,26 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		return FileResult{}, err
 	}
 	if !h.ExpiresAt.IsZero() {
-		if err := c.txn.Set(dueKey(pExpiry, h.ExpiresAt, h.ID), nil); err != nil {
+		if err := c.txn.Set(dueKey(pExpiry, h.ExpiresAt, h.ID), nil); err != nil { // an empty marker
 			return FileResult{}, err
 		}
 	}
 	if !h.OverdueAt.IsZero() {
-		if err := c.txn.Set(dueKey(pOverdue, h.OverdueAt, h.ID), nil); err != nil {
+		if err := c.txn.Set(dueKey(pOverdue, h.OverdueAt, h.ID), nil); err != nil { // an empty marker
 			return FileResult{}, err
 		}
 	}
 	for _, a := range h.Addressees() {
 		c.st.qseq++
 		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-		if err := c.txn.Set(q.key(c.st.qseq), h.ID[:]); err != nil {
+		if err := c.set(q.key(c.st.qseq), h.ID[:]); err != nil {
 			return FileResult{}, err
 		}
 		pending, err := wire.Marshal(&DeliveryState{Seq: c.st.qseq})
 		if err != nil {
 			return FileResult{}, err
 		}
-		if err := c.txn.Set(deliveryKey(h.ID, a), pending); err != nil {
+		if err := c.set(deliveryKey(h.ID, a), pending); err != nil {
 			return FileResult{}, err
 		}
 		if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditQueued, ID: h.ID, Agency: a,

@@ -19,7 +19,8 @@ func BenchmarkPopAfterDeliveries(b *testing.B) {
 	if s := os.Getenv("DIENBAO_POP_DELIVERED"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	s, err := Open(Options{Dir: b.TempDir()})
+	dir := b.TempDir()
+	s, err := Open(Options{Dir: dir, Keyring: testRing(b, dir)})
 	if err != nil {
 		b.Fatal(err)
 	}

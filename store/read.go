@@ -30,9 +30,11 @@ func (s *Store) ScanQueue(q SubQueue, from uint64, limit int) ([]Entry, error) {
 		for it.Seek(q.key(from)); it.Valid() && len(out) < limit; it.Next() {
 			k := it.Item().Key()
 			e := Entry{Seq: u64(k[len(prefix):])}
-			if err := it.Item().Value(func(b []byte) error { copy(e.ID[:], b); return nil }); err != nil {
-				return err
+			v, err := s.value(it.Item())
+			if err != nil {
+				return fault.E("store.queue", fault.Integrity, "unreadable queue entry", err)
 			}
+			copy(e.ID[:], v)
 			out = append(out, e)
 		}
 		return nil
@@ -50,7 +52,11 @@ func (s *Store) ScanReceipts(agency telegram.Address, from uint64, limit int) ([
 		defer it.Close()
 		for it.Seek(receiptKey(agency, from)); it.Valid() && len(out) < limit; it.Next() {
 			e := Entry{Seq: u64(it.Item().Key()[len(prefix):])}
-			if err := it.Item().Value(func(b []byte) error { return wire.Unmarshal(b, &e.Receipt) }); err != nil {
+			v, err := s.value(it.Item())
+			if err == nil {
+				err = wire.Unmarshal(v, &e.Receipt)
+			}
+			if err != nil {
 				return fault.E("store.receipts", fault.Integrity, "unreadable delivery report", err)
 			}
 			out = append(out, e)
@@ -63,80 +69,106 @@ func (s *Store) ScanReceipts(agency telegram.Address, from uint64, limit int) ([
 // QueueHead returns the persisted head of sub-queue q (0 if none).
 func (s *Store) QueueHead(q SubQueue) (uint64, error) {
 	var v uint64
-	err := s.db.View(func(txn *badger.Txn) (err error) { v, err = getU64(txn, q.headKey()); return })
+	err := s.db.View(func(txn *badger.Txn) (err error) { v, err = s.getU64(txn, q.headKey()); return })
 	return v, err
 }
 
 // ReceiptHead returns the persisted head of agency's receipt queue.
 func (s *Store) ReceiptHead(agency telegram.Address) (uint64, error) {
 	var v uint64
-	err := s.db.View(func(txn *badger.Txn) (err error) { v, err = getU64(txn, receiptHeadKey(agency)); return })
+	err := s.db.View(func(txn *badger.Txn) (err error) { v, err = s.getU64(txn, receiptHeadKey(agency)); return })
 	return v, err
 }
 
 // Header returns a telegram's header.
 func (s *Store) Header(id telegram.ID) (telegram.Header, error) {
 	var h telegram.Header
-	err := s.db.View(func(txn *badger.Txn) (err error) { h, err = getHeader(txn, id); return })
+	err := s.db.View(func(txn *badger.Txn) (err error) { h, err = s.getHeader(txn, id); return })
 	return h, err
 }
 
 // Delivery returns a telegram's delivery state for one addressee.
 func (s *Store) Delivery(id telegram.ID, a telegram.Address) (DeliveryState, error) {
 	var d DeliveryState
-	err := s.db.View(func(txn *badger.Txn) (err error) { d, err = getDelivery(txn, id, a); return })
+	err := s.db.View(func(txn *badger.Txn) (err error) { d, err = s.getDelivery(txn, id, a); return })
 	return d, err
 }
 
-// WriteBody copies the body of telegram h to w, one chunk (and one short
-// read transaction) at a time, so a slow reader holds neither the whole
-// body in memory nor a long-lived snapshot.
+// Body reads a telegram's body one chunk (and one short read transaction)
+// at a time, so a slow reader holds neither the whole body in memory nor a
+// long-lived snapshot.
+type Body struct {
+	s     *Store
+	h     telegram.Header
+	n     int64
+	chunk []byte
+}
+
+// Body returns a reader for the body of telegram h.
+func (s *Store) Body(h telegram.Header) *Body { return &Body{s: s, h: h} }
+
+// Next returns the next chunk (valid until the following call), or io.EOF
+// after the last. A chunk that fails to open is an Integrity error.
+func (b *Body) Next() ([]byte, error) {
+	if b.n*ChunkSize >= b.h.BodyLen {
+		return nil, io.EOF
+	}
+	err := b.s.db.View(func(txn *badger.Txn) (err error) {
+		b.chunk, err = b.s.get(txn, bodyKey(b.h.ID, uint32(b.n)))
+		return err
+	})
+	if err != nil {
+		return nil, fault.E("store.body", fault.Integrity, "telegram "+b.h.ID.String()+": body unreadable", err)
+	}
+	if want := min(ChunkSize, b.h.BodyLen-b.n*ChunkSize); int64(len(b.chunk)) != want {
+		return nil, fault.Errorf("store.body", fault.Integrity, "telegram %s: body chunk %d has the wrong length", b.h.ID, b.n)
+	}
+	b.n++
+	return b.chunk, nil
+}
+
+// WriteBody copies the body of telegram h to w, a chunk at a time.
 func (s *Store) WriteBody(h telegram.Header, w io.Writer) error {
-	var chunk []byte
-	for n := int64(0); n*ChunkSize < h.BodyLen; n++ {
-		err := s.db.View(func(txn *badger.Txn) error {
-			item, err := txn.Get(bodyKey(h.ID, uint32(n)))
-			if err != nil {
-				return err
-			}
-			chunk, err = item.ValueCopy(chunk[:0])
+	b := s.Body(h)
+	for {
+		chunk, err := b.Next()
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
 			return err
-		})
-		if err != nil {
-			return fault.E("store.body", fault.Integrity, "telegram "+h.ID.String()+": body unreadable", err)
-		}
-		if want := min(ChunkSize, h.BodyLen-n*ChunkSize); int64(len(chunk)) != want {
-			return fault.Errorf("store.body", fault.Integrity, "telegram %s: body chunk %d has the wrong length", h.ID, n)
 		}
 		if _, err := w.Write(chunk); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
-func getHeader(txn *badger.Txn, id telegram.ID) (telegram.Header, error) {
+func (s *Store) getHeader(txn *badger.Txn, id telegram.ID) (telegram.Header, error) {
 	var h telegram.Header
-	item, err := txn.Get(headerKey(id))
+	v, err := s.get(txn, headerKey(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return h, fault.Errorf("store.header", fault.NotExist, "no telegram %s", id)
-	} else if err != nil {
-		return h, err
 	}
-	if err := item.Value(func(b []byte) error { return wire.Unmarshal(b, &h) }); err != nil {
+	if err == nil {
+		err = wire.Unmarshal(v, &h)
+	}
+	if err != nil {
 		return h, fault.E("store.header", fault.Integrity, "telegram "+id.String()+": header unreadable", err)
 	}
 	return h, nil
 }
 
-func getDelivery(txn *badger.Txn, id telegram.ID, a telegram.Address) (DeliveryState, error) {
+func (s *Store) getDelivery(txn *badger.Txn, id telegram.ID, a telegram.Address) (DeliveryState, error) {
 	var d DeliveryState
-	item, err := txn.Get(deliveryKey(id, a))
+	v, err := s.get(txn, deliveryKey(id, a))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return d, fault.Errorf("store.delivery", fault.NotExist, "telegram %s has no addressee %s", id, a)
-	} else if err != nil {
-		return d, err
 	}
-	err = item.Value(func(b []byte) error { return wire.Unmarshal(b, &d) })
-	return d, err
+	if err == nil {
+		err = wire.Unmarshal(v, &d)
+	}
+	if err != nil {
+		return d, fault.E("store.delivery", fault.Integrity, "telegram "+id.String()+": delivery state unreadable", err)
+	}
+	return d, nil
 }

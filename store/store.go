@@ -8,6 +8,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"go.uber.org/zap"
@@ -24,12 +25,17 @@ type Options struct {
 	OnCommit func([]Event)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Keyring seals every stored value and supplies Badger's encryption
+	// key. Nil stores plaintext: only for tests and the side-by-side
+	// benchmark; switchd always sets one.
+	Keyring *crypto.Keyring
 }
 
 // Store is the durable state. Reads may run concurrently; all writes go
 // through the commit loop.
 type Store struct {
 	db   *badger.DB
+	ring *crypto.Keyring
 	opts Options
 	log  *zap.Logger
 	ids  *telegram.IDGen
@@ -92,21 +98,25 @@ func Open(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	db, err := badger.Open(BadgerOptions(opts.Dir))
+	bo := BadgerOptions(opts.Dir)
+	if opts.Keyring != nil {
+		bo = bo.WithEncryptionKey(opts.Keyring.BadgerKey())
+	}
+	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
 	}
-	s := &Store{db: db, opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
+	s := &Store{db: db, ring: opts.Keyring, opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
 		ops: make(chan *op, 4096), done: make(chan struct{})}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
-		if s.st.qseq, err = getU64(txn, metaKey("qseq")); err != nil {
+		if s.st.qseq, err = s.getU64(txn, metaKey("qseq")); err != nil {
 			return err
 		}
-		if s.st.rseq, err = getU64(txn, metaKey("rseq")); err != nil {
+		if s.st.rseq, err = s.getU64(txn, metaKey("rseq")); err != nil {
 			return err
 		}
-		s.st.aseq, err = getU64(txn, metaKey("aseq"))
+		s.st.aseq, err = s.getU64(txn, metaKey("aseq"))
 		return err
 	}); err != nil {
 		db.Close()
@@ -135,15 +145,40 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-func getU64(txn *badger.Txn, key []byte) (uint64, error) {
-	item, err := txn.Get(key)
+func (s *Store) getU64(txn *badger.Txn, key []byte) (uint64, error) {
+	v, err := s.get(txn, key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return 0, nil
 	}
-	if err != nil {
-		return 0, err
-	}
-	var v uint64
-	err = item.Value(func(b []byte) error { v = u64(b); return nil })
-	return v, err
+	return u64(v), err
 }
+
+// sealValue seals v for storage under key.
+func (s *Store) sealValue(key, v []byte) []byte {
+	if s.ring == nil {
+		return v
+	}
+	return s.ring.Seal(nil, key, v)
+}
+
+// value returns the opened value of item. A value that fails to open is
+// an Integrity error.
+func (s *Store) value(item *badger.Item) ([]byte, error) {
+	v, err := item.ValueCopy(nil)
+	if err != nil || s.ring == nil {
+		return v, err
+	}
+	return s.ring.Open(nil, item.Key(), v)
+}
+
+// get returns the opened value at key (badger.ErrKeyNotFound if none).
+func (s *Store) get(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	return s.value(item)
+}
+
+// set seals v and writes it at key in the commit's transaction.
+func (c *commitCtx) set(key, v []byte) error { return c.txn.Set(key, c.s.sealValue(key, v)) }

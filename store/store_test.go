@@ -3,19 +3,43 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
+
+// testRing returns the keyring kept beside a test's store folder,
+// creating it (with a key file) the first time.
+func testRing(t testing.TB, dir string) *crypto.Keyring {
+	t.Helper()
+	secret := crypto.Secret{KeyFile: dir + ".key"}
+	if _, err := os.Stat(secret.KeyFile); err != nil {
+		if err := crypto.NewKeyFile(secret.KeyFile); err != nil {
+			t.Fatal(err)
+		}
+		k, err := crypto.CreateKeyring(dir+".ring", secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	k, err := crypto.OpenKeyring(dir+".ring", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
 
 func open(t *testing.T, dir string) (*Store, *[]Event) {
 	t.Helper()
 	var mu sync.Mutex
 	evs := &[]Event{}
-	s, err := Open(Options{Dir: dir, OnCommit: func(e []Event) {
+	s, err := Open(Options{Dir: dir, Keyring: testRing(t, dir), OnCommit: func(e []Event) {
 		mu.Lock()
 		*evs = append(*evs, e...)
 		mu.Unlock()
@@ -44,6 +68,9 @@ func TestDurableSettings(t *testing.T) {
 	}
 	if !o.VerifyValueChecksum {
 		t.Error("VerifyValueChecksum is off: a corrupted value-log entry would be read silently")
+	}
+	if len(o.EncryptionKey) != 32 {
+		t.Error("Badger's encryption is off: keys and indexes would be readable on disk")
 	}
 }
 

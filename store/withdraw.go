@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -49,7 +50,7 @@ func (s *Store) Withdraw(id telegram.ID, reason string, only telegram.Address, s
 }
 
 func (c *commitCtx) withdraw(id telegram.ID, reason string, only telegram.Address, skip func(SubQueue, uint64) bool) ([]Withdrawn, error) {
-	h, err := getHeader(c.txn, id)
+	h, err := c.s.getHeader(c.txn, id)
 	if fault.Is(fault.NotExist, err) {
 		return nil, nil
 	} else if err != nil {
@@ -62,7 +63,7 @@ func (c *commitCtx) withdraw(id telegram.ID, reason string, only telegram.Addres
 	var list []todo
 	stillPending, skippedInFlight := false, false
 	for _, a := range h.Addressees() {
-		ds, err := getDelivery(c.txn, id, a)
+		ds, err := c.s.getDelivery(c.txn, id, a)
 		if err != nil {
 			return nil, err
 		}
@@ -93,11 +94,11 @@ func (c *commitCtx) withdraw(id telegram.ID, reason string, only telegram.Addres
 		if err != nil {
 			return nil, err
 		}
-		if err := c.txn.Set(deliveryKey(id, td.a), b); err != nil {
+		if err := c.set(deliveryKey(id, td.a), b); err != nil {
 			return nil, err
 		}
 		if reason == ReasonParked {
-			if err := c.txn.Set(parkedKey(td.a, td.ds.Seq), id[:]); err != nil {
+			if err := c.set(parkedKey(td.a, td.ds.Seq), id[:]); err != nil {
 				return nil, err
 			}
 		}
@@ -127,7 +128,7 @@ func (c *commitCtx) withdraw(id telegram.ID, reason string, only telegram.Addres
 // counted. Read the state first with Delivery to decide on the hand-out.
 func (s *Store) Attempt(id telegram.ID, a telegram.Address, terminal string) {
 	s.submitAsync(&op{apply: func(c *commitCtx) error {
-		ds, err := getDelivery(c.txn, id, a)
+		ds, err := c.s.getDelivery(c.txn, id, a)
 		if err != nil || !ds.Pending() {
 			return nil // gone meanwhile: nothing to count
 		}
@@ -136,7 +137,7 @@ func (s *Store) Attempt(id telegram.ID, a telegram.Address, terminal string) {
 		if err != nil {
 			return err
 		}
-		if err := c.txn.Set(deliveryKey(id, a), b); err != nil {
+		if err := c.set(deliveryKey(id, a), b); err != nil {
 			return err
 		}
 		return c.appendAudit(AuditEntry{Actor: terminal, Event: AuditAttempt, ID: id, Agency: a})
@@ -159,7 +160,7 @@ func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
 	var out []Overdue
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
 		out = out[:0]
-		h, err := getHeader(c.txn, id)
+		h, err := c.s.getHeader(c.txn, id)
 		if fault.Is(fault.NotExist, err) {
 			return nil
 		} else if err != nil {
@@ -172,7 +173,7 @@ func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
 		}
 		var list []todo
 		for _, a := range h.Addressees() {
-			ds, err := getDelivery(c.txn, id, a)
+			ds, err := c.s.getDelivery(c.txn, id, a)
 			if err != nil {
 				return err
 			}
@@ -186,7 +187,7 @@ func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
 			if err != nil {
 				return err
 			}
-			if err := c.txn.Set(deliveryKey(id, td.a), b); err != nil {
+			if err := c.set(deliveryKey(id, td.a), b); err != nil {
 				return err
 			}
 			age := now.Sub(h.FiledAt).Round(time.Second)
@@ -246,12 +247,40 @@ func (s *Store) Parked(agency telegram.Address, limit int) ([]Entry, error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
 			e := Entry{Seq: u64(it.Item().Key()[len(prefix):])}
-			if err := it.Item().Value(func(b []byte) error { copy(e.ID[:], b); return nil }); err != nil {
+			v, err := s.value(it.Item())
+			if err != nil {
 				return err
 			}
+			copy(e.ID[:], v)
 			out = append(out, e)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// AuditIntegrity is the audit event for a record that failed its
+// integrity check.
+const AuditIntegrity = "integrity"
+
+// Quarantine takes a queue entry whose telegram failed an integrity check
+// out of its queue and puts it in the parked list for an operator, with an
+// audit record naming the telegram. It reads neither the header nor the
+// delivery state (they may be what is damaged), and deletes nothing else.
+func (s *Store) Quarantine(q SubQueue, seq uint64, id telegram.ID, reason string) error {
+	return s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+		if _, err := c.txn.Get(q.key(seq)); errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := c.txn.Delete(q.key(seq)); err != nil {
+			return err
+		}
+		if err := c.set(parkedKey(q.Agency, seq), id[:]); err != nil {
+			return err
+		}
+		return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditIntegrity, ID: id, Agency: q.Agency,
+			Precedence: q.Prec, Classification: q.Class, Reason: reason})
+	}})
 }

@@ -225,7 +225,8 @@ func TestCrashLoop(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		h := &recorder{r: r, addr: a, inbox: &client.Inbox{Dir: filepath.Join(r.idDir(string(a)), "inbox")}}
 		if err := c.Receive(ctx, client.ReceiveOptions{Inbox: true}, h); err != nil {
-			t.Fatalf("final drain for %s: %v", a, err)
+			out := r.proc.out.String()
+			t.Fatalf("final drain for %s: %v\nlast of the switch's log:\n%s", a, err, out[max(0, len(out)-6000):])
 		}
 		cancel()
 	}
@@ -267,10 +268,7 @@ func TestCrashLoop(t *testing.T) {
 
 	// The audit log agrees: one filing per accepted telegram, one
 	// delivery per telegram and addressee, nothing else filed.
-	st, err := store.Open(store.Options{Dir: filepath.Join(r.data, "store")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openDevStore(t, r.data)
 	defer st.Close()
 	entries, err := st.Audit(0, 1<<30)
 	if err != nil {

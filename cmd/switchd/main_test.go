@@ -14,6 +14,7 @@ import (
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -146,10 +147,7 @@ func TestDevBinaryEndToEnd(t *testing.T) {
 	p.stop(t)
 
 	// The audit log recorded both starts and both stops.
-	st, err := store.Open(store.Options{Dir: filepath.Join(data, "store")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openDevStore(t, data)
 	defer st.Close()
 	entries, _ := st.Audit(0, 1000)
 	counts := map[string]int{}
@@ -159,6 +157,25 @@ func TestDevBinaryEndToEnd(t *testing.T) {
 	if counts[store.AuditSwitchStart] != 2 || counts[store.AuditSwitchStop] != 2 || counts[store.AuditDelivered] != 2 {
 		t.Fatalf("audit counts %v: want 2 starts, 2 stops, 2 deliveries", counts)
 	}
+}
+
+// openDevStore opens a stopped dev site's store, as switchd would: with
+// the keyring from its data folder and its key file.
+func openDevStore(t *testing.T, devDir string) *store.Store {
+	t.Helper()
+	cfg, err := daemon.LoadConfig(filepath.Join(devDir, "switchd.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := daemon.OpenKeyring(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Dir: daemon.StoreDir(cfg), Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func TestNeedsAMode(t *testing.T) {

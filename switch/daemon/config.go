@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -28,6 +30,8 @@ import (
 //	cert      = "switch.pem"           # this switch's certificate
 //	key       = "switch.key"           # and its key (mode 0600)
 //	directory = "directory.toml"       # the agency directory
+//	key_file  = "/media/key/dienbao.key"   # the key-encryption key: a key file (64 hex characters) ...
+//	# passphrase_file = "/run/secrets/dienbao"  # ... or a passphrase (Argon2id); or DIENBAO_PASSPHRASE
 //	name      = "HN-SWITCH-1"          # name in audit records
 //	log       = "json"                 # json | console
 //	memory_limit = 201326592           # bytes: the Go runtime's soft limit (default 192 MiB)
@@ -56,8 +60,12 @@ type Config struct {
 	Cert      string `toml:"cert"`
 	Key       string `toml:"key"`
 	Directory string `toml:"directory"`
-	Name      string `toml:"name"`
-	Log       string `toml:"log"`
+	// KeyFile or PassphraseFile (or the DIENBAO_PASSPHRASE environment
+	// variable) give the key-encryption key. Never inside Data.
+	KeyFile        string `toml:"key_file"`
+	PassphraseFile string `toml:"passphrase_file"`
+	Name           string `toml:"name"`
+	Log            string `toml:"log"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
 	// DefaultMemoryLimit; GOMEMLIMIT in the environment wins).
 	MemoryLimit int64          `toml:"memory_limit"`
@@ -137,7 +145,7 @@ func LoadConfig(path string) (*Config, error) {
 			*p = filepath.Join(base, *p)
 		}
 	}
-	for _, p := range []*string{&c.Data, &c.CA, &c.Cert, &c.Key, &c.Directory} {
+	for _, p := range []*string{&c.Data, &c.CA, &c.Cert, &c.Key, &c.Directory, &c.KeyFile, &c.PassphraseFile} {
 		abs(p)
 	}
 	if c.Listen == "" {
@@ -151,6 +159,9 @@ func LoadConfig(path string) (*Config, error) {
 			return nil, fault.Errorf(op, fault.Invalid, "%s: the setting %q is required", path, name)
 		}
 	}
+	if _, err := c.Secret(); err != nil {
+		return nil, fault.E(op, fault.Invalid, path+": "+err.Error())
+	}
 	if c.Log != "json" && c.Log != "console" {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: log must be \"json\" or \"console\"", path)
 	}
@@ -158,4 +169,48 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: limits cannot be negative", path)
 	}
 	return &c, nil
+}
+
+// PassphraseEnv is the environment variable that may hold the passphrase.
+const PassphraseEnv = "DIENBAO_PASSPHRASE"
+
+// Secret says where the key-encryption key comes from: exactly one of
+// key_file, passphrase_file or DIENBAO_PASSPHRASE, and never a file inside
+// the data folder.
+func (c *Config) Secret() (crypto.Secret, error) {
+	env := os.Getenv(PassphraseEnv)
+	n := 0
+	for _, set := range []bool{c.KeyFile != "", c.PassphraseFile != "", env != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return crypto.Secret{}, fmt.Errorf("give exactly one of key_file, passphrase_file or %s for the key-encryption key", PassphraseEnv)
+	}
+	for _, f := range []string{c.KeyFile, c.PassphraseFile} {
+		if f != "" && c.Data != "" && inside(c.Data, f) {
+			return crypto.Secret{}, fmt.Errorf("%s is inside the data folder: keep the key-encryption key elsewhere", f)
+		}
+	}
+	switch {
+	case c.KeyFile != "":
+		return crypto.Secret{KeyFile: c.KeyFile}, nil
+	case env != "":
+		return crypto.Secret{Passphrase: []byte(env)}, nil
+	}
+	b, err := os.ReadFile(c.PassphraseFile)
+	if err != nil {
+		return crypto.Secret{}, fmt.Errorf("cannot read the passphrase file: %w", err)
+	}
+	pass := strings.TrimRight(string(b), "\r\n")
+	if pass == "" {
+		return crypto.Secret{}, fmt.Errorf("the passphrase file %s is empty", c.PassphraseFile)
+	}
+	return crypto.Secret{Passphrase: []byte(pass)}, nil
+}
+
+func inside(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

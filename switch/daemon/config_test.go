@@ -15,7 +15,7 @@ func TestLoadConfig(t *testing.T) {
 		os.WriteFile(p, []byte(s), 0o644)
 		return p
 	}
-	c, err := LoadConfig(write("data = \"d\"\nca = \"ca.pem\"\ncert = \"/etc/s.pem\"\nkey = \"s.key\"\ndirectory = \"dir.toml\"\n[limits]\nmax_body = 1024\n"))
+	c, err := LoadConfig(write("data = \"d\"\nca = \"ca.pem\"\ncert = \"/etc/s.pem\"\nkey = \"s.key\"\ndirectory = \"dir.toml\"\nkey_file = \"/media/k\"\n[limits]\nmax_body = 1024\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,9 @@ func TestLoadConfig(t *testing.T) {
 		"missing key":     "data = \"d\"\nca = \"c\"\ncert = \"c\"\ndirectory = \"d\"\n",
 		"unknown setting": "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nfsync = false\n",
 		"bad log":         "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nlog = \"xml\"\n",
-		"negative limit":  "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\n[limits]\nmax_body = -1\n",
+		"negative limit":  "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nkey_file = \"/k\"\n[limits]\nmax_body = -1\n",
+		"no secret":       "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\n",
+		"key in data":     "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nkey_file = \"d/master.key\"\n",
 	} {
 		if _, err := LoadConfig(write(bad)); fault.KindOf(err) != fault.Invalid {
 			t.Errorf("%s: %v, want an Invalid error", name, err)

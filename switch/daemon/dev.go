@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/pelletier/go-toml/v2"
@@ -54,8 +55,9 @@ var DevAgencies = []directory.Agency{
 //	dir/switch/cert.pem, key.pem
 //	dir/directory.toml
 //	dir/ids/NAME/               one identity folder per DevIdentities entry
+//	dir/keys/master.key         the key-encryption key (a key file, outside the data folder)
 //	dir/switchd.toml            the config file a production start would use
-//	dir/store/                  the Badger store (created by the switch)
+//	dir/data/                   the data folder: keyring.json and the Badger store, created by the switch
 //
 // Existing files are kept, so restarting with the same dir keeps the CA,
 // the identities and the queued telegrams. The switch address in each
@@ -117,7 +119,13 @@ func DevSite(dir, listen string) (*Config, error) {
 			return nil, err
 		}
 	}
-	cfg := &Config{Listen: listen, Data: dir, CA: filepath.Join(caDir, certs.CACertFile),
+	keyFile := filepath.Join(dir, "keys", "master.key")
+	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+		if err := crypto.NewKeyFile(keyFile); err != nil {
+			return nil, err
+		}
+	}
+	cfg := &Config{Listen: listen, Data: filepath.Join(dir, "data"), KeyFile: keyFile, CA: filepath.Join(caDir, certs.CACertFile),
 		Cert: filepath.Join(swDir, certs.FolderCert), Key: filepath.Join(swDir, certs.FolderKey),
 		Directory: dirFile, Name: "dev switch", Log: "console"}
 	b, err := toml.Marshal(cfg)

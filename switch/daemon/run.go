@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/server"
@@ -90,8 +91,12 @@ func Start(o Options) (*server.Server, error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fault.Errorf(op, fault.Invalid, "%s holds no PEM certificate", cfg.CA)
 	}
+	ring, err := OpenKeyring(cfg)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.New(server.Config{
-		Listen: cfg.Listen, DataDir: filepath.Join(cfg.Data, "store"), Cert: pair, CAs: pool,
+		Listen: cfg.Listen, DataDir: StoreDir(cfg), Keyring: ring, Cert: pair, CAs: pool,
 		Directory: dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,
 		SpeedTargets: cfg.Speed.targets(), AckTimeout: time.Duration(cfg.Custody.AckTimeout),
 		MaxAttempts: cfg.Custody.MaxAttempts, TimerInterval: time.Duration(cfg.Custody.TimerInterval),
@@ -118,6 +123,29 @@ func Start(o Options) (*server.Server, error) {
 		printBanner(out, o.DevDir, addr)
 	}
 	return srv, nil
+}
+
+// StoreDir is where the Badger store lives: data/store.
+func StoreDir(cfg *Config) string { return filepath.Join(cfg.Data, "store") }
+
+// OpenKeyring opens the keyring in the data folder with the configured
+// secret. The first start (no keyring and no store yet) creates it. A
+// wrong passphrase or key file is refused in one line, before anything
+// under the data folder is touched.
+func OpenKeyring(cfg *Config) (*crypto.Keyring, error) {
+	secret, err := cfg.Secret()
+	if err != nil {
+		return nil, fault.E("switchd", fault.Invalid, err.Error())
+	}
+	ring, err := crypto.OpenKeyring(cfg.Data, secret)
+	if fault.Is(fault.NotExist, err) {
+		if _, statErr := os.Stat(StoreDir(cfg)); statErr == nil {
+			return nil, fault.Errorf("switchd", fault.Integrity, "%s holds a store but no keyring (%s): restore the keyring from backup",
+				cfg.Data, crypto.KeyringFile)
+		}
+		return crypto.CreateKeyring(cfg.Data, secret)
+	}
+	return ring, err
 }
 
 // Run starts the switch and serves until ctx ends, then drains.

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"time"
 
+	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/filing"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -17,6 +18,7 @@ import (
 type Config struct {
 	Listen    string          // UDP HOST:PORT
 	DataDir   string          // the Badger folder
+	Keyring   *crypto.Keyring // seals the store; nil only in tests
 	Cert      tls.Certificate // the switch's certificate and key
 	CAs       *x509.CertPool  // the network CA
 	Directory *directory.Directory

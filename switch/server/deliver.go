@@ -224,9 +224,8 @@ func (sess *session) writeLoop(rank int, ds *dstream) {
 			err = w.Flush()
 		}
 		if err != nil {
-			if fault.Is(fault.Integrity, err) {
-				// Left in flight: returned to the queue when the session ends.
-				sess.log.Error("telegram not delivered", zap.Stringer("id", it.ID), zap.Error(err))
+			if fault.Is(fault.Integrity, err) && rank != receiptRank {
+				sess.quarantine(rank, it, err)
 				continue
 			}
 			sess.log.Info("delivery stream failed", zap.Error(err))
@@ -266,12 +265,34 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 		sess.log.Warn("telegram parked after failed attempts", zap.Stringer("id", it.ID), zap.Int("attempts", ds.Attempts))
 		return sess.withdraw(rank, it, store.ReasonParked)
 	}
+	// The first chunk is read and checked before anything is written, so
+	// a damaged telegram of up to one chunk never touches the stream.
+	body := st.Body(h)
+	first, err := body.Next()
+	if err != nil && err != io.EOF {
+		return err
+	}
 	st.Attempt(it.ID, agency, sess.id.String())
 	dup := it.Dup || ds.Attempts > 0
 	if err := wire.WriteFrame(w, wire.TDeliver, wire.Deliver{Tag: it.Tag, Header: h, PossibleDuplicate: dup}); err != nil {
 		return err
 	}
-	return st.WriteBody(h, w)
+	for chunk := first; chunk != nil; {
+		if _, err := w.Write(chunk); err != nil {
+			return err
+		}
+		if chunk, err = body.Next(); err == io.EOF {
+			break
+		} else if fault.Is(fault.Integrity, err) {
+			// The frame is out and the body cannot follow: quarantine the
+			// telegram, then let the stream fail (the terminal reconnects).
+			sess.quarantine(rank, it, err)
+			return fault.E("deliver", fault.Internal, "body failed its integrity check mid-delivery", err)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // withdraw takes a handed-out telegram out of this agency's queue for
@@ -284,6 +305,21 @@ func (sess *session) withdraw(rank int, it schedule.Item, reason string) error {
 	sess.s.ex.dropped(it.ID, reason, ws)
 	sess.release(rank, it)
 	return errWithdrawn
+}
+
+// quarantine handles a telegram whose stored records fail their integrity
+// check: it is never delivered; its queue entry goes to the parked list for
+// an operator (to restore from backup), the event is logged and audited,
+// and the session goes on with the rest.
+func (sess *session) quarantine(rank int, it schedule.Item, cause error) {
+	sess.log.Error("telegram failed its integrity check; not delivered, parked for an operator",
+		zap.Stringer("id", it.ID), zap.Error(cause))
+	q := store.SubQueue{Agency: sess.id.Agency, Prec: it.Prec, Class: it.Class}
+	if err := sess.s.store.Quarantine(q, it.Seq, it.ID, cause.Error()); err != nil {
+		sess.log.Error("cannot quarantine the telegram", zap.Stringer("id", it.ID), zap.Error(err))
+		return // left in flight: it goes back to the queue when the session ends
+	}
+	sess.release(rank, it)
 }
 
 // release frees the window slot of a hand-out that is settled

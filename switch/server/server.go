@@ -41,7 +41,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}}
 	s.ex = newExchange(s)
-	st, err := store.Open(store.Options{Dir: cfg.DataDir, Logger: cfg.Logger, OnCommit: s.ex.onCommit})
+	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, OnCommit: s.ex.onCommit})
 	if err != nil {
 		return nil, err
 	}

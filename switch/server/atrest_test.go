@@ -1,0 +1,240 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/crypto"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon"
+	"github.com/dienbao/dienbao/switch/daemon/daemontest"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// dataFiles reads every file under the dev site's data folder.
+func dataFiles(t *testing.T, site *daemontest.Site) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	root := filepath.Join(site.Dir, "data")
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out[p] = b
+		return err
+	})
+	if err != nil || len(out) == 0 {
+		t.Fatalf("reading %s: %d files, %v", root, len(out), err)
+	}
+	return out
+}
+
+// Nothing readable at rest: after filing, delivering and leaving telegrams
+// queued, no byte under the data folder (value logs, tables, write-ahead
+// logs, manifest, keyring) holds a body, a subject, a reference or an
+// agency address.
+func TestNothingReadableAtRest(t *testing.T) {
+	site := daemontest.Start(t)
+	markers := []string{"BODY-MARKER-5e1f", "SUBJECT-MARKER-77aa", "REF-MARKER-0c3d"}
+	senders := []string{"TW.VPTW", "HN.UBND", "CP.VPCP"}
+	for i, from := range senders {
+		for _, p := range telegram.Precedences {
+			// Small bodies stay in Badger's tables; 200 KiB ones go to the
+			// value log.
+			body := markers[0] + " " + strings.Repeat("x", []int{10, 200 << 10}[i%2])
+			site.Send(from, client.Telegram{To: []telegram.Address{"NA.UBND", "HCM.UBND"}, Info: []telegram.Address{"DN.UBND"},
+				Precedence: p, Subject: markers[1], Ref: markers[2] + from + p.String(), Body: []byte(body)})
+		}
+	}
+	site.Receive("NA.UBND", inbox) // some delivered, reports queued; HCM and DN still waiting
+	site.Stop()
+
+	var agencies []string
+	for _, a := range daemon.DevAgencies {
+		agencies = append(agencies, string(a.Address))
+	}
+	for path, b := range dataFiles(t, site) {
+		for _, m := range append(markers, agencies...) {
+			if bytes.Contains(b, []byte(m)) {
+				t.Errorf("%s holds %q in plaintext", path, m)
+			}
+		}
+	}
+}
+
+// openSiteStore opens a stopped site's store directly, as an attacker with
+// the keys would, to alter records underneath the switch.
+func openSiteStore(t *testing.T, site *daemontest.Site) *store.Store {
+	t.Helper()
+	cfg, err := daemon.LoadConfig(filepath.Join(site.Dir, "switchd.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := daemon.OpenKeyring(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(store.Options{Dir: daemon.StoreDir(cfg), Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// A record altered, or moved from another telegram, is never delivered:
+// the switch reports an integrity error for that telegram, parks it for
+// an operator, and goes on delivering the rest.
+func TestTamperedRecordsAreReportedNotDelivered(t *testing.T) {
+	dir := t.TempDir()
+	site := daemontest.StartIn(t, dir)
+	altered := site.Send("HN.UBND", tg("NA.TU", telegram.Flash, "header will be altered"))
+	moved := site.Send("HN.UBND", tg("NA.TU", telegram.Immediate, "body will be replaced"))
+	intact := site.Send("HN.UBND", tg("NA.TU", telegram.Routine, "intact"))
+	site.Stop()
+
+	st := openSiteStore(t, site)
+	headerKey := func(id telegram.ID) []byte { return append([]byte{'h'}, id[:]...) }
+	bodyKey := func(id telegram.ID) []byte { return append(append([]byte{'b'}, id[:]...), 0, 0, 0, 0) }
+	err := st.DB().Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(headerKey(altered))
+		if err != nil {
+			return err
+		}
+		v, _ := item.ValueCopy(nil)
+		v[len(v)-5] ^= 0x40 // one bit of the sealed header
+		if err := txn.Set(headerKey(altered), v); err != nil {
+			return err
+		}
+		// The intact telegram's (validly sealed) body, copied over the
+		// other one's: a record moved to another key.
+		item, err = txn.Get(bodyKey(intact))
+		if err != nil {
+			return err
+		}
+		v, _ = item.ValueCopy(nil)
+		return txn.Set(bodyKey(moved), v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	site = daemontest.StartIn(t, dir)
+	got := site.Receive("NA.TU", inbox)
+	if len(got.Telegrams) != 1 || got.Telegrams[0].Header.ID != intact || string(got.Telegrams[0].Body) != "intact" {
+		var ids []string
+		for _, d := range got.Telegrams {
+			ids = append(ids, d.Header.ID.String()+":"+string(d.Body))
+		}
+		t.Fatalf("delivered %v, want only the intact telegram", ids)
+	}
+	for _, id := range []telegram.ID{altered, moved} {
+		if n := auditCount(t, site, store.AuditIntegrity, id); n != 1 {
+			t.Errorf("%s: %d integrity audit records, want 1", id, n)
+		}
+	}
+	parked, _ := site.Server.Store().Parked("NA.TU", 10)
+	if len(parked) != 2 {
+		t.Errorf("%d telegrams parked for an operator, want 2", len(parked))
+	}
+	// Nothing is waiting any more, and the switch still serves.
+	site.Send("TW.VPTW", tg("NA.TU", telegram.Priority, "after"))
+	if again := site.Receive("NA.TU", inbox); len(again.Telegrams) != 1 {
+		t.Fatalf("after the quarantine, received %d, want 1", len(again.Telegrams))
+	}
+}
+
+// A wrong key file is refused in one line, and nothing under the data
+// folder changes.
+func TestWrongKeyFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	site := daemontest.StartIn(t, dir)
+	site.Send("HN.UBND", tg("NA.TU", telegram.Routine, "kept"))
+	site.Stop()
+	hash := func() map[string][32]byte {
+		out := map[string][32]byte{}
+		for p, b := range dataFiles(t, site) {
+			out[p] = sha256.Sum256(b)
+		}
+		return out
+	}
+	before := hash()
+	cfg, err := daemon.LoadConfig(filepath.Join(dir, "switchd.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.KeyFile = filepath.Join(t.TempDir(), "wrong.key")
+	if err := crypto.NewKeyFile(cfg.KeyFile); err != nil {
+		t.Fatal(err)
+	}
+	_, err = daemon.Start(daemon.Options{Config: cfg, KeepMemoryLimit: true})
+	if err == nil || !strings.Contains(err.Error(), "wrong passphrase or key file") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("start with a wrong key file: %v", err)
+	}
+	after := hash()
+	if len(after) != len(before) {
+		t.Fatalf("%d files before, %d after", len(before), len(after))
+	}
+	for p, h := range before {
+		if after[p] != h {
+			t.Errorf("%s changed", p)
+		}
+	}
+	// The right key still opens it, with everything there.
+	site = daemontest.StartIn(t, dir)
+	if got := site.Receive("NA.TU", inbox); len(got.Telegrams) != 1 {
+		t.Fatalf("after the refused start, received %d, want 1", len(got.Telegrams))
+	}
+}
+
+// Damage past the first chunk of a large body is found mid-delivery: the
+// telegram is quarantined, that connection is closed (its stream is cut
+// mid-body), and a terminal that reconnects gets everything else.
+func TestTamperedLargeBodyMidDelivery(t *testing.T) {
+	dir := t.TempDir()
+	site := daemontest.StartIn(t, dir)
+	big := site.Send("HN.UBND", client.Telegram{To: []telegram.Address{"NA.TU"}, Precedence: telegram.Flash,
+		Body: bytes.Repeat([]byte("b"), 200<<10)})
+	other := site.Send("HN.UBND", tg("NA.TU", telegram.Routine, "other"))
+	site.Stop()
+	st := openSiteStore(t, site)
+	chunk1 := append(append([]byte{'b'}, big[:]...), 0, 0, 0, 1)
+	err := st.DB().Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(chunk1)
+		if err != nil {
+			return err
+		}
+		v, _ := item.ValueCopy(nil)
+		v[100] ^= 1
+		return txn.Set(chunk1, v)
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	site = daemontest.StartIn(t, dir)
+	col := &daemontest.Collector{}
+	var err2 error
+	for try := 0; try < 3; try++ { // a terminal reconnects after a cut
+		if err2 = site.Dial("NA.TU").Receive(t.Context(), inbox, col); err2 == nil {
+			break
+		}
+	}
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	if len(col.Telegrams) != 1 || col.Telegrams[0].Header.ID != other {
+		t.Fatalf("delivered %d telegrams, want only %s", len(col.Telegrams), other)
+	}
+	if n := auditCount(t, site, store.AuditIntegrity, big); n != 1 {
+		t.Fatalf("%d integrity audit records for the damaged telegram, want 1", n)
+	}
+}
