@@ -22,6 +22,7 @@ type cli struct {
 	Inbox    inboxCmd    `cmd:"" help:"Receive this agency's telegrams, most urgent first, storing each before acknowledging."`
 	Receipts receiptsCmd `cmd:"" help:"Receive delivery reports for telegrams this agency filed."`
 	Certs    certsCmd    `cmd:"" help:"PKI: create the CA, issue certificates."`
+	Keys     keysCmd     `cmd:"" help:"Encryption at rest: rotate the data-encryption key (operator)."`
 }
 
 // env is what every command gets.

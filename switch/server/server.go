@@ -23,11 +23,15 @@ type Server struct {
 	ex    *exchange
 	ln    *quic.Listener
 
-	mu       sync.Mutex
-	sessions map[*session]struct{}
-	draining bool
-	reqs     sync.WaitGroup // request handlers in progress
-	conns    sync.WaitGroup // connection handlers
+	mu        sync.Mutex
+	sessions  map[*session]struct{}
+	draining  bool
+	resealing bool
+	bg        sync.WaitGroup // background work: re-sealing
+	bgCtx     context.Context
+	bgStop    context.CancelFunc
+	reqs      sync.WaitGroup // request handlers in progress
+	conns     sync.WaitGroup // connection handlers
 }
 
 // New opens the store and starts listening. Serve must be called next.
@@ -40,6 +44,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fault.E("server", fault.Invalid, "a switch needs an agency directory and a CA")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}}
+	s.bgCtx, s.bgStop = s.backgroundContext()
 	s.ex = newExchange(s)
 	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, OnCommit: s.ex.onCommit})
 	if err != nil {
@@ -100,6 +105,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.ln.Close()
 	}()
 	defer func() { <-timersDone }()
+	if s.cfg.Keyring != nil && len(s.cfg.Keyring.IDs()) > 1 {
+		s.log.Info("older data keys still in the keyring: resuming re-sealing")
+		s.startReseal()
+	}
 	for {
 		conn, err := s.ln.Accept(context.Background())
 		if err != nil {
@@ -121,6 +130,8 @@ func (s *Server) shutdown() error {
 	s.mu.Lock()
 	s.draining = true
 	s.mu.Unlock()
+	s.bgStop()
+	s.bg.Wait()
 	done := make(chan struct{})
 	go func() { s.reqs.Wait(); close(done) }()
 	select {

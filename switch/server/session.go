@@ -113,6 +113,8 @@ func (sess *session) handleStream(str *quic.Stream, release func()) {
 		sess.handleFile(str, payload)
 	case wire.TSubscribe:
 		sess.handleSubscribe(str, payload, release)
+	case wire.TRotateKeys:
+		sess.handleRotate(str, payload)
 	default:
 		sess.log.Info("unknown request", zap.Stringer("type", t))
 		sess.replyError(str, fault.Errorf("switch", fault.Invalid, "unknown request type %s", t))

@@ -25,18 +25,21 @@ type Type uint8
 // Frame types. Append only.
 const (
 	TError      Type = 1
-	TFile       Type = 2 // client → switch: FileRequest, then the bodies
-	TFileReply  Type = 3 // switch → client: FileReply
-	TSubscribe  Type = 4 // client → switch: Subscribe
-	TSubscribed Type = 5 // switch → client: Subscribed
-	TDrained    Type = 6 // switch → client on the subscribe stream: nothing left for now
-	TDeliver    Type = 7 // switch → client: Deliver, then the body
-	TReceipt    Type = 8 // switch → client: ReceiptFrame
-	TAck        Type = 9 // client → switch: Ack
+	TFile       Type = 2  // client → switch: FileRequest, then the bodies
+	TFileReply  Type = 3  // switch → client: FileReply
+	TSubscribe  Type = 4  // client → switch: Subscribe
+	TSubscribed Type = 5  // switch → client: Subscribed
+	TDrained    Type = 6  // switch → client on the subscribe stream: nothing left for now
+	TDeliver    Type = 7  // switch → client: Deliver, then the body
+	TReceipt    Type = 8  // switch → client: ReceiptFrame
+	TAck        Type = 9  // client → switch: Ack
+	TRotateKeys Type = 10 // operator → switch: RotateKeys
+	TKeys       Type = 11 // switch → operator: Keys
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
-	TSubscribed: "subscribed", TDrained: "drained", TDeliver: "deliver", TReceipt: "receipt", TAck: "ack"}
+	TSubscribed: "subscribed", TDrained: "drained", TDeliver: "deliver", TReceipt: "receipt", TAck: "ack",
+	TRotateKeys: "rotate_keys", TKeys: "keys"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

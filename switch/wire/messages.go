@@ -103,3 +103,13 @@ type ReceiptFrame struct {
 type Ack struct {
 	Tag uint64 `cbor:"1,keyasint"`
 }
+
+// RotateKeys asks the switch to make a new data-encryption key current and
+// re-seal older records with it in the background. Operators only.
+type RotateKeys struct{}
+
+// Keys describes the switch's data-encryption keys.
+type Keys struct {
+	Current uint32   `cbor:"1,keyasint"`
+	Keys    []uint32 `cbor:"2,keyasint"` // every key still held, oldest first
+}

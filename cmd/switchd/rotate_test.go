@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/crypto"
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon/daemontest"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// keyringKeys reads how many data keys a keyring file holds (no secret
+// needed: the IDs are not secret).
+func keyringKeys(t *testing.T, dataDir string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, crypto.KeyringFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	return len(f.Keys)
+}
+
+// Key rotation under load, killed mid-way: the switch resumes re-sealing
+// when it starts again, retires the old key when done, and every telegram
+// accepted before, during and after is still delivered whole.
+func TestRotationKilledMidway(t *testing.T) {
+	bin := buildSwitchd(t)
+	data := filepath.Join(t.TempDir(), "dev")
+	addr := freeUDPPort(t)
+	p := startSwitchd(t, bin, "--dev", "--data", data, "--listen", addr)
+	ids := filepath.Join(data, "ids")
+
+	var accepted atomic.Int64
+	send := func(c *client.Client, n int, tag string) error {
+		for done := 0; done < n; done += 500 {
+			msgs := make([]client.Telegram, min(500, n-done))
+			for i := range msgs {
+				msgs[i] = client.Telegram{To: []telegram.Address{"NA.VINH.UBND"}, Body: []byte(fmt.Sprintf("%s %d", tag, done+i))}
+			}
+			res, err := c.SendBatch(context.Background(), msgs)
+			if err != nil {
+				return err
+			}
+			for _, r := range res {
+				if r.Err == nil {
+					accepted.Add(1)
+				}
+			}
+		}
+		return nil
+	}
+	c := dialWhenUp(t, p, filepath.Join(ids, "HN.UBND"))
+	if err := send(c, 30_000, "before"); err != nil {
+		t.Fatal(err)
+	}
+	// Under load: another sender keeps filing through the rotation and
+	// the kill.
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var lc *client.Client
+		n := 0
+		for !stop.Load() {
+			if lc == nil {
+				f, _ := certs.LoadFolder(filepath.Join(ids, "TW.VPTW"))
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				lc, _ = client.Dial(ctx, f, client.WithIdleTimeout(1500*time.Millisecond))
+				cancel()
+				if lc == nil {
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+			}
+			// A lost answer is refiled with the same reference, so it is
+			// filed once.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_, err := lc.Send(ctx, client.Telegram{To: []telegram.Address{"NA.VINH.UBND"}, Ref: fmt.Sprintf("during-%d", n),
+				Body: []byte("during")})
+			cancel()
+			if err != nil {
+				lc.Close()
+				lc = nil
+				continue
+			}
+			accepted.Add(1)
+			n++
+		}
+	}()
+	op := dialWhenUp(t, p, filepath.Join(ids, "operator"))
+	k, err := op.RotateKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Current != 2 || len(k.Keys) != 2 {
+		t.Fatalf("after rotate: %+v", k)
+	}
+	time.Sleep(50 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	if n := keyringKeys(t, filepath.Join(data, "data")); n != 2 {
+		t.Fatalf("the keyring holds %d keys after the kill; the kill did not land mid-way", n)
+	}
+
+	p = startSwitchd(t, bin, "--dev", "--data", data, "--listen", addr)
+	dialWhenUp(t, p, filepath.Join(ids, "HN.UBND")).Close()
+	deadline := time.Now().Add(120 * time.Second)
+	for keyringKeys(t, filepath.Join(data, "data")) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("re-sealing did not finish after the restart\n%s", p.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if !strings.Contains(p.out.String(), "resuming re-sealing") {
+		t.Errorf("the restarted switch did not say it resumed re-sealing")
+	}
+
+	// Everything accepted is delivered, whole.
+	rc := dialWhenUp(t, p, filepath.Join(ids, "NA.VINH.UBND"))
+	col := &daemontest.Collector{}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if err := rc.Receive(ctx, client.ReceiveOptions{Inbox: true}, col); err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(col.Telegrams)) != accepted.Load() {
+		t.Fatalf("delivered %d telegrams, %d were accepted", len(col.Telegrams), accepted.Load())
+	}
+	p.stop(t)
+	t.Logf("rotation killed mid-way: %d telegrams accepted (before, during and after), all delivered; old key retired after restart",
+		accepted.Load())
+}
