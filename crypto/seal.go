@@ -69,3 +69,17 @@ func open(dst []byte, key []byte, recordKey, sealed []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// SealWithKey seals plaintext for recordKey under a single 32-byte key
+// (key ID 0), for stores that are not the switch's: a terminal's inbox.
+func SealWithKey(key, recordKey, plaintext []byte) []byte {
+	return seal(nil, key, 0, recordKey, plaintext)
+}
+
+// OpenWithKey opens what SealWithKey sealed.
+func OpenWithKey(key, recordKey, sealed []byte) ([]byte, error) {
+	if id, ok := KeyIDOf(sealed); !ok || id != 0 {
+		return nil, ErrIntegrity
+	}
+	return open(nil, key, recordKey, sealed)
+}

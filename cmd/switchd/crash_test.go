@@ -251,7 +251,7 @@ func TestCrashLoop(t *testing.T) {
 	}
 	deliveries := 0
 	for _, a := range crashRecipients {
-		files, _ := filepath.Glob(filepath.Join(r.idDir(string(a)), "inbox", "*.json"))
+		files, _ := filepath.Glob(filepath.Join(r.idDir(string(a)), "inbox", "*.tg"))
 		if len(files) != len(want[a]) {
 			t.Errorf("%s's inbox holds %d telegrams, %d were accepted for it", a, len(files), len(want[a]))
 		}

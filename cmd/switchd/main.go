@@ -2,6 +2,8 @@
 //
 //	switchd --dev [--data DIR] [--listen HOST:PORT]   a local dev site, no setup
 //	switchd --config FILE                             production
+//	switchd --config FILE --rewrap --new-key-file F   re-wrap the keyring (switch stopped)
+//	switchd --config FILE --rewrap --new-passphrase-file F
 //
 // SIGTERM or SIGINT drains and exits.
 package main
@@ -22,6 +24,10 @@ type cli struct {
 	Data   string `help:"Dev site folder." default:"dienbao-dev" type:"path"`
 	Listen string `help:"UDP address to listen on (dev mode; production takes it from the config file)." default:"127.0.0.1:4433"`
 	Config string `help:"Production config file (TOML)." type:"existingfile" xor:"mode"`
+
+	Rewrap            bool   `help:"Protect the keyring with a new key file or passphrase, then exit (the switch must be stopped). Re-wraps keys only."`
+	NewKeyFile        string `help:"With --rewrap: the new key file." type:"path"`
+	NewPassphraseFile string `help:"With --rewrap: a file holding the new passphrase (or set DIENBAO_NEW_PASSPHRASE)." type:"path"`
 }
 
 func main() {
@@ -45,6 +51,22 @@ func run(ctx context.Context, c cli) error {
 			return err
 		}
 		return daemon.Run(ctx, daemon.Options{Config: cfg, DevDir: c.Data})
+	case c.Config != "" && c.Rewrap:
+		cfg, err := daemon.LoadConfig(c.Config)
+		if err != nil {
+			return err
+		}
+		to, err := daemon.NewSecret(c.NewKeyFile, c.NewPassphraseFile)
+		if err != nil {
+			return err
+		}
+		if err := daemon.Rewrap(cfg, to); err != nil {
+			return err
+		}
+		fmt.Println("keyring re-wrapped: point key_file or passphrase_file in the config at the new secret")
+		return nil
+	case c.Rewrap:
+		return fmt.Errorf("--rewrap needs --config FILE")
 	case c.Config != "":
 		cfg, err := daemon.LoadConfig(c.Config)
 		if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,19 +11,32 @@ import (
 
 type inboxCmd struct {
 	Follow bool   `help:"Keep waiting for telegrams instead of exiting when nothing is left."`
-	Out    string `type:"path" help:"Folder to store telegrams in (default: inbox/ inside the identity folder)."`
+	Out    string `type:"path" help:"Folder to store telegrams in, sealed (default: inbox/ inside the identity folder)."`
+	Stored bool   `help:"Print the telegrams already stored in the inbox folder instead of receiving."`
 }
 
 func (c *inboxCmd) Run(e *env) error {
-	out := c.Out
-	if out == "" {
-		out = filepath.Join(e.id, "inbox")
+	in, err := e.inbox(c.Out)
+	if err != nil {
+		return err
+	}
+	h := &printer{e: e, inbox: in}
+	if c.Stored {
+		msgs, err := in.Messages()
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if err := h.print(m); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	cl, err := e.dial()
 	if err != nil {
 		return err
 	}
-	h := &printer{e: e, inbox: &client.Inbox{Dir: out}}
 	return cl.Receive(e.ctx, client.ReceiveOptions{Inbox: true, Follow: c.Follow}, h)
 }
 
@@ -33,11 +45,15 @@ type receiptsCmd struct {
 }
 
 func (c *receiptsCmd) Run(e *env) error {
+	in, err := e.inbox("")
+	if err != nil {
+		return err
+	}
 	cl, err := e.dial()
 	if err != nil {
 		return err
 	}
-	h := &printer{e: e, inbox: &client.Inbox{Dir: filepath.Join(e.id, "inbox")}}
+	h := &printer{e: e, inbox: in}
 	return cl.Receive(e.ctx, client.ReceiveOptions{Receipts: true, Follow: c.Follow}, h)
 }
 
@@ -53,7 +69,12 @@ func (p *printer) Telegram(d client.Delivery) error {
 	if err != nil || !stored {
 		return err
 	}
-	m := client.MessageOf(d)
+	return p.print(client.MessageOf(d))
+}
+
+// print shows one telegram: the recipient's own inbox view, the one place
+// a body and subject are printed.
+func (p *printer) print(m client.Message) error {
 	if p.e.json {
 		return p.e.emit(m)
 	}
@@ -63,7 +84,7 @@ func (p *printer) Telegram(d client.Delivery) error {
 	if len(m.Info) > 0 {
 		info = join(m.Info)
 	}
-	_, err = fmt.Fprintf(p.e.stdout, "=== %s  %s  %s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
+	_, err := fmt.Fprintf(p.e.stdout, "=== %s  %s  %s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
 		m.ID, m.Precedence, m.Classification, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), m.Subject, m.Body)
 	return err
 }

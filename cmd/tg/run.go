@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 
 	"github.com/alecthomas/kong"
@@ -43,6 +44,23 @@ func (e *env) dial() (*client.Client, error) {
 		return nil, err
 	}
 	return client.Dial(e.ctx, f)
+}
+
+// inbox opens the identity's sealed inbox folder (default: inbox/ in the
+// identity folder).
+func (e *env) inbox(out string) (*client.Inbox, error) {
+	f, err := certs.LoadFolder(e.id)
+	if err != nil {
+		return nil, err
+	}
+	key, err := client.InboxKey(f)
+	if err != nil {
+		return nil, err
+	}
+	if out == "" {
+		out = filepath.Join(e.id, "inbox")
+	}
+	return &client.Inbox{Dir: out, Key: key}, nil
 }
 
 // emit prints v as one JSON line.

@@ -88,9 +88,21 @@ func TestWalkThrough(t *testing.T) {
 		t.Errorf("inbox JSON %s", ls[0])
 	}
 	// Each telegram was stored, one file per telegram, before it was acknowledged.
-	files, _ := filepath.Glob(filepath.Join(na, "inbox", "*.json"))
+	files, _ := filepath.Glob(filepath.Join(na, "inbox", "*.tg"))
 	if len(files) != 3 {
 		t.Errorf("%d files in the inbox folder, want 3", len(files))
+	}
+	// Stored sealed: no body or subject readable in the folder...
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if bytes.Contains(b, []byte("Mực nước")) || bytes.Contains(b, []byte("Báo cáo lũ")) || bytes.Contains(b, []byte("HN.UBND")) {
+			t.Errorf("%s holds plaintext", f)
+		}
+	}
+	// ...but the terminal reads them back.
+	r = tg(t, "", "--id", na, "--json", "inbox", "--stored")
+	if ls := lines(r.stdout); r.code != 0 || len(ls) != 3 || !strings.Contains(r.stdout, `"subject":"Báo cáo lũ"`) {
+		t.Errorf("inbox --stored: %d %q %s", r.code, r.stdout, r.stderr)
 	}
 	// Nothing is left.
 	if r = tg(t, "", "--id", na, "inbox"); r.code != 0 || r.stdout != "" {
@@ -103,7 +115,7 @@ func TestWalkThrough(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "Mực nước sông Lam") || !strings.Contains(r.stdout, "FLASH") {
 		t.Errorf("NA.TU inbox: %d %q", r.code, r.stdout)
 	}
-	if _, err := os.Stat(filepath.Join(out, id+".json")); err != nil {
+	if _, err := os.Stat(filepath.Join(out, id+".tg")); err != nil {
 		t.Errorf("--out: %v", err)
 	}
 

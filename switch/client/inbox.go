@@ -1,11 +1,19 @@
 package client
 
 import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/crypto"
 
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -37,23 +45,71 @@ func MessageOf(d Delivery) Message {
 		Classification: h.Classification, Subject: h.Subject, FiledAt: h.FiledAt, Body: d.Body}
 }
 
-// Inbox is a folder holding one JSON file per telegram (ID.json) and one
-// per delivery report (receipts/ID.ADDRESSEE.json). Each file is written
-// to a temporary name, fsynced, renamed into place and the folder fsynced,
-// so a stored telegram survives a crash and a half-written one never
-// appears. A telegram already stored is not stored again.
+// Inbox is a terminal's durable store: a folder with one file per
+// telegram (ID.tg) and one per delivery report (receipts/ID-TAG.rcpt),
+// each written to a temporary name, fsynced, renamed into place and the
+// folder fsynced, so a stored telegram survives a crash and a half-written
+// one never appears. A telegram already stored is not stored again.
+//
+// With a Key, every file is sealed (XChaCha20-Poly1305, bound to its file
+// name) and file names carry no agency address: a copy of the folder alone
+// reveals nothing. InboxKey derives the key from the terminal's private
+// key, so the identity folder (which holds that key) remains what must be
+// protected.
 type Inbox struct {
 	Dir string
+	Key []byte // 32 bytes; nil stores plain JSON
+}
+
+// InboxKey derives a terminal's inbox key from its private key.
+func InboxKey(f *certs.Folder) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(f.Cert.PrivateKey)
+	if err != nil {
+		return nil, fault.E("inbox", fault.Internal, "cannot read the identity's key", err)
+	}
+	return hkdf.Key(sha256.New, der, nil, "dienbao inbox v1", 32)
 }
 
 // Store durably stores d; stored is false if it was already there.
 func (in *Inbox) Store(d Delivery) (stored bool, err error) {
-	return in.put(in.Dir, d.Header.ID.String()+".json", MessageOf(d))
+	return in.put(in.Dir, d.Header.ID.String()+".tg", MessageOf(d))
 }
 
 // StoreReceipt durably stores r; stored is false if it was already there.
 func (in *Inbox) StoreReceipt(r telegram.Receipt) (bool, error) {
-	return in.put(filepath.Join(in.Dir, "receipts"), r.ID.String()+"."+string(r.Addressee)+".json", r)
+	tag := sha256.Sum256(append(append([]byte("receipt/"), in.Key...), r.Addressee...))
+	return in.put(filepath.Join(in.Dir, "receipts"), fmt.Sprintf("%s-%x.rcpt", r.ID, tag[:6]), r)
+}
+
+// Messages reads every stored telegram, oldest ID first.
+func (in *Inbox) Messages() ([]Message, error) {
+	paths, err := filepath.Glob(filepath.Join(in.Dir, "*.tg"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(paths)
+	out := make([]Message, 0, len(paths))
+	for _, p := range paths {
+		var m Message
+		if err := in.get(p, &m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (in *Inbox) get(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if in.Key != nil {
+		if b, err = crypto.OpenWithKey(in.Key, []byte(filepath.Base(path)), b); err != nil {
+			return fault.E("inbox", fault.Integrity, path+" fails its integrity check (altered, moved, or another identity's)")
+		}
+	}
+	return json.Unmarshal(b, v)
 }
 
 func (in *Inbox) put(dir, name string, v any) (bool, error) {
@@ -70,7 +126,11 @@ func (in *Inbox) put(dir, name string, v any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := renameio.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+	b = append(b, '\n')
+	if in.Key != nil {
+		b = crypto.SealWithKey(in.Key, []byte(name), b)
+	}
+	if err := renameio.WriteFile(path, b, 0o600); err != nil {
 		return false, fault.E("inbox", fault.Internal, "cannot store "+path, err)
 	}
 	d, err := os.Open(dir)

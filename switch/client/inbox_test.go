@@ -1,7 +1,7 @@
 package client
 
 import (
-	"encoding/json"
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,7 +10,7 @@ import (
 )
 
 func TestInboxStoresEachIDOnce(t *testing.T) {
-	in := &Inbox{Dir: t.TempDir()}
+	in := &Inbox{Dir: t.TempDir(), Key: make([]byte, 32)}
 	id := telegram.NewIDGen().New(telegram.ID{}.Time())
 	d := Delivery{Header: telegram.Header{ID: id, From: "HN.UBND", To: []telegram.Address{"NA.TU"},
 		Precedence: telegram.Flash, Classification: telegram.Secret, Subject: "s"}, Body: []byte("first")}
@@ -22,12 +22,20 @@ func TestInboxStoresEachIDOnce(t *testing.T) {
 	if stored, err := in.Store(d); err != nil || stored {
 		t.Fatalf("duplicate store: %v %v, want not stored", stored, err)
 	}
-	b, _ := os.ReadFile(filepath.Join(in.Dir, id.String()+".json"))
-	var m Message
-	if err := json.Unmarshal(b, &m); err != nil || string(m.Body) != "first" || m.Info == nil {
-		t.Fatalf("stored %s (%v)", b, err)
+	b, _ := os.ReadFile(filepath.Join(in.Dir, id.String()+".tg"))
+	if bytes.Contains(b, []byte("first")) || bytes.Contains(b, []byte("HN.UBND")) {
+		t.Fatal("the stored file holds plaintext")
 	}
-	if st, _ := os.Stat(filepath.Join(in.Dir, id.String()+".json")); st.Mode().Perm() != 0o600 {
+	msgs, err := in.Messages()
+	if err != nil || len(msgs) != 1 || string(msgs[0].Body) != "first" || msgs[0].Info == nil {
+		t.Fatalf("stored %+v (%v)", msgs, err)
+	}
+	// Another key cannot read it.
+	other := &Inbox{Dir: in.Dir, Key: bytes.Repeat([]byte{1}, 32)}
+	if _, err := other.Messages(); err == nil {
+		t.Fatal("another key opened the inbox")
+	}
+	if st, _ := os.Stat(filepath.Join(in.Dir, id.String()+".tg")); st.Mode().Perm() != 0o600 {
 		t.Errorf("inbox file mode %v, want 0600", st.Mode().Perm())
 	}
 	// No temporary files are left behind.
@@ -40,5 +48,9 @@ func TestInboxStoresEachIDOnce(t *testing.T) {
 	}
 	if ok, _ := in.StoreReceipt(r); ok {
 		t.Fatal("receipt stored twice")
+	}
+	names, _ := filepath.Glob(filepath.Join(in.Dir, "receipts", "*"))
+	if len(names) != 1 || bytes.Contains([]byte(names[0]), []byte("NA.TU")) {
+		t.Fatalf("receipt files %v: one, without the addressee in its name", names)
 	}
 }

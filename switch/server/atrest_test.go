@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"io/fs"
 	"os"
@@ -236,5 +237,67 @@ func TestTamperedLargeBodyMidDelivery(t *testing.T) {
 	}
 	if n := auditCount(t, site, store.AuditIntegrity, big); n != 1 {
 		t.Fatalf("%d integrity audit records for the damaged telegram, want 1", n)
+	}
+}
+
+// Changing the secret re-wraps the keys only: every record stays as it is,
+// the old key file no longer opens the keyring, the new passphrase does,
+// and nothing is re-wrapped while a switch runs.
+func TestRewrap(t *testing.T) {
+	dir := t.TempDir()
+	site := daemontest.StartIn(t, dir)
+	site.Send("HN.UBND", tg("NA.TU", telegram.Routine, "kept across the re-wrap"))
+	cfg, err := daemon.LoadConfig(filepath.Join(dir, "switchd.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	passFile := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(passFile, []byte("một mật khẩu dài\n"), 0o600)
+	to, err := daemon.NewSecret("", passFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Rewrap(cfg, to); err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Fatalf("re-wrap while the switch runs: %v", err)
+	}
+	site.Stop()
+	storeFiles := func() map[string][32]byte {
+		out := map[string][32]byte{}
+		for p, b := range dataFiles(t, site) {
+			if filepath.Base(p) != crypto.KeyringFile {
+				out[p] = sha256.Sum256(b)
+			}
+		}
+		return out
+	}
+	before := storeFiles()
+	if err := daemon.Rewrap(cfg, to); err != nil {
+		t.Fatal(err)
+	}
+	after := storeFiles()
+	for p, h := range before {
+		if after[p] != h {
+			t.Errorf("%s changed: a re-wrap must touch the keyring only", p)
+		}
+	}
+	if _, err := daemon.Start(daemon.Options{Config: cfg, KeepMemoryLimit: true}); err == nil ||
+		!strings.Contains(err.Error(), "passphrase") {
+		t.Fatalf("start with the old key file after the re-wrap: %v", err)
+	}
+	// The config now names the passphrase instead of the key file.
+	cfg2 := *cfg
+	cfg2.KeyFile, cfg2.PassphraseFile = "", passFile
+	srv, err := daemon.Start(daemon.Options{Config: &cfg2, KeepMemoryLimit: true})
+	if err != nil {
+		t.Fatalf("start with the new passphrase: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	h, err := srv.Store().Audit(0, 100)
+	cancel()
+	<-done
+	if err != nil || len(h) == 0 {
+		t.Fatalf("store unreadable after re-wrap: %v", err)
 	}
 }
