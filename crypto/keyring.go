@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -75,8 +76,31 @@ type Keyring struct {
 	kdf     *kdfParams
 	badger  []byte
 	keys    map[uint32][]byte
+	aeads   map[uint32]cipher.AEAD // one cipher per key, built once
 	created map[uint32]time.Time
 	current uint32
+}
+
+// aead returns the cipher of key id (nil if the keyring lacks it). Callers
+// hold k.mu.
+func (k *Keyring) aeadLocked(id uint32) cipher.AEAD {
+	if a, ok := k.aeads[id]; ok {
+		return a
+	}
+	key, ok := k.keys[id]
+	if !ok {
+		return nil
+	}
+	return newAEAD(key)
+}
+
+// rebuild makes the cipher cache match the keys. Callers hold k.mu
+// exclusively.
+func (k *Keyring) rebuild() {
+	k.aeads = make(map[uint32]cipher.AEAD, len(k.keys))
+	for id, key := range k.keys {
+		k.aeads[id] = newAEAD(key)
+	}
 }
 
 var checkValue = []byte("dienbao keyring v1")
@@ -117,6 +141,7 @@ func CreateKeyring(dir string, s Secret) (*Keyring, error) {
 	if k.kek, err = deriveKEK(s, k.kdf); err != nil {
 		return nil, err
 	}
+	k.rebuild()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fault.E("keyring", fault.Internal, "cannot create "+dir, err)
 	}
@@ -167,6 +192,7 @@ func OpenKeyring(dir string, s Secret) (*Keyring, error) {
 	if _, ok := k.keys[k.current]; !ok {
 		return nil, fault.Errorf(op, fault.Integrity, "%s: the current data key %d is missing", path, k.current)
 	}
+	k.rebuild()
 	return k, nil
 }
 
@@ -208,9 +234,9 @@ func (k *Keyring) idsLocked() []uint32 {
 // appending to dst.
 func (k *Keyring) Seal(dst, recordKey, plaintext []byte) []byte {
 	k.mu.RLock()
-	id, key := k.current, k.keys[k.current]
+	id, aead := k.current, k.aeadLocked(k.current)
 	k.mu.RUnlock()
-	return seal(dst, key, id, recordKey, plaintext)
+	return sealAEAD(dst, aead, id, recordKey, plaintext)
 }
 
 // Open opens a record sealed under recordKey, appending the plaintext to
@@ -222,12 +248,12 @@ func (k *Keyring) Open(dst, recordKey, sealed []byte) ([]byte, error) {
 		return nil, ErrIntegrity
 	}
 	k.mu.RLock()
-	key := k.keys[id]
+	aead := k.aeadLocked(id)
 	k.mu.RUnlock()
-	if key == nil {
+	if aead == nil {
 		return nil, ErrIntegrity
 	}
-	return open(dst, key, recordKey, sealed)
+	return openAEAD(dst, aead, recordKey, sealed)
 }
 
 // Current is the ID of the DEK new records are sealed with.
@@ -266,6 +292,7 @@ func (k *Keyring) Rotate() (uint32, error) {
 		k.current = prev
 		return 0, err
 	}
+	k.rebuild()
 	return id, nil
 }
 
@@ -286,6 +313,7 @@ func (k *Keyring) Retire(id uint32) error {
 		k.keys[id] = key
 		return err
 	}
+	k.rebuild()
 	return nil
 }
 

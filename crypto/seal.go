@@ -1,8 +1,10 @@
 package crypto
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
+	"slices"
 
 	"github.com/dienbao/dienbao/switch/fault"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -28,20 +30,30 @@ func sealAD(recordKey []byte, keyID uint32) []byte {
 	return binary.BigEndian.AppendUint32(ad, keyID)
 }
 
-// seal seals plaintext for recordKey under key keyID, appending to dst.
-func seal(dst []byte, key []byte, keyID uint32, recordKey, plaintext []byte) []byte {
+// newAEAD builds the cipher for a 32-byte key.
+func newAEAD(key []byte) cipher.AEAD {
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		panic("crypto: bad key length") // keys are made here, always 32 bytes
 	}
+	return aead
+}
+
+// seal seals plaintext for recordKey under key keyID, appending to dst.
+func seal(dst []byte, key []byte, keyID uint32, recordKey, plaintext []byte) []byte {
+	return sealAEAD(dst, newAEAD(key), keyID, recordKey, plaintext)
+}
+
+func sealAEAD(dst []byte, aead cipher.AEAD, keyID uint32, recordKey, plaintext []byte) []byte {
+	dst = slices.Grow(dst, Overhead+len(plaintext))
 	dst = append(dst, sealVersion)
 	dst = binary.BigEndian.AppendUint32(dst, keyID)
-	nonce := make([]byte, chacha20poly1305.NonceSizeX)
-	if _, err := rand.Read(nonce); err != nil {
+	var nonce [chacha20poly1305.NonceSizeX]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
 		panic("crypto: no randomness: " + err.Error())
 	}
-	dst = append(dst, nonce...)
-	return aead.Seal(dst, nonce, plaintext, sealAD(recordKey, keyID))
+	dst = append(dst, nonce[:]...)
+	return aead.Seal(dst, nonce[:], plaintext, sealAD(recordKey, keyID))
 }
 
 // KeyIDOf returns the ID of the key a sealed record claims, or false if it
@@ -55,12 +67,12 @@ func KeyIDOf(sealed []byte) (uint32, bool) {
 
 // open opens a sealed record with key, which must be the key its ID names.
 func open(dst []byte, key []byte, recordKey, sealed []byte) ([]byte, error) {
+	return openAEAD(dst, newAEAD(key), recordKey, sealed)
+}
+
+func openAEAD(dst []byte, aead cipher.AEAD, recordKey, sealed []byte) ([]byte, error) {
 	id, ok := KeyIDOf(sealed)
 	if !ok {
-		return nil, ErrIntegrity
-	}
-	aead, err := chacha20poly1305.NewX(key)
-	if err != nil {
 		return nil, ErrIntegrity
 	}
 	out, err := aead.Open(dst, sealed[5:headerLen], sealed[headerLen:], sealAD(recordKey, id))

@@ -220,27 +220,28 @@ func TestReopenKeepsCounters(t *testing.T) {
 func TestOversizeBatchIsSplit(t *testing.T) {
 	s, _ := open(t, t.TempDir())
 	defer s.Close()
-	// 64 addressees make about 200 entries per filing; a full batch of
-	// them exceeds Badger's per-transaction entry limit.
-	small := make([]byte, 100)
+	// 64 addressees make about 200 entries per filing; a batch of 1,024 of
+	// them exceeds Badger's per-transaction limits.
 	const n, addressees = 2000, 64
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			to := make([]telegram.Address, 0, addressees)
-			for j := 0; j < addressees; j++ {
-				to = append(to, telegram.Address(fmt.Sprintf("A.B%d", j)))
-			}
-			_, err := s.File(&Filing{Header: hdr("HN.UBND", to, telegram.Routine, ""), Body: small})
-			errs <- err
-		}()
+	to := make([]telegram.Address, 0, addressees)
+	for j := 0; j < addressees; j++ {
+		to = append(to, telegram.Address(fmt.Sprintf("A.B%d", j)))
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	fs := make([]*Filing, n)
+	for i := range fs {
+		fs[i] = &Filing{Header: hdr("HN.UBND", to, telegram.Routine, ""), Body: make([]byte, 100)}
+	}
+	// Hold the commit loop until every filing is queued, so that it takes
+	// full batches whatever the scheduler does.
+	release := make(chan struct{})
+	s.submitAsync(&op{apply: func(*commitCtx) error { <-release; return nil }})
+	done := make(chan []error, 1)
+	go func() { _, errs := s.FileBatch(fs); done <- errs }()
+	for len(s.ops) < n {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	for _, err := range <-done {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,8 +250,8 @@ func TestOversizeBatchIsSplit(t *testing.T) {
 		t.Fatal("no batch was split: the test did not exercise the split")
 	}
 	total := 0
-	for j := 0; j < addressees; j++ {
-		e, _ := s.ScanQueue(SubQueue{Agency: telegram.Address(fmt.Sprintf("A.B%d", j)), Prec: telegram.Routine, Class: telegram.Secret}, 0, 10000)
+	for _, a := range to {
+		e, _ := s.ScanQueue(SubQueue{Agency: a, Prec: telegram.Routine, Class: telegram.Secret}, 0, 10000)
 		total += len(e)
 	}
 	if total != n*addressees {
