@@ -90,12 +90,12 @@ func TestPassphraseKeyring(t *testing.T) {
 	if got, err := k2.Open(nil, []byte("r"), sealed); err != nil || string(got) != "x" {
 		t.Fatalf("reopened keyring cannot open: %v", err)
 	}
-	if !bytes.Equal(k.BadgerKey(), k2.BadgerKey()) || len(k.BadgerKey()) != 32 {
-		t.Fatal("the Badger key did not survive reopening")
+	if !bytes.Equal(k.IndexKey(), k2.IndexKey()) || len(k.IndexKey()) != 32 {
+		t.Fatal("the index key did not survive reopening")
 	}
 	// Nothing secret is in the file in clear.
 	b, _ := os.ReadFile(filepath.Join(dir, KeyringFile))
-	for _, secret := range [][]byte{k.BadgerKey(), k.keys[1], []byte("đúng mật khẩu")} {
+	for _, secret := range [][]byte{k.IndexKey(), k.keys[1], []byte("đúng mật khẩu")} {
 		if bytes.Contains(b, secret) {
 			t.Fatal("the keyring file holds a secret in clear")
 		}

@@ -13,7 +13,8 @@
 // Nonces are random: 192 bits make collisions negligible without any
 // counter to keep across crashes.
 //
-// Key hierarchy. DEKs and the key Badger uses to encrypt its own files are
+// Key hierarchy. DEKs and the index key (with which the store turns agency
+// addresses and references into opaque tags inside its storage keys) are
 // random 256-bit keys, kept in the keyring file wrapped (sealed) by the
 // key-encryption key (KEK). The KEK is never written to the data folder. It
 // comes from one of:

@@ -63,7 +63,7 @@ type keyringFile struct {
 	Version int          `json:"version"`
 	KDF     *kdfParams   `json:"kdf,omitempty"` // nil: the KEK is a key file
 	Check   []byte       `json:"check"`         // a known value sealed by the KEK
-	Badger  []byte       `json:"badger"`        // Badger's encryption key, wrapped
+	Index   []byte       `json:"index"`         // the key that makes storage keys opaque, wrapped
 	Keys    []wrappedKey `json:"keys"`
 	Current uint32       `json:"current"`
 }
@@ -74,7 +74,7 @@ type Keyring struct {
 	path    string
 	kek     []byte
 	kdf     *kdfParams
-	badger  []byte
+	index   []byte
 	keys    map[uint32][]byte
 	aeads   map[uint32]cipher.AEAD // one cipher per key, built once
 	created map[uint32]time.Time
@@ -122,7 +122,7 @@ func randomKey() []byte {
 	return k
 }
 
-// CreateKeyring makes a new keyring in dir, with a fresh Badger key and a
+// CreateKeyring makes a new keyring in dir, with a fresh index key and a
 // first DEK, wrapped by the KEK from s. It refuses to replace one.
 func CreateKeyring(dir string, s Secret) (*Keyring, error) {
 	if err := s.check(); err != nil {
@@ -132,7 +132,7 @@ func CreateKeyring(dir string, s Secret) (*Keyring, error) {
 	if _, err := os.Stat(path); err == nil {
 		return nil, fault.Errorf("keyring", fault.Invalid, "%s already exists", path)
 	}
-	k := &Keyring{path: path, badger: randomKey(), keys: map[uint32][]byte{1: randomKey()},
+	k := &Keyring{path: path, index: randomKey(), keys: map[uint32][]byte{1: randomKey()},
 		created: map[uint32]time.Time{1: time.Now().UTC()}, current: 1}
 	if len(s.Passphrase) > 0 {
 		k.kdf = &kdfParams{Kind: "argon2id", Salt: randomKey()[:16], Time: argonTime, Memory: argonMemory, Threads: argonThreads}
@@ -179,8 +179,8 @@ func OpenKeyring(dir string, s Secret) (*Keyring, error) {
 	if got, err := open(nil, k.kek, wrapAD("check"), f.Check); err != nil || string(got) != string(checkValue) {
 		return nil, fault.E(op, fault.Permission, "wrong passphrase or key file: the keyring cannot be opened")
 	}
-	if k.badger, err = open(nil, k.kek, wrapAD("badger"), f.Badger); err != nil {
-		return nil, fault.Errorf(op, fault.Integrity, "%s: the storage key does not unwrap", path)
+	if k.index, err = open(nil, k.kek, wrapAD("index"), f.Index); err != nil {
+		return nil, fault.Errorf(op, fault.Integrity, "%s: the index key does not unwrap", path)
 	}
 	for _, w := range f.Keys {
 		key, err := open(nil, k.kek, wrapAD(fmt.Sprintf("dek/%d", w.ID)), w.Wrapped)
@@ -201,7 +201,7 @@ func OpenKeyring(dir string, s Secret) (*Keyring, error) {
 func (k *Keyring) save() error {
 	f := keyringFile{Version: 1, KDF: k.kdf, Current: k.current,
 		Check:  seal(nil, k.kek, 0, wrapAD("check"), checkValue),
-		Badger: seal(nil, k.kek, 0, wrapAD("badger"), k.badger)}
+		Index:  seal(nil, k.kek, 0, wrapAD("index"), k.index)}
 	for _, id := range k.idsLocked() {
 		f.Keys = append(f.Keys, wrappedKey{ID: id, Created: k.created[id],
 			Wrapped: seal(nil, k.kek, 0, wrapAD(fmt.Sprintf("dek/%d", id)), k.keys[id])})
@@ -270,11 +270,13 @@ func (k *Keyring) IDs() []uint32 {
 	return k.idsLocked()
 }
 
-// BadgerKey is the key Badger encrypts its files with (32 bytes, AES-256).
-func (k *Keyring) BadgerKey() []byte {
+// IndexKey is the 32-byte key the store uses to turn agency addresses and
+// sender references into opaque tags inside storage keys. It never
+// rotates: the tags are how records are found.
+func (k *Keyring) IndexKey() []byte {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return append([]byte(nil), k.badger...)
+	return append([]byte(nil), k.index...)
 }
 
 // Rotate adds a new DEK and makes it current, durably, and returns its ID.

@@ -55,7 +55,7 @@ func (s *Store) Ack(a Ack) (done bool, err error) {
 
 func (c *commitCtx) ack(a Ack) (bool, error) {
 	const op = "store.ack"
-	qk := a.Queue.key(a.Seq)
+	qk := c.s.ks.queueKey(a.Queue, a.Seq)
 	if _, err := c.txn.Get(qk); errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
 	} else if err != nil {
@@ -83,11 +83,11 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	if err := c.txn.Delete(qk); err != nil {
 		return false, err
 	}
-	if err := c.set(deliveryKey(a.ID, a.Queue.Agency), dsb); err != nil {
+	if err := c.set(c.s.ks.deliveryKey(a.ID, a.Queue.Agency), dsb); err != nil {
 		return false, err
 	}
 	if a.Head > 0 {
-		if err := c.set(a.Queue.headKey(), putU64(a.Head)); err != nil {
+		if err := c.set(c.s.ks.queueHeadKey(a.Queue), putU64(a.Head)); err != nil {
 			return false, err
 		}
 	}
@@ -150,7 +150,7 @@ func (c *commitCtx) queueReceipt(h telegram.Header, r telegram.Receipt) error {
 		return err
 	}
 	c.st.rseq++
-	if err := c.set(receiptKey(h.From, c.st.rseq), b); err != nil {
+	if err := c.set(c.s.ks.receiptKey(h.From, c.st.rseq), b); err != nil {
 		return err
 	}
 	*c.events = append(*c.events, Event{Kind: EvReceipt, Queue: SubQueue{Agency: h.From}, Seq: c.st.rseq, ID: r.ID})
@@ -163,7 +163,7 @@ func (c *commitCtx) queueReceipt(h telegram.Header, r telegram.Receipt) error {
 func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string, head uint64) (bool, error) {
 	var done bool
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
-		k := receiptKey(agency, seq)
+		k := c.s.ks.receiptKey(agency, seq)
 		item, err := c.txn.Get(k)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -182,7 +182,7 @@ func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string,
 			return err
 		}
 		if head > 0 {
-			if err := c.set(receiptHeadKey(agency), putU64(head)); err != nil {
+			if err := c.set(c.s.ks.receiptHeadKey(agency), putU64(head)); err != nil {
 				return err
 			}
 		}

@@ -69,7 +69,7 @@ func (s *Store) FileBatch(fs []*Filing) ([]FileResult, []error) {
 func (c *commitCtx) file(f *Filing) (FileResult, error) {
 	h := f.Header
 	if h.Ref != "" {
-		v, err := c.s.get(c.txn, refKey(h.From, h.Ref))
+		v, err := c.s.get(c.txn, c.s.ks.refKey(h.From, h.Ref))
 		switch {
 		case err == nil:
 			var id telegram.ID
@@ -100,7 +100,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		}
 	}
 	if h.Ref != "" {
-		if err := c.set(refKey(h.From, h.Ref), h.ID[:]); err != nil {
+		if err := c.set(c.s.ks.refKey(h.From, h.Ref), h.ID[:]); err != nil {
 			return FileResult{}, err
 		}
 	}
@@ -121,14 +121,14 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 	for _, a := range h.Addressees() {
 		c.st.qseq++
 		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-		if err := c.set(q.key(c.st.qseq), h.ID[:]); err != nil {
+		if err := c.set(c.s.ks.queueKey(q, c.st.qseq), h.ID[:]); err != nil {
 			return FileResult{}, err
 		}
 		pending, err := wire.Marshal(&DeliveryState{Seq: c.st.qseq})
 		if err != nil {
 			return FileResult{}, err
 		}
-		if err := c.set(deliveryKey(h.ID, a), pending); err != nil {
+		if err := c.set(c.s.ks.deliveryKey(h.ID, a), pending); err != nil {
 			return FileResult{}, err
 		}
 		if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditQueued, ID: h.ID, Agency: a,

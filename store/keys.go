@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"time"
 
@@ -20,7 +22,7 @@ const (
 	pAudit     = 'a'
 	pExpiry    = 'x' // x<unix ns:8><id:16>: latest delivery time
 	pOverdue   = 'o' // o<unix ns:8><id:16>: speed-of-service deadline
-	pParked    = 'p' // p<agency>\0<seq:8> → id: parked for an operator
+	pParked    = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
 )
 
 // ChunkSize is the size of one stored body chunk.
@@ -41,41 +43,74 @@ func bodyKey(id telegram.ID, chunk uint32) []byte {
 	return binary.BigEndian.AppendUint32(idKey(pBody, id), chunk)
 }
 
-func deliveryKey(id telegram.ID, a telegram.Address) []byte {
-	return append(idKey(pDelivery, id), a...)
+// keyspace builds the storage keys that involve an agency or a sender
+// reference. Those never carry plaintext: an agency address becomes a
+// 16-byte tag, HMAC-SHA256 under the keyring's index key, and a reference
+// likewise. Without a keyring (tests, the plaintext benchmark) the tag is
+// an unkeyed SHA-256, so the layout is the same.
+type keyspace struct {
+	indexKey []byte
 }
 
-func agencyKey(p byte, a telegram.Address) []byte {
-	k := make([]byte, 0, len(a)+16)
+func (ks keyspace) tag(kind string, v string) []byte {
+	var sum []byte
+	if ks.indexKey == nil {
+		h := sha256.Sum256([]byte(kind + "\x00" + v))
+		sum = h[:]
+	} else {
+		m := hmac.New(sha256.New, ks.indexKey)
+		m.Write([]byte(kind + "\x00" + v))
+		sum = m.Sum(nil)
+	}
+	return sum[:tagLen]
+}
+
+// tagLen is the length of an opaque tag: 128 bits, no collision among the
+// agencies and references of any network.
+const tagLen = 16
+
+func (ks keyspace) agencyKey(p byte, a telegram.Address) []byte {
+	k := make([]byte, 0, 1+tagLen+16)
 	k = append(k, p)
-	k = append(k, a...)
-	return append(k, 0)
+	return append(k, ks.tag("agency", string(a))...)
 }
 
-// subQueue names one (agency, precedence, classification) sub-queue.
+func (ks keyspace) deliveryKey(id telegram.ID, a telegram.Address) []byte {
+	return append(idKey(pDelivery, id), ks.tag("agency", string(a))...)
+}
+
+// SubQueue names one (agency, precedence, classification) sub-queue.
 type SubQueue struct {
 	Agency telegram.Address
 	Prec   telegram.Precedence
 	Class  telegram.Classification
 }
 
-func (q SubQueue) prefix() []byte {
-	return append(agencyKey(pQueue, q.Agency), byte(q.Prec.Rank()), byte(q.Class))
+func (ks keyspace) queuePrefix(q SubQueue) []byte {
+	return append(ks.agencyKey(pQueue, q.Agency), byte(q.Prec.Rank()), byte(q.Class))
 }
 
-func (q SubQueue) key(seq uint64) []byte { return binary.BigEndian.AppendUint64(q.prefix(), seq) }
-
-func (q SubQueue) headKey() []byte {
-	return append(agencyKey(pQueueHead, q.Agency), byte(q.Prec.Rank()), byte(q.Class))
+func (ks keyspace) queueKey(q SubQueue, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(ks.queuePrefix(q), seq)
 }
 
-func receiptKey(a telegram.Address, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(agencyKey(pReceipt, a), seq)
+func (ks keyspace) queueHeadKey(q SubQueue) []byte {
+	return append(ks.agencyKey(pQueueHead, q.Agency), byte(q.Prec.Rank()), byte(q.Class))
 }
 
-func receiptHeadKey(a telegram.Address) []byte { return agencyKey(pRcptHead, a) }
+func (ks keyspace) receiptKey(a telegram.Address, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(ks.agencyKey(pReceipt, a), seq)
+}
 
-func refKey(a telegram.Address, ref string) []byte { return append(agencyKey(pRef, a), ref...) }
+func (ks keyspace) receiptHeadKey(a telegram.Address) []byte { return ks.agencyKey(pRcptHead, a) }
+
+func (ks keyspace) refKey(a telegram.Address, ref string) []byte {
+	return append(ks.agencyKey(pRef, a), ks.tag("ref/"+string(a), ref)...)
+}
+
+func (ks keyspace) parkedKey(a telegram.Address, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(ks.agencyKey(pParked, a), seq)
+}
 
 func auditKey(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pAudit}, seq) }
 
@@ -91,8 +126,4 @@ func putU64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 func dueKey(p byte, at time.Time, id telegram.ID) []byte {
 	k := binary.BigEndian.AppendUint64([]byte{p}, uint64(at.UnixNano()))
 	return append(k, id[:]...)
-}
-
-func parkedKey(a telegram.Address, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(agencyKey(pParked, a), seq)
 }

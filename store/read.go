@@ -23,11 +23,11 @@ type Entry struct {
 // from, never 0 on a busy queue.
 func (s *Store) ScanQueue(q SubQueue, from uint64, limit int) ([]Entry, error) {
 	var out []Entry
-	prefix := q.prefix()
+	prefix := s.ks.queuePrefix(q)
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 		defer it.Close()
-		for it.Seek(q.key(from)); it.Valid() && len(out) < limit; it.Next() {
+		for it.Seek(s.ks.queueKey(q, from)); it.Valid() && len(out) < limit; it.Next() {
 			k := it.Item().Key()
 			e := Entry{Seq: u64(k[len(prefix):])}
 			v, err := s.value(it.Item())
@@ -46,11 +46,11 @@ func (s *Store) ScanQueue(q SubQueue, from uint64, limit int) ([]Entry, error) {
 // with sequence >= from.
 func (s *Store) ScanReceipts(agency telegram.Address, from uint64, limit int) ([]Entry, error) {
 	var out []Entry
-	prefix := agencyKey(pReceipt, agency)
+	prefix := s.ks.agencyKey(pReceipt, agency)
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
-		for it.Seek(receiptKey(agency, from)); it.Valid() && len(out) < limit; it.Next() {
+		for it.Seek(s.ks.receiptKey(agency, from)); it.Valid() && len(out) < limit; it.Next() {
 			e := Entry{Seq: u64(it.Item().Key()[len(prefix):])}
 			v, err := s.value(it.Item())
 			if err == nil {
@@ -69,14 +69,14 @@ func (s *Store) ScanReceipts(agency telegram.Address, from uint64, limit int) ([
 // QueueHead returns the persisted head of sub-queue q (0 if none).
 func (s *Store) QueueHead(q SubQueue) (uint64, error) {
 	var v uint64
-	err := s.db.View(func(txn *badger.Txn) (err error) { v, err = s.getU64(txn, q.headKey()); return })
+	err := s.db.View(func(txn *badger.Txn) (err error) { v, err = s.getU64(txn, s.ks.queueHeadKey(q)); return })
 	return v, err
 }
 
 // ReceiptHead returns the persisted head of agency's receipt queue.
 func (s *Store) ReceiptHead(agency telegram.Address) (uint64, error) {
 	var v uint64
-	err := s.db.View(func(txn *badger.Txn) (err error) { v, err = s.getU64(txn, receiptHeadKey(agency)); return })
+	err := s.db.View(func(txn *badger.Txn) (err error) { v, err = s.getU64(txn, s.ks.receiptHeadKey(agency)); return })
 	return v, err
 }
 
@@ -160,7 +160,7 @@ func (s *Store) getHeader(txn *badger.Txn, id telegram.ID) (telegram.Header, err
 
 func (s *Store) getDelivery(txn *badger.Txn, id telegram.ID, a telegram.Address) (DeliveryState, error) {
 	var d DeliveryState
-	v, err := s.get(txn, deliveryKey(id, a))
+	v, err := s.get(txn, s.ks.deliveryKey(id, a))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return d, fault.Errorf("store.delivery", fault.NotExist, "telegram %s has no addressee %s", id, a)
 	}

@@ -36,6 +36,7 @@ type Options struct {
 type Store struct {
 	db   *badger.DB
 	ring *crypto.Keyring
+	ks   keyspace
 	opts Options
 	log  *zap.Logger
 	ids  *telegram.IDGen
@@ -98,15 +99,11 @@ func Open(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	bo := BadgerOptions(opts.Dir)
-	if opts.Keyring != nil {
-		bo = bo.WithEncryptionKey(opts.Keyring.BadgerKey())
-	}
-	db, err := badger.Open(bo)
+	db, err := badger.Open(BadgerOptions(opts.Dir))
 	if err != nil {
 		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
 	}
-	s := &Store{db: db, ring: opts.Keyring, opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
+	s := &Store{db: db, ring: opts.Keyring, ks: keyspaceOf(opts.Keyring), opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
 		ops: make(chan *op, 4096), done: make(chan struct{})}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
@@ -151,6 +148,13 @@ func (s *Store) getU64(txn *badger.Txn, key []byte) (uint64, error) {
 		return 0, nil
 	}
 	return u64(v), err
+}
+
+func keyspaceOf(r *crypto.Keyring) keyspace {
+	if r == nil {
+		return keyspace{}
+	}
+	return keyspace{indexKey: r.IndexKey()}
 }
 
 // sealValue seals v for storage under key.

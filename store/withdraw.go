@@ -85,7 +85,7 @@ func (c *commitCtx) withdraw(id telegram.ID, reason string, only telegram.Addres
 	// Writes only from here.
 	for _, td := range list {
 		q := SubQueue{Agency: td.a, Prec: h.Precedence, Class: h.Classification}
-		if err := c.txn.Delete(q.key(td.ds.Seq)); err != nil {
+		if err := c.txn.Delete(c.s.ks.queueKey(q, td.ds.Seq)); err != nil {
 			return nil, err
 		}
 		ds := td.ds
@@ -94,11 +94,11 @@ func (c *commitCtx) withdraw(id telegram.ID, reason string, only telegram.Addres
 		if err != nil {
 			return nil, err
 		}
-		if err := c.set(deliveryKey(id, td.a), b); err != nil {
+		if err := c.set(c.s.ks.deliveryKey(id, td.a), b); err != nil {
 			return nil, err
 		}
 		if reason == ReasonParked {
-			if err := c.set(parkedKey(td.a, td.ds.Seq), id[:]); err != nil {
+			if err := c.set(c.s.ks.parkedKey(td.a, td.ds.Seq), id[:]); err != nil {
 				return nil, err
 			}
 		}
@@ -137,7 +137,7 @@ func (s *Store) Attempt(id telegram.ID, a telegram.Address, terminal string) {
 		if err != nil {
 			return err
 		}
-		if err := c.set(deliveryKey(id, a), b); err != nil {
+		if err := c.set(c.s.ks.deliveryKey(id, a), b); err != nil {
 			return err
 		}
 		return c.appendAudit(AuditEntry{Actor: terminal, Event: AuditAttempt, ID: id, Agency: a})
@@ -187,7 +187,7 @@ func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
 			if err != nil {
 				return err
 			}
-			if err := c.set(deliveryKey(id, td.a), b); err != nil {
+			if err := c.set(c.s.ks.deliveryKey(id, td.a), b); err != nil {
 				return err
 			}
 			age := now.Sub(h.FiledAt).Round(time.Second)
@@ -241,7 +241,7 @@ func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []t
 // Parked lists up to limit telegrams parked for agency.
 func (s *Store) Parked(agency telegram.Address, limit int) ([]Entry, error) {
 	var out []Entry
-	prefix := agencyKey(pParked, agency)
+	prefix := s.ks.agencyKey(pParked, agency)
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
@@ -269,15 +269,15 @@ const AuditIntegrity = "integrity"
 // delivery state (they may be what is damaged), and deletes nothing else.
 func (s *Store) Quarantine(q SubQueue, seq uint64, id telegram.ID, reason string) error {
 	return s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
-		if _, err := c.txn.Get(q.key(seq)); errors.Is(err, badger.ErrKeyNotFound) {
+		if _, err := c.txn.Get(c.s.ks.queueKey(q, seq)); errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
 		} else if err != nil {
 			return err
 		}
-		if err := c.txn.Delete(q.key(seq)); err != nil {
+		if err := c.txn.Delete(c.s.ks.queueKey(q, seq)); err != nil {
 			return err
 		}
-		if err := c.set(parkedKey(q.Agency, seq), id[:]); err != nil {
+		if err := c.set(c.s.ks.parkedKey(q.Agency, seq), id[:]); err != nil {
 			return err
 		}
 		return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditIntegrity, ID: id, Agency: q.Agency,

@@ -158,6 +158,9 @@ func TestBacklogMemory(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
+		if cg != nil && cg.oomKills() > 0 {
+			t.Fatalf("the kernel killed the switch for exceeding %d MiB while filling (%v)", limit>>20, err)
+		}
 		t.Fatal(err)
 	}
 	fill := time.Since(start)
