@@ -200,8 +200,8 @@ func OpenKeyring(dir string, s Secret) (*Keyring, error) {
 // of the folder). Callers hold k.mu or own k exclusively.
 func (k *Keyring) save() error {
 	f := keyringFile{Version: 1, KDF: k.kdf, Current: k.current,
-		Check:  seal(nil, k.kek, 0, wrapAD("check"), checkValue),
-		Index:  seal(nil, k.kek, 0, wrapAD("index"), k.index)}
+		Check: seal(nil, k.kek, 0, wrapAD("check"), checkValue),
+		Index: seal(nil, k.kek, 0, wrapAD("index"), k.index)}
 	for _, id := range k.idsLocked() {
 		f.Keys = append(f.Keys, wrappedKey{ID: id, Created: k.created[id],
 			Wrapped: seal(nil, k.kek, 0, wrapAD(fmt.Sprintf("dek/%d", id)), k.keys[id])})

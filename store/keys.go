@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"sync"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -50,6 +51,16 @@ func bodyKey(id telegram.ID, chunk uint32) []byte {
 // an unkeyed SHA-256, so the layout is the same.
 type keyspace struct {
 	indexKey []byte
+	agencies *sync.Map // address → tag: a network has few agencies
+}
+
+func (ks keyspace) agencyTag(a telegram.Address) []byte {
+	if t, ok := ks.agencies.Load(a); ok {
+		return t.([]byte)
+	}
+	t := ks.tag("agency", string(a))
+	ks.agencies.Store(a, t)
+	return t
 }
 
 func (ks keyspace) tag(kind string, v string) []byte {
@@ -72,11 +83,11 @@ const tagLen = 16
 func (ks keyspace) agencyKey(p byte, a telegram.Address) []byte {
 	k := make([]byte, 0, 1+tagLen+16)
 	k = append(k, p)
-	return append(k, ks.tag("agency", string(a))...)
+	return append(k, ks.agencyTag(a)...)
 }
 
 func (ks keyspace) deliveryKey(id telegram.ID, a telegram.Address) []byte {
-	return append(idKey(pDelivery, id), ks.tag("agency", string(a))...)
+	return append(idKey(pDelivery, id), ks.agencyTag(a)...)
 }
 
 // SubQueue names one (agency, precedence, classification) sub-queue.

@@ -151,10 +151,11 @@ func (s *Store) getU64(txn *badger.Txn, key []byte) (uint64, error) {
 }
 
 func keyspaceOf(r *crypto.Keyring) keyspace {
-	if r == nil {
-		return keyspace{}
+	ks := keyspace{agencies: &sync.Map{}}
+	if r != nil {
+		ks.indexKey = r.IndexKey()
 	}
-	return keyspace{indexKey: r.IndexKey()}
+	return ks
 }
 
 // sealValue seals v for storage under key.
