@@ -13,6 +13,7 @@ import (
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/crypto"
+	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/server"
@@ -146,6 +147,16 @@ func OpenKeyring(cfg *Config) (*crypto.Keyring, error) {
 		return crypto.CreateKeyring(cfg.Data, secret)
 	}
 	return ring, err
+}
+
+// OpenStore opens a stopped switch's store, with its keyring, for
+// maintenance and inspection. It fails while the switch runs.
+func OpenStore(cfg *Config) (*store.Store, error) {
+	ring, err := OpenKeyring(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(store.Options{Dir: StoreDir(cfg), Keyring: ring})
 }
 
 // Run starts the switch and serves until ctx ends, then drains.

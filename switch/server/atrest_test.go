@@ -79,11 +79,7 @@ func openSiteStore(t *testing.T, site *daemontest.Site) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := daemon.OpenKeyring(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(store.Options{Dir: daemon.StoreDir(cfg), Keyring: ring})
+	st, err := daemon.OpenStore(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
