@@ -95,6 +95,7 @@ func TestTamperedRecordsAreReportedNotDelivered(t *testing.T) {
 	altered := site.Send("HN.UBND", tg("NA.TU", telegram.Flash, "header will be altered"))
 	moved := site.Send("HN.UBND", tg("NA.TU", telegram.Immediate, "body will be replaced"))
 	intact := site.Send("HN.UBND", tg("NA.TU", telegram.Routine, "intact"))
+	deleted := site.Send("HN.UBND", tg("NA.TU", telegram.Priority, "header will be deleted"))
 	site.Stop()
 
 	st := openSiteStore(t, site)
@@ -117,7 +118,10 @@ func TestTamperedRecordsAreReportedNotDelivered(t *testing.T) {
 			return err
 		}
 		v, _ = item.ValueCopy(nil)
-		return txn.Set(bodyKey(moved), v)
+		if err := txn.Set(bodyKey(moved), v); err != nil {
+			return err
+		}
+		return txn.Delete(headerKey(deleted))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,14 +137,14 @@ func TestTamperedRecordsAreReportedNotDelivered(t *testing.T) {
 		}
 		t.Fatalf("delivered %v, want only the intact telegram", ids)
 	}
-	for _, id := range []telegram.ID{altered, moved} {
+	for _, id := range []telegram.ID{altered, moved, deleted} {
 		if n := auditCount(t, site, store.AuditIntegrity, id); n != 1 {
 			t.Errorf("%s: %d integrity audit records, want 1", id, n)
 		}
 	}
 	parked, _ := site.Server.Store().Parked("NA.TU", 10)
-	if len(parked) != 2 {
-		t.Errorf("%d telegrams parked for an operator, want 2", len(parked))
+	if len(parked) != 3 {
+		t.Errorf("%d telegrams parked for an operator, want 3", len(parked))
 	}
 	// Nothing is waiting any more, and the switch still serves.
 	site.Send("TW.VPTW", tg("NA.TU", telegram.Priority, "after"))

@@ -224,7 +224,9 @@ func (sess *session) writeLoop(rank int, ds *dstream) {
 			err = w.Flush()
 		}
 		if err != nil {
-			if fault.Is(fault.Integrity, err) && rank != receiptRank {
+			// A queue entry whose records are altered or missing: the store
+			// is damaged there. Quarantine it and go on with the rest.
+			if (fault.Is(fault.Integrity, err) || fault.Is(fault.NotExist, err)) && rank != receiptRank {
 				sess.quarantine(rank, it, err)
 				continue
 			}
