@@ -81,18 +81,9 @@ type Keyring struct {
 	current uint32
 }
 
-// aead returns the cipher of key id (nil if the keyring lacks it). Callers
-// hold k.mu.
-func (k *Keyring) aeadLocked(id uint32) cipher.AEAD {
-	if a, ok := k.aeads[id]; ok {
-		return a
-	}
-	key, ok := k.keys[id]
-	if !ok {
-		return nil
-	}
-	return newAEAD(key)
-}
+// aeadLocked returns the cipher of key id (nil if the keyring lacks it).
+// Callers hold k.mu; the cache is rebuilt whenever the keys change.
+func (k *Keyring) aeadLocked(id uint32) cipher.AEAD { return k.aeads[id] }
 
 // rebuild makes the cipher cache match the keys. Callers hold k.mu
 // exclusively.

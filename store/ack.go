@@ -192,3 +192,25 @@ func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string,
 	}})
 	return done, err
 }
+
+// Attempt counts a hand-out of telegram id to terminal for addressee a
+// and audits it. It does not wait for the commit: the count rides the next
+// group commit, and losing it in a crash only means one attempt fewer is
+// counted. Read the state first with Delivery to decide on the hand-out.
+func (s *Store) Attempt(id telegram.ID, a telegram.Address, terminal string) {
+	s.submitAsync(&op{apply: func(c *commitCtx) error {
+		ds, err := c.s.getDelivery(c.txn, id, a)
+		if err != nil || !ds.Pending() {
+			return nil // gone meanwhile: nothing to count
+		}
+		ds.Attempts++
+		b, err := wire.Marshal(&ds)
+		if err != nil {
+			return err
+		}
+		if err := c.set(c.s.ks.deliveryKey(id, a), b); err != nil {
+			return err
+		}
+		return c.appendAudit(AuditEntry{Actor: terminal, Event: AuditAttempt, ID: id, Agency: a})
+	}})
+}

@@ -19,7 +19,13 @@ const (
 	AuditReportDelivered = "report_delivered" // the sender's terminal acknowledged a report
 	AuditSwitchStart     = "switch_start"
 	AuditSwitchStop      = "switch_stop"
-	AuditSecurity        = "security" // a refused handshake or request
+	AuditSecurity        = "security"     // a refused handshake or request
+	AuditExpired         = ReasonExpired  // withdrawn at its latest delivery time
+	AuditParked          = ReasonParked   // parked after too many failed attempts
+	AuditAttempt         = "attempt"      // a telegram was handed to a terminal
+	AuditOverdue         = "overdue"      // passed its speed-of-service target while waiting
+	AuditIntegrity       = "integrity"    // a record failed its integrity check
+	AuditKeyRotation     = "key_rotation" // a data key became current, or was retired
 )
 
 // AuditEntry is one audit record. It never carries a body or a subject.

@@ -51,14 +51,7 @@ type Event struct {
 
 // submit hands o to the commit loop and waits for its commit.
 func (s *Store) submit(o *op) error {
-	o.done = make(chan struct{})
-	s.mu.Lock()
-	if s.shut {
-		s.mu.Unlock()
-		return fault.E("store", fault.Unavailable, "the switch is shutting down")
-	}
-	s.ops <- o
-	s.mu.Unlock()
+	s.submitAsync(o)
 	<-o.done
 	return o.err
 }

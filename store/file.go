@@ -34,13 +34,8 @@ type FileResult struct {
 // returns after that transaction is fsynced. If the sender reference was
 // used before, it stores nothing and returns the earlier ID.
 func (s *Store) File(f *Filing) (FileResult, error) {
-	var res FileResult
-	err := s.submit(&op{prec: f.Header.Precedence, apply: func(c *commitCtx) error {
-		r, err := c.file(f)
-		res = r
-		return err
-	}})
-	return res, err
+	res, errs := s.FileBatch([]*Filing{f})
+	return res[0], errs[0]
 }
 
 // FileBatch files several telegrams, each exactly as File does (each in

@@ -66,7 +66,7 @@ func BenchmarkPopAfterDeliveries(b *testing.B) {
 		}
 	}
 	fill(10) // what is left to pop
-	if h, _ := s.QueueHead(q); h != head {
+	if h := queueHead(s, q); h != head {
 		b.Fatalf("persisted head %d, want %d", h, head)
 	}
 	b.Run("from-head", func(b *testing.B) {

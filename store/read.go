@@ -66,25 +66,49 @@ func (s *Store) ScanReceipts(agency telegram.Address, from uint64, limit int) ([
 	return out, err
 }
 
-// QueueHead returns the persisted head of sub-queue q (0 if none).
-func (s *Store) QueueHead(q SubQueue) (uint64, error) {
-	var v uint64
-	err := s.db.View(func(txn *badger.Txn) (err error) { v, err = s.getU64(txn, s.ks.queueHeadKey(q)); return })
-	return v, err
-}
-
-// ReceiptHead returns the persisted head of agency's receipt queue.
-func (s *Store) ReceiptHead(agency telegram.Address) (uint64, error) {
-	var v uint64
-	err := s.db.View(func(txn *badger.Txn) (err error) { v, err = s.getU64(txn, s.ks.receiptHeadKey(agency)); return })
-	return v, err
-}
-
 // Header returns a telegram's header.
 func (s *Store) Header(id telegram.ID) (telegram.Header, error) {
 	var h telegram.Header
 	err := s.db.View(func(txn *badger.Txn) (err error) { h, err = s.getHeader(txn, id); return })
 	return h, err
+}
+
+// ForDelivery returns what a hand-out of a queued telegram needs, from one
+// snapshot: its header and its delivery state for addressee a. A queue
+// entry always has both (they are written in the same transaction), so a
+// missing one is damage: an Integrity error, like an altered one.
+func (s *Store) ForDelivery(id telegram.ID, a telegram.Address) (telegram.Header, DeliveryState, error) {
+	var h telegram.Header
+	var d DeliveryState
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		if h, err = s.getHeader(txn, id); err != nil {
+			return err
+		}
+		d, err = s.getDelivery(txn, id, a)
+		return err
+	})
+	if fault.Is(fault.NotExist, err) {
+		err = fault.E("store.delivery", fault.Integrity, "telegram "+id.String()+" is queued but its records are missing", err)
+	}
+	return h, d, err
+}
+
+// Heads returns the persisted heads of all of agency's sub-queues
+// ([rank][class-1]) and of its receipt queue, from one snapshot.
+func (s *Store) Heads(agency telegram.Address) (heads [4][4]uint64, receipts uint64, err error) {
+	err = s.db.View(func(txn *badger.Txn) error {
+		for r := range heads {
+			for c := range heads[r] {
+				q := SubQueue{Agency: agency, Prec: telegram.PrecedenceOfRank(r), Class: telegram.Classification(c + 1)}
+				if heads[r][c], err = s.getU64(txn, s.ks.queueHeadKey(q)); err != nil {
+					return err
+				}
+			}
+		}
+		receipts, err = s.getU64(txn, s.ks.receiptHeadKey(agency))
+		return err
+	})
+	return heads, receipts, err
 }
 
 // Delivery returns a telegram's delivery state for one addressee.
@@ -125,22 +149,6 @@ func (b *Body) Next() ([]byte, error) {
 	}
 	b.n++
 	return b.chunk, nil
-}
-
-// WriteBody copies the body of telegram h to w, a chunk at a time.
-func (s *Store) WriteBody(h telegram.Header, w io.Writer) error {
-	b := s.Body(h)
-	for {
-		chunk, err := b.Next()
-		if err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if _, err := w.Write(chunk); err != nil {
-			return err
-		}
-	}
 }
 
 func (s *Store) getHeader(txn *badger.Txn, id telegram.ID) (telegram.Header, error) {

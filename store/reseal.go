@@ -2,16 +2,13 @@ package store
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
-
-// AuditKeyRotation is the audit event for a data-key rotation and for the
-// retirement of the keys it replaced.
-const AuditKeyRotation = "key_rotation"
 
 // ResealStats says what a re-seal did.
 type ResealStats struct {
@@ -66,23 +63,9 @@ func (s *Store) Reseal(ctx context.Context) (ResealStats, error) {
 func retiredReason(st ResealStats) string {
 	s := "retired data key"
 	for _, id := range st.Retired {
-		s += " " + itoa(uint64(id))
+		s += " " + strconv.FormatUint(uint64(id), 10)
 	}
-	return s + " after re-sealing " + itoa(uint64(st.Resealed)) + " records"
-}
-
-func itoa(v uint64) string {
-	if v == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return string(b[i:])
+	return s + " after re-sealing " + strconv.Itoa(st.Resealed) + " records"
 }
 
 // resealPass walks the whole store once and re-seals what is not under

@@ -88,7 +88,7 @@ func TestResealUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		var b bytes.Buffer
-		if err := s.WriteBody(h, &b); err != nil || !bytes.Equal(b.Bytes(), body) {
+		if err := writeBody(s, h, &b); err != nil || !bytes.Equal(b.Bytes(), body) {
 			t.Fatalf("telegram %s after re-sealing: %v", id, err)
 		}
 	}

@@ -181,14 +181,7 @@ func TestBacklogMemory(t *testing.T) {
 
 	// The agency's terminal connects: the FLASH comes first, then the
 	// backlog in filing order. Take the first few thousand.
-	f, err := certs.LoadFolder(hcm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Dial(context.Background(), f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialWhenUp(t, p, hcm)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h := &firstN{n: min(5000, total+1), done: cancel}

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
@@ -59,15 +59,7 @@ type crashRig struct {
 
 func (r *crashRig) idDir(name string) string { return filepath.Join(r.data, "ids", name) }
 
-func (r *crashRig) dial(name string) (*client.Client, error) {
-	f, err := certs.LoadFolder(r.idDir(name))
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return client.Dial(ctx, f, client.WithIdleTimeout(1500*time.Millisecond))
-}
+func (r *crashRig) dial(name string) (*client.Client, error) { return dialFast(r.idDir(name)) }
 
 // sender files telegrams with references name-000001, ... until stop; a
 // request whose answer is lost is repeated with the same reference (and
@@ -270,7 +262,7 @@ func TestCrashLoop(t *testing.T) {
 
 	// The audit log agrees: one filing per accepted telegram, one
 	// delivery per telegram and addressee, nothing else filed.
-	st := openDevStore(t, r.data)
+	st := daemontest.OpenStore(t, r.data)
 	defer st.Close()
 	entries, err := st.Audit(0, 1<<30)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/client"
-	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -70,6 +69,18 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *process {
 		}
 	})
 	return p
+}
+
+// dialFast connects once as the identity in idDir, with a short idle
+// timeout so that a killed switch is noticed within seconds.
+func dialFast(idDir string) (*client.Client, error) {
+	f, err := certs.LoadFolder(idDir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return client.Dial(ctx, f, client.WithIdleTimeout(1500*time.Millisecond))
 }
 
 // dialWhenUp connects as the identity in idDir, retrying while the switch
@@ -147,7 +158,7 @@ func TestDevBinaryEndToEnd(t *testing.T) {
 	p.stop(t)
 
 	// The audit log recorded both starts and both stops.
-	st := openDevStore(t, data)
+	st := daemontest.OpenStore(t, data)
 	defer st.Close()
 	entries, _ := st.Audit(0, 1000)
 	counts := map[string]int{}
@@ -157,21 +168,6 @@ func TestDevBinaryEndToEnd(t *testing.T) {
 	if counts[store.AuditSwitchStart] != 2 || counts[store.AuditSwitchStop] != 2 || counts[store.AuditDelivered] != 2 {
 		t.Fatalf("audit counts %v: want 2 starts, 2 stops, 2 deliveries", counts)
 	}
-}
-
-// openDevStore opens a stopped dev site's store, as switchd would: with
-// the keyring from its data folder and its key file.
-func openDevStore(t *testing.T, devDir string) *store.Store {
-	t.Helper()
-	cfg, err := daemon.LoadConfig(filepath.Join(devDir, "switchd.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := daemon.OpenStore(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
 }
 
 func TestNeedsAMode(t *testing.T) {

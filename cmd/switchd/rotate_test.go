@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
@@ -81,10 +80,7 @@ func TestRotationKilledMidway(t *testing.T) {
 		n := 0
 		for !stop.Load() {
 			if lc == nil {
-				f, _ := certs.LoadFolder(filepath.Join(ids, "TW.VPTW"))
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				lc, _ = client.Dial(ctx, f, client.WithIdleTimeout(1500*time.Millisecond))
-				cancel()
+				lc, _ = dialFast(filepath.Join(ids, "TW.VPTW"))
 				if lc == nil {
 					time.Sleep(50 * time.Millisecond)
 					continue

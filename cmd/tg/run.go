@@ -30,6 +30,7 @@ type cli struct {
 type env struct {
 	ctx    context.Context
 	id     string
+	loaded *certs.Folder // the identity folder, once loaded
 	json   bool
 	stdin  io.Reader
 	mu     sync.Mutex // serialises output from concurrent handlers
@@ -37,9 +38,21 @@ type env struct {
 	stderr io.Writer
 }
 
-// dial loads the identity folder and connects.
+// folder loads the identity folder, once.
+func (e *env) folder() (*certs.Folder, error) {
+	if e.loaded == nil {
+		f, err := certs.LoadFolder(e.id)
+		if err != nil {
+			return nil, err
+		}
+		e.loaded = f
+	}
+	return e.loaded, nil
+}
+
+// dial connects with the identity folder.
 func (e *env) dial() (*client.Client, error) {
-	f, err := certs.LoadFolder(e.id)
+	f, err := e.folder()
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +62,7 @@ func (e *env) dial() (*client.Client, error) {
 // inbox opens the identity's sealed inbox folder (default: inbox/ in the
 // identity folder).
 func (e *env) inbox(out string) (*client.Inbox, error) {
-	f, err := certs.LoadFolder(e.id)
+	f, err := e.folder()
 	if err != nil {
 		return nil, err
 	}

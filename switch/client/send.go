@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/fault"
@@ -100,15 +101,11 @@ func (c *Client) SendBatch(ctx context.Context, ts []Telegram) ([]Filed, error) 
 
 // readError prefers the switch's own explanation (an Error frame) when a
 // write failed because the switch stopped reading.
-func (c *Client) readError(str interface {
-	Read([]byte) (int, error)
-}, werr error) error {
+func (c *Client) readError(str io.Reader, werr error) error {
 	var e wire.Error
-	if err := wire.ReadExpect(str, c.MaxFrame, wire.TError, &e); err != nil {
-		if fe, ok := err.(*fault.Error); ok && fe.Op == "switch" {
-			return err
-		}
-		return c.closeErr(werr)
+	t, payload, err := wire.ReadFrame(str, c.MaxFrame)
+	if err == nil && t == wire.TError && wire.Decode(t, payload, &e) == nil {
+		return e.Fault()
 	}
-	return e.Fault()
+	return c.closeErr(werr)
 }

@@ -71,21 +71,6 @@ func TestNothingReadableAtRest(t *testing.T) {
 	}
 }
 
-// openSiteStore opens a stopped site's store directly, as an attacker with
-// the keys would, to alter records underneath the switch.
-func openSiteStore(t *testing.T, site *daemontest.Site) *store.Store {
-	t.Helper()
-	cfg, err := daemon.LoadConfig(filepath.Join(site.Dir, "switchd.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := daemon.OpenStore(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // A record altered, or moved from another telegram, is never delivered:
 // the switch reports an integrity error for that telegram, parks it for
 // an operator, and goes on delivering the rest.
@@ -98,7 +83,7 @@ func TestTamperedRecordsAreReportedNotDelivered(t *testing.T) {
 	deleted := site.Send("HN.UBND", tg("NA.TU", telegram.Priority, "header will be deleted"))
 	site.Stop()
 
-	st := openSiteStore(t, site)
+	st := daemontest.OpenStore(t, site.Dir)
 	headerKey := func(id telegram.ID) []byte { return append([]byte{'h'}, id[:]...) }
 	bodyKey := func(id telegram.ID) []byte { return append(append([]byte{'b'}, id[:]...), 0, 0, 0, 0) }
 	err := st.DB().Update(func(txn *badger.Txn) error {
@@ -206,7 +191,7 @@ func TestTamperedLargeBodyMidDelivery(t *testing.T) {
 		Body: bytes.Repeat([]byte("b"), 200<<10)})
 	other := site.Send("HN.UBND", tg("NA.TU", telegram.Routine, "other"))
 	site.Stop()
-	st := openSiteStore(t, site)
+	st := daemontest.OpenStore(t, site.Dir)
 	chunk1 := append(append([]byte{'b'}, big[:]...), 0, 0, 0, 1)
 	err := st.DB().Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(chunk1)

@@ -168,7 +168,7 @@ func (sess *session) send(rank int, it schedule.Item) bool {
 	if ds == nil {
 		str, err := sess.conn.OpenStreamSync(sess.ctx)
 		if err != nil {
-			sess.s.ex.s.log.Debug("cannot open a delivery stream", zap.Error(err))
+			sess.log.Debug("cannot open a delivery stream", zap.Error(err))
 			sess.ag.sched.Return([]schedule.Item{it})
 			return false
 		}
@@ -226,7 +226,7 @@ func (sess *session) writeLoop(rank int, ds *dstream) {
 		if err != nil {
 			// A queue entry whose records are altered or missing: the store
 			// is damaged there. Quarantine it and go on with the rest.
-			if (fault.Is(fault.Integrity, err) || fault.Is(fault.NotExist, err)) && rank != receiptRank {
+			if fault.Is(fault.Integrity, err) && rank != receiptRank {
 				sess.quarantine(rank, it, err)
 				continue
 			}
@@ -248,12 +248,8 @@ var errWithdrawn = errors.New("withdrawn")
 // telegram handed out before is marked as a possible duplicate.
 func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) error {
 	st := sess.s.store
-	h, err := st.Header(it.ID)
-	if err != nil {
-		return err
-	}
 	agency := sess.id.Agency
-	ds, err := st.Delivery(it.ID, agency)
+	h, ds, err := st.ForDelivery(it.ID, agency)
 	if err != nil {
 		return err
 	}

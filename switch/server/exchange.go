@@ -39,17 +39,7 @@ func (ex *exchange) attach(sess *session) (*agencyState, error) {
 		st.sessions[sess] = struct{}{}
 		return st, nil
 	}
-	var heads [4][4]uint64
-	for r := range heads {
-		for c := range heads[r] {
-			h, err := ex.store.QueueHead(store.SubQueue{Agency: a, Prec: telegram.PrecedenceOfRank(r), Class: telegram.Classification(c + 1)})
-			if err != nil {
-				return nil, err
-			}
-			heads[r][c] = h
-		}
-	}
-	rhead, err := ex.store.ReceiptHead(a)
+	heads, rhead, err := ex.store.Heads(a)
 	if err != nil {
 		return nil, err
 	}
@@ -96,16 +86,23 @@ func (ex *exchange) detach(sess *session, st *agencyState) {
 func (ex *exchange) onCommit(events []store.Event) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
+	var woken map[*agencyState]bool
 	for _, ev := range events {
 		st, ok := ex.agencies[ev.Queue.Agency]
 		if !ok {
 			continue
+		}
+		if woken == nil {
+			woken = map[*agencyState]bool{}
 		}
 		if ev.Kind == store.EvReceipt {
 			st.sched.Notify(0, 0)
 		} else {
 			st.sched.Notify(ev.Queue.Prec, ev.Queue.Class)
 		}
+		woken[st] = true
+	}
+	for st := range woken {
 		for sess := range st.sessions {
 			sess.poke()
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/client"
@@ -100,21 +99,12 @@ func TestMultiAddresseeAndReceipts(t *testing.T) {
 // addressee acknowledges.
 func TestReceiptToOnlineSender(t *testing.T) {
 	site := daemontest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	got := make(chan telegram.Receipt, 1)
-	h := &receiptFunc{fn: func(r telegram.Receipt) { got <- r }}
-	sender := site.Dial("HN.UBND")
-	go sender.Receive(ctx, client.ReceiveOptions{Receipts: true, Follow: true}, h)
+	reports := follow(t, site, "HN.UBND")
 	id := site.Send("HN.UBND", tg("NA.TU", telegram.Flash, "now"))
 	site.Receive("NA.TU", inbox)
-	select {
-	case r := <-got:
-		if r.ID != id || r.Addressee != "NA.TU" || r.Status != telegram.Delivered {
-			t.Errorf("receipt %+v", r)
-		}
-	case <-ctx.Done():
-		t.Fatal("no delivery report reached the online sender")
+	r := waitReceipt(t, reports, id, "NA.TU")
+	if r.Status != telegram.Delivered {
+		t.Errorf("receipt %+v", r)
 	}
 }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/dienbao/dienbao/certs"
@@ -70,9 +69,4 @@ func (s *Server) startReseal() {
 		s.log.Info("re-sealing done", zap.Int("records", stats.Resealed), zap.Int("passes", stats.Passes),
 			zap.Any("retired_keys", stats.Retired), zap.Int("damaged", stats.Damaged))
 	}()
-}
-
-// backgroundContext is cancelled when the switch starts draining.
-func (s *Server) backgroundContext() (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.Background())
 }

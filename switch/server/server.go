@@ -44,7 +44,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fault.E("server", fault.Invalid, "a switch needs an agency directory and a CA")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}}
-	s.bgCtx, s.bgStop = s.backgroundContext()
+	s.bgCtx, s.bgStop = context.WithCancel(context.Background()) // cancelled when draining starts
 	s.ex = newExchange(s)
 	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, OnCommit: s.ex.onCommit})
 	if err != nil {

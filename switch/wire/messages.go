@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/fault"
@@ -28,7 +29,8 @@ func (e Error) Fault() error {
 // ErrorOf makes the wire form of err. Internal detail (the cause chain)
 // stays on the switch; the client sees the kind and the message.
 func ErrorOf(err error) Error {
-	if fe, ok := err.(*fault.Error); ok {
+	var fe *fault.Error
+	if errors.As(err, &fe) {
 		return Error{Kind: fe.Kind, Msg: fe.Msg}
 	}
 	return Error{Kind: fault.Internal, Msg: "internal error"}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/server"
@@ -81,6 +82,21 @@ func (s *Site) Stop() {
 			s.t.Errorf("switch exited with %v", err)
 		}
 	})
+}
+
+// OpenStore opens the store of the stopped dev site in dir, as switchd
+// would (keyring and key file from its switchd.toml). The test closes it.
+func OpenStore(t testing.TB, dir string) *store.Store {
+	t.Helper()
+	cfg, err := daemon.LoadConfig(filepath.Join(dir, "switchd.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := daemon.OpenStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // IDDir is the identity folder of a dev identity.

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+)
+
+// Overdue is one addressee of a telegram found past its speed-of-service
+// target.
+type Overdue struct {
+	Agency telegram.Address
+	Prec   telegram.Precedence
+	Age    time.Duration // since filing
+}
+
+// MarkOverdue records, once, that telegram id passed its speed-of-service
+// target for every addressee still waiting: the delivery state is flagged
+// (operators query it), an audit record carries the age, and the index
+// entry goes, so it is never reported twice.
+func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
+	var out []Overdue
+	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+		out = out[:0]
+		h, err := c.s.getHeader(c.txn, id)
+		if fault.Is(fault.NotExist, err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		now := unixUTC(c.now)
+		type todo struct {
+			a  telegram.Address
+			ds DeliveryState
+		}
+		var list []todo
+		for _, a := range h.Addressees() {
+			ds, err := c.s.getDelivery(c.txn, id, a)
+			if err != nil {
+				return err
+			}
+			if ds.Pending() && !ds.Overdue {
+				list = append(list, todo{a, ds})
+			}
+		}
+		for _, td := range list {
+			td.ds.Overdue = true
+			b, err := wire.Marshal(&td.ds)
+			if err != nil {
+				return err
+			}
+			if err := c.set(c.s.ks.deliveryKey(id, td.a), b); err != nil {
+				return err
+			}
+			age := now.Sub(h.FiledAt).Round(time.Second)
+			if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditOverdue, ID: id, Agency: td.a,
+				Precedence: h.Precedence, Classification: h.Classification, Reason: "waiting " + age.String()}); err != nil {
+				return err
+			}
+			out = append(out, Overdue{Agency: td.a, Prec: h.Precedence, Age: age})
+		}
+		return c.txn.Delete(dueKey(pOverdue, h.OverdueAt, id))
+	}})
+	return out, err
+}
+
+// Timer kinds for Due.
+const (
+	DueExpiry  = pExpiry
+	DueOverdue = pOverdue
+)
+
+// Due returns up to limit telegram IDs whose timer of the given kind
+// (DueExpiry, DueOverdue) is at or before now, earliest first, starting
+// after cursor (nil: from the first). next is the cursor for the following
+// page; entries that stay in the index (deliveries in flight) are not
+// returned again within one pass.
+func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []telegram.ID, next []byte, err error) {
+	end := dueKey(kind, now, telegram.ID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	err = s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kind}})
+		defer it.Close()
+		if cursor == nil {
+			it.Rewind()
+		} else {
+			it.Seek(append(append([]byte(nil), cursor...), 0)) // the smallest key after cursor
+		}
+		for ; it.Valid() && len(ids) < limit; it.Next() {
+			k := it.Item().Key()
+			if string(k) > string(end) {
+				break
+			}
+			var id telegram.ID
+			copy(id[:], k[9:])
+			ids = append(ids, id)
+			next = it.Item().KeyCopy(nil)
+		}
+		return nil
+	})
+	return ids, next, err
+}

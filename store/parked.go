@@ -1,0 +1,51 @@
+package store
+
+import (
+	"errors"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// Parked lists up to limit telegrams parked for agency.
+func (s *Store) Parked(agency telegram.Address, limit int) ([]Entry, error) {
+	var out []Entry
+	prefix := s.ks.agencyKey(pParked, agency)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
+			e := Entry{Seq: u64(it.Item().Key()[len(prefix):])}
+			v, err := s.value(it.Item())
+			if err != nil {
+				return err
+			}
+			copy(e.ID[:], v)
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Quarantine takes a queue entry whose telegram failed an integrity check
+// out of its queue and puts it in the parked list for an operator, with an
+// audit record naming the telegram. It reads neither the header nor the
+// delivery state (they may be what is damaged), and deletes nothing else.
+func (s *Store) Quarantine(q SubQueue, seq uint64, id telegram.ID, reason string) error {
+	return s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+		if _, err := c.txn.Get(c.s.ks.queueKey(q, seq)); errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := c.txn.Delete(c.s.ks.queueKey(q, seq)); err != nil {
+			return err
+		}
+		if err := c.set(c.s.ks.parkedKey(q.Agency, seq), id[:]); err != nil {
+			return err
+		}
+		return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditIntegrity, ID: id, Agency: q.Agency,
+			Precedence: q.Prec, Classification: q.Class, Reason: reason})
+	}})
+}
