@@ -91,7 +91,7 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 			return false, err
 		}
 	}
-	if err := c.appendAudit(AuditEntry{Actor: a.Terminal, Event: AuditDelivered, ID: a.ID, Agency: a.Queue.Agency,
+	if err := c.appendAudit(AuditEntry{Actor: a.Terminal, Event: AuditDelivered, ID: a.ID, From: h.From, To: a.Queue.Agency,
 		Precedence: h.Precedence, Classification: h.Classification}); err != nil {
 		return false, err
 	}
@@ -154,7 +154,7 @@ func (c *commitCtx) queueReceipt(h telegram.Header, r telegram.Receipt) error {
 		return err
 	}
 	*c.events = append(*c.events, Event{Kind: EvReceipt, Queue: SubQueue{Agency: h.From}, Seq: c.st.rseq, ID: r.ID})
-	return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditReportQueued, ID: r.ID, Agency: r.Addressee,
+	return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditReportQueued, ID: r.ID, From: h.From, To: r.Addressee,
 		Precedence: h.Precedence, Classification: h.Classification, Reason: r.Status.String()})
 }
 
@@ -187,17 +187,18 @@ func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string,
 			}
 		}
 		done = true
-		return c.appendAudit(AuditEntry{Actor: terminal, Event: AuditReportDelivered, ID: r.ID, Agency: agency,
-			Reason: r.Status.String()})
+		return c.appendAudit(AuditEntry{Actor: terminal, Event: AuditReportDelivered, ID: r.ID, From: agency,
+			To: r.Addressee, Reason: r.Status.String()})
 	}})
 	return done, err
 }
 
-// Attempt counts a hand-out of telegram id to terminal for addressee a
+// Attempt counts a hand-out of telegram h to terminal for addressee a
 // and audits it. It does not wait for the commit: the count rides the next
 // group commit, and losing it in a crash only means one attempt fewer is
 // counted. Read the state first with Delivery to decide on the hand-out.
-func (s *Store) Attempt(id telegram.ID, a telegram.Address, terminal string) {
+func (s *Store) Attempt(h telegram.Header, a telegram.Address, terminal string) {
+	id := h.ID
 	s.submitAsync(&op{apply: func(c *commitCtx) error {
 		ds, err := c.s.getDelivery(c.txn, id, a)
 		if err != nil || !ds.Pending() {
@@ -211,6 +212,7 @@ func (s *Store) Attempt(id telegram.ID, a telegram.Address, terminal string) {
 		if err := c.set(c.s.ks.deliveryKey(id, a), b); err != nil {
 			return err
 		}
-		return c.appendAudit(AuditEntry{Actor: terminal, Event: AuditAttempt, ID: id, Agency: a})
+		return c.appendAudit(AuditEntry{Actor: terminal, Event: AuditAttempt, ID: id, From: h.From, To: a,
+			Precedence: h.Precedence, Classification: h.Classification})
 	}})
 }

@@ -102,15 +102,26 @@ func (s *Store) commit(batch []*op) {
 	if len(batch) == 0 {
 		return
 	}
+	if s.treeStale {
+		if err := s.reloadTree(); err != nil {
+			s.log.Error("cannot reload the audit tree", zap.Error(err))
+			for _, o := range batch {
+				o.err = err
+			}
+			return
+		}
+	}
 	st := s.st
 	var events []Event
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	c := &commitCtx{s: s, txn: txn, st: &st, events: &events, now: s.opts.Now().UnixNano()}
+	st.at = max(st.at, s.opts.Now().UnixNano())
+	c := &commitCtx{s: s, txn: txn, st: &st, events: &events, now: st.at}
 	for i, o := range batch {
 		err := o.apply(c)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			txn.Discard()
+			s.treeStale = true
 			s.splits.Add(1)
 			if i == 0 {
 				o.err = fault.E("store.commit", fault.TooLarge, "the request is too large to commit in one transaction")
@@ -123,7 +134,17 @@ func (s *Store) commit(batch []*op) {
 		}
 		o.err = err
 	}
-	if err := s.putCounters(txn, &st); err == nil {
+	err := s.putCounters(txn, &st)
+	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
+		// The counters did not fit after the batch: commit it in halves.
+		txn.Discard()
+		s.treeStale = true
+		s.splits.Add(1)
+		s.commit(batch[:len(batch)/2])
+		s.commit(batch[len(batch)/2:])
+		return
+	}
+	if err == nil {
 		err = txn.Commit()
 		if err == nil {
 			s.st = st
@@ -132,8 +153,9 @@ func (s *Store) commit(batch []*op) {
 			}
 			return
 		}
-		s.log.Error("commit failed", zap.Error(err), zap.Int("ops", len(batch)))
 	}
+	s.treeStale = true
+	s.log.Error("commit failed", zap.Error(err), zap.Int("ops", len(batch)))
 	for _, o := range batch {
 		if o.err == nil {
 			o.err = fault.E("store.commit", fault.Internal, "the store could not commit; nothing was stored")
@@ -156,4 +178,15 @@ func (s *Store) putCounters(txn *badger.Txn, st *state) error {
 		return txn.Set(metaKey("aseq"), s.sealValue(metaKey("aseq"), putU64(st.aseq)))
 	}
 	return nil
+}
+
+// reloadTree rebuilds the audit tree from the store after a failed commit.
+func (s *Store) reloadTree() error {
+	return s.db.View(func(txn *badger.Txn) error {
+		t, err := s.loadTree(txn, s.st.aseq)
+		if err == nil {
+			s.tree, s.treeStale = t, false
+		}
+		return err
+	})
 }

@@ -56,7 +56,7 @@ func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
 				return err
 			}
 			age := now.Sub(h.FiledAt).Round(time.Second)
-			if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditOverdue, ID: id, Agency: td.a,
+			if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditOverdue, ID: id, From: h.From, To: td.a,
 				Precedence: h.Precedence, Classification: h.Classification, Reason: "waiting " + age.String()}); err != nil {
 				return err
 			}
@@ -80,7 +80,7 @@ const (
 // returned again within one pass.
 func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []telegram.ID, next []byte, err error) {
 	end := dueKey(kind, now, telegram.ID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	err = s.db.View(func(txn *badger.Txn) error {
+	err = s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kind}})
 		defer it.Close()
 		if cursor == nil {

@@ -99,7 +99,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 			return FileResult{}, err
 		}
 	}
-	if err := c.appendAudit(AuditEntry{Actor: f.Actor, Event: AuditFiled, ID: h.ID, Agency: h.From,
+	if err := c.appendAudit(AuditEntry{Actor: f.Actor, Event: AuditFiled, ID: h.ID, From: h.From,
 		Precedence: h.Precedence, Classification: h.Classification}); err != nil {
 		return FileResult{}, err
 	}
@@ -126,7 +126,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		if err := c.set(c.s.ks.deliveryKey(h.ID, a), pending); err != nil {
 			return FileResult{}, err
 		}
-		if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditQueued, ID: h.ID, Agency: a,
+		if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditQueued, ID: h.ID, From: h.From, To: a,
 			Precedence: h.Precedence, Classification: h.Classification}); err != nil {
 			return FileResult{}, err
 		}

@@ -11,19 +11,23 @@ import (
 )
 
 const (
-	pMeta      = 'm'
-	pHeader    = 'h'
-	pBody      = 'b'
-	pDelivery  = 'd'
-	pQueue     = 'q'
-	pQueueHead = 'Q'
-	pReceipt   = 'r'
-	pRcptHead  = 'R'
-	pRef       = 'i'
-	pAudit     = 'a'
-	pExpiry    = 'x' // x<unix ns:8><id:16>: latest delivery time
-	pOverdue   = 'o' // o<unix ns:8><id:16>: speed-of-service deadline
-	pParked    = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
+	pMeta        = 'm'
+	pHeader      = 'h'
+	pBody        = 'b'
+	pDelivery    = 'd'
+	pQueue       = 'q'
+	pQueueHead   = 'Q'
+	pReceipt     = 'r'
+	pRcptHead    = 'R'
+	pRef         = 'i'
+	pAudit       = 'a' // a<index:8> → audit leaf
+	pAuditID     = 'A' // A<id:16><index:8>: audit entries of a telegram (empty)
+	pAuditAgency = 'Y' // Y<agency tag:16><index:8>: audit entries naming an agency (empty)
+	pNode        = 'n' // n<level:1><group:8> → audit tree hashes
+	pCheckpoint  = 'c' // c<size:8> → signed checkpoint
+	pExpiry      = 'x' // x<unix ns:8><id:16>: latest delivery time
+	pOverdue     = 'o' // o<unix ns:8><id:16>: speed-of-service deadline
+	pParked      = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
 )
 
 // ChunkSize is the size of one stored body chunk.
@@ -122,8 +126,6 @@ func (ks keyspace) refKey(a telegram.Address, ref string) []byte {
 func (ks keyspace) parkedKey(a telegram.Address, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(ks.agencyKey(pParked, a), seq)
 }
-
-func auditKey(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pAudit}, seq) }
 
 func u64(b []byte) uint64 {
 	if len(b) != 8 {

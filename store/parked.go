@@ -11,7 +11,7 @@ import (
 func (s *Store) Parked(agency telegram.Address, limit int) ([]Entry, error) {
 	var out []Entry
 	prefix := s.ks.agencyKey(pParked, agency)
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
@@ -45,7 +45,7 @@ func (s *Store) Quarantine(q SubQueue, seq uint64, id telegram.ID, reason string
 		if err := c.set(c.s.ks.parkedKey(q.Agency, seq), id[:]); err != nil {
 			return err
 		}
-		return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditIntegrity, ID: id, Agency: q.Agency,
+		return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditIntegrity, ID: id, To: q.Agency,
 			Precedence: q.Prec, Classification: q.Class, Reason: reason})
 	}})
 }

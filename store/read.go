@@ -24,7 +24,7 @@ type Entry struct {
 func (s *Store) ScanQueue(q SubQueue, from uint64, limit int) ([]Entry, error) {
 	var out []Entry
 	prefix := s.ks.queuePrefix(q)
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 		defer it.Close()
 		for it.Seek(s.ks.queueKey(q, from)); it.Valid() && len(out) < limit; it.Next() {
@@ -47,7 +47,7 @@ func (s *Store) ScanQueue(q SubQueue, from uint64, limit int) ([]Entry, error) {
 func (s *Store) ScanReceipts(agency telegram.Address, from uint64, limit int) ([]Entry, error) {
 	var out []Entry
 	prefix := s.ks.agencyKey(pReceipt, agency)
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Seek(s.ks.receiptKey(agency, from)); it.Valid() && len(out) < limit; it.Next() {
@@ -69,7 +69,7 @@ func (s *Store) ScanReceipts(agency telegram.Address, from uint64, limit int) ([
 // Header returns a telegram's header.
 func (s *Store) Header(id telegram.ID) (telegram.Header, error) {
 	var h telegram.Header
-	err := s.db.View(func(txn *badger.Txn) (err error) { h, err = s.getHeader(txn, id); return })
+	err := s.view(func(txn *badger.Txn) (err error) { h, err = s.getHeader(txn, id); return })
 	return h, err
 }
 
@@ -80,7 +80,7 @@ func (s *Store) Header(id telegram.ID) (telegram.Header, error) {
 func (s *Store) ForDelivery(id telegram.ID, a telegram.Address) (telegram.Header, DeliveryState, error) {
 	var h telegram.Header
 	var d DeliveryState
-	err := s.db.View(func(txn *badger.Txn) (err error) {
+	err := s.view(func(txn *badger.Txn) (err error) {
 		if h, err = s.getHeader(txn, id); err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ func (s *Store) ForDelivery(id telegram.ID, a telegram.Address) (telegram.Header
 // Heads returns the persisted heads of all of agency's sub-queues
 // ([rank][class-1]) and of its receipt queue, from one snapshot.
 func (s *Store) Heads(agency telegram.Address) (heads [4][4]uint64, receipts uint64, err error) {
-	err = s.db.View(func(txn *badger.Txn) error {
+	err = s.view(func(txn *badger.Txn) error {
 		for r := range heads {
 			for c := range heads[r] {
 				q := SubQueue{Agency: agency, Prec: telegram.PrecedenceOfRank(r), Class: telegram.Classification(c + 1)}
@@ -114,7 +114,7 @@ func (s *Store) Heads(agency telegram.Address) (heads [4][4]uint64, receipts uin
 // Delivery returns a telegram's delivery state for one addressee.
 func (s *Store) Delivery(id telegram.ID, a telegram.Address) (DeliveryState, error) {
 	var d DeliveryState
-	err := s.db.View(func(txn *badger.Txn) (err error) { d, err = s.getDelivery(txn, id, a); return })
+	err := s.view(func(txn *badger.Txn) (err error) { d, err = s.getDelivery(txn, id, a); return })
 	return d, err
 }
 
@@ -137,7 +137,7 @@ func (b *Body) Next() ([]byte, error) {
 	if b.n*ChunkSize >= b.h.BodyLen {
 		return nil, io.EOF
 	}
-	err := b.s.db.View(func(txn *badger.Txn) (err error) {
+	err := b.s.view(func(txn *badger.Txn) (err error) {
 		b.chunk, err = b.s.get(txn, bodyKey(b.h.ID, uint32(b.n)))
 		return err
 	})

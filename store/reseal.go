@@ -47,7 +47,10 @@ func (s *Store) Reseal(ctx context.Context) (ResealStats, error) {
 		if id == current {
 			continue
 		}
-		if err := s.ring.Retire(id); err != nil {
+		s.views.Lock() // no read still holds a snapshot from before the re-seal
+		err := s.ring.Retire(id)
+		s.views.Unlock()
+		if err != nil {
 			return st, err
 		}
 		st.Retired = append(st.Retired, id)

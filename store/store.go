@@ -12,6 +12,7 @@ import (
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"go.uber.org/zap"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // Options configure a Store.
@@ -29,6 +30,11 @@ type Options struct {
 	// key. Nil stores plaintext: only for tests and the side-by-side
 	// benchmark; switchd always sets one.
 	Keyring *crypto.Keyring
+	// Origin names the audit log in its checkpoints (a C2SP origin line:
+	// no spaces, no '+'). It is fixed when the store is created, with the
+	// log's Ed25519 signing key; later values are ignored. Default
+	// "dienbao/switch".
+	Origin string
 }
 
 // Store is the durable state. Reads may run concurrently; all writes go
@@ -42,9 +48,19 @@ type Store struct {
 	ids  *telegram.IDGen
 	ops  chan *op
 	st   state // owned by the commit loop
-	mu   sync.Mutex
-	shut bool
-	done chan struct{}
+	// tree is the audit log's Merkle tree, owned by the commit loop;
+	// treeStale says a failed commit left it ahead of the store.
+	tree      *tree
+	treeStale bool
+	signer    note.Signer
+	vkey      string
+	mu        sync.Mutex
+	shut      bool
+	// views is held (shared) by every read transaction, and exclusively
+	// while a data key is retired: a read that started before a re-seal
+	// may still see records sealed under the old key in its snapshot.
+	views sync.RWMutex
+	done  chan struct{}
 	// splits counts batches split because they exceeded Badger's
 	// transaction limits.
 	splits atomic.Int64
@@ -53,7 +69,11 @@ type Store struct {
 // state is what the commit loop allocates from. It is copied per commit
 // and kept only if the commit succeeds.
 type state struct {
-	qseq, rseq, aseq uint64
+	qseq, rseq uint64
+	aseq       uint64 // audit entries: the tree size
+	at         int64  // the last audit time (Unix ns): entry times never go back
+	cpSize     uint64 // size of the latest checkpoint, if hasCP
+	hasCP      bool
 }
 
 // BadgerOptions are the Badger settings the store runs with.
@@ -103,6 +123,9 @@ func Open(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
+	if opts.Origin == "" {
+		opts.Origin = "dienbao/switch"
+	}
 	db, err := badger.Open(BadgerOptions(opts.Dir))
 	if err != nil {
 		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
@@ -123,8 +146,30 @@ func Open(opts Options) (*Store, error) {
 		db.Close()
 		return nil, fault.E("store.open", fault.Integrity, "cannot read the store's counters", err)
 	}
+	var skey, vkey string
+	err = db.View(func(txn *badger.Txn) error {
+		skey, vkey, err = s.openAuditLog(txn)
+		return err
+	})
+	if err == nil && skey == "" {
+		skey, vkey, err = s.newAuditKey(opts.Origin)
+	}
+	if err == nil {
+		err = s.useAuditKey(skey, vkey)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	go s.loop()
 	return s, nil
+}
+
+// view runs fn in a read transaction, holding off key retirement.
+func (s *Store) view(fn func(txn *badger.Txn) error) error {
+	s.views.RLock()
+	defer s.views.RUnlock()
+	return s.db.View(fn)
 }
 
 // DB exposes the Badger handle for tests and maintenance tools.

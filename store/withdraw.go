@@ -88,7 +88,7 @@ func (c *commitCtx) withdraw(id telegram.ID, reason string, only telegram.Addres
 				return nil, err
 			}
 		}
-		if err := c.appendAudit(AuditEntry{Actor: "switch", Event: reason, ID: id, Agency: td.a,
+		if err := c.appendAudit(AuditEntry{Actor: "switch", Event: reason, ID: id, From: h.From, To: td.a,
 			Precedence: h.Precedence, Classification: h.Classification}); err != nil {
 			return nil, err
 		}

@@ -270,14 +270,14 @@ func TestCrashLoop(t *testing.T) {
 	}
 	filedIDs, delivered, starts := map[telegram.ID]int{}, map[string]int{}, 0
 	for i, e := range entries {
-		if e.Seq != uint64(i+1) {
-			t.Fatalf("audit entry %d has sequence %d", i+1, e.Seq)
+		if e.Index != uint64(i) {
+			t.Fatalf("audit entry %d has index %d", i, e.Index)
 		}
 		switch e.Event {
 		case store.AuditFiled:
 			filedIDs[e.ID]++
 		case store.AuditDelivered:
-			delivered[e.ID.String()+"/"+string(e.Agency)]++
+			delivered[e.ID.String()+"/"+string(e.To)]++
 		case store.AuditSwitchStart:
 			starts++
 		}

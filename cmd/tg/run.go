@@ -24,6 +24,7 @@ type cli struct {
 	Receipts receiptsCmd `cmd:"" help:"Receive delivery reports for telegrams this agency filed."`
 	Certs    certsCmd    `cmd:"" help:"PKI: create the CA, issue certificates."`
 	Keys     keysCmd     `cmd:"" help:"Encryption at rest: rotate the data-encryption key (operator)."`
+	Audit    auditCmd    `cmd:"" help:"The verifiable audit log: query, verify, prove, export."`
 }
 
 // env is what every command gets.

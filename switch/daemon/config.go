@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/crypto"
+	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -53,6 +54,10 @@ import (
 //	immediate = "30m"
 //	priority  = "3h"
 //	routine   = "6h"
+//
+//	[audit]
+//	origin              = "dienbao/HN-SWITCH-1"  # names the log in checkpoints; fixed when the data folder is created
+//	checkpoint_interval = "30s"        # sign a checkpoint this often when the log has grown
 type Config struct {
 	Listen    string `toml:"listen"`
 	Data      string `toml:"data"`
@@ -72,6 +77,16 @@ type Config struct {
 	Limits      Limits         `toml:"limits"`
 	Custody     Custody        `toml:"custody"`
 	Speed       SpeedOfService `toml:"speed_of_service"`
+	Audit       Audit          `toml:"audit"`
+}
+
+// Audit is the [audit] table.
+type Audit struct {
+	// Origin names the audit log in its signed checkpoints (default
+	// "dienbao/" and the switch's name). It is fixed, with the log's signing
+	// key, when the data folder is created.
+	Origin             string   `toml:"origin"`
+	CheckpointInterval Duration `toml:"checkpoint_interval"`
 }
 
 // Custody is the [custody] table.
@@ -164,6 +179,11 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	if c.Log != "json" && c.Log != "console" {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: log must be \"json\" or \"console\"", path)
+	}
+	if c.Audit.Origin != "" {
+		if err := audit.CheckOrigin(c.Audit.Origin); err != nil {
+			return nil, fault.E(op, fault.Invalid, path+": [audit] "+err.Error())
+		}
 	}
 	if c.Limits.MaxBody < 0 || c.Limits.MaxSubject < 0 || c.Limits.MaxRef < 0 || c.Limits.MaxAddressees < 0 || c.Limits.Window < 0 || c.Custody.MaxAttempts < 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: limits cannot be negative", path)

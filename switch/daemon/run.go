@@ -14,6 +14,7 @@ import (
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/server"
@@ -101,6 +102,7 @@ func Start(o Options) (*server.Server, error) {
 		Directory: dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,
 		SpeedTargets: cfg.Speed.targets(), AckTimeout: time.Duration(cfg.Custody.AckTimeout),
 		MaxAttempts: cfg.Custody.MaxAttempts, TimerInterval: time.Duration(cfg.Custody.TimerInterval),
+		Origin: cfg.origin(), CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
 	})
 	if err != nil {
 		return nil, err
@@ -156,7 +158,19 @@ func OpenStore(cfg *Config) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(store.Options{Dir: StoreDir(cfg), Keyring: ring})
+	return store.Open(store.Options{Dir: StoreDir(cfg), Keyring: ring, Origin: cfg.origin()})
+}
+
+// origin is the audit log's origin: configured, or derived from the name.
+func (cfg *Config) origin() string {
+	if cfg.Audit.Origin != "" {
+		return cfg.Audit.Origin
+	}
+	name := cfg.Name
+	if name == "" {
+		name = "switch"
+	}
+	return audit.OriginFor(name)
 }
 
 // Run starts the switch and serves until ctx ends, then drains.

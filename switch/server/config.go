@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/crypto"
+	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/filing"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -30,6 +31,13 @@ type Config struct {
 	Logger *zap.Logger
 	// Name is the switch's name in audit records (default "switch").
 	Name string
+	// Origin names the audit log in its signed checkpoints; it is fixed
+	// when the data folder is created (default: audit.OriginFor(Name)).
+	Origin string
+	// CheckpointInterval is how often the audit log's checkpoint is signed
+	// when the log has grown (default 30 s). One is also signed at start,
+	// at stop and whenever an auditor asks.
+	CheckpointInterval time.Duration
 
 	// SpeedTargets are the speed-of-service targets per precedence: a
 	// telegram still waiting for an addressee this long after filing is
@@ -67,6 +75,12 @@ func (c *Config) defaults() {
 	}
 	if c.Name == "" {
 		c.Name = "switch"
+	}
+	if c.Origin == "" {
+		c.Origin = audit.OriginFor(c.Name)
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = 30 * time.Second
 	}
 	c.Limits = c.Limits.WithDefaults()
 	targets := map[telegram.Precedence]time.Duration{}

@@ -270,7 +270,7 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 	if err != nil && err != io.EOF {
 		return err
 	}
-	st.Attempt(it.ID, agency, sess.id.String())
+	st.Attempt(h, agency, sess.id.String())
 	dup := it.Dup || ds.Attempts > 0
 	if err := wire.WriteFrame(w, wire.TDeliver, wire.Deliver{Tag: it.Tag, Header: h, PossibleDuplicate: dup}); err != nil {
 		return err

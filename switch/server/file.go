@@ -101,11 +101,11 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 func (sess *session) refused(err error) {
 	sess.log.Info("filing refused", zap.String("reason", err.Error()), zap.Stringer("kind", fault.KindOf(err)))
 	if fault.KindOf(err) == fault.Permission {
-		sess.s.security(sess.id.String(), "filing refused: "+err.Error())
+		sess.s.security(sess.id, "filing refused: "+err.Error())
 		return
 	}
 	if e := sess.s.store.Record(store.AuditEntry{Actor: sess.id.String(), Event: store.AuditRefused,
-		Agency: sess.id.Agency, Reason: err.Error()}); e != nil {
+		From: sess.id.Agency, Reason: err.Error()}); e != nil {
 		sess.log.Error("cannot audit a refusal", zap.Error(e))
 	}
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/fault"
-	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
 )
@@ -46,7 +44,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}}
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background()) // cancelled when draining starts
 	s.ex = newExchange(s)
-	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, OnCommit: s.ex.onCommit})
+	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, Origin: cfg.Origin, OnCommit: s.ex.onCommit})
 	if err != nil {
 		return nil, err
 	}
@@ -71,18 +69,8 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	s.checkpoint()
 	return s, nil
-}
-
-func (s *Server) tlsConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion:             tls.VersionTLS13,
-		Certificates:           []tls.Certificate{s.cfg.Cert},
-		ClientAuth:             tls.RequireAndVerifyClientCert,
-		ClientCAs:              s.cfg.CAs,
-		NextProtos:             []string{wire.ALPN},
-		SessionTicketsDisabled: true,
-	}
 }
 
 // Addr is the UDP address the switch listens on.
@@ -148,6 +136,7 @@ func (s *Server) shutdown() error {
 	if err := s.store.Record(store.AuditEntry{Actor: s.cfg.Name, Event: store.AuditSwitchStop}); err != nil {
 		s.log.Error("cannot record the stop", zap.Error(err))
 	}
+	s.checkpoint()
 	s.log.Info("switch stopped")
 	return s.store.Close()
 }

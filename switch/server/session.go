@@ -44,8 +44,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		return
 	}
 	id, err := certs.IdentityOf(state.PeerCertificates[0])
-	if err != nil {
-		s.security("", "handshake refused: "+err.Error(), zap.String("remote", remote))
+	if err != nil { // checked at the handshake already: cannot happen
 		conn.CloseWithError(codeIdentity, err.Error())
 		return
 	}
@@ -88,10 +87,11 @@ func (s *Server) handleConn(conn *quic.Conn) {
 	}
 }
 
-// security logs and audits a security event.
-func (s *Server) security(actor, reason string, fields ...zap.Field) {
-	s.log.Warn("security event", append(fields, zap.String("actor", actor), zap.String("reason", reason))...)
-	if err := s.store.Record(store.AuditEntry{Actor: actor, Event: store.AuditSecurity, Reason: reason}); err != nil {
+// security logs and audits a security event by (or about) who.
+func (s *Server) security(who certs.Identity, reason string, fields ...zap.Field) {
+	s.log.Warn("security event", append(fields, zap.String("actor", who.String()), zap.String("reason", reason))...)
+	if err := s.store.Record(store.AuditEntry{Actor: who.String(), From: who.Agency, Event: store.AuditSecurity,
+		Reason: reason}); err != nil {
 		s.log.Error("cannot audit a security event", zap.Error(err))
 	}
 }
@@ -115,6 +115,16 @@ func (sess *session) handleStream(str *quic.Stream, release func()) {
 		sess.handleSubscribe(str, payload, release)
 	case wire.TRotateKeys:
 		sess.handleRotate(str, payload)
+	case wire.TAuditQuery:
+		sess.handleAuditQuery(str, payload)
+	case wire.TAuditExport:
+		sess.handleAuditExport(str, payload)
+	case wire.TAuditCheckpoint:
+		sess.handleAuditCheckpoint(str, payload)
+	case wire.TAuditProof:
+		sess.handleAuditProof(str, payload)
+	case wire.TAuditConsistency:
+		sess.handleAuditConsistency(str, payload)
 	default:
 		sess.log.Info("unknown request", zap.Stringer("type", t))
 		sess.replyError(str, fault.Errorf("switch", fault.Invalid, "unknown request type %s", t))
@@ -131,6 +141,6 @@ func (sess *session) replyError(w io.Writer, err error) {
 // deny refuses a request for lack of permission: error to the client,
 // log line and audit record.
 func (sess *session) deny(w io.Writer, err error) {
-	sess.s.security(sess.id.String(), "request denied: "+err.Error())
+	sess.s.security(sess.id, "request denied: "+err.Error())
 	sess.replyError(w, err)
 }

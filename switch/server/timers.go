@@ -14,14 +14,28 @@ import (
 func (s *Server) timers(ctx context.Context) {
 	t := time.NewTicker(s.cfg.TimerInterval)
 	defer t.Stop()
+	cp := time.NewTicker(s.cfg.CheckpointInterval)
+	defer cp.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
 			s.runTimers(now)
+		case <-cp.C:
+			s.checkpoint()
 		}
 	}
+}
+
+// checkpoint signs the audit log's checkpoint if the log has grown.
+func (s *Server) checkpoint() {
+	cp, err := s.store.Checkpoint()
+	if err != nil {
+		s.log.Error("cannot sign an audit checkpoint", zap.Error(err))
+		return
+	}
+	s.log.Debug("audit checkpoint", zap.Uint64("size", cp.Size))
 }
 
 // runTimers handles every deadline due at now.

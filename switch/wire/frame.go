@@ -35,11 +35,25 @@ const (
 	TAck        Type = 9  // client → switch: Ack
 	TRotateKeys Type = 10 // operator → switch: RotateKeys
 	TKeys       Type = 11 // switch → operator: Keys
+
+	TAuditQuery       Type = 12 // → AuditQuery
+	TAuditEntries     Type = 13 // ← AuditEntries
+	TAuditExport      Type = 14 // auditor → AuditExport
+	TAuditLeaves      Type = 15 // ← AuditLeaves
+	TAuditCheckpoint  Type = 16 // → AuditCheckpointRequest
+	TAuditCheckpoints Type = 17 // ← AuditCheckpoints
+	TAuditProof       Type = 18 // → AuditProofRequest
+	TAuditBundle      Type = 19 // ← AuditBundle
+	TAuditConsistency Type = 20 // → AuditConsistencyRequest
+	TAuditProofHashes Type = 21 // ← AuditProofHashes
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
 	TSubscribed: "subscribed", TDrained: "drained", TDeliver: "deliver", TReceipt: "receipt", TAck: "ack",
-	TRotateKeys: "rotate_keys", TKeys: "keys"}
+	TRotateKeys: "rotate_keys", TKeys: "keys", TAuditQuery: "audit_query", TAuditEntries: "audit_entries",
+	TAuditExport: "audit_export", TAuditLeaves: "audit_leaves", TAuditCheckpoint: "audit_checkpoint",
+	TAuditCheckpoints: "audit_checkpoints", TAuditProof: "audit_proof", TAuditBundle: "audit_bundle",
+	TAuditConsistency: "audit_consistency", TAuditProofHashes: "audit_proof_hashes"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

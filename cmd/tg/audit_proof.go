@@ -1,0 +1,221 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+type auditProofCmd struct {
+	ID  string `arg:"" help:"Telegram ID."`
+	Out string `type:"path" help:"Also write the bundle (JSON) to this file."`
+}
+
+func (c *auditProofCmd) Run(e *env) error {
+	id, err := telegram.ParseID(c.ID)
+	if err != nil {
+		return err
+	}
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	b, err := cl.AuditProof(e.ctx, id)
+	if err != nil {
+		return err
+	}
+	cp, entries, err := b.Check("")
+	if err != nil {
+		return fault.E("audit", fault.Integrity, "the switch's proof does not verify", err)
+	}
+	if c.Out != "" {
+		data, err := json.MarshalIndent(b, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(c.Out, append(data, '\n'), 0o644); err != nil {
+			return fault.E("audit", fault.Internal, "cannot write "+c.Out, err)
+		}
+	}
+	if e.json {
+		return e.emit(b)
+	}
+	fmt.Fprintf(e.stdout, "telegram %s: %d audit entries, each proven in the log of %d entries signed by %s\n",
+		id, len(entries), cp.Size, cp.Origin)
+	printEntries(e, entries)
+	if c.Out == "" {
+		fmt.Fprintln(e.stdout, "save the bundle for a third party with --json or --out FILE; check it with tg audit check-proof FILE")
+	}
+	return nil
+}
+
+func printEntries(e *env, entries []audit.Entry) {
+	for _, en := range entries {
+		row := auditRow(en)
+		fmt.Fprintf(e.stdout, "  %6s  %s  %-16s %s\n", row[0], row[1], en.Event, strings.Join(nonEmpty(row[3], row[5], row[6], row[7], row[8], row[9]), "  "))
+	}
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type auditCheckProofCmd struct {
+	File string `arg:"" help:"The bundle (JSON from tg audit proof --json), or - for standard input."`
+	Key  string `help:"The switch's published verifier key; the bundle must be signed with it."`
+}
+
+func (c *auditCheckProofCmd) Run(e *env) error {
+	data, err := e.readFile(c.File)
+	if err != nil {
+		return err
+	}
+	var b audit.Bundle
+	if err := json.Unmarshal(data, &b); err != nil {
+		return fault.E("audit", fault.Invalid, c.File+" is not a proof bundle", err)
+	}
+	cp, entries, err := b.Check(c.Key)
+	if err != nil {
+		return fault.E("audit", fault.Integrity, "the proof does not verify: "+err.Error())
+	}
+	if e.json {
+		return e.emit(map[string]any{"ok": true, "id": b.ID, "entries": entries, "origin": cp.Origin,
+			"size": cp.Size, "root": base64.StdEncoding.EncodeToString(cp.Hash), "verifier_key": b.VerifierKey})
+	}
+	fmt.Fprintf(e.stdout, "OK: telegram %s, %d entries included in the log of %d entries (origin %s)\n",
+		b.ID, len(entries), cp.Size, cp.Origin)
+	printEntries(e, entries)
+	if c.Key == "" {
+		fmt.Fprintf(e.stdout, "signed by %s\ncompare it with the switch's published verifier key, or pass it with --key\n", b.VerifierKey)
+	}
+	return nil
+}
+
+type auditVerifyCmd struct {
+	Key string `help:"The switch's published verifier key; every checkpoint must be signed with it (default: the key the switch presents)."`
+}
+
+func (c *auditVerifyCmd) Run(e *env) error {
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	latest, _, err := cl.AuditCheckpoint(e.ctx) // signs the log as it stands
+	if err != nil {
+		return err
+	}
+	notes, vkey, err := cl.AuditCheckpoints(e.ctx)
+	if err != nil {
+		return err
+	}
+	if c.Key != "" && c.Key != vkey {
+		return fault.E("audit", fault.Integrity, "the switch presents a different verifier key than --key")
+	}
+	v := audit.NewVerifier()
+	var top audit.Checkpoint
+	for _, n := range append(notes, latest) {
+		cp, err := audit.OpenCheckpoint(n, vkey)
+		if err != nil {
+			return fault.E("audit", fault.Integrity, "a stored checkpoint does not verify: "+err.Error())
+		}
+		v.Expect(cp)
+		if cp.Size >= top.Size {
+			top = cp
+		}
+	}
+	bar := e.progress(int64(top.Size), "verifying")
+	next := uint64(0)
+	for {
+		leaves, err := cl.AuditExport(e.ctx, next)
+		if err != nil {
+			return err
+		}
+		if len(leaves) == 0 {
+			break
+		}
+		for _, l := range leaves {
+			if err := v.Add(l.Index, l.Leaf); err != nil {
+				return c.failed(e, cl, v, bar, err)
+			}
+		}
+		next = leaves[len(leaves)-1].Index + 1
+		bar.Set64(int64(min(next, top.Size)))
+	}
+	if err := v.Finish(); err != nil {
+		return c.failed(e, cl, v, bar, err)
+	}
+	bar.Finish()
+	if e.json {
+		return e.emit(map[string]any{"ok": true, "entries": v.Size(), "checkpoints": len(v.Checked()),
+			"latest_size": top.Size, "root": base64.StdEncoding.EncodeToString(top.Hash), "verifier_key": vkey})
+	}
+	fmt.Fprintf(e.stdout, "OK: %d entries; the tree matches all %d signed checkpoints; latest: size %d, root %s\n",
+		v.Size(), len(v.Checked()), top.Size, base64.StdEncoding.EncodeToString(top.Hash))
+	if c.Key == "" {
+		fmt.Fprintf(e.stdout, "signed by %s\ncompare it with the switch's published verifier key, or pass it with --key\n", vkey)
+	}
+	return nil
+}
+
+// failed reports a verification failure, first narrowing a checkpoint
+// mismatch down to the entry with consistency proofs from the switch.
+func (c *auditVerifyCmd) failed(e *env, cl *client.Client, v *audit.Verifier, bar *progressbar.ProgressBar, err error) error {
+	bar.Exit()
+	var m *audit.Mismatch
+	if !errors.As(err, &m) {
+		return fault.E("audit", fault.Integrity, "the audit log does not verify: "+err.Error())
+	}
+	if m.Checkpoint > 0 && m.Last > m.Index {
+		located, lerr := v.Locate(func(size1, size2 uint64) ([][]byte, error) {
+			return cl.AuditConsistency(e.ctx, size1, size2)
+		})
+		if lerr == nil {
+			m = located
+		} else {
+			fmt.Fprintln(e.stderr, "tg: cannot narrow the mismatch down to one entry:", lerr)
+		}
+	}
+	if e.json {
+		out := map[string]any{"ok": false, "first_bad_index": m.Index, "reason": m.Why}
+		if m.Checkpoint > 0 {
+			out["checkpoint_size"] = m.Checkpoint
+		}
+		if m.Last > m.Index {
+			out["last_index"] = m.Last
+		}
+		e.emit(out)
+	}
+	if m.Checkpoint > 0 && m.Last > m.Index {
+		return fault.Errorf("audit", fault.Integrity, "the audit log does not verify: entries %d..%d do not match the signed checkpoint of size %d: %s",
+			m.Index, m.Last, m.Checkpoint, m.Why)
+	}
+	return fault.Errorf("audit", fault.Integrity, "the audit log does not verify at entry %d: %s", m.Index, m.Why)
+}
+
+// progress is a progress bar on standard error when it is a terminal,
+// silent otherwise.
+func (e *env) progress(max int64, what string) *progressbar.ProgressBar {
+	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return progressbar.NewOptions64(max, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(what),
+			progressbar.OptionShowCount(), progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
+	}
+	return progressbar.DefaultSilent(max)
+}

@@ -1,0 +1,202 @@
+package server
+
+import (
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+)
+
+// Who sees what of the audit log:
+//
+//	auditor   everything: query, export, every checkpoint, any proof
+//	terminal  entries that name its own agency as sender or addressee, and
+//	          proofs for telegrams its agency sent or was sent
+//	operator  every entry, but telegram entries without sender, addressee,
+//	          precedence or classification (the ID stays); no filter on
+//	          those, no export, no proof
+//	switch    nothing
+//
+// Anyone connected may read the latest checkpoint. Every refusal is a
+// security event in the log itself.
+
+// exportPage bounds one page of leaves, well inside a frame.
+const exportPage = 160 << 10
+
+func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
+	var q wire.AuditQuery
+	if err := wire.Decode(wire.TAuditQuery, payload, &q); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if q.Event != "" && !audit.ValidEvent(q.Event) {
+		sess.replyError(str, fault.Errorf("audit", fault.Invalid, "unknown audit event %q", q.Event))
+		return
+	}
+	redact := false
+	switch sess.id.Role {
+	case certs.Auditor:
+	case certs.Terminal:
+		if q.Agency != "" && q.Agency != sess.id.Agency {
+			sess.deny(str, fault.Errorf("audit", fault.Permission, "a terminal of %s cannot read the audit entries of %s", sess.id.Agency, q.Agency))
+			return
+		}
+		q.Agency = sess.id.Agency
+	case certs.Operator:
+		if q.Agency != "" || q.Precedence != 0 || q.Classification != 0 {
+			sess.deny(str, fault.E("audit", fault.Permission, "operators cannot filter the audit log by agency, precedence or classification; only auditors can"))
+			return
+		}
+		redact = true
+	default:
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "a %s certificate cannot read the audit log", sess.id.Role))
+		return
+	}
+	entries, err := sess.s.store.QueryAudit(store.AuditQuery{ID: q.ID, Agency: q.Agency, Event: q.Event,
+		Precedence: q.Precedence, Classification: q.Classification, Since: q.Since, Until: q.Until,
+		From: q.From, To: q.To, Newest: q.Newest, Limit: q.Limit})
+	if err != nil {
+		sess.log.Error("audit query failed", zap.Error(err))
+		sess.replyError(str, err)
+		return
+	}
+	if redact {
+		for i := range entries {
+			if !entries[i].ID.IsZero() {
+				e := &entries[i]
+				e.From, e.To, e.Precedence, e.Classification = "", "", 0, 0
+			}
+		}
+	}
+	wire.WriteFrame(str, wire.TAuditEntries, wire.AuditEntries{Entries: entries, Redacted: redact})
+}
+
+func (sess *session) handleAuditExport(str *quic.Stream, payload []byte) {
+	var req wire.AuditExport
+	if err := wire.Decode(wire.TAuditExport, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if sess.id.Role != certs.Auditor {
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "a %s certificate cannot export the audit log; only auditors can", sess.id.Role))
+		return
+	}
+	var page wire.AuditLeaves
+	bytes := 0
+	err := sess.s.store.AuditLeaves(req.From, 4096, func(index uint64, leaf []byte) error {
+		if bytes+len(leaf) > exportPage && len(page.Leaves) > 0 {
+			return errPageFull
+		}
+		bytes += len(leaf) + 16
+		page.Leaves = append(page.Leaves, wire.AuditLeaf{Index: index, Leaf: append([]byte(nil), leaf...)})
+		return nil
+	})
+	if err != nil && err != errPageFull {
+		sess.log.Error("audit export failed", zap.Error(err))
+		sess.replyError(str, err)
+		return
+	}
+	wire.WriteFrame(str, wire.TAuditLeaves, page)
+}
+
+var errPageFull = fault.E("audit", fault.Other, "page full")
+
+func (sess *session) handleAuditCheckpoint(str *quic.Stream, payload []byte) {
+	var req wire.AuditCheckpointRequest
+	if err := wire.Decode(wire.TAuditCheckpoint, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if sess.id.Role == certs.Switch || (req.All && sess.id.Role != certs.Auditor) {
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "a %s certificate cannot list the audit log's checkpoints; only auditors can", sess.id.Role))
+		return
+	}
+	st := sess.s.store
+	out := wire.AuditCheckpoints{VerifierKey: st.VerifierKey()}
+	if !req.All {
+		cp, err := st.Checkpoint()
+		if err != nil {
+			sess.log.Error("cannot sign a checkpoint", zap.Error(err))
+			sess.replyError(str, err)
+			return
+		}
+		out.Notes = [][]byte{cp.Note}
+		wire.WriteFrame(str, wire.TAuditCheckpoints, out)
+		return
+	}
+	bytes := 0
+	err := st.Checkpoints(req.After, func(cp store.SignedCheckpoint) error {
+		if bytes+len(cp.Note) > exportPage {
+			return errPageFull
+		}
+		bytes += len(cp.Note) + 8
+		out.Notes = append(out.Notes, cp.Note)
+		return nil
+	})
+	if err != nil && err != errPageFull {
+		sess.replyError(str, err)
+		return
+	}
+	wire.WriteFrame(str, wire.TAuditCheckpoints, out)
+}
+
+func (sess *session) handleAuditProof(str *quic.Stream, payload []byte) {
+	var req wire.AuditProofRequest
+	if err := wire.Decode(wire.TAuditProof, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if r := sess.id.Role; r != certs.Auditor && r != certs.Terminal {
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "a %s certificate cannot obtain audit proofs", r))
+		return
+	}
+	b, err := sess.s.store.Proof(req.ID)
+	if err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if sess.id.Role == certs.Terminal && !namesAgency(b, sess.id) {
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "telegram %s was neither sent by nor addressed to %s", req.ID, sess.id.Agency))
+		return
+	}
+	wire.WriteFrame(str, wire.TAuditBundle, wire.AuditBundle{Bundle: b})
+}
+
+// namesAgency reports whether any entry of the bundle names id's agency as
+// the telegram's sender or an addressee.
+func namesAgency(b audit.Bundle, id certs.Identity) bool {
+	for _, be := range b.Entries {
+		e, err := audit.ParseLeaf(be.Leaf)
+		if err == nil && (e.From == id.Agency || e.To == id.Agency) {
+			return true
+		}
+	}
+	return false
+}
+
+// handleAuditConsistency proves that one tree size is a prefix of a later
+// one. The proof is only hashes; anyone who may read checkpoints may ask.
+func (sess *session) handleAuditConsistency(str *quic.Stream, payload []byte) {
+	var req wire.AuditConsistencyRequest
+	if err := wire.Decode(wire.TAuditConsistency, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if sess.id.Role == certs.Switch {
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "a %s certificate cannot read the audit log", sess.id.Role))
+		return
+	}
+	if req.Size1 > req.Size2 {
+		sess.replyError(str, fault.Errorf("audit", fault.Invalid, "consistency from size %d to the smaller size %d", req.Size1, req.Size2))
+		return
+	}
+	hashes, err := sess.s.store.ConsistencyProof(req.Size1, req.Size2)
+	if err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	wire.WriteFrame(str, wire.TAuditProofHashes, wire.AuditProofHashes{Hashes: hashes})
+}

@@ -1,0 +1,75 @@
+package server
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/wire"
+	"go.uber.org/zap"
+)
+
+// tlsConfig is TLS 1.3 with a required client certificate. The chain and
+// the identity in it are checked by verifyPeer rather than by crypto/tls,
+// so that a refused handshake is logged and audited with its reason and the
+// remote address (crypto/tls would only send an alert). crypto/tls still
+// checks that the client holds the certificate's key. Session tickets are
+// off, so every connection is a full handshake and passes verifyPeer.
+func (s *Server) tlsConfig() *tls.Config {
+	base := &tls.Config{
+		MinVersion:             tls.VersionTLS13,
+		Certificates:           []tls.Certificate{s.cfg.Cert},
+		ClientAuth:             tls.RequireAnyClientCert,
+		NextProtos:             []string{wire.ALPN},
+		SessionTicketsDisabled: true,
+	}
+	outer := base.Clone()
+	outer.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		remote := ""
+		if hello.Conn != nil {
+			remote = hello.Conn.RemoteAddr().String()
+		}
+		c := base.Clone()
+		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyPeer(cs, remote) }
+		return c, nil
+	}
+	return outer
+}
+
+// verifyPeer checks the client's certificate chain against the network CA
+// and reads the identity in it; a failure is refused and audited.
+func (s *Server) verifyPeer(cs tls.ConnectionState, remote string) error {
+	err := s.checkPeer(cs)
+	if err != nil {
+		who := certs.Identity{Name: "unknown"}
+		if len(cs.PeerCertificates) > 0 {
+			who.Name = "certificate " + cs.PeerCertificates[0].Subject.CommonName
+		}
+		reason := "handshake refused from " + remote + ": " + err.Error()
+		s.log.Warn("security event", zap.String("actor", who.String()), zap.String("reason", reason))
+		s.store.RecordAsync(store.AuditEntry{Actor: who.String(), Event: store.AuditSecurity, Reason: reason})
+	}
+	return err
+}
+
+func (s *Server) checkPeer(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no client certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: s.cfg.CAs, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return fmt.Errorf("certificate not accepted: %w", err)
+	}
+	if _, err := certs.IdentityOf(leaf); err != nil {
+		return err
+	}
+	return nil
+}
