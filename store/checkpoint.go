@@ -40,7 +40,7 @@ func (s *Store) openAuditLog(txn *badger.Txn) (skey, vkey string, err error) {
 	if err != nil {
 		return "", "", fault.E("store.open", fault.Integrity, "the audit log's verifier key is unreadable", err)
 	}
-	if s.tree, err = s.loadTree(txn, s.st.aseq); err != nil {
+	if s.tree, s.altered, err = s.loadTree(txn, s.st.aseq); err != nil {
 		return "", "", err
 	}
 	if s.st.aseq > 0 {

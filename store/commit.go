@@ -183,7 +183,7 @@ func (s *Store) putCounters(txn *badger.Txn, st *state) error {
 // reloadTree rebuilds the audit tree from the store after a failed commit.
 func (s *Store) reloadTree() error {
 	return s.db.View(func(txn *badger.Txn) error {
-		t, err := s.loadTree(txn, s.st.aseq)
+		t, _, err := s.loadTree(txn, s.st.aseq)
 		if err == nil {
 			s.tree, s.treeStale = t, false
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,7 @@ type Store struct {
 	// treeStale says a failed commit left it ahead of the store.
 	tree      *tree
 	treeStale bool
+	altered   []uint64 // audit entries found altered at Open
 	signer    note.Signer
 	vkey      string
 	mu        sync.Mutex
@@ -162,6 +164,14 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	go s.loop()
+	for _, i := range s.altered {
+		reason := fmt.Sprintf("audit entry %d no longer matches the tree signed at the last checkpoint", i)
+		s.log.Error("audit log altered", zap.Uint64("index", i))
+		if err := s.Record(AuditEntry{Actor: "switch", Event: AuditIntegrity, Reason: reason}); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/switch/audit"
@@ -23,9 +25,12 @@ const groupSize = 64
 // changes with every entry, so rewriting it at every commit would cost more
 // than the leaves themselves; it is written only with each checkpoint, which
 // is all the proofs need (they are always against a checkpoint's size, and
-// every node they use was complete at that size). After a crash, Open
-// recomputes the partial groups from the full groups below them and the
-// last few leaves.
+// every node they use was complete at that size). Open takes what the last
+// checkpoint wrote and recomputes the rest (entries since, lost in a crash
+// or a shutdown) from the full groups below and the last few leaves. The
+// stored hashes win over the leaves: the tree only ever grows, so a leaf
+// altered after it was signed cannot slip into the next checkpoint; Open
+// reports it instead.
 //
 // tree is the commit loop's view: the compact range (the right border, for
 // the root) and the partial group of each level.
@@ -39,10 +44,12 @@ func nodeKey(level uint, group uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{pNode, byte(level)}, group)
 }
 
-// loadTree rebuilds the tree of the given size from the stored full groups
-// and leaves.
-func (s *Store) loadTree(txn *badger.Txn, size uint64) (*tree, error) {
+// loadTree rebuilds the tree of the given size from the stored groups and
+// leaves. It also returns the entries of the last partial group whose leaf
+// no longer hashes to what the tree stored for it.
+func (s *Store) loadTree(txn *badger.Txn, size uint64) (*tree, []uint64, error) {
 	t := &tree{last: map[uint][]byte{}, size: size}
+	var altered []uint64
 	for level := uint(0); level < 64 && size>>level > 0; level++ {
 		n := size >> level // complete nodes at this level
 		have := n % groupSize
@@ -51,18 +58,32 @@ func (s *Store) loadTree(txn *badger.Txn, size uint64) (*tree, error) {
 		}
 		first := n - have
 		g := make([]byte, 0, groupSize*audit.HashSize)
-		for i := first; i < n; i++ {
+		stored, err := s.get(txn, nodeKey(level, first/groupSize))
+		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, nil, fault.E("store.tree", fault.Integrity, "the audit log's tree is unreadable", err)
+		}
+		k := min(uint64(len(stored))/audit.HashSize, have)
+		g = append(g, stored[:k*audit.HashSize]...)
+		if level == 0 {
+			for i := first; i < first+k; i++ {
+				_, leaf, err := s.auditAt(txn, i)
+				if err != nil || !bytes.Equal(audit.LeafHash(leaf), g[(i-first)*audit.HashSize:][:audit.HashSize]) {
+					altered = append(altered, i)
+				}
+			}
+		}
+		for i := first + k; i < n; i++ {
 			var h []byte
 			if level == 0 {
 				_, leaf, err := s.auditAt(txn, i)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				h = audit.LeafHash(leaf)
 			} else {
 				kids, err := s.nodeHashes(txn, []compact.NodeID{compact.NewNodeID(level-1, 2*i), compact.NewNodeID(level-1, 2*i+1)}, t)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				h = audit.Hasher.HashChildren(kids[0], kids[1])
 			}
@@ -73,13 +94,13 @@ func (s *Store) loadTree(txn *badger.Txn, size uint64) (*tree, error) {
 	ids := compact.RangeNodes(0, size, nil)
 	hashes, err := s.nodeHashes(txn, ids, t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t.rng, err = audit.Ranges.NewRange(0, size, hashes)
 	if err != nil {
-		return nil, fault.E("store.tree", fault.Integrity, "the audit log's tree does not fit its size", err)
+		return nil, nil, fault.E("store.tree", fault.Integrity, "the audit log's tree does not fit its size", err)
 	}
-	return t, nil
+	return t, altered, nil
 }
 
 // nodeHashes reads the hashes of the given perfect-subtree nodes, from the

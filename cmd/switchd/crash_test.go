@@ -300,7 +300,13 @@ func TestCrashLoop(t *testing.T) {
 	if starts != cycles+1 {
 		t.Errorf("audit records %d starts, want %d", starts, cycles+1)
 	}
+	// And it is still one append-only log: the tree recomputed over every
+	// leaf matches every checkpoint signed between the kills.
+	_, checkpoints := daemontest.VerifyAudit(t, st)
+	if checkpoints < cycles+1 {
+		t.Errorf("%d checkpoints, want one at least per start (%d)", checkpoints, cycles+1)
+	}
 	t.Logf("crash loop: %d kills; %d telegrams accepted, %d deliveries, %d answers lost and refiled "+
-		"(%d of them had committed), %d redeliveries flagged as possible duplicates, %d audit entries",
-		cycles, len(byRef), deliveries, r.failed, r.refiled, r.dups.Load(), len(entries))
+		"(%d of them had committed), %d redeliveries flagged as possible duplicates, %d audit entries, %d checkpoints verified",
+		cycles, len(byRef), deliveries, r.failed, r.refiled, r.dups.Load(), len(entries), checkpoints)
 }

@@ -63,7 +63,7 @@ func CheckSize(f wire.Filing, lim Limits) error {
 // store (ID and filing time are the store's to assign).
 func Check(sender certs.Identity, f wire.Filing, dir *directory.Directory, lim Limits, now time.Time) (telegram.Header, error) {
 	if sender.Role != certs.Terminal {
-		return telegram.Header{}, fault.Errorf(op, fault.Permission, "a %s certificate cannot file telegrams; only terminals can", sender.Role)
+		return telegram.Header{}, fault.Errorf(op, fault.Permission, "%s certificates cannot file telegrams; only terminals can", sender.Role)
 	}
 	if err := CheckSize(f, lim); err != nil {
 		return telegram.Header{}, err

@@ -52,7 +52,7 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 		}
 		redact = true
 	default:
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "a %s certificate cannot read the audit log", sess.id.Role))
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot read the audit log", sess.id.Role))
 		return
 	}
 	entries, err := sess.s.store.QueryAudit(store.AuditQuery{ID: q.ID, Agency: q.Agency, Event: q.Event,
@@ -81,7 +81,7 @@ func (sess *session) handleAuditExport(str *quic.Stream, payload []byte) {
 		return
 	}
 	if sess.id.Role != certs.Auditor {
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "a %s certificate cannot export the audit log; only auditors can", sess.id.Role))
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot export the audit log; only auditors can", sess.id.Role))
 		return
 	}
 	var page wire.AuditLeaves
@@ -111,7 +111,7 @@ func (sess *session) handleAuditCheckpoint(str *quic.Stream, payload []byte) {
 		return
 	}
 	if sess.id.Role == certs.Switch || (req.All && sess.id.Role != certs.Auditor) {
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "a %s certificate cannot list the audit log's checkpoints; only auditors can", sess.id.Role))
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot list the audit log's checkpoints; only auditors can", sess.id.Role))
 		return
 	}
 	st := sess.s.store
@@ -150,7 +150,7 @@ func (sess *session) handleAuditProof(str *quic.Stream, payload []byte) {
 		return
 	}
 	if r := sess.id.Role; r != certs.Auditor && r != certs.Terminal {
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "a %s certificate cannot obtain audit proofs", r))
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot obtain audit proofs", r))
 		return
 	}
 	b, err := sess.s.store.Proof(req.ID)
@@ -186,7 +186,7 @@ func (sess *session) handleAuditConsistency(str *quic.Stream, payload []byte) {
 		return
 	}
 	if sess.id.Role == certs.Switch {
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "a %s certificate cannot read the audit log", sess.id.Role))
+		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot read the audit log", sess.id.Role))
 		return
 	}
 	if req.Size1 > req.Size2 {

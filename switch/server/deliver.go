@@ -45,7 +45,7 @@ func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release f
 		return
 	}
 	if sess.id.Role != certs.Terminal {
-		sess.deny(str, fault.Errorf("subscribe", fault.Permission, "a %s certificate has no inbox; only terminals receive telegrams", sess.id.Role))
+		sess.deny(str, fault.Errorf("subscribe", fault.Permission, "%s certificates have no inbox; only terminals receive telegrams", sess.id.Role))
 		return
 	}
 	if !sub.Inbox && !sub.Receipts {

@@ -21,7 +21,7 @@ func (sess *session) handleRotate(str *quic.Stream, payload []byte) {
 		return
 	}
 	if sess.id.Role != certs.Operator {
-		sess.deny(str, fault.Errorf("keys", fault.Permission, "a %s certificate cannot rotate keys; only operators can", sess.id.Role))
+		sess.deny(str, fault.Errorf("keys", fault.Permission, "%s certificates cannot rotate keys; only operators can", sess.id.Role))
 		return
 	}
 	ring := sess.s.cfg.Keyring

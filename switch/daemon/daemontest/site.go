@@ -14,6 +14,7 @@ import (
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/server"
@@ -188,3 +189,34 @@ func (l *Buffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock()
 func (l *Buffer) Sync() error { return nil }
 
 func (l *Buffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// VerifyAudit checks a stopped switch's whole audit log as an auditor
+// would: every stored checkpoint's signature, and the tree recomputed over
+// every leaf against each of them. It returns the log size and the number
+// of checkpoints, and fails the test on any mismatch.
+func VerifyAudit(t testing.TB, st *store.Store) (size uint64, checkpoints int) {
+	t.Helper()
+	v := audit.NewVerifier()
+	err := st.Checkpoints(0, func(sc store.SignedCheckpoint) error {
+		cp, err := audit.OpenCheckpoint(sc.Note, st.VerifierKey())
+		if err != nil {
+			return err
+		}
+		v.Expect(cp)
+		checkpoints++
+		return nil
+	})
+	if err == nil {
+		err = st.AuditLeaves(0, 1<<62, func(i uint64, leaf []byte) error { return v.Add(i, leaf) })
+	}
+	if err == nil {
+		err = v.Finish()
+	}
+	if err != nil {
+		t.Fatalf("the audit log does not verify: %v", err)
+	}
+	if len(v.Checked()) != checkpoints {
+		t.Fatalf("%d of %d checkpoints checked", len(v.Checked()), checkpoints)
+	}
+	return v.Size(), checkpoints
+}
