@@ -3,6 +3,7 @@ package store
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -48,3 +49,36 @@ func BenchmarkCommitGrouped(b *testing.B) { benchFile(b, 128, true) }
 // encryption), to measure its cost side by side.
 func BenchmarkCommitSinglePlain(b *testing.B)  { benchFile(b, 1, false) }
 func BenchmarkCommitGroupedPlain(b *testing.B) { benchFile(b, 128, false) }
+
+// BenchmarkAuditAppend: audit entries alone, 128 concurrent writers (group
+// commit), each a telegram event with an ID, a sender and an addressee: a
+// leaf, three index keys and the tree.
+func BenchmarkAuditAppend(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(Options{Dir: dir, Keyring: testRing(b, dir)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ids := telegram.NewIDGen()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	const writers = 128
+	per := b.N / writers
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				e := AuditEntry{Actor: "NA.TU/terminal 1", Event: AuditDelivered, ID: ids.New(time.Now()), From: "HN.UBND",
+					To: "NA.TU", Precedence: telegram.Routine, Classification: telegram.Secret}
+				if err := s.Record(e); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(per*writers)/b.Elapsed().Seconds(), "entries/s")
+}

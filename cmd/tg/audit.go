@@ -254,6 +254,9 @@ func (c *auditCheckpointCmd) Run(e *env) error {
 		}
 		out["consistent_with_size"] = old.Size
 		msg = fmt.Sprintf("consistent with the earlier checkpoint of size %d: the log has only grown\n", old.Size)
+		if old.Size == cp.Size {
+			msg = fmt.Sprintf("the same log as the earlier checkpoint of size %d: nothing appended since\n", old.Size)
+		}
 	}
 	if e.json {
 		return e.emit(out)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/client"
@@ -61,20 +62,14 @@ func (c *auditProofCmd) Run(e *env) error {
 }
 
 func printEntries(e *env, entries []audit.Entry) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	for _, en := range entries {
 		row := auditRow(en)
-		fmt.Fprintf(e.stdout, "  %6s  %s  %-16s %s\n", row[0], row[1], en.Event, strings.Join(nonEmpty(row[3], row[5], row[6], row[7], row[8], row[9]), "  "))
+		row[1] = en.At.Local().Format("2006-01-02 15:04:05.000")
+		row = append(row[:4], row[5:]...) // the ID is the bundle's
+		fmt.Fprintln(tw, "  "+strings.Join(row, "\t"))
 	}
-}
-
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
+	tw.Flush()
 }
 
 type auditCheckProofCmd struct {
