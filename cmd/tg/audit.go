@@ -134,6 +134,7 @@ func (c *auditQueryCmd) Run(e *env) error {
 		tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.ToUpper(strings.Join(auditColumns, "\t")))
 	}
+	printed := 0
 	for {
 		page, err := cl.AuditQuery(e.ctx, q)
 		if err != nil {
@@ -153,12 +154,18 @@ func (c *auditQueryCmd) Run(e *env) error {
 				fmt.Fprintln(tw, strings.Join(row, "\t"))
 			}
 		}
+		printed += len(page.Entries)
 		n := len(page.Entries)
-		if n < q.Limit || n == 0 {
+		if !page.More || n == 0 {
 			break
 		}
 		last := page.Entries[n-1].Index
-		if !c.All {
+		if q.Newest {
+			q.To = last
+		} else {
+			q.From = last + 1
+		}
+		if !c.All && printed >= c.Limit {
 			if tw != nil {
 				tw.Flush()
 			}
@@ -169,13 +176,11 @@ func (c *auditQueryCmd) Run(e *env) error {
 			}
 			break
 		}
-		if q.Newest {
-			if last == 0 {
-				break
-			}
-			q.To = last
-		} else {
-			q.From = last + 1
+		if !c.All {
+			q.Limit = c.Limit - printed
+		}
+		if q.Newest && last == 0 {
+			break
 		}
 	}
 	if tw != nil {

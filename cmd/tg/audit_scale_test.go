@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -71,6 +72,12 @@ func TestAuditAtScale(t *testing.T) {
 	r, newest := timed("--json", "audit", "query", "--agency", "HN.UBND", "--event", "filed", "--limit", "100")
 	if ls := lines(r.stdout); r.code != 0 || len(ls) != 100 {
 		t.Fatalf("newest 100 filings: %d %d lines", r.code, len(ls))
+	}
+	if n <= 100_000 {
+		r, _ = timed("--json", "audit", "query", "--oldest", "--limit", strconv.Itoa(2*n+1)) // pages past the frame size
+		if ls := lines(r.stdout); r.code != 0 || len(ls) != 2*n+1 || !strings.Contains(ls[2*n], fmt.Sprintf(`"index":%d,`, 2*n)) {
+			t.Fatalf("the whole log in one query: %d, %d lines", r.code, len(ls))
+		}
 	}
 	r, proof := timed("--json", "audit", "proof", marked.String())
 	if r.code != 0 || checkBundleIndependently(t, []byte(r.stdout)) != 2 {

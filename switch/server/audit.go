@@ -55,6 +55,9 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot read the audit log", sess.id.Role))
 		return
 	}
+	if q.Limit <= 0 || q.Limit > store.MaxQueryLimit {
+		q.Limit = min(max(q.Limit, 100), store.MaxQueryLimit)
+	}
 	entries, err := sess.s.store.QueryAudit(store.AuditQuery{ID: q.ID, Agency: q.Agency, Event: q.Event,
 		Precedence: q.Precedence, Classification: q.Classification, Since: q.Since, Until: q.Until,
 		From: q.From, To: q.To, Newest: q.Newest, Limit: q.Limit})
@@ -63,15 +66,22 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	if redact {
-		for i := range entries {
-			if !entries[i].ID.IsZero() {
-				e := &entries[i]
-				e.From, e.To, e.Precedence, e.Classification = "", "", 0, 0
-			}
+	more := len(entries) == q.Limit
+	size := 0
+	for i := range entries {
+		e := &entries[i]
+		if redact && !e.ID.IsZero() {
+			e.From, e.To, e.Precedence, e.Classification = "", "", 0, 0
+		}
+		// A generous bound on the entry's encoded size: the page must fit
+		// in one frame; the client asks again for the rest.
+		size += 96 + len(e.Actor) + len(e.Event) + len(e.From) + len(e.To) + len(e.Reason)
+		if size > exportPage {
+			entries, more = entries[:max(i, 1)], true
+			break
 		}
 	}
-	wire.WriteFrame(str, wire.TAuditEntries, wire.AuditEntries{Entries: entries, Redacted: redact})
+	wire.WriteFrame(str, wire.TAuditEntries, wire.AuditEntries{Entries: entries, Redacted: redact, More: more})
 }
 
 func (sess *session) handleAuditExport(str *quic.Stream, payload []byte) {

@@ -25,9 +25,12 @@ type AuditQuery struct {
 
 // AuditEntries answers an AuditQuery. Redacted is set when the caller's
 // role sees telegram entries without their metadata (operators).
+// More says the query has further results: ask again from past the last
+// entry (a page also ends early to fit in a frame).
 type AuditEntries struct {
 	Entries  []audit.Entry `cbor:"1,keyasint"`
 	Redacted bool          `cbor:"2,keyasint,omitempty"`
+	More     bool          `cbor:"3,keyasint,omitempty"`
 }
 
 // AuditExport asks for the stored leaves from index From on (auditors).
