@@ -3,6 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,6 +132,9 @@ func Open(opts Options) (*Store, error) {
 	if opts.Origin == "" {
 		opts.Origin = "dienbao/switch"
 	}
+	if err := removeEmptyLogs(opts.Dir, opts.Logger); err != nil {
+		return nil, fault.E("store.open", fault.Internal, "cannot read the store folder "+opts.Dir, err)
+	}
 	db, err := badger.Open(BadgerOptions(opts.Dir))
 	if err != nil {
 		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
@@ -246,3 +253,33 @@ func (s *Store) get(txn *badger.Txn, key []byte) ([]byte, error) {
 
 // set seals v and writes it at key in the commit's transaction.
 func (c *commitCtx) set(key, v []byte) error { return c.txn.Set(key, c.s.sealValue(key, v)) }
+
+// removeEmptyLogs deletes the empty write-ahead (.mem) and value-log
+// (.vlog) files a crash can leave between creating such a file and sizing
+// it. Badger v4.9.6 refuses to open a folder holding one ("Create a new
+// file", dgraph-io/badger#2207, fix pending in #2331). An empty file holds
+// no entry and no value any entry can point to, so nothing is lost.
+func removeEmptyLogs(dir string, log *zap.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".mem") && !strings.HasSuffix(name, ".vlog") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() != 0 {
+			continue
+		}
+		log.Warn("removing an empty log file left by a crash", zap.String("file", name))
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
