@@ -1,7 +1,7 @@
 // Package store owns dienbao's durable state in Badger: telegram headers and
 // bodies, one queue per addressee agency, delivery state, delivery reports
 // waiting for their sender, the sender-reference index that makes filing
-// idempotent, and the audit log.
+// idempotent, and the audit log with its Merkle tree and signed checkpoints.
 //
 // Durability. Badger runs with SyncWrites on, checksums verified on every
 // table and block read and on every value-log read. A single goroutine, the
@@ -17,7 +17,8 @@
 // agency address appears only as its tag (16 bytes of HMAC-SHA256 under the
 // keyring's index key), and a sender reference likewise.
 //
-//	m<name>                                  counters: last queue, receipt and audit sequence
+//	m<name>                                  counters (queue and receipt sequence, audit log size); the
+//	                                         audit log's signing and verifier keys
 //	h<id:16>                                 telegram header
 //	b<id:16><chunk:4>                        body, in 64 KiB chunks
 //	d<id:16><addressee tag>                  delivery state for one addressee
@@ -28,10 +29,20 @@
 //	i<agency tag><reference tag>             sender reference → telegram ID
 //	p<agency tag><seq:8>                     parked for an operator → telegram ID
 //	x<unix ns:8><id:16>, o<unix ns:8><id:16> expiry and speed-of-service deadlines (empty)
-//	a<seq:8>                                 audit entry
+//	a<index:8>                               audit entry: its leaf (canonical JSON, package audit)
+//	A<id:16><index:8>, Y<agency tag><index:8>  audit entries of a telegram, naming an agency (empty)
+//	n<level:1><group:8>                      audit tree: 64 perfect-subtree hashes of one level
+//	c<size:8>                                signed checkpoint of the audit log at that size
 //
 // Sealing. Every value is sealed by the keyring (crypto.Keyring: AEAD bound
-// to the storage key and the data key's ID); the deadline markers are empty.
+// to the storage key and the data key's ID); the deadline and audit index
+// markers are empty.
+//
+// The audit log. Entries are appended in the commit that makes the change
+// they record; each is a leaf of an RFC 6962 tree (tree.go explains how its
+// hashes are kept), and checkpoints of the tree are signed in the commit
+// loop (checkpoint.go). Entry times come from the commit loop's clock, held
+// monotonic across restarts, so a time range is a binary search.
 //
 // Why opaque keys rather than Badger's own encryption. Badger can encrypt
 // its files (keys included), but its compaction then keeps an encrypted

@@ -27,4 +27,10 @@
 //     body on the wire. It writes Deliver (+ body) or Receipt frames; the
 //     client answers each with Ack on the same stream once it has stored
 //     the item durably.
+//
+// Audit requests (audit.go) are plain request/reply: AuditQuery →
+// AuditEntries (a page that fits a frame; More says ask again), AuditExport
+// → AuditLeaves (a page of stored leaves; an empty page ends the log),
+// AuditCheckpoint → AuditCheckpoints, AuditProof → AuditBundle, and
+// AuditConsistency → AuditProofHashes.
 package wire
