@@ -185,6 +185,14 @@ func TestAuditWalkThrough(t *testing.T) {
 	if r = tg(t, "", "--id", na, "audit", "query", "--agency", "HN.UBND"); r.code != exitPermission {
 		t.Fatalf("a terminal read another agency's entries: %d", r.code)
 	}
+	// By ID, the addressee sees the whole story of a telegram it was sent,
+	// and nothing of one it was not.
+	if r = tg(t, "", "--id", na, "--json", "audit", "query", "--telegram", id); len(lines(r.stdout)) != 6 {
+		t.Fatalf("the addressee's view of its telegram: %d lines", len(lines(r.stdout)))
+	}
+	if r = tg(t, "", "--id", na, "--json", "audit", "query", "--telegram", other); r.code != 0 || len(lines(r.stdout)) != 0 {
+		t.Fatalf("NA.TU's view of a telegram between others: %d %q", r.code, r.stdout)
+	}
 	if r = tg(t, "", "--id", na, "--json", "audit", "proof", id); r.code != 0 {
 		t.Fatalf("the addressee's proof: %d %s", r.code, r.stderr)
 	}

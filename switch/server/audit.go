@@ -5,6 +5,7 @@ import (
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
@@ -13,8 +14,9 @@ import (
 // Who sees what of the audit log:
 //
 //	auditor   everything: query, export, every checkpoint, any proof
-//	terminal  entries that name its own agency as sender or addressee, and
-//	          proofs for telegrams its agency sent or was sent
+//	terminal  entries that name its own agency as sender or addressee; all
+//	          the entries of a telegram its agency sent or was sent (asked
+//	          by ID), and proofs for them
 //	operator  every entry, but telegram entries without sender, addressee,
 //	          precedence or classification (the ID stays); no filter on
 //	          those, no export, no proof
@@ -44,7 +46,9 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 			sess.deny(str, fault.Errorf("audit", fault.Permission, "a terminal of %s cannot read the audit entries of %s", sess.id.Agency, q.Agency))
 			return
 		}
-		q.Agency = sess.id.Agency
+		if q.ID.IsZero() || q.Agency != "" || !sess.party(q.ID) {
+			q.Agency = sess.id.Agency
+		}
 	case certs.Operator:
 		if q.Agency != "" || q.Precedence != 0 || q.Classification != 0 {
 			sess.deny(str, fault.E("audit", fault.Permission, "operators cannot filter the audit log by agency, precedence or classification; only auditors can"))
@@ -173,6 +177,24 @@ func (sess *session) handleAuditProof(str *quic.Stream, payload []byte) {
 		return
 	}
 	wire.WriteFrame(str, wire.TAuditBundle, wire.AuditBundle{Bundle: b})
+}
+
+// party reports whether the session's agency sent telegram id or is one of
+// its addressees.
+func (sess *session) party(id telegram.ID) bool {
+	h, err := sess.s.store.Header(id)
+	if err != nil {
+		return false
+	}
+	if h.From == sess.id.Agency {
+		return true
+	}
+	for _, a := range h.Addressees() {
+		if a == sess.id.Agency {
+			return true
+		}
+	}
+	return false
 }
 
 // namesAgency reports whether any entry of the bundle names id's agency as
