@@ -203,22 +203,9 @@ func (c *auditExportCmd) Run(e *env) error {
 		return err
 	}
 	defer cl.Close()
-	next := c.From
-	for {
-		leaves, err := cl.AuditExport(e.ctx, next)
-		if err != nil {
-			return err
-		}
-		if len(leaves) == 0 {
-			return nil
-		}
-		for _, l := range leaves {
-			if err := e.emit(exportLine{Index: l.Index, Leaf: l.Leaf}); err != nil {
-				return err
-			}
-		}
-		next = leaves[len(leaves)-1].Index + 1
-	}
+	return cl.AuditLeaves(e.ctx, c.From, func(l wire.AuditLeaf) error {
+		return e.emit(exportLine{Index: l.Index, Leaf: l.Leaf})
+	}, nil)
 }
 
 // exportLine is one line of tg audit export.

@@ -13,6 +13,7 @@ import (
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
@@ -97,9 +98,7 @@ func (c *auditCheckProofCmd) Run(e *env) error {
 	fmt.Fprintf(e.stdout, "OK: telegram %s, %d entries included in the log of %d entries (origin %s)\n",
 		b.ID, len(entries), cp.Size, cp.Origin)
 	printEntries(e, entries)
-	if c.Key == "" {
-		fmt.Fprintf(e.stdout, "signed by %s\ncompare it with the switch's published verifier key, or pass it with --key\n", b.VerifierKey)
-	}
+	keyHint(e, c.Key, b.VerifierKey)
 	return nil
 }
 
@@ -137,22 +136,18 @@ func (c *auditVerifyCmd) Run(e *env) error {
 		}
 	}
 	bar := e.progress(int64(top.Size), "verifying")
-	next := uint64(0)
-	for {
-		leaves, err := cl.AuditExport(e.ctx, next)
-		if err != nil {
-			return err
+	err = cl.AuditLeaves(e.ctx, 0, func(l wire.AuditLeaf) error {
+		if err := v.Add(l.Index, l.Leaf); err != nil {
+			return &verifyFailure{err}
 		}
-		if len(leaves) == 0 {
-			break
-		}
-		for _, l := range leaves {
-			if err := v.Add(l.Index, l.Leaf); err != nil {
-				return c.failed(e, cl, v, bar, err)
-			}
-		}
-		next = leaves[len(leaves)-1].Index + 1
-		bar.Set64(int64(min(next, top.Size)))
+		return nil
+	}, func(next uint64) { bar.Set64(int64(min(next, top.Size))) })
+	var vf *verifyFailure
+	if errors.As(err, &vf) {
+		return c.failed(e, cl, v, bar, vf.err)
+	}
+	if err != nil {
+		return err
 	}
 	if err := v.Finish(); err != nil {
 		return c.failed(e, cl, v, bar, err)
@@ -164,9 +159,7 @@ func (c *auditVerifyCmd) Run(e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "OK: %d entries; the tree matches all %d signed checkpoints; latest: size %d, root %s\n",
 		v.Size(), len(v.Checked()), top.Size, base64.StdEncoding.EncodeToString(top.Hash))
-	if c.Key == "" {
-		fmt.Fprintf(e.stdout, "signed by %s\ncompare it with the switch's published verifier key, or pass it with --key\n", vkey)
-	}
+	keyHint(e, c.Key, vkey)
 	return nil
 }
 
@@ -204,6 +197,20 @@ func (c *auditVerifyCmd) failed(e *env, cl *client.Client, v *audit.Verifier, ba
 	}
 	return fault.Errorf("audit", fault.Integrity, "the audit log does not verify at entry %d: %s", m.Index, m.Why)
 }
+
+// keyHint reminds the user, when no key was pinned with --key, that the
+// signature only counts if the key is the switch's published one.
+func keyHint(e *env, pinned, vkey string) {
+	if pinned == "" {
+		fmt.Fprintf(e.stdout, "signed by %s\ncompare it with the switch's published verifier key, or pass it with --key\n", vkey)
+	}
+}
+
+// verifyFailure carries a verification error out of the leaf walk, apart
+// from errors talking to the switch.
+type verifyFailure struct{ err error }
+
+func (f *verifyFailure) Error() string { return f.err.Error() }
 
 // progress is a progress bar on standard error when it is a terminal,
 // silent otherwise.

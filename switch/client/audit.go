@@ -39,6 +39,27 @@ func (c *Client) AuditExport(ctx context.Context, from uint64) ([]wire.AuditLeaf
 	return r.Leaves, err
 }
 
+// AuditLeaves calls fn with every stored leaf from index from to the end
+// of the log, a page at a time, and after each page with done (the next
+// index) when progress is not nil (auditors only).
+func (c *Client) AuditLeaves(ctx context.Context, from uint64, fn func(wire.AuditLeaf) error, progress func(next uint64)) error {
+	for {
+		leaves, err := c.AuditExport(ctx, from)
+		if err != nil || len(leaves) == 0 {
+			return err
+		}
+		for _, l := range leaves {
+			if err := fn(l); err != nil {
+				return err
+			}
+		}
+		from = leaves[len(leaves)-1].Index + 1
+		if progress != nil {
+			progress(from)
+		}
+	}
+}
+
 // AuditCheckpoint returns the latest signed checkpoint (the switch signs a
 // new one if the log has grown) and the switch's verifier key.
 func (c *Client) AuditCheckpoint(ctx context.Context) (note []byte, vkey string, err error) {
