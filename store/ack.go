@@ -21,12 +21,27 @@ type DeliveryState struct {
 	// attempt but an acknowledged one failed.
 	Attempts int  `cbor:"6,keyasint,omitempty"`
 	Overdue  bool `cbor:"7,keyasint,omitempty"` // passed its speed-of-service target while pending
+	// Held: an operator took the entry out of the queue (it is in the held
+	// list under Seq) until released. Still pending.
+	Held bool `cbor:"8,keyasint,omitempty"`
 }
 
 // Pending reports whether the addressee still waits for the telegram.
 func (d DeliveryState) Pending() bool { return d.Status == 0 }
 
+// Parked reports whether the addressee's delivery was given up after too
+// many attempts (or quarantined) and waits for an operator: the telegram is
+// kept for it, and tg requeue puts it back.
+func (d DeliveryState) Parked() bool { return d.Status == telegram.NotDelivered && d.Reason == ReasonParked }
+
 func unixUTC(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // Ack records that a terminal of q.Agency durably stored telegram id,
 // delivered from sub-queue q at sequence seq. In one transaction it
@@ -83,6 +98,7 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	if err := c.txn.Delete(qk); err != nil {
 		return false, err
 	}
+	c.count(a.Queue, Counts{Waiting: -1, Overdue: -b2i(prev.Overdue)})
 	if err := c.set(c.s.ks.deliveryKey(a.ID, a.Queue.Agency), dsb); err != nil {
 		return false, err
 	}
@@ -116,8 +132,8 @@ func (s *Store) othersDone(txn *badger.Txn, h telegram.Header, except telegram.A
 		if err != nil {
 			return false, err
 		}
-		if ds.Pending() {
-			return false, nil
+		if ds.Pending() || ds.Parked() {
+			return false, nil // still waited for, or may be requeued: keep the body
 		}
 	}
 	return true, nil

@@ -29,6 +29,7 @@ type commitCtx struct {
 	st     *state
 	events *[]Event
 	now    int64
+	counts map[SubQueue]*Counts // changes to the operators' figures
 }
 
 // EventKind says what an Event announces.
@@ -38,6 +39,12 @@ type EventKind uint8
 const (
 	EvQueued  EventKind = 1 // a telegram entered an agency's queue
 	EvReceipt EventKind = 2 // a delivery report is waiting for an agency
+	// EvReinserted: an operator put an entry back in a queue at its old
+	// sequence (released, requeued): a scheduler past it must take it back.
+	EvReinserted EventKind = 3
+	// EvAgencyHold: deliveries to Queue.Agency were held (Seq 1) or
+	// released (Seq 0).
+	EvAgencyHold EventKind = 4
 )
 
 // Event tells the switch what a commit made durable, so that it can wake
@@ -89,6 +96,9 @@ func (s *Store) loop() {
 			}
 		}
 		s.commit(batch)
+		if s.opts.OnBatch != nil {
+			s.opts.OnBatch(len(batch))
+		}
 		sort.SliceStable(batch, func(i, j int) bool { return batch[i].prec > batch[j].prec })
 		for _, o := range batch {
 			close(o.done)
@@ -134,7 +144,10 @@ func (s *Store) commit(batch []*op) {
 		}
 		o.err = err
 	}
-	err := s.putCounters(txn, &st)
+	err := c.flushCounts()
+	if err == nil {
+		err = s.putCounters(txn, &st)
+	}
 	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
 		// The counters did not fit after the batch: commit it in halves.
 		txn.Discard()

@@ -55,6 +55,9 @@ func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
 			if err := c.set(c.s.ks.deliveryKey(id, td.a), b); err != nil {
 				return err
 			}
+			if !td.ds.Held {
+				c.count(SubQueue{Agency: td.a, Prec: h.Precedence, Class: h.Classification}, Counts{Overdue: 1})
+			}
 			age := now.Sub(h.FiledAt).Round(time.Second)
 			if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditOverdue, ID: id, From: h.From, To: td.a,
 				Precedence: h.Precedence, Classification: h.Classification, Reason: "waiting " + age.String()}); err != nil {

@@ -130,6 +130,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 			Precedence: h.Precedence, Classification: h.Classification}); err != nil {
 			return FileResult{}, err
 		}
+		c.count(q, Counts{Waiting: 1})
 		*c.events = append(*c.events, Event{Kind: EvQueued, Queue: q, Seq: c.st.qseq, ID: h.ID})
 	}
 	return FileResult{ID: h.ID}, nil

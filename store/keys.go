@@ -25,6 +25,9 @@ const (
 	pAuditAgency = 'Y' // Y<agency tag:16><index:8>: audit entries naming an agency (empty)
 	pNode        = 'n' // n<level:1><group:8> → audit tree hashes
 	pCheckpoint  = 'c' // c<size:8> → signed checkpoint
+	pCounts      = 'D' // D<agency tag><rank:1><class:1> → a sub-queue's Counts
+	pHeld        = 'w' // w<agency tag><seq:8> → id: held by an operator
+	pAgencyHeld  = 'W' // W<agency tag>: the agency's deliveries are held
 	pExpiry      = 'x' // x<unix ns:8><id:16>: latest delivery time
 	pOverdue     = 'o' // o<unix ns:8><id:16>: speed-of-service deadline
 	pParked      = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
@@ -125,6 +128,10 @@ func (ks keyspace) refKey(a telegram.Address, ref string) []byte {
 
 func (ks keyspace) parkedKey(a telegram.Address, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(ks.agencyKey(pParked, a), seq)
+}
+
+func (ks keyspace) heldKey(a telegram.Address, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(ks.agencyKey(pHeld, a), seq)
 }
 
 func u64(b []byte) uint64 {

@@ -45,7 +45,18 @@ func (s *Store) Quarantine(q SubQueue, seq uint64, id telegram.ID, reason string
 		if err := c.set(c.s.ks.parkedKey(q.Agency, seq), id[:]); err != nil {
 			return err
 		}
+		c.count(q, Counts{Waiting: -1, Parked: 1})
 		return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditIntegrity, ID: id, To: q.Agency,
 			Precedence: q.Prec, Classification: q.Class, Reason: reason})
 	}})
+}
+
+// quarantined reports whether the pending entry at seq of q was moved to
+// the parked list by Quarantine (its delivery state still says pending).
+func (c *commitCtx) quarantined(q SubQueue, seq uint64) bool {
+	if _, err := c.txn.Get(c.s.ks.queueKey(q, seq)); err == nil {
+		return false
+	}
+	_, err := c.txn.Get(c.s.ks.parkedKey(q.Agency, seq))
+	return err == nil
 }

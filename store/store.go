@@ -35,6 +35,10 @@ type Options struct {
 	// key. Nil stores plaintext: only for tests and the side-by-side
 	// benchmark; switchd always sets one.
 	Keyring *crypto.Keyring
+	// OnBatch, if set, is called by the commit loop with the number of
+	// operations each commit wrote (its group-commit batch). It must not
+	// block.
+	OnBatch func(ops int)
 	// Origin names the audit log in its checkpoints (a C2SP origin line:
 	// no spaces, no '+'). It is fixed when the store is created, with the
 	// log's Ed25519 signing key; later values are ignored. Default

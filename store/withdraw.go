@@ -29,39 +29,53 @@ type Withdrawn struct {
 func (s *Store) Withdraw(id telegram.ID, reason string, only telegram.Address, skip func(q SubQueue, seq uint64) bool) ([]Withdrawn, error) {
 	var out []Withdrawn
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) (err error) {
-		out, err = c.withdraw(id, reason, only, skip)
+		out, err = c.withdraw(id, withdrawal{event: reason, reason: reason, only: only, skip: skip})
 		return err
 	}})
 	return out, err
 }
 
-func (c *commitCtx) withdraw(id telegram.ID, reason string, only telegram.Address, skip func(SubQueue, uint64) bool) ([]Withdrawn, error) {
+// withdrawal says how: the audit event (expired, parked, cancelled), the
+// reason the sender reads, who acts, and which addressees.
+type withdrawal struct {
+	event, reason, actor string
+	only                 telegram.Address
+	skip                 func(SubQueue, uint64) bool
+	parked               bool // also settle addressees that are parked (cancel)
+}
+
+func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) {
 	h, err := c.s.getHeader(c.txn, id)
 	if fault.Is(fault.NotExist, err) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
+	if w.actor == "" {
+		w.actor = "switch"
+	}
 	type todo struct {
 		a  telegram.Address
 		ds DeliveryState
 	}
 	var list []todo
-	stillPending, skippedInFlight := false, false
+	stillWaited, skippedInFlight := false, false
 	for _, a := range h.Addressees() {
 		ds, err := c.s.getDelivery(c.txn, id, a)
 		if err != nil {
 			return nil, err
 		}
-		if !ds.Pending() {
+		parked := w.parked && ds.Parked()
+		if !ds.Pending() && !parked {
+			stillWaited = stillWaited || ds.Parked()
 			continue
 		}
 		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
 		switch {
-		case only != "" && a != only:
-			stillPending = true
-		case skip != nil && skip(q, ds.Seq):
-			stillPending, skippedInFlight = true, true
+		case w.only != "" && a != w.only:
+			stillWaited = true
+		case !ds.Held && !parked && w.skip != nil && w.skip(q, ds.Seq):
+			stillWaited, skippedInFlight = true, true
 		default:
 			list = append(list, todo{a, ds})
 		}
@@ -71,11 +85,30 @@ func (c *commitCtx) withdraw(id telegram.ID, reason string, only telegram.Addres
 	// Writes only from here.
 	for _, td := range list {
 		q := SubQueue{Agency: td.a, Prec: h.Precedence, Class: h.Classification}
-		if err := c.txn.Delete(c.s.ks.queueKey(q, td.ds.Seq)); err != nil {
-			return nil, err
-		}
 		ds := td.ds
-		ds.Status, ds.Reason, ds.At = telegram.NotDelivered, reason, at
+		switch {
+		case ds.Parked():
+			if err := c.txn.Delete(c.s.ks.parkedKey(td.a, ds.Seq)); err != nil {
+				return nil, err
+			}
+			c.count(q, Counts{Parked: -1})
+		case ds.Held:
+			if err := c.txn.Delete(c.s.ks.heldKey(td.a, ds.Seq)); err != nil {
+				return nil, err
+			}
+			c.count(q, Counts{Held: -1})
+		case c.quarantined(q, ds.Seq):
+			if err := c.txn.Delete(c.s.ks.parkedKey(td.a, ds.Seq)); err != nil {
+				return nil, err
+			}
+			c.count(q, Counts{Parked: -1})
+		default:
+			if err := c.txn.Delete(c.s.ks.queueKey(q, ds.Seq)); err != nil {
+				return nil, err
+			}
+			c.count(q, Counts{Waiting: -1, Overdue: -b2i(ds.Overdue)})
+		}
+		ds.Status, ds.Reason, ds.At, ds.Held = telegram.NotDelivered, w.reason, at, false
 		b, err := wire.Marshal(&ds)
 		if err != nil {
 			return nil, err
@@ -83,25 +116,31 @@ func (c *commitCtx) withdraw(id telegram.ID, reason string, only telegram.Addres
 		if err := c.set(c.s.ks.deliveryKey(id, td.a), b); err != nil {
 			return nil, err
 		}
-		if reason == ReasonParked {
-			if err := c.set(c.s.ks.parkedKey(td.a, td.ds.Seq), id[:]); err != nil {
+		if w.event == ReasonParked {
+			if err := c.set(c.s.ks.parkedKey(td.a, ds.Seq), id[:]); err != nil {
 				return nil, err
 			}
+			c.count(q, Counts{Parked: 1})
+			stillWaited = true // kept for an operator to requeue
 		}
-		if err := c.appendAudit(AuditEntry{Actor: "switch", Event: reason, ID: id, From: h.From, To: td.a,
-			Precedence: h.Precedence, Classification: h.Classification}); err != nil {
+		auditReason := ""
+		if w.reason != w.event {
+			auditReason = w.reason
+		}
+		if err := c.appendAudit(AuditEntry{Actor: w.actor, Event: w.event, ID: id, From: h.From, To: td.a,
+			Precedence: h.Precedence, Classification: h.Classification, Reason: auditReason}); err != nil {
 			return nil, err
 		}
 		if err := c.queueReceipt(h, telegram.Receipt{ID: id, Addressee: td.a, Status: telegram.NotDelivered,
-			Reason: reason, At: at}); err != nil {
+			Reason: w.reason, At: at}); err != nil {
 			return nil, err
 		}
 		out = append(out, Withdrawn{Queue: q, Seq: td.ds.Seq})
 	}
-	if !stillPending && len(list) > 0 {
+	if !stillWaited && len(list) > 0 {
 		return out, c.finish(h) // nobody waits any more
 	}
-	if reason == ReasonExpired && only == "" && !skippedInFlight && !h.ExpiresAt.IsZero() {
+	if w.event == ReasonExpired && w.only == "" && !skippedInFlight && !h.ExpiresAt.IsZero() {
 		// Every addressee is settled for expiry purposes: the timer is done.
 		return out, c.txn.Delete(dueKey(pExpiry, h.ExpiresAt, id))
 	}

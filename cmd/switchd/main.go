@@ -1,11 +1,12 @@
 // Command switchd is the dienbao switch daemon.
 //
-//	switchd --dev [--data DIR] [--listen HOST:PORT]   a local dev site, no setup
-//	switchd --config FILE                             production
+//	switchd --dev [--data DIR] [--listen HOST:PORT] [--http HOST:PORT]   a local dev site, no setup
+//	switchd --config FILE [--http HOST:PORT]          production
 //	switchd --config FILE --rewrap --new-key-file F   re-wrap the keyring (switch stopped)
 //	switchd --config FILE --rewrap --new-passphrase-file F
 //
-// SIGTERM or SIGINT drains and exits.
+// SIGTERM or SIGINT drains and exits; SIGHUP reloads the agency directory
+// and the limits.
 package main
 
 import (
@@ -24,6 +25,7 @@ type cli struct {
 	Data   string `help:"Dev site folder." default:"dienbao-dev" type:"path"`
 	Listen string `help:"UDP address to listen on (dev mode; production takes it from the config file)." default:"127.0.0.1:4433"`
 	Config string `help:"Production config file (TOML)." type:"existingfile" xor:"mode"`
+	HTTP   string `name:"http" help:"Monitoring listener (metrics, health, web console), TCP HOST:PORT; keep it on loopback. Dev mode default 127.0.0.1:4480; production: the config's http, else none."`
 
 	Rewrap            bool   `help:"Protect the keyring with a new key file or passphrase, then exit (the switch must be stopped). Re-wraps keys only."`
 	NewKeyFile        string `help:"With --rewrap: the new key file." type:"path"`
@@ -50,6 +52,10 @@ func run(ctx context.Context, c cli) error {
 		if err != nil {
 			return err
 		}
+		cfg.HTTP = c.HTTP
+		if cfg.HTTP == "" {
+			cfg.HTTP = "127.0.0.1:4480"
+		}
 		return daemon.Run(ctx, daemon.Options{Config: cfg, DevDir: c.Data})
 	case c.Config != "" && c.Rewrap:
 		cfg, err := daemon.LoadConfig(c.Config)
@@ -72,7 +78,10 @@ func run(ctx context.Context, c cli) error {
 		if err != nil {
 			return err
 		}
-		return daemon.Run(ctx, daemon.Options{Config: cfg})
+		if c.HTTP != "" {
+			cfg.HTTP = c.HTTP
+		}
+		return daemon.Run(ctx, daemon.Options{Config: cfg, ConfigPath: c.Config})
 	}
 	return fmt.Errorf("nothing to run: pass --dev for a local dev site or --config FILE")
 }

@@ -25,6 +25,14 @@ type cli struct {
 	Certs    certsCmd    `cmd:"" help:"PKI: create the CA, issue certificates."`
 	Keys     keysCmd     `cmd:"" help:"Encryption at rest: rotate the data-encryption key (operator)."`
 	Audit    auditCmd    `cmd:"" help:"The verifiable audit log: query, verify, prove, export."`
+	Queues   queuesCmd   `cmd:"" help:"Queue figures per agency and precedence (operator)."`
+	Sessions sessionsCmd `cmd:"" help:"Connected terminals and users (operator)."`
+	Show     showCmd     `cmd:"" help:"A telegram's header and per-addressee state, never its subject or body (operator)."`
+	Hold     holdCmd     `cmd:"" help:"Hold a telegram (or --agency A: all deliveries to an agency) until released (operator)."`
+	Release  releaseCmd  `cmd:"" help:"Release a held telegram (or --agency A) (operator)."`
+	Cancel   cancelCmd   `cmd:"" help:"Cancel a telegram for every addressee still waiting; the sender is told why (operator)."`
+	Requeue  requeueCmd  `cmd:"" help:"Put a parked telegram back in its queues (operator)."`
+	Top      topCmd      `cmd:"" help:"A live view of queues, rates and overdue telegrams (operator)."`
 }
 
 // env is what every command gets.

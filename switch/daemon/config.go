@@ -34,6 +34,7 @@ import (
 //	key_file  = "/media/key/dienbao.key"   # the key-encryption key: a key file (64 hex characters) ...
 //	# passphrase_file = "/run/secrets/dienbao"  # ... or a passphrase (Argon2id); or DIENBAO_PASSPHRASE
 //	name      = "HN-SWITCH-1"          # name in audit records
+//	http      = "127.0.0.1:9480"       # monitoring: /metrics, /healthz, /readyz, console at / (default: none)
 //	log       = "json"                 # json | console
 //	memory_limit = 201326592           # bytes: the Go runtime's soft limit (default 192 MiB)
 //
@@ -71,6 +72,10 @@ type Config struct {
 	PassphraseFile string `toml:"passphrase_file"`
 	Name           string `toml:"name"`
 	Log            string `toml:"log"`
+	// HTTP is the monitoring listener's address (metrics, health, console);
+	// empty: none. Keep it on loopback unless the site's access control
+	// stands in front of it.
+	HTTP string `toml:"http"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
 	// DefaultMemoryLimit; GOMEMLIMIT in the environment wins).
 	MemoryLimit int64          `toml:"memory_limit"`

@@ -38,8 +38,8 @@ var DevIdentities = []DevIdentity{
 // DevAgencies is the dev directory: every dev terminal's agency plus a few
 // that no identity serves, to show queueing for agencies that are offline.
 var DevAgencies = []directory.Agency{
-	{Address: "TW.VPTW", Name: "Văn phòng Trung ương Đảng"},
-	{Address: "CP.VPCP", Name: "Văn phòng Chính phủ"},
+	{Address: "TW.VPTW", Name: "Văn phòng Trung ương Đảng", Level: "centre"},
+	{Address: "CP.VPCP", Name: "Văn phòng Chính phủ", Level: "centre"},
 	{Address: "HN.UBND", Name: "Ủy ban nhân dân thành phố Hà Nội"},
 	{Address: "NA.TU", Name: "Tỉnh ủy Nghệ An"},
 	{Address: "NA.UBND", Name: "Ủy ban nhân dân tỉnh Nghệ An"},

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
@@ -17,6 +19,7 @@ import (
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/monitor"
 	"github.com/dienbao/dienbao/switch/server"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -33,6 +36,9 @@ type Options struct {
 	// KeepMemoryLimit leaves the process's Go memory limit alone (tests
 	// that run a switch in-process).
 	KeepMemoryLimit bool
+	// ConfigPath is the file SIGHUP reloads from (dev mode: the site's
+	// switchd.toml).
+	ConfigPath string
 }
 
 // NewLogger builds the switch's logger: JSON for production, console for
@@ -174,12 +180,90 @@ func (cfg *Config) origin() string {
 }
 
 // Run starts the switch and serves until ctx ends, then drains.
+//
+// With Config.HTTP set it also serves the monitoring listener (metrics,
+// health, console); on SIGHUP it reloads the agency directory and the
+// filing limits from ConfigPath without dropping sessions.
 func Run(ctx context.Context, o Options) error {
+	if o.Logger == nil {
+		log, err := NewLogger(o.Config.Log)
+		if err != nil {
+			return err
+		}
+		o.Logger = log
+	}
 	srv, err := Start(o)
 	if err != nil {
 		return err
 	}
+	if o.Config.HTTP != "" {
+		ml, err := listenMonitor(o, srv)
+		if err != nil {
+			stopped, cancel := context.WithCancel(ctx)
+			cancel()
+			srv.Serve(stopped) // closes the store cleanly
+			return err
+		}
+		defer ml.Close()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(o, srv)
+			}
+		}
+	}()
 	return srv.Serve(ctx)
+}
+
+// listenMonitor starts the monitoring listener. In dev mode a busy default
+// port falls back to any free one: the banner says which.
+func listenMonitor(o Options, srv *server.Server) (*monitor.Listener, error) {
+	ml, err := monitor.Listen(o.Config.HTTP, srv, o.Logger)
+	if err != nil && o.DevDir != "" {
+		o.Logger.Warn("monitoring port busy; using another", zap.String("wanted", o.Config.HTTP), zap.Error(err))
+		ml, err = monitor.Listen("127.0.0.1:0", srv, o.Logger)
+	}
+	if err != nil {
+		return nil, fault.E("switchd", fault.Unavailable, "cannot listen on "+o.Config.HTTP+" for monitoring", err)
+	}
+	o.Logger.Info("monitoring listener", zap.String("addr", ml.Addr().String()))
+	if o.DevDir != "" {
+		out := o.Out
+		if out == nil {
+			out = os.Stdout
+		}
+		fmt.Fprintf(out, "Console (bảng theo dõi): http://%s/   metrics: http://%s/metrics\n\n", ml.Addr(), ml.Addr())
+	}
+	return ml, nil
+}
+
+// reload re-reads the config file's directory and limits (SIGHUP). A bad
+// file changes nothing.
+func reload(o Options, srv *server.Server) {
+	path := o.ConfigPath
+	if path == "" && o.DevDir != "" {
+		path = filepath.Join(o.DevDir, "switchd.toml")
+	}
+	if path == "" {
+		o.Logger.Warn("SIGHUP: no config file to reload")
+		return
+	}
+	cfg, err := LoadConfig(path)
+	if err == nil {
+		var dir *directory.Directory
+		if dir, err = directory.Load(cfg.Directory); err == nil {
+			srv.Reload(dir, cfg.Limits.filing())
+			return
+		}
+	}
+	o.Logger.Error("SIGHUP: reload refused; the directory and limits in force are kept", zap.Error(err))
 }
 
 func printBanner(w io.Writer, dir, addr string) {

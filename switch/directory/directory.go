@@ -6,6 +6,12 @@
 //	[[agency]]
 //	address = "NA.UBND"
 //	name = "Ủy ban nhân dân tỉnh Nghệ An"
+//	level = "province"       # centre | province | district | commune (optional)
+//
+// The level is how operators see the network (the console groups agencies
+// by it, metrics are labelled with it). Without one, it follows the
+// address: one segment is the centre, two a province, three a district,
+// four or more a commune.
 //
 // A Directory is immutable; reloading builds a new one.
 package directory
@@ -14,6 +20,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"sort"
 
 	"github.com/dienbao/dienbao/switch/fault"
@@ -25,6 +32,18 @@ import (
 type Agency struct {
 	Address telegram.Address `toml:"address"`
 	Name    string           `toml:"name"`
+	Level   string           `toml:"level,omitempty"`
+}
+
+// Levels of the network, from the centre down.
+var Levels = []string{"centre", "province", "district", "commune"}
+
+// LevelOf is a's level: as listed, else from its address.
+func (a Agency) LevelOf() string {
+	if a.Level != "" {
+		return a.Level
+	}
+	return Levels[min(a.Address.Tier(), len(Levels))-1]
 }
 
 // Directory is a validated, immutable set of agencies.
@@ -37,6 +56,7 @@ type file struct {
 	Agency []struct {
 		Address string `toml:"address"`
 		Name    string `toml:"name"`
+		Level   string `toml:"level"`
 	} `toml:"agency"`
 }
 
@@ -59,7 +79,10 @@ func Parse(data []byte) (*Directory, error) {
 		if err != nil {
 			return nil, err
 		}
-		agencies = append(agencies, Agency{Address: addr, Name: a.Name})
+		if a.Level != "" && !slices.Contains(Levels, a.Level) {
+			return nil, fault.Errorf(op, fault.Invalid, "agency %s: level %q is not one of %v", addr, a.Level, Levels)
+		}
+		agencies = append(agencies, Agency{Address: addr, Name: a.Name, Level: a.Level})
 	}
 	return New(agencies)
 }

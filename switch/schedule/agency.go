@@ -272,3 +272,26 @@ func (a *Agency) Drop(prec telegram.Precedence, class telegram.Classification, s
 		}
 	}
 }
+
+// Reinsert takes back an entry an operator put in a queue again at its
+// old sequence (released or requeued). An entry at or past the read cursor
+// is read in due course; one before it is buffered here, in order.
+func (a *Agency) Reinsert(it Item) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.subOf(it)
+	if it.Seq >= s.next {
+		s.dirty = true
+		return
+	}
+	if _, ok := s.inflight[it.Seq]; ok {
+		return
+	}
+	i := sort.Search(len(s.buf), func(i int) bool { return s.buf[i].Seq >= it.Seq })
+	if i < len(s.buf) && s.buf[i].Seq == it.Seq {
+		return
+	}
+	s.buf = append(s.buf, Item{})
+	copy(s.buf[i+1:], s.buf[i:])
+	s.buf[i] = it
+}

@@ -321,3 +321,30 @@ func TestInFlightAndDrop(t *testing.T) {
 		t.Fatalf("a dropped entry was handed out (%v)", res)
 	}
 }
+
+// An entry an operator puts back below the read cursor (held, then
+// released) goes out again, in its sequence order, once.
+func TestReinsertBelowCursor(t *testing.T) {
+	q := &memQueue{}
+	for seq := uint64(1); seq <= 5; seq++ {
+		q.add(seq, telegram.Routine, telegram.Secret)
+	}
+	a := NewAgency(q.load, [4][4]uint64{}, 0)
+	// Seq 2 is held: gone from the store, dropped from the buffer.
+	first, _, _ := a.Next(telegram.Secret, none, 1)
+	q.remove(first)
+	a.Acked(first)
+	q.remove(Item{Seq: 2, Prec: telegram.Routine, Class: telegram.Secret})
+	a.Drop(telegram.Routine, telegram.Secret, 2)
+	if got := drain(t, a, q, telegram.Secret); len(got) != 3 || got[0] != 3 {
+		t.Fatalf("after the hold: %v, want [3 4 5]", got)
+	}
+	// Released: back in the store at 2, below the cursor.
+	q.add(2, telegram.Routine, telegram.Secret)
+	it := Item{Seq: 2, Prec: telegram.Routine, Class: telegram.Secret}
+	a.Reinsert(it)
+	a.Reinsert(it) // twice: still once
+	if got := drain(t, a, q, telegram.Secret); len(got) != 1 || got[0] != 2 {
+		t.Fatalf("after the release: %v, want [2]", got)
+	}
+}

@@ -92,7 +92,7 @@ func (sess *session) pump(notices io.Writer, sub wire.Subscribe) {
 	for {
 		handed := false
 		inboxEmpty, receiptsEmpty := true, true
-		if sub.Inbox {
+		if sub.Inbox && !sess.ag.held.Load() {
 			for {
 				it, res, err := ag.Next(clearance, func(p telegram.Precedence) int {
 					return sess.inflightOf(p.Rank())
@@ -401,6 +401,7 @@ func (sess *session) commitAck(rank int, it schedule.Item) {
 		done, err = sess.s.store.Ack(store.Ack{Queue: q, Seq: it.Seq, ID: it.ID, Terminal: sess.id.String(), Head: head})
 		if err == nil && done {
 			sess.log.Info("telegram delivered", zap.Stringer("id", it.ID), zap.Stringer("precedence", it.Prec))
+			sess.s.stats.delivered(it.Prec, time.Since(it.ID.Time()))
 		}
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/schedule"
@@ -23,6 +24,7 @@ type agencyState struct {
 	addr     telegram.Address
 	sched    *schedule.Agency
 	sessions map[*session]struct{}
+	held     atomic.Bool // an operator holds every delivery to the agency
 }
 
 func newExchange(s *Server) *exchange {
@@ -43,7 +45,12 @@ func (ex *exchange) attach(sess *session) (*agencyState, error) {
 	if err != nil {
 		return nil, err
 	}
+	held, err := ex.store.AgencyHeld(a)
+	if err != nil {
+		return nil, err
+	}
 	st := &agencyState{addr: a, sessions: map[*session]struct{}{sess: {}}}
+	st.held.Store(held)
 	st.sched = schedule.NewAgency(ex.loader(a), heads, rhead)
 	ex.agencies[a] = st
 	return st, nil
@@ -95,9 +102,14 @@ func (ex *exchange) onCommit(events []store.Event) {
 		if woken == nil {
 			woken = map[*agencyState]bool{}
 		}
-		if ev.Kind == store.EvReceipt {
+		switch ev.Kind {
+		case store.EvReceipt:
 			st.sched.Notify(0, 0)
-		} else {
+		case store.EvReinserted:
+			st.sched.Reinsert(schedule.Item{Seq: ev.Seq, ID: ev.ID, Prec: ev.Queue.Prec, Class: ev.Queue.Class})
+		case store.EvAgencyHold:
+			st.held.Store(ev.Seq == 1)
+		default:
 			st.sched.Notify(ev.Queue.Prec, ev.Queue.Class)
 		}
 		woken[st] = true
@@ -107,4 +119,41 @@ func (ex *exchange) onCommit(events []store.Event) {
 			sess.poke()
 		}
 	}
+}
+
+// inFlight reports whether the entry at seq of q is handed out to a
+// terminal and not yet acknowledged.
+func (ex *exchange) inFlight(q store.SubQueue, seq uint64) bool {
+	ex.mu.Lock()
+	st := ex.agencies[q.Agency]
+	ex.mu.Unlock()
+	return st != nil && st.sched.InFlight(q.Prec, q.Class, seq)
+}
+
+// inflight counts, per agency and precedence, the telegrams handed out and
+// not yet acknowledged, and the subscribed terminals per agency.
+func (ex *exchange) inflight() (map[telegram.Address][5]int, map[telegram.Address]int) {
+	ex.mu.Lock()
+	var all []*session
+	terminals := map[telegram.Address]int{}
+	for a, st := range ex.agencies {
+		for sess := range st.sessions {
+			all = append(all, sess)
+			terminals[a]++
+		}
+	}
+	ex.mu.Unlock()
+	out := map[telegram.Address][5]int{}
+	for _, sess := range all {
+		sess.mu.Lock()
+		n := out[sess.id.Agency]
+		for _, it := range sess.tags {
+			if it.Prec != 0 {
+				n[it.Prec]++
+			}
+		}
+		out[sess.id.Agency] = n
+		sess.mu.Unlock()
+	}
+	return out, terminals
 }

@@ -25,7 +25,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		str.CancelRead(streamProtocol)
 		return
 	}
-	lim := sess.s.cfg.Limits
+	lim := *sess.s.limits.Load()
 	n := len(req.Filings)
 	if n == 0 || n > wire.MaxBatch {
 		sess.replyError(str, fault.Errorf("file", fault.Invalid, "a filing batch holds 1 to %d telegrams, not %d", wire.MaxBatch, n))
@@ -62,7 +62,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 	var index []int // accepted[k] answers results[index[k]]
 	now := time.Now()
 	for i, f := range req.Filings {
-		h, err := filing.Check(sess.id, f, sess.s.cfg.Directory, lim, now)
+		h, err := filing.Check(sess.id, f, sess.s.directory(), lim, now)
 		if err != nil {
 			sess.refused(err)
 			e := wire.ErrorOf(err)
@@ -84,6 +84,9 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 			}
 			results[i] = wire.FileResult{ID: res[k].ID, Duplicate: res[k].Duplicate}
 			h := accepted[k].Header
+			if !res[k].Duplicate {
+				sess.s.stats.filed[h.Precedence].Add(1)
+			}
 			if ce := sess.log.Check(zap.InfoLevel, "telegram accepted"); ce != nil {
 				ce.Write(zap.Stringer("id", res[k].ID), zap.Stringer("precedence", h.Precedence),
 					zap.Stringer("classification", h.Classification), zap.Int("addressees", len(h.To)+len(h.Info)),

@@ -48,6 +48,7 @@ func (s *Server) verifyPeer(cs tls.ConnectionState, remote string) error {
 		if len(cs.PeerCertificates) > 0 {
 			who.Name = "certificate " + cs.PeerCertificates[0].Subject.CommonName
 		}
+		s.stats.refused.WithLabelValues(refusalClass(err)).Inc()
 		reason := "handshake refused from " + remote + ": " + err.Error()
 		s.log.Warn("security event", zap.String("actor", who.String()), zap.String("reason", reason))
 		s.store.RecordAsync(store.AuditEntry{Actor: who.String(), Event: store.AuditSecurity, Reason: reason})
@@ -72,4 +73,23 @@ func (s *Server) checkPeer(cs tls.ConnectionState) error {
 		return err
 	}
 	return nil
+}
+
+// refusalClass names a handshake refusal for the metric's reason label
+// (a few fixed values, not the message).
+func refusalClass(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &unknown):
+		return "unknown_authority"
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return "expired_or_not_yet_valid"
+	case errors.As(err, &invalid):
+		return "invalid_certificate"
+	case err.Error() == "no client certificate":
+		return "no_certificate"
+	default:
+		return "bad_identity"
+	}
 }

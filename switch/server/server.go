@@ -5,9 +5,13 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/directory"
+	"github.com/dienbao/dienbao/switch/filing"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
@@ -20,6 +24,10 @@ type Server struct {
 	store *store.Store
 	ex    *exchange
 	ln    *quic.Listener
+	stats *stats
+	// dir and limits change on Reload (SIGHUP).
+	dir    atomic.Pointer[directory.Directory]
+	limits atomic.Pointer[filing.Limits]
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -42,9 +50,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fault.E("server", fault.Invalid, "a switch needs an agency directory and a CA")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}}
+	s.dir.Store(cfg.Directory)
+	s.limits.Store(&cfg.Limits)
+	s.stats = newStats(s)
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background()) // cancelled when draining starts
 	s.ex = newExchange(s)
-	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, Origin: cfg.Origin, OnCommit: s.ex.onCommit})
+	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, Origin: cfg.Origin,
+		OnBatch: func(n int) { s.stats.batches.Observe(float64(n)) }, OnCommit: s.ex.onCommit})
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +84,22 @@ func New(cfg Config) (*Server, error) {
 	s.checkpoint()
 	return s, nil
 }
+
+// directory is the agency directory in force.
+func (s *Server) directory() *directory.Directory { return s.dir.Load() }
+
+// Reload puts a new agency directory and filing limits in force, for the
+// next request; sessions stay up. (Called on SIGHUP.)
+func (s *Server) Reload(dir *directory.Directory, limits filing.Limits) {
+	limits = limits.WithDefaults()
+	s.dir.Store(dir)
+	s.limits.Store(&limits)
+	s.log.Info("directory and limits reloaded", zap.Int("agencies", len(dir.Agencies())),
+		zap.Int64("max_body", limits.MaxBody))
+}
+
+// Metrics is the Prometheus registry of the switch's figures.
+func (s *Server) Metrics() *prometheus.Registry { return s.stats.reg }
 
 // Addr is the UDP address the switch listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }

@@ -23,6 +23,9 @@ type session struct {
 	id   certs.Identity
 	log  *zap.Logger
 	ctx  context.Context
+	// since and remote describe the connection for operators.
+	since  time.Time
+	remote string
 
 	mu         sync.Mutex
 	subscribed bool
@@ -48,7 +51,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		conn.CloseWithError(codeIdentity, err.Error())
 		return
 	}
-	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(),
+	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(), since: time.Now(), remote: remote,
 		log:  s.log.With(zap.String("identity", id.String()), zap.String("role", string(id.Role)), zap.String("remote", remote)),
 		tags: map[uint64]schedule.Item{}, sent: map[uint64]time.Time{}, wake: make(chan struct{}, 1)}
 	s.mu.Lock()
@@ -125,6 +128,14 @@ func (sess *session) handleStream(str *quic.Stream, release func()) {
 		sess.handleAuditProof(str, payload)
 	case wire.TAuditConsistency:
 		sess.handleAuditConsistency(str, payload)
+	case wire.TQueues:
+		sess.handleQueues(str, payload)
+	case wire.TSessions:
+		sess.handleSessions(str, payload)
+	case wire.TShow:
+		sess.handleShow(str, payload)
+	case wire.TOperate:
+		sess.handleOperate(str, payload)
 	default:
 		sess.log.Info("unknown request", zap.Stringer("type", t))
 		sess.replyError(str, fault.Errorf("switch", fault.Invalid, "unknown request type %s", t))

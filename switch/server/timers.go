@@ -83,13 +83,7 @@ func (s *Server) forDue(kind byte, now time.Time, fn func(telegram.ID) bool) {
 // yet, except deliveries in flight: those are settled by their
 // acknowledgement, or expire when they come back.
 func (ex *exchange) expire(id telegram.ID) {
-	inFlight := func(q store.SubQueue, seq uint64) bool {
-		ex.mu.Lock()
-		st := ex.agencies[q.Agency]
-		ex.mu.Unlock()
-		return st != nil && st.sched.InFlight(q.Prec, q.Class, seq)
-	}
-	ws, err := ex.store.Withdraw(id, store.ReasonExpired, "", inFlight)
+	ws, err := ex.store.Withdraw(id, store.ReasonExpired, "", ex.inFlight)
 	if err != nil {
 		ex.s.log.Error("cannot expire a telegram", zap.Stringer("id", id), zap.Error(err))
 		return

@@ -46,6 +46,15 @@ const (
 	TAuditBundle      Type = 19 // ← AuditBundle
 	TAuditConsistency Type = 20 // → AuditConsistencyRequest
 	TAuditProofHashes Type = 21 // ← AuditProofHashes
+
+	TQueues      Type = 22 // operator → QueuesRequest
+	TQueuesReply Type = 23 // ← Queues
+	TSessions    Type = 24 // operator → SessionsRequest
+	TSessionList Type = 25 // ← Sessions
+	TShow        Type = 26 // operator → ShowRequest
+	TShowReply   Type = 27 // ← Show
+	TOperate     Type = 28 // operator → Operate
+	TOperated    Type = 29 // ← Operated
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -53,7 +62,9 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TRotateKeys: "rotate_keys", TKeys: "keys", TAuditQuery: "audit_query", TAuditEntries: "audit_entries",
 	TAuditExport: "audit_export", TAuditLeaves: "audit_leaves", TAuditCheckpoint: "audit_checkpoint",
 	TAuditCheckpoints: "audit_checkpoints", TAuditProof: "audit_proof", TAuditBundle: "audit_bundle",
-	TAuditConsistency: "audit_consistency", TAuditProofHashes: "audit_proof_hashes"}
+	TAuditConsistency: "audit_consistency", TAuditProofHashes: "audit_proof_hashes",
+	TQueues: "queues", TQueuesReply: "queues_reply", TSessions: "sessions", TSessionList: "session_list",
+	TShow: "show", TShowReply: "show_reply", TOperate: "operate", TOperated: "operated"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

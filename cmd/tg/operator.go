@@ -1,0 +1,252 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dienbao/dienbao/switch/directory"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+)
+
+type queuesCmd struct {
+	Sort string `default:"agency" enum:"agency,precedence,waiting,oldest,overdue,tier" help:"Sort by agency, tier, precedence, waiting, oldest or overdue (the last three: largest first)."`
+}
+
+func sortRows(rows []wire.QueueRow, by string) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		switch by {
+		case "precedence":
+			if a.Precedence != b.Precedence {
+				return a.Precedence > b.Precedence
+			}
+		case "waiting":
+			if a.Waiting != b.Waiting {
+				return a.Waiting > b.Waiting
+			}
+		case "oldest":
+			if a.OldestAgeSeconds != b.OldestAgeSeconds {
+				return a.OldestAgeSeconds > b.OldestAgeSeconds
+			}
+		case "overdue":
+			if a.Overdue != b.Overdue {
+				return a.Overdue > b.Overdue
+			}
+		case "tier":
+			if a.Tier != b.Tier {
+				return slices.Index(directory.Levels, a.Tier) < slices.Index(directory.Levels, b.Tier)
+			}
+		}
+		if a.Agency != b.Agency {
+			return a.Agency < b.Agency
+		}
+		return a.Precedence > b.Precedence
+	})
+}
+
+func age(seconds float64) string {
+	if seconds <= 0 {
+		return "-"
+	}
+	return (time.Duration(seconds) * time.Second).String()
+}
+
+func (c *queuesCmd) Run(e *env) error {
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	q, err := cl.Queues(e.ctx, 0)
+	if err != nil {
+		return err
+	}
+	sortRows(q.Rows, c.Sort)
+	if e.json {
+		for _, r := range q.Rows {
+			if err := e.emit(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	printQueues(e, q.Rows)
+	return nil
+}
+
+func printQueues(e *env, rows []wire.QueueRow) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AGENCY\tTIER\tPRECEDENCE\tWAITING\tIN FLIGHT\tHELD\tPARKED\tOVERDUE\tOLDEST\tTERMINALS\t")
+	for _, r := range rows {
+		name := string(r.Agency)
+		if r.AgencyHeld {
+			name += " (held)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", name, r.Tier, r.Precedence, r.Waiting, r.InFlight,
+			r.Held, r.Parked, r.Overdue, age(r.OldestAgeSeconds), r.Connected)
+	}
+	tw.Flush()
+}
+
+type sessionsCmd struct{}
+
+func (c *sessionsCmd) Run(e *env) error {
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	list, err := cl.Sessions(e.ctx)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		for _, s := range list {
+			if err := e.emit(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AGENCY\tTERMINAL\tROLE\tSINCE\tREMOTE\tIN FLIGHT")
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", s.Agency, s.Terminal, s.Role, s.Since.Local().Format("2006-01-02 15:04:05"),
+			s.Remote, s.InFlight)
+	}
+	return tw.Flush()
+}
+
+type showCmd struct {
+	ID string `arg:"" help:"Telegram ID."`
+}
+
+func (c *showCmd) Run(e *env) error {
+	id, err := telegram.ParseID(c.ID)
+	if err != nil {
+		return err
+	}
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	s, err := cl.Show(e.ctx, id)
+	if err != nil {
+		return err
+	}
+	h := s.Header
+	if e.json {
+		out := map[string]any{"id": h.ID, "from": h.From, "to": h.To, "info": h.Info, "precedence": h.Precedence,
+			"classification": h.Classification, "filed_at": h.FiledAt, "body_len": h.BodyLen, "addressees": s.Addressees}
+		if !h.ExpiresAt.IsZero() {
+			out["expires_at"] = h.ExpiresAt
+		}
+		if h.Ref != "" {
+			out["ref"] = h.Ref
+		}
+		return e.emit(out)
+	}
+	fmt.Fprintf(e.stdout, "%s  %s  %s  from %s  filed %s  %d bytes\n", h.ID, h.Precedence, h.Classification, h.From,
+		h.FiledAt.Local().Format("2006-01-02 15:04:05"), h.BodyLen)
+	if !h.ExpiresAt.IsZero() {
+		fmt.Fprintf(e.stdout, "latest delivery %s\n", h.ExpiresAt.Local().Format("2006-01-02 15:04:05"))
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESSEE\tSTATE\tATTEMPTS\tOVERDUE\tAT\tTERMINAL\tREASON")
+	for _, a := range s.Addressees {
+		at := ""
+		if !a.At.IsZero() {
+			at = a.At.Local().Format("15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s\t%s\t%s\n", a.Addressee, a.State, a.Attempts, a.Overdue, at, a.Terminal, a.Reason)
+	}
+	return tw.Flush()
+}
+
+// actCmd is hold and release: a telegram, or a whole agency.
+type actCmd struct {
+	ID     string `arg:"" optional:"" help:"Telegram ID."`
+	Agency string `help:"Act on every delivery to this agency instead."`
+}
+
+type holdCmd struct{ actCmd }
+type releaseCmd struct{ actCmd }
+
+func (c *holdCmd) Run(e *env) error { return c.act(e, wire.ActHold, wire.ActHoldAgency, "") }
+func (c *releaseCmd) Run(e *env) error {
+	return c.act(e, wire.ActRelease, wire.ActReleaseAgency, "")
+}
+
+type cancelCmd struct {
+	ID     string `arg:"" help:"Telegram ID."`
+	Reason string `help:"What the sender is told (default: cancelled by an operator)."`
+}
+
+func (c *cancelCmd) Run(e *env) error {
+	return (&actCmd{ID: c.ID}).act(e, wire.ActCancel, "", c.Reason)
+}
+
+type requeueCmd struct {
+	ID string `arg:"" help:"Telegram ID (parked)."`
+}
+
+func (c *requeueCmd) Run(e *env) error { return (&actCmd{ID: c.ID}).act(e, wire.ActRequeue, "", "") }
+
+func (c *actCmd) act(e *env, onTelegram, onAgency, reason string) error {
+	op := wire.Operate{Action: onTelegram, Reason: reason}
+	switch {
+	case c.ID != "" && c.Agency != "":
+		return fault.E("operator", fault.Invalid, "give a telegram ID or --agency, not both")
+	case c.Agency != "" && onAgency != "":
+		op = wire.Operate{Action: onAgency, Agency: telegram.Address(c.Agency)}
+	case c.ID != "":
+		id, err := telegram.ParseID(c.ID)
+		if err != nil {
+			return err
+		}
+		op.ID = id
+	default:
+		return fault.E("operator", fault.Invalid, "give a telegram ID (or --agency A for hold and release)")
+	}
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	res, err := cl.Operate(e.ctx, op)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		out := map[string]any{"action": op.Action, "done": res.Done, "skipped": res.Skipped}
+		if !op.ID.IsZero() {
+			out["id"] = op.ID
+		}
+		return e.emit(out)
+	}
+	what := strings.ReplaceAll(op.Action, "_", " ")
+	if op.Agency != "" {
+		_, err = fmt.Fprintf(e.stdout, "%s: %s\n", what, op.Agency)
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s %s: %s\n", what, op.ID, joinAddrs(res.Done))
+	if len(res.Skipped) > 0 {
+		fmt.Fprintf(e.stdout, "not applicable (in delivery, or not in a state for %s): %s\n", what, joinAddrs(res.Skipped))
+	}
+	return nil
+}
+
+func joinAddrs(as []telegram.Address) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// Counts are one sub-queue's figures for operators. They are kept exact:
+// each commit that adds or removes an entry adjusts them in the same
+// transaction, so they need no scan, at start or ever.
+type Counts struct {
+	Waiting int64 // in the queue (including entries handed out, not yet acknowledged)
+	Overdue int64 // of those, past their speed-of-service target
+	Held    int64 // taken out of the queue by an operator until released
+	Parked  int64 // out of delivery attempts, waiting for an operator
+}
+
+func (n *Counts) add(d Counts) {
+	n.Waiting += d.Waiting
+	n.Overdue += d.Overdue
+	n.Held += d.Held
+	n.Parked += d.Parked
+}
+
+func (n Counts) zero() bool { return n == Counts{} }
+
+func (n Counts) encode() []byte {
+	b := make([]byte, 0, 32)
+	for _, v := range []int64{n.Waiting, n.Overdue, n.Held, n.Parked} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	return b
+}
+
+func decodeCounts(b []byte) Counts {
+	if len(b) != 32 {
+		return Counts{}
+	}
+	v := func(i int) int64 { return int64(binary.BigEndian.Uint64(b[8*i:])) }
+	return Counts{Waiting: v(0), Overdue: v(1), Held: v(2), Parked: v(3)}
+}
+
+func (ks keyspace) countsKey(q SubQueue) []byte {
+	return append(ks.agencyKey(pCounts, q.Agency), byte(q.Prec.Rank()), byte(q.Class))
+}
+
+// count records a change to q's figures in this commit.
+func (c *commitCtx) count(q SubQueue, d Counts) {
+	if c.counts == nil {
+		c.counts = map[SubQueue]*Counts{}
+	}
+	n, ok := c.counts[q]
+	if !ok {
+		n = &Counts{}
+		c.counts[q] = n
+	}
+	n.add(d)
+}
+
+// flushCounts writes the figures this commit changed.
+func (c *commitCtx) flushCounts() error {
+	for q, d := range c.counts {
+		if d.zero() {
+			continue
+		}
+		k := c.s.ks.countsKey(q)
+		v, err := c.s.get(c.txn, k)
+		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		n := decodeCounts(v)
+		n.add(*d)
+		if err := c.set(k, n.encode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// QueueStat is one sub-queue's figures and the age of its oldest entry.
+type QueueStat struct {
+	Queue SubQueue
+	Counts
+	Oldest time.Time // filing time of the first entry waiting; zero if none
+}
+
+// QueueStats returns the figures of every sub-queue of agency that holds
+// anything, in one snapshot. The oldest entry is found with one seek from
+// the sub-queue's persisted head.
+func (s *Store) QueueStats(agency telegram.Address) ([]QueueStat, error) {
+	var out []QueueStat
+	err := s.view(func(txn *badger.Txn) error {
+		for r := 0; r < 4; r++ {
+			for c := telegram.Unclassified; c <= telegram.TopSecret; c++ {
+				q := SubQueue{Agency: agency, Prec: telegram.PrecedenceOfRank(r), Class: c}
+				v, err := s.get(txn, s.ks.countsKey(q))
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					continue
+				}
+				if err != nil {
+					return fault.E("store.stats", fault.Integrity, "unreadable queue figures", err)
+				}
+				st := QueueStat{Queue: q, Counts: decodeCounts(v)}
+				if st.Counts.zero() {
+					continue
+				}
+				if st.Waiting > 0 {
+					head, err := s.getU64(txn, s.ks.queueHeadKey(q))
+					if err != nil {
+						return err
+					}
+					prefix := s.ks.queuePrefix(q)
+					it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+					if it.Seek(s.ks.queueKey(q, head)); it.Valid() {
+						if v, err := s.value(it.Item()); err == nil && len(v) == 16 {
+							var id telegram.ID
+							copy(id[:], v)
+							st.Oldest = id.Time()
+						}
+					}
+					it.Close()
+				}
+				out = append(out, st)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,269 @@
+package store
+
+import (
+	"errors"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+)
+
+// Operators act on one telegram at a time (hold, release, cancel, requeue)
+// or hold a whole agency. Each action is one commit with its audit entry,
+// naming the operator. An entry put back in a queue keeps its sequence, so
+// it goes out in its original filing order; the queue's head is moved back
+// to it if needed, and an EvReinserted event tells the schedulers.
+
+// OpResult says what an operator action changed, per addressee.
+type OpResult struct {
+	Done    []telegram.Address // addressees the action applied to
+	Skipped []telegram.Address // in delivery at that moment, or not in a state it applies to
+	Removed []Withdrawn        // entries taken out of a queue
+}
+
+// telegramFor reads a telegram's header for an operator action.
+func (c *commitCtx) telegramFor(id telegram.ID) (telegram.Header, error) {
+	h, err := c.s.getHeader(c.txn, id)
+	if fault.Is(fault.NotExist, err) {
+		return h, fault.Errorf("operator", fault.NotExist, "no telegram %s", id)
+	}
+	return h, err
+}
+
+func (c *commitCtx) putDelivery(id telegram.ID, a telegram.Address, ds DeliveryState) error {
+	b, err := wire.Marshal(&ds)
+	if err != nil {
+		return err
+	}
+	return c.set(c.s.ks.deliveryKey(id, a), b)
+}
+
+// reinsert puts id back in queue q at seq, lowering the queue's head to it.
+func (c *commitCtx) reinsert(q SubQueue, seq uint64, id telegram.ID) error {
+	if err := c.set(c.s.ks.queueKey(q, seq), id[:]); err != nil {
+		return err
+	}
+	head, err := c.s.getU64(c.txn, c.s.ks.queueHeadKey(q))
+	if err != nil {
+		return err
+	}
+	if head > seq {
+		if err := c.set(c.s.ks.queueHeadKey(q), putU64(seq)); err != nil {
+			return err
+		}
+	}
+	*c.events = append(*c.events, Event{Kind: EvReinserted, Queue: q, Seq: seq, ID: id})
+	return nil
+}
+
+func (c *commitCtx) operatorAudit(actor, what string, h telegram.Header, to telegram.Address) error {
+	return c.appendAudit(AuditEntry{Actor: actor, Event: audit.Operator, ID: h.ID, From: h.From, To: to,
+		Precedence: h.Precedence, Classification: h.Classification, Reason: what})
+}
+
+// Hold takes telegram id out of the queues of its pending addressees until
+// Release, except deliveries in flight (skip).
+func (s *Store) Hold(id telegram.ID, actor string, skip func(SubQueue, uint64) bool) (OpResult, error) {
+	var res OpResult
+	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+		res = OpResult{}
+		h, err := c.telegramFor(id)
+		if err != nil {
+			return err
+		}
+		type todo struct {
+			a  telegram.Address
+			ds DeliveryState
+		}
+		var list []todo
+		for _, a := range h.Addressees() {
+			ds, err := c.s.getDelivery(c.txn, id, a)
+			if err != nil {
+				return err
+			}
+			q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
+			if !ds.Pending() || ds.Held || c.quarantined(q, ds.Seq) || (skip != nil && skip(q, ds.Seq)) {
+				res.Skipped = append(res.Skipped, a)
+				continue
+			}
+			list = append(list, todo{a, ds})
+		}
+		for _, td := range list {
+			q := SubQueue{Agency: td.a, Prec: h.Precedence, Class: h.Classification}
+			if err := c.txn.Delete(c.s.ks.queueKey(q, td.ds.Seq)); err != nil {
+				return err
+			}
+			if err := c.set(c.s.ks.heldKey(td.a, td.ds.Seq), id[:]); err != nil {
+				return err
+			}
+			td.ds.Held = true
+			if err := c.putDelivery(id, td.a, td.ds); err != nil {
+				return err
+			}
+			c.count(q, Counts{Waiting: -1, Overdue: -b2i(td.ds.Overdue), Held: 1})
+			if err := c.operatorAudit(actor, "hold", h, td.a); err != nil {
+				return err
+			}
+			res.Done = append(res.Done, td.a)
+			res.Removed = append(res.Removed, Withdrawn{Queue: q, Seq: td.ds.Seq})
+		}
+		return nil
+	}})
+	return res, err
+}
+
+// Release puts telegram id back in the queues of its held addressees.
+func (s *Store) Release(id telegram.ID, actor string) (OpResult, error) {
+	return s.putBack(id, actor, "release", func(c *commitCtx, q SubQueue, ds DeliveryState) bool { return ds.Held })
+}
+
+// Requeue puts telegram id back in the queues of its parked addressees
+// (out of attempts, or quarantined), with its attempts counted afresh.
+func (s *Store) Requeue(id telegram.ID, actor string) (OpResult, error) {
+	return s.putBack(id, actor, "requeue", func(c *commitCtx, q SubQueue, ds DeliveryState) bool {
+		return ds.Parked() || (ds.Pending() && !ds.Held && c.quarantined(q, ds.Seq))
+	})
+}
+
+func (s *Store) putBack(id telegram.ID, actor, what string, applies func(*commitCtx, SubQueue, DeliveryState) bool) (OpResult, error) {
+	var res OpResult
+	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+		res = OpResult{}
+		h, err := c.telegramFor(id)
+		if err != nil {
+			return err
+		}
+		type todo struct {
+			a  telegram.Address
+			ds DeliveryState
+		}
+		var list []todo
+		for _, a := range h.Addressees() {
+			ds, err := c.s.getDelivery(c.txn, id, a)
+			if err != nil {
+				return err
+			}
+			q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
+			if !applies(c, q, ds) {
+				res.Skipped = append(res.Skipped, a)
+				continue
+			}
+			list = append(list, todo{a, ds})
+		}
+		for _, td := range list {
+			q := SubQueue{Agency: td.a, Prec: h.Precedence, Class: h.Classification}
+			ds := td.ds
+			var d Counts
+			if ds.Held {
+				if err := c.txn.Delete(c.s.ks.heldKey(td.a, ds.Seq)); err != nil {
+					return err
+				}
+				d.Held = -1
+			} else {
+				if err := c.txn.Delete(c.s.ks.parkedKey(td.a, ds.Seq)); err != nil {
+					return err
+				}
+				d.Parked = -1
+				ds.Attempts = 0
+			}
+			ds.Held, ds.Status, ds.Reason, ds.At = false, 0, "", time.Time{}
+			if err := c.putDelivery(id, td.a, ds); err != nil {
+				return err
+			}
+			if err := c.reinsert(q, ds.Seq, id); err != nil {
+				return err
+			}
+			d.Waiting, d.Overdue = 1, b2i(ds.Overdue)
+			c.count(q, d)
+			if err := c.operatorAudit(actor, what, h, td.a); err != nil {
+				return err
+			}
+			res.Done = append(res.Done, td.a)
+		}
+		return nil
+	}})
+	return res, err
+}
+
+// Cancel withdraws telegram id from every addressee still waiting for it
+// (queued, held or parked; not deliveries in flight, which their
+// acknowledgement settles). Each gets NOT_DELIVERED with reason, and the
+// sender a report saying so.
+func (s *Store) Cancel(id telegram.ID, actor, reason string, skip func(SubQueue, uint64) bool) (OpResult, error) {
+	var res OpResult
+	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+		res = OpResult{}
+		if _, err := c.telegramFor(id); err != nil {
+			return err
+		}
+		ws, err := c.withdraw(id, withdrawal{event: audit.Cancelled, reason: reason, actor: actor, skip: skip, parked: true})
+		if err != nil {
+			return err
+		}
+		res.Removed = ws
+		for _, w := range ws {
+			res.Done = append(res.Done, w.Queue.Agency)
+		}
+		return nil
+	}})
+	return res, err
+}
+
+// HoldAgency holds (on) or releases (off) every delivery to agency: its
+// telegrams stay queued, and no terminal of it is handed one until released.
+func (s *Store) HoldAgency(agency telegram.Address, actor string, on bool) error {
+	return s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+		k := c.s.ks.agencyKey(pAgencyHeld, agency)
+		what := "release agency"
+		if on {
+			what = "hold agency"
+			if err := c.set(k, []byte{1}); err != nil {
+				return err
+			}
+		} else if err := c.txn.Delete(k); err != nil {
+			return err
+		}
+		*c.events = append(*c.events, Event{Kind: EvAgencyHold, Queue: SubQueue{Agency: agency}, Seq: uint64(b2i(on))})
+		return c.appendAudit(AuditEntry{Actor: actor, Event: audit.Operator, To: agency, Reason: what})
+	}})
+}
+
+// AgencyHeld reports whether deliveries to agency are held.
+func (s *Store) AgencyHeld(agency telegram.Address) (bool, error) {
+	var held bool
+	err := s.view(func(txn *badger.Txn) error {
+		_, err := s.get(txn, s.ks.agencyKey(pAgencyHeld, agency))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		held = err == nil
+		return err
+	})
+	return held, err
+}
+
+// Deliveries returns a telegram's header and the delivery state of each
+// addressee, from one snapshot (for tg show).
+func (s *Store) Deliveries(id telegram.ID) (telegram.Header, map[telegram.Address]DeliveryState, error) {
+	var h telegram.Header
+	out := map[telegram.Address]DeliveryState{}
+	err := s.view(func(txn *badger.Txn) error {
+		var err error
+		if h, err = s.getHeader(txn, id); err != nil {
+			if fault.Is(fault.NotExist, err) {
+				return fault.Errorf("show", fault.NotExist, "no telegram %s", id)
+			}
+			return err
+		}
+		for _, a := range h.Addressees() {
+			if out[a], err = s.getDelivery(txn, id, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return h, out, err
+}

@@ -1,0 +1,38 @@
+package client
+
+import (
+	"context"
+
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+)
+
+// Queues reads the queue figures (operators), with up to overdue overdue
+// telegrams listed.
+func (c *Client) Queues(ctx context.Context, overdue int) (wire.Queues, error) {
+	var r wire.Queues
+	err := c.request(ctx, wire.TQueues, wire.QueuesRequest{Overdue: overdue}, wire.TQueuesReply, &r)
+	return r, err
+}
+
+// Sessions lists the connected sessions (operators).
+func (c *Client) Sessions(ctx context.Context) ([]wire.SessionInfo, error) {
+	var r wire.Sessions
+	err := c.request(ctx, wire.TSessions, wire.SessionsRequest{}, wire.TSessionList, &r)
+	return r.Sessions, err
+}
+
+// Show reads a telegram's header (without subject) and delivery states
+// (operators).
+func (c *Client) Show(ctx context.Context, id telegram.ID) (wire.Show, error) {
+	var r wire.Show
+	err := c.request(ctx, wire.TShow, wire.ShowRequest{ID: id}, wire.TShowReply, &r)
+	return r, err
+}
+
+// Operate performs an operator action.
+func (c *Client) Operate(ctx context.Context, op wire.Operate) (wire.Operated, error) {
+	var r wire.Operated
+	err := c.request(ctx, wire.TOperate, op, wire.TOperated, &r)
+	return r, err
+}

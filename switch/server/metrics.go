@@ -1,0 +1,150 @@
+package server
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/dienbao/dienbao/switch/directory"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// stats are the switch's counters and the Prometheus registry that exposes
+// them with the queue figures, read from the store at each scrape.
+type stats struct {
+	started  time.Time
+	filed    [5]atomic.Int64 // by precedence
+	deliverd [5]atomic.Int64
+	latency  *prometheus.HistogramVec
+	refused  *prometheus.CounterVec
+	batches  prometheus.Histogram
+	reg      *prometheus.Registry
+}
+
+func newStats(s *Server) *stats {
+	st := &stats{started: time.Now(), reg: prometheus.NewRegistry()}
+	st.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "dienbao_delivery_latency_seconds",
+		Help:    "Time from filing to the addressee's acknowledgement, by precedence.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 600, 1800, 3600, 10800, 21600},
+	}, []string{"precedence"})
+	st.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dienbao_handshake_failures_total",
+		Help: "Handshakes refused, by reason.",
+	}, []string{"reason"})
+	st.batches = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "dienbao_commit_batch_operations",
+		Help:    "Operations written per commit (one fsync each): the group-commit batch size.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+	})
+	st.reg.MustRegister(st.latency, st.refused, st.batches, &queueCollector{s: s},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return st
+}
+
+// delivered counts one acknowledged delivery and its latency.
+func (st *stats) delivered(p telegram.Precedence, latency time.Duration) {
+	st.deliverd[p].Add(1)
+	st.latency.WithLabelValues(p.String()).Observe(latency.Seconds())
+}
+
+func (st *stats) totals(now time.Time) wire.Totals {
+	t := wire.Totals{At: now}
+	for p := range st.filed {
+		t.Filed[p] = st.filed[p].Load()
+		t.Delivered[p] = st.deliverd[p].Load()
+	}
+	return t
+}
+
+// queueCollector reads the queue figures at each scrape, summed by agency
+// tier (the directory's level: centre, province, district, commune) and
+// precedence, so the series do not multiply with agencies.
+type queueCollector struct{ s *Server }
+
+var (
+	descDepth    = prometheus.NewDesc("dienbao_queue_depth", "Telegrams waiting (queued or in flight), by agency tier and precedence.", []string{"tier", "precedence"}, nil)
+	descOldest   = prometheus.NewDesc("dienbao_queue_oldest_age_seconds", "Age of the oldest telegram waiting, by agency tier and precedence.", []string{"tier", "precedence"}, nil)
+	descOverdue  = prometheus.NewDesc("dienbao_overdue_telegrams", "Telegrams waiting past their precedence's speed-of-service target.", []string{"tier", "precedence"}, nil)
+	descParked   = prometheus.NewDesc("dienbao_parked_telegrams", "Telegrams parked for an operator.", []string{"tier", "precedence"}, nil)
+	descHeld     = prometheus.NewDesc("dienbao_held_telegrams", "Telegrams held by an operator.", []string{"tier", "precedence"}, nil)
+	descInFlight = prometheus.NewDesc("dienbao_in_flight_telegrams", "Telegrams handed to a terminal, not yet acknowledged.", []string{"tier", "precedence"}, nil)
+	descFiled    = prometheus.NewDesc("dienbao_filed_total", "Telegrams accepted since the switch started, by precedence.", []string{"precedence"}, nil)
+	descDeliv    = prometheus.NewDesc("dienbao_delivered_total", "Deliveries acknowledged since the switch started, by precedence.", []string{"precedence"}, nil)
+	descSessions = prometheus.NewDesc("dienbao_sessions", "Connected sessions, by role.", []string{"role"}, nil)
+	descStore    = prometheus.NewDesc("dienbao_store_size_bytes", "Size of the store on disk: LSM tree and value log.", []string{"part"}, nil)
+	descAudit    = prometheus.NewDesc("dienbao_audit_entries", "Entries in the audit log.", nil, nil)
+	descErr      = prometheus.NewDesc("dienbao_queue_figures_errors_total", "Scrapes that could not read the queue figures.", nil, nil)
+)
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descDepth, descOldest, descOverdue, descParked, descHeld, descInFlight,
+		descFiled, descDeliv, descSessions, descStore, descAudit, descErr} {
+		ch <- d
+	}
+}
+
+var scrapeErrors atomic.Int64
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	type key struct {
+		tier string
+		prec telegram.Precedence
+	}
+	type agg struct {
+		depth, overdue, parked, held, inflight int64
+		oldest                                 float64
+	}
+	sums := map[key]*agg{}
+	for _, tier := range directory.Levels { // every level present, at zero
+		for p := telegram.Routine; p <= telegram.Flash; p++ {
+			sums[key{tier, p}] = &agg{}
+		}
+	}
+	q, err := s.queues(0)
+	if err != nil {
+		scrapeErrors.Add(1)
+	}
+	for _, r := range q.Rows {
+		k := key{r.Tier, r.Precedence}
+		a := sums[k]
+		if a == nil {
+			a = &agg{}
+			sums[k] = a
+		}
+		a.depth += r.Waiting
+		a.overdue += r.Overdue
+		a.parked += r.Parked
+		a.held += r.Held
+		a.inflight += r.InFlight
+		a.oldest = max(a.oldest, r.OldestAgeSeconds)
+	}
+	for k, a := range sums {
+		l := []string{k.tier, k.prec.String()}
+		ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(a.depth), l...)
+		ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, a.oldest, l...)
+		ch <- prometheus.MustNewConstMetric(descOverdue, prometheus.GaugeValue, float64(a.overdue), l...)
+		ch <- prometheus.MustNewConstMetric(descParked, prometheus.GaugeValue, float64(a.parked), l...)
+		ch <- prometheus.MustNewConstMetric(descHeld, prometheus.GaugeValue, float64(a.held), l...)
+		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(a.inflight), l...)
+	}
+	for p := telegram.Routine; p <= telegram.Flash; p++ {
+		ch <- prometheus.MustNewConstMetric(descFiled, prometheus.CounterValue, float64(s.stats.filed[p].Load()), p.String())
+		ch <- prometheus.MustNewConstMetric(descDeliv, prometheus.CounterValue, float64(s.stats.deliverd[p].Load()), p.String())
+	}
+	roles := map[string]int{"terminal": 0, "operator": 0, "auditor": 0, "switch": 0}
+	for _, si := range s.sessionList() {
+		roles[si.Role]++
+	}
+	for r, n := range roles {
+		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(n), r)
+	}
+	lsm, vlog := s.store.DB().Size()
+	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(lsm), "lsm")
+	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(vlog), "vlog")
+	ch <- prometheus.MustNewConstMetric(descAudit, prometheus.GaugeValue, float64(s.store.AuditSize()))
+	ch <- prometheus.MustNewConstMetric(descErr, prometheus.CounterValue, float64(scrapeErrors.Load()))
+}

@@ -1,0 +1,246 @@
+package server
+
+import (
+	"sort"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+)
+
+// Operators watch queues and sessions and act on telegrams; they never see
+// a subject or a body. Every action is audited with the operator's
+// identity, by the store, in the commit that makes it.
+
+// operatorOnly refuses (and audits) a request from anyone but an operator.
+func (sess *session) operatorOnly(str *quic.Stream, what string) bool {
+	if sess.id.Role == certs.Operator {
+		return true
+	}
+	sess.deny(str, fault.Errorf("operator", fault.Permission, "%s certificates cannot %s; only operators can", sess.id.Role, what))
+	return false
+}
+
+func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
+	var req wire.QueuesRequest
+	if err := wire.Decode(wire.TQueues, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if !sess.operatorOnly(str, "read the queues") {
+		return
+	}
+	q, err := sess.s.queues(min(req.Overdue, 1000))
+	if err != nil {
+		sess.log.Error("cannot read the queues", zap.Error(err))
+		sess.replyError(str, err)
+		return
+	}
+	wire.WriteFrame(str, wire.TQueuesReply, q)
+}
+
+// queues gathers the figures of every agency in the directory, per
+// precedence, and up to overdueN overdue telegrams, oldest first.
+func (s *Server) queues(overdueN int) (wire.Queues, error) {
+	now := time.Now()
+	out := wire.Queues{Totals: s.stats.totals(now)}
+	inflight, terminals := s.ex.inflight()
+	for _, ag := range s.directory().Agencies() {
+		a := ag.Address
+		stats, err := s.store.QueueStats(a)
+		if err != nil {
+			return out, err
+		}
+		held, err := s.store.AgencyHeld(a)
+		if err != nil {
+			return out, err
+		}
+		var rows [5]*wire.QueueRow
+		row := func(p telegram.Precedence) *wire.QueueRow {
+			if rows[p] == nil {
+				rows[p] = &wire.QueueRow{Agency: a, Tier: ag.LevelOf(), Precedence: p, AgencyHeld: held, Connected: terminals[a]}
+			}
+			return rows[p]
+		}
+		for _, st := range stats {
+			r := row(st.Queue.Prec)
+			r.Waiting += st.Waiting
+			r.Parked += st.Parked
+			r.Held += st.Held
+			r.Overdue += st.Overdue
+			if !st.Oldest.IsZero() {
+				r.OldestAgeSeconds = max(r.OldestAgeSeconds, now.Sub(st.Oldest).Seconds())
+			}
+			if held {
+				r.Held += st.Waiting
+			}
+			if st.Overdue > 0 && overdueN > 0 {
+				out.Overdue = append(out.Overdue, s.overdueOf(st, now, overdueN)...)
+			}
+		}
+		for p := telegram.Routine; p <= telegram.Flash; p++ {
+			if n := inflight[a][p]; n > 0 {
+				row(p).InFlight = int64(n)
+			}
+		}
+		for p := telegram.Flash; p >= telegram.Routine; p-- {
+			if rows[p] != nil {
+				out.Rows = append(out.Rows, *rows[p])
+			}
+		}
+	}
+	sort.Slice(out.Overdue, func(i, j int) bool { return out.Overdue[i].AgeSeconds > out.Overdue[j].AgeSeconds })
+	if len(out.Overdue) > overdueN {
+		out.Overdue = out.Overdue[:overdueN]
+	}
+	return out, nil
+}
+
+// overdueOf lists the overdue telegrams at the front of one sub-queue
+// (filing order is queue order, so they are its first entries).
+func (s *Server) overdueOf(st store.QueueStat, now time.Time, limit int) []wire.OverdueRow {
+	heads, _, err := s.store.Heads(st.Queue.Agency)
+	if err != nil {
+		return nil
+	}
+	entries, err := s.store.ScanQueue(st.Queue, heads[st.Queue.Prec.Rank()][st.Queue.Class-1], limit)
+	if err != nil {
+		return nil
+	}
+	target := s.cfg.SpeedTargets[st.Queue.Prec]
+	var out []wire.OverdueRow
+	for _, e := range entries {
+		age := now.Sub(e.ID.Time())
+		if age < target {
+			break
+		}
+		out = append(out, wire.OverdueRow{ID: e.ID, Agency: st.Queue.Agency, Precedence: st.Queue.Prec, AgeSeconds: age.Seconds()})
+	}
+	return out
+}
+
+func (sess *session) handleSessions(str *quic.Stream, payload []byte) {
+	var req wire.SessionsRequest
+	if err := wire.Decode(wire.TSessions, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if !sess.operatorOnly(str, "list sessions") {
+		return
+	}
+	wire.WriteFrame(str, wire.TSessionList, wire.Sessions{Sessions: sess.s.sessionList()})
+}
+
+// sessionList describes the connected sessions, oldest first.
+func (s *Server) sessionList() []wire.SessionInfo {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		list = append(list, sess)
+	}
+	s.mu.Unlock()
+	out := make([]wire.SessionInfo, 0, len(list))
+	for _, sess := range list {
+		sess.mu.Lock()
+		info := wire.SessionInfo{Agency: sess.id.Agency, Terminal: sess.id.String(), Role: string(sess.id.Role),
+			Since: sess.since, Remote: sess.remote, InFlight: len(sess.tags), Inbox: sess.subscribed}
+		sess.mu.Unlock()
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out
+}
+
+func (sess *session) handleShow(str *quic.Stream, payload []byte) {
+	var req wire.ShowRequest
+	if err := wire.Decode(wire.TShow, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if !sess.operatorOnly(str, "show telegrams") {
+		return
+	}
+	h, states, err := sess.s.store.Deliveries(req.ID)
+	if err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	h.Subject = "" // never to an operator
+	out := wire.Show{Header: h}
+	for _, a := range h.Addressees() {
+		ds := states[a]
+		st := wire.AddresseeState{Addressee: a, Reason: ds.Reason, At: ds.At, Terminal: ds.Terminal, Attempts: ds.Attempts, Overdue: ds.Overdue}
+		switch {
+		case ds.Held:
+			st.State = "held"
+		case ds.Parked():
+			st.State = "parked"
+		case ds.Status == telegram.Delivered:
+			st.State = "delivered"
+		case ds.Status == telegram.NotDelivered:
+			st.State = "not_delivered"
+		case sess.s.ex.inFlight(store.SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}, ds.Seq):
+			st.State = "in_flight"
+		default:
+			st.State = "waiting"
+		}
+		out.Addressees = append(out.Addressees, st)
+	}
+	wire.WriteFrame(str, wire.TShowReply, out)
+}
+
+func (sess *session) handleOperate(str *quic.Stream, payload []byte) {
+	var req wire.Operate
+	if err := wire.Decode(wire.TOperate, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if !sess.operatorOnly(str, req.Action+" telegrams") {
+		return
+	}
+	st, ex, actor := sess.s.store, sess.s.ex, sess.id.String()
+	var res store.OpResult
+	var err error
+	switch req.Action {
+	case wire.ActHold:
+		res, err = st.Hold(req.ID, actor, ex.inFlight)
+		ex.dropped(req.ID, "held", res.Removed)
+	case wire.ActRelease:
+		res, err = st.Release(req.ID, actor)
+	case wire.ActRequeue:
+		res, err = st.Requeue(req.ID, actor)
+	case wire.ActCancel:
+		reason := req.Reason
+		if reason == "" {
+			reason = "cancelled by an operator"
+		}
+		res, err = st.Cancel(req.ID, actor, reason, ex.inFlight)
+		ex.dropped(req.ID, "cancelled", res.Removed)
+	case wire.ActHoldAgency, wire.ActReleaseAgency:
+		if !sess.s.directory().Has(req.Agency) {
+			sess.replyError(str, fault.Errorf("operator", fault.NotExist, "unknown agency %s: not in the agency directory", req.Agency))
+			return
+		}
+		err = st.HoldAgency(req.Agency, actor, req.Action == wire.ActHoldAgency)
+		res.Done = []telegram.Address{req.Agency}
+	default:
+		sess.replyError(str, fault.Errorf("operator", fault.Invalid, "unknown operator action %q", req.Action))
+		return
+	}
+	if err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if len(res.Done) == 0 {
+		sess.replyError(str, fault.Errorf("operator", fault.Invalid, "%s: nothing to do for telegram %s (no addressee in a state it applies to)", req.Action, req.ID))
+		return
+	}
+	sess.log.Info("operator action", zap.String("action", req.Action), zap.Stringer("id", req.ID),
+		zap.Stringer("agency", req.Agency), zap.Any("done", res.Done), zap.Any("skipped", res.Skipped))
+	wire.WriteFrame(str, wire.TOperated, wire.Operated{Done: res.Done, Skipped: res.Skipped})
+}

@@ -1,0 +1,118 @@
+package wire
+
+import (
+	"time"
+
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// QueuesRequest asks for the queue figures (operators). With Overdue set,
+// the reply also lists up to that many overdue telegrams, oldest first.
+type QueuesRequest struct {
+	Overdue int `cbor:"1,keyasint,omitempty"`
+}
+
+// QueueRow is one agency and precedence. JSON names are tg queues' fields.
+type QueueRow struct {
+	Agency           telegram.Address    `cbor:"1,keyasint" json:"agency"`
+	Tier             string              `cbor:"2,keyasint" json:"tier"` // centre, province, district, commune
+	Precedence       telegram.Precedence `cbor:"3,keyasint" json:"precedence"`
+	Waiting          int64               `cbor:"4,keyasint" json:"waiting"`
+	InFlight         int64               `cbor:"5,keyasint" json:"in_flight"`
+	Parked           int64               `cbor:"6,keyasint" json:"parked"`
+	Held             int64               `cbor:"7,keyasint" json:"held"`
+	Overdue          int64               `cbor:"8,keyasint" json:"overdue"`
+	OldestAgeSeconds float64             `cbor:"9,keyasint" json:"oldest_age_seconds"`
+	AgencyHeld       bool                `cbor:"10,keyasint,omitempty" json:"agency_held"`
+	Connected        int                 `cbor:"11,keyasint,omitempty" json:"terminals"`
+}
+
+// OverdueRow is one telegram waiting past its speed-of-service target.
+type OverdueRow struct {
+	ID         telegram.ID         `cbor:"1,keyasint" json:"id"`
+	Agency     telegram.Address    `cbor:"2,keyasint" json:"agency"`
+	Precedence telegram.Precedence `cbor:"3,keyasint" json:"precedence"`
+	AgeSeconds float64             `cbor:"4,keyasint" json:"age_seconds"`
+}
+
+// Totals are counters since the switch started, for rates.
+type Totals struct {
+	At        time.Time `cbor:"1,keyasint" json:"at"`
+	Filed     [5]int64  `cbor:"2,keyasint" json:"filed"`     // by precedence (index 1..4)
+	Delivered [5]int64  `cbor:"3,keyasint" json:"delivered"` // by precedence
+}
+
+// Queues answers QueuesRequest: one row per agency of the directory and
+// precedence with anything in it (or a terminal connected).
+type Queues struct {
+	Rows    []QueueRow   `cbor:"1,keyasint"`
+	Overdue []OverdueRow `cbor:"2,keyasint,omitempty"`
+	Totals  Totals       `cbor:"3,keyasint"`
+}
+
+// SessionsRequest asks for the connected sessions (operators).
+type SessionsRequest struct{}
+
+// SessionInfo is one connected session.
+type SessionInfo struct {
+	Agency   telegram.Address `cbor:"1,keyasint,omitempty" json:"agency"`
+	Terminal string           `cbor:"2,keyasint" json:"terminal"`
+	Role     string           `cbor:"3,keyasint" json:"role"`
+	Since    time.Time        `cbor:"4,keyasint" json:"since"`
+	Remote   string           `cbor:"5,keyasint" json:"remote"`
+	InFlight int              `cbor:"6,keyasint" json:"in_flight"`
+	Inbox    bool             `cbor:"7,keyasint,omitempty" json:"inbox"`
+}
+
+// Sessions answers SessionsRequest.
+type Sessions struct {
+	Sessions []SessionInfo `cbor:"1,keyasint"`
+}
+
+// ShowRequest asks for one telegram's header and delivery states.
+type ShowRequest struct {
+	ID telegram.ID `cbor:"1,keyasint"`
+}
+
+// AddresseeState is one addressee's delivery state, for operators.
+type AddresseeState struct {
+	Addressee telegram.Address `cbor:"1,keyasint" json:"addressee"`
+	State     string           `cbor:"2,keyasint" json:"state"` // waiting, in_flight, held, delivered, not_delivered, parked
+	Reason    string           `cbor:"3,keyasint,omitempty" json:"reason,omitempty"`
+	At        time.Time        `cbor:"4,keyasint,omitzero" json:"at,omitzero"`
+	Terminal  string           `cbor:"5,keyasint,omitempty" json:"terminal,omitempty"`
+	Attempts  int              `cbor:"6,keyasint,omitempty" json:"attempts"`
+	Overdue   bool             `cbor:"7,keyasint,omitempty" json:"overdue"`
+}
+
+// Show answers ShowRequest. The header comes without its subject: an
+// operator never reads a subject or a body.
+type Show struct {
+	Header     telegram.Header  `cbor:"1,keyasint"`
+	Addressees []AddresseeState `cbor:"2,keyasint"`
+}
+
+// Operator actions.
+const (
+	ActHold          = "hold"
+	ActRelease       = "release"
+	ActCancel        = "cancel"
+	ActRequeue       = "requeue"
+	ActHoldAgency    = "hold_agency"
+	ActReleaseAgency = "release_agency"
+)
+
+// Operate asks for one operator action on a telegram (ID) or, for the
+// agency actions, on an agency.
+type Operate struct {
+	Action string           `cbor:"1,keyasint"`
+	ID     telegram.ID      `cbor:"2,keyasint,omitempty"`
+	Agency telegram.Address `cbor:"3,keyasint,omitempty"`
+	Reason string           `cbor:"4,keyasint,omitempty"`
+}
+
+// Operated says what an action changed.
+type Operated struct {
+	Done    []telegram.Address `cbor:"1,keyasint"` // addressees (or the agency) acted on
+	Skipped []telegram.Address `cbor:"2,keyasint,omitempty"`
+}
