@@ -32,7 +32,9 @@ func (d DeliveryState) Pending() bool { return d.Status == 0 }
 // Parked reports whether the addressee's delivery was given up after too
 // many attempts (or quarantined) and waits for an operator: the telegram is
 // kept for it, and tg requeue puts it back.
-func (d DeliveryState) Parked() bool { return d.Status == telegram.NotDelivered && d.Reason == ReasonParked }
+func (d DeliveryState) Parked() bool {
+	return d.Status == telegram.NotDelivered && d.Reason == ReasonParked
+}
 
 func unixUTC(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 

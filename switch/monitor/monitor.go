@@ -26,11 +26,11 @@ import (
 
 // State is what the console shows.
 type State struct {
-	Switch   string             `json:"switch"`
-	Queues   []wire.QueueRow    `json:"queues"`
-	Overdue  []wire.OverdueRow  `json:"overdue"`
-	Sessions []wire.SessionInfo `json:"sessions"`
-	Totals   wire.Totals        `json:"totals"`
+	Switch   string                `json:"switch"`
+	Queues   []wire.QueueRow       `json:"queues"`
+	Overdue  []wire.OverdueRow     `json:"overdue"`
+	Sessions []wire.SessionInfo    `json:"sessions"`
+	Totals   wire.Totals           `json:"totals"`
 	Targets  map[string]float64    `json:"targets"` // speed-of-service target per precedence, seconds
 	Agencies map[string]AgencyInfo `json:"agencies"`
 }

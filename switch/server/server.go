@@ -10,9 +10,9 @@ import (
 
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/directory"
+	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
 )
