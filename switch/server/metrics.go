@@ -39,6 +39,12 @@ func newStats(s *Server) *stats {
 		Help:    "Operations written per commit (one fsync each): the group-commit batch size.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 	})
+	for _, r := range []string{"no_certificate", "unknown_authority", "expired_or_not_yet_valid", "invalid_certificate", "bad_identity"} {
+		st.refused.WithLabelValues(r) // every reason present, at zero
+	}
+	for p := telegram.Routine; p <= telegram.Flash; p++ {
+		st.latency.WithLabelValues(p.String())
+	}
 	st.reg.MustRegister(st.latency, st.refused, st.batches, &queueCollector{s: s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return st
