@@ -14,7 +14,7 @@ import (
 
 type topCmd struct {
 	Interval time.Duration `default:"1s" help:"Refresh interval."`
-	Once     bool          `help:"Print one screen and exit (also when standard output is not a terminal)."`
+	Once     bool          `help:"Print one screen, with rates over one interval, and exit (also when standard output is not a terminal)."`
 	Rows     int           `default:"20" help:"Queue rows shown, most waiting first."`
 }
 
@@ -31,6 +31,18 @@ func (c *topCmd) Run(e *env) error {
 	var prev *wire.Totals
 	tick := time.NewTicker(c.Interval)
 	defer tick.Stop()
+	if c.Once || !tty { // a first sample, for the rates
+		q, err := cl.Queues(e.ctx, 0)
+		if err != nil {
+			return err
+		}
+		prev = &q.Totals
+		select {
+		case <-e.ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 	for {
 		q, err := cl.Queues(e.ctx, 10)
 		if err != nil {
