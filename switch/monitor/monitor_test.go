@@ -163,6 +163,19 @@ func TestMetrics(t *testing.T) {
 	} else {
 		t.Log("promtool not installed: skipped")
 	}
+	// Under load the endpoints keep answering, with figures that parse.
+	stop := burst(t, site)
+	for i := 0; i < 10; i++ {
+		code, body := get(t, base+"/metrics")
+		if _, err := parser.TextToMetricFamilies(strings.NewReader(body)); code != 200 || err != nil {
+			t.Fatalf("/metrics under load: %d %v", code, err)
+		}
+		if code, _ := get(t, base+"/api/state"); code != 200 {
+			t.Fatalf("/api/state under load: %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
 	if code, _ := get(t, base+"/healthz"); code != 200 {
 		t.Errorf("/healthz: %d", code)
 	}
