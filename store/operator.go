@@ -33,6 +33,36 @@ func (c *commitCtx) telegramFor(id telegram.ID) (telegram.Header, error) {
 	return h, err
 }
 
+// pick reads telegram id's header and sorts its addressees into those an
+// action applies to (with their delivery state) and the others.
+func (c *commitCtx) pick(id telegram.ID, applies func(SubQueue, DeliveryState) bool) (telegram.Header, []picked, []telegram.Address, error) {
+	h, err := c.telegramFor(id)
+	if err != nil {
+		return h, nil, nil, err
+	}
+	var list []picked
+	var skipped []telegram.Address
+	for _, a := range h.Addressees() {
+		ds, err := c.s.getDelivery(c.txn, id, a)
+		if err != nil {
+			return h, nil, nil, err
+		}
+		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
+		if applies(q, ds) {
+			list = append(list, picked{q: q, ds: ds})
+		} else {
+			skipped = append(skipped, a)
+		}
+	}
+	return h, list, skipped, nil
+}
+
+// picked is an addressee an action applies to.
+type picked struct {
+	q  SubQueue
+	ds DeliveryState
+}
+
 func (c *commitCtx) putDelivery(id telegram.ID, a telegram.Address, ds DeliveryState) error {
 	b, err := wire.Marshal(&ds)
 	if err != nil {
@@ -69,46 +99,31 @@ func (c *commitCtx) operatorAudit(actor, what string, h telegram.Header, to tele
 func (s *Store) Hold(id telegram.ID, actor string, skip func(SubQueue, uint64) bool) (OpResult, error) {
 	var res OpResult
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
-		res = OpResult{}
-		h, err := c.telegramFor(id)
+		h, list, skipped, err := c.pick(id, func(q SubQueue, ds DeliveryState) bool {
+			return ds.Pending() && !ds.Held && !c.quarantined(q, ds.Seq) && (skip == nil || !skip(q, ds.Seq))
+		})
 		if err != nil {
 			return err
 		}
-		type todo struct {
-			a  telegram.Address
-			ds DeliveryState
-		}
-		var list []todo
-		for _, a := range h.Addressees() {
-			ds, err := c.s.getDelivery(c.txn, id, a)
-			if err != nil {
+		res = OpResult{Skipped: skipped}
+		for _, p := range list {
+			q, ds := p.q, p.ds
+			if err := c.txn.Delete(c.s.ks.queueKey(q, ds.Seq)); err != nil {
 				return err
 			}
-			q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-			if !ds.Pending() || ds.Held || c.quarantined(q, ds.Seq) || (skip != nil && skip(q, ds.Seq)) {
-				res.Skipped = append(res.Skipped, a)
-				continue
-			}
-			list = append(list, todo{a, ds})
-		}
-		for _, td := range list {
-			q := SubQueue{Agency: td.a, Prec: h.Precedence, Class: h.Classification}
-			if err := c.txn.Delete(c.s.ks.queueKey(q, td.ds.Seq)); err != nil {
+			if err := c.set(c.s.ks.heldKey(q.Agency, ds.Seq), id[:]); err != nil {
 				return err
 			}
-			if err := c.set(c.s.ks.heldKey(td.a, td.ds.Seq), id[:]); err != nil {
+			ds.Held = true
+			if err := c.putDelivery(id, q.Agency, ds); err != nil {
 				return err
 			}
-			td.ds.Held = true
-			if err := c.putDelivery(id, td.a, td.ds); err != nil {
+			c.count(q, Counts{Waiting: -1, Overdue: -b2i(ds.Overdue), Held: 1})
+			if err := c.operatorAudit(actor, "hold", h, q.Agency); err != nil {
 				return err
 			}
-			c.count(q, Counts{Waiting: -1, Overdue: -b2i(td.ds.Overdue), Held: 1})
-			if err := c.operatorAudit(actor, "hold", h, td.a); err != nil {
-				return err
-			}
-			res.Done = append(res.Done, td.a)
-			res.Removed = append(res.Removed, Withdrawn{Queue: q, Seq: td.ds.Seq})
+			res.Done = append(res.Done, q.Agency)
+			res.Removed = append(res.Removed, Withdrawn{Queue: q, Seq: ds.Seq})
 		}
 		return nil
 	}})
@@ -131,46 +146,28 @@ func (s *Store) Requeue(id telegram.ID, actor string) (OpResult, error) {
 func (s *Store) putBack(id telegram.ID, actor, what string, applies func(*commitCtx, SubQueue, DeliveryState) bool) (OpResult, error) {
 	var res OpResult
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
-		res = OpResult{}
-		h, err := c.telegramFor(id)
+		h, list, skipped, err := c.pick(id, func(q SubQueue, ds DeliveryState) bool { return applies(c, q, ds) })
 		if err != nil {
 			return err
 		}
-		type todo struct {
-			a  telegram.Address
-			ds DeliveryState
-		}
-		var list []todo
-		for _, a := range h.Addressees() {
-			ds, err := c.s.getDelivery(c.txn, id, a)
-			if err != nil {
-				return err
-			}
-			q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-			if !applies(c, q, ds) {
-				res.Skipped = append(res.Skipped, a)
-				continue
-			}
-			list = append(list, todo{a, ds})
-		}
-		for _, td := range list {
-			q := SubQueue{Agency: td.a, Prec: h.Precedence, Class: h.Classification}
-			ds := td.ds
+		res = OpResult{Skipped: skipped}
+		for _, p := range list {
+			q, ds := p.q, p.ds
 			var d Counts
 			if ds.Held {
-				if err := c.txn.Delete(c.s.ks.heldKey(td.a, ds.Seq)); err != nil {
+				if err := c.txn.Delete(c.s.ks.heldKey(q.Agency, ds.Seq)); err != nil {
 					return err
 				}
 				d.Held = -1
 			} else {
-				if err := c.txn.Delete(c.s.ks.parkedKey(td.a, ds.Seq)); err != nil {
+				if err := c.txn.Delete(c.s.ks.parkedKey(q.Agency, ds.Seq)); err != nil {
 					return err
 				}
 				d.Parked = -1
 				ds.Attempts = 0
 			}
 			ds.Held, ds.Status, ds.Reason, ds.At = false, 0, "", time.Time{}
-			if err := c.putDelivery(id, td.a, ds); err != nil {
+			if err := c.putDelivery(id, q.Agency, ds); err != nil {
 				return err
 			}
 			if err := c.reinsert(q, ds.Seq, id); err != nil {
@@ -178,10 +175,10 @@ func (s *Store) putBack(id telegram.ID, actor, what string, applies func(*commit
 			}
 			d.Waiting, d.Overdue = 1, b2i(ds.Overdue)
 			c.count(q, d)
-			if err := c.operatorAudit(actor, what, h, td.a); err != nil {
+			if err := c.operatorAudit(actor, what, h, q.Agency); err != nil {
 				return err
 			}
-			res.Done = append(res.Done, td.a)
+			res.Done = append(res.Done, q.Agency)
 		}
 		return nil
 	}})
