@@ -115,10 +115,10 @@ func (c *sessionsCmd) Run(e *env) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AGENCY\tTERMINAL\tROLE\tSINCE\tREMOTE\tIN FLIGHT")
+	fmt.Fprintln(tw, "AGENCY\tTERMINAL\tROLE\tSINCE\tREMOTE\tIN FLIGHT\tKEY EXCHANGE")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", s.Agency, s.Terminal, s.Role, s.Since.Local().Format("2006-01-02 15:04:05"),
-			s.Remote, s.InFlight)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Agency, s.Terminal, s.Role, s.Since.Local().Format("2006-01-02 15:04:05"),
+			s.Remote, s.InFlight, s.KeyExchange)
 	}
 	return tw.Flush()
 }

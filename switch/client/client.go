@@ -59,7 +59,8 @@ func Dial(ctx context.Context, f *certs.Folder, opts ...Option) (*Client, error)
 		return nil, fault.E(op, fault.Invalid, "the switch address "+f.Switch+" is not HOST:PORT", err)
 	}
 	tlsConf := &tls.Config{
-		MinVersion:   tls.VersionTLS13,
+		MinVersion:       tls.VersionTLS13,
+		CurvePreferences: wire.KeyExchanges,
 		Certificates: []tls.Certificate{f.Cert},
 		RootCAs:      f.CAs,
 		ServerName:   host,

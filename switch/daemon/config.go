@@ -137,6 +137,9 @@ type Limits struct {
 	MaxRef        int   `toml:"max_ref"`
 	MaxAddressees int   `toml:"max_addressees"`
 	Window        int   `toml:"window"`
+	// RequestTimeout: a stream opened without its request frame within
+	// this long is dropped (default 10s).
+	RequestTimeout Duration `toml:"request_timeout"`
 }
 
 func (l Limits) filing() filing.Limits {

@@ -109,6 +109,7 @@ func Start(o Options) (*server.Server, error) {
 		SpeedTargets: cfg.Speed.targets(), AckTimeout: time.Duration(cfg.Custody.AckTimeout),
 		MaxAttempts: cfg.Custody.MaxAttempts, TimerInterval: time.Duration(cfg.Custody.TimerInterval),
 		Origin: cfg.origin(), CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
+		RequestTimeout: time.Duration(cfg.Limits.RequestTimeout),
 	})
 	if err != nil {
 		return nil, err

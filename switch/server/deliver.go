@@ -3,10 +3,10 @@ package server
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
-	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/schedule"
@@ -42,10 +42,6 @@ func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release f
 	var sub wire.Subscribe
 	if err := wire.Decode(wire.TSubscribe, payload, &sub); err != nil {
 		sess.replyError(str, err)
-		return
-	}
-	if sess.id.Role != certs.Terminal {
-		sess.deny(str, fault.Errorf("subscribe", fault.Permission, "%s certificates have no inbox; only terminals receive telegrams", sess.id.Role))
 		return
 	}
 	if !sub.Inbox && !sub.Receipts {
@@ -380,7 +376,7 @@ func (sess *session) ackLoop(rank int, ds *dstream) {
 		it, ok := sess.tags[ack.Tag]
 		sess.mu.Unlock()
 		if !ok {
-			sess.log.Info("acknowledgement for an unknown tag", zap.Uint64("tag", ack.Tag))
+			sess.s.security(sess.id, fmt.Sprintf("acknowledgement for a delivery never made (tag %d); connection closed", ack.Tag))
 			sess.conn.CloseWithError(codeProtocol, "acknowledgement for an unknown delivery")
 			return
 		}

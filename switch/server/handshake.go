@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
@@ -21,6 +22,7 @@ import (
 func (s *Server) tlsConfig() *tls.Config {
 	base := &tls.Config{
 		MinVersion:             tls.VersionTLS13,
+		CurvePreferences:       wire.KeyExchanges,
 		Certificates:           []tls.Certificate{s.cfg.Cert},
 		ClientAuth:             tls.RequireAnyClientCert,
 		NextProtos:             []string{wire.ALPN},
@@ -31,6 +33,11 @@ func (s *Server) tlsConfig() *tls.Config {
 		remote := ""
 		if hello.Conn != nil {
 			remote = hello.Conn.RemoteAddr().String()
+		}
+		if !slices.Contains(hello.SupportedCurves, tls.X25519MLKEM768) {
+			err := errors.New("the client offers no post-quantum key exchange (X25519MLKEM768 is required)")
+			s.refuse(certs.Identity{Name: "client " + hello.ServerName}, remote, "no_post_quantum", err)
+			return nil, err
 		}
 		c := base.Clone()
 		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyPeer(cs, remote) }
@@ -48,12 +55,17 @@ func (s *Server) verifyPeer(cs tls.ConnectionState, remote string) error {
 		if len(cs.PeerCertificates) > 0 {
 			who.Name = "certificate " + cs.PeerCertificates[0].Subject.CommonName
 		}
-		s.stats.refused.WithLabelValues(refusalClass(err)).Inc()
-		reason := "handshake refused from " + remote + ": " + err.Error()
-		s.log.Warn("security event", zap.String("actor", who.String()), zap.String("reason", reason))
-		s.store.RecordAsync(store.AuditEntry{Actor: who.String(), Event: store.AuditSecurity, Reason: reason})
+		s.refuse(who, remote, refusalClass(err), err)
 	}
 	return err
+}
+
+// refuse counts, logs and audits a refused handshake.
+func (s *Server) refuse(who certs.Identity, remote, class string, err error) {
+	s.stats.refused.WithLabelValues(class).Inc()
+	reason := "handshake refused from " + remote + ": " + err.Error()
+	s.log.Warn("security event", zap.String("actor", who.String()), zap.String("reason", reason))
+	s.store.RecordAsync(store.AuditEntry{Actor: who.String(), Event: store.AuditSecurity, Reason: reason})
 }
 
 func (s *Server) checkPeer(cs tls.ConnectionState) error {

@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 
-	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/wire"
@@ -18,10 +17,6 @@ func (sess *session) handleRotate(str *quic.Stream, payload []byte) {
 	var req wire.RotateKeys
 	if err := wire.Decode(wire.TRotateKeys, payload, &req); err != nil {
 		sess.replyError(str, err)
-		return
-	}
-	if sess.id.Role != certs.Operator {
-		sess.deny(str, fault.Errorf("keys", fault.Permission, "%s certificates cannot rotate keys; only operators can", sess.id.Role))
 		return
 	}
 	ring := sess.s.cfg.Keyring

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ type session struct {
 	// since and remote describe the connection for operators.
 	since  time.Time
 	remote string
+	group  string // the TLS key exchange in use
 
 	mu         sync.Mutex
 	subscribed bool
@@ -51,7 +53,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		conn.CloseWithError(codeIdentity, err.Error())
 		return
 	}
-	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(), since: time.Now(), remote: remote,
+	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(), since: time.Now(), remote: remote, group: state.CurveID.String(),
 		log:  s.log.With(zap.String("identity", id.String()), zap.String("role", string(id.Role)), zap.String("remote", remote)),
 		tags: map[uint64]schedule.Item{}, sent: map[uint64]time.Time{}, wake: make(chan struct{}, 1)}
 	s.mu.Lock()
@@ -102,45 +104,24 @@ func (s *Server) security(who certs.Identity, reason string, fields ...zap.Field
 // handleStream serves one request stream.
 func (sess *session) handleStream(str *quic.Stream, release func()) {
 	defer str.Close()
+	// A request frame comes at once or not at all: a stream opened and
+	// left silent is dropped, not kept with a goroutine for good.
+	str.SetReadDeadline(time.Now().Add(sess.s.cfg.RequestTimeout))
 	t, payload, err := wire.ReadFrame(str, sess.s.cfg.MaxFrame)
+	str.SetReadDeadline(time.Time{})
 	if err != nil {
 		if !errors.Is(err, io.EOF) {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				err = fault.Errorf("switch", fault.Invalid, "no complete request within %s", sess.s.cfg.RequestTimeout)
+			}
 			sess.log.Info("bad request frame", zap.Error(err))
 			sess.replyError(str, err)
 			str.CancelRead(streamProtocol)
 		}
 		return
 	}
-	switch t {
-	case wire.TFile:
-		sess.handleFile(str, payload)
-	case wire.TSubscribe:
-		sess.handleSubscribe(str, payload, release)
-	case wire.TRotateKeys:
-		sess.handleRotate(str, payload)
-	case wire.TAuditQuery:
-		sess.handleAuditQuery(str, payload)
-	case wire.TAuditExport:
-		sess.handleAuditExport(str, payload)
-	case wire.TAuditCheckpoint:
-		sess.handleAuditCheckpoint(str, payload)
-	case wire.TAuditProof:
-		sess.handleAuditProof(str, payload)
-	case wire.TAuditConsistency:
-		sess.handleAuditConsistency(str, payload)
-	case wire.TQueues:
-		sess.handleQueues(str, payload)
-	case wire.TSessions:
-		sess.handleSessions(str, payload)
-	case wire.TShow:
-		sess.handleShow(str, payload)
-	case wire.TOperate:
-		sess.handleOperate(str, payload)
-	default:
-		sess.log.Info("unknown request", zap.Stringer("type", t))
-		sess.replyError(str, fault.Errorf("switch", fault.Invalid, "unknown request type %s", t))
-		str.CancelRead(streamProtocol)
-	}
+	sess.dispatch(t, str, payload, release)
 }
 
 func (sess *session) replyError(w io.Writer, err error) {

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +15,11 @@ const Version = 1
 
 // ALPN is the TLS application protocol.
 const ALPN = "dienbao/1"
+
+// KeyExchanges are the only TLS key exchanges either end accepts: the
+// hybrid post-quantum X25519MLKEM768, so that traffic recorded today cannot
+// be decrypted later with a quantum computer.
+var KeyExchanges = []tls.CurveID{tls.X25519MLKEM768}
 
 // DefaultMaxFrame bounds a frame (header + CBOR). Bodies travel outside
 // frames, so this only has to hold headers and batches of them.

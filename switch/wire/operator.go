@@ -62,6 +62,8 @@ type SessionInfo struct {
 	Remote   string           `cbor:"5,keyasint" json:"remote"`
 	InFlight int              `cbor:"6,keyasint" json:"in_flight"`
 	Inbox    bool             `cbor:"7,keyasint,omitempty" json:"inbox"`
+	// KeyExchange is the TLS key exchange group (X25519MLKEM768).
+	KeyExchange string `cbor:"8,keyasint,omitempty" json:"key_exchange"`
 }
 
 // Sessions answers SessionsRequest.

@@ -1,0 +1,228 @@
+package server_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/daemon"
+	"github.com/dienbao/dienbao/switch/daemon/daemontest"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+)
+
+// rawDial connects as a dev identity with a hand-made TLS configuration,
+// for clients that do what the real one never does.
+func rawDial(t *testing.T, site *daemontest.Site, name string, tweak func(*tls.Config)) (*quic.Conn, error) {
+	t.Helper()
+	f, err := certs.LoadFolder(site.IDDir(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ := net.SplitHostPort(f.Switch)
+	conf := &tls.Config{MinVersion: tls.VersionTLS13, CurvePreferences: wire.KeyExchanges, Certificates: []tls.Certificate{f.Cert},
+		RootCAs: f.CAs, ServerName: host, NextProtos: []string{wire.ALPN}}
+	if tweak != nil {
+		tweak(conf)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := quic.DialAddr(ctx, f.Switch, conf, &quic.Config{MaxIdleTimeout: 30 * time.Second})
+	if err == nil {
+		t.Cleanup(func() { c.CloseWithError(0, "") })
+	}
+	return c, err
+}
+
+// healthy checks that a normal terminal still files and receives.
+func healthy(t *testing.T, site *daemontest.Site) {
+	t.Helper()
+	id := site.Send("HN.UBND", tg("NA.TU", telegram.Flash, "still here"))
+	got := site.Receive("NA.TU", inbox)
+	for _, d := range got.Telegrams {
+		if d.Header.ID == id {
+			return
+		}
+	}
+	t.Fatalf("a normal terminal did not get its telegram (%d received)", len(got.Telegrams))
+}
+
+func securityEntries(t *testing.T, site *daemontest.Site, substr string) int {
+	t.Helper()
+	es, err := site.Server.Store().QueryAudit(store.AuditQuery{Event: audit.Security, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range es {
+		if strings.Contains(e.Reason, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// A client offering only classical key exchange is refused at the
+// handshake, and the refusal audited; a normal session uses the hybrid
+// post-quantum group, and operators see it.
+func TestClassicalKeyExchangeRefused(t *testing.T) {
+	site := daemontest.Start(t)
+	_, err := rawDial(t, site, "HN.UBND", func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.X25519} })
+	if err == nil {
+		t.Fatal("a client offering only X25519 was accepted")
+	}
+	if n := securityEntries(t, site, "no post-quantum key exchange"); n != 1 {
+		t.Fatalf("%d audit entries for the refusal, want 1", n)
+	}
+	healthy(t, site)
+	list, err := site.Dial("operator").Sessions(context.Background())
+	if err != nil || len(list) == 0 || list[0].KeyExchange != "X25519MLKEM768" {
+		t.Fatalf("sessions %+v %v", list, err)
+	}
+}
+
+// request writes raw bytes on a new stream and reads the reply frame.
+func request(t *testing.T, c *quic.Conn, raw []byte, close bool) (wire.Type, []byte, error) {
+	t.Helper()
+	str, err := c.OpenStreamSync(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	str.Write(raw)
+	if close {
+		str.Close()
+	}
+	str.SetReadDeadline(time.Now().Add(10 * time.Second))
+	return wire.ReadFrame(str, wire.DefaultMaxFrame)
+}
+
+func frameHeader(length uint32, typ byte) []byte {
+	b := binary.BigEndian.AppendUint32(nil, length)
+	return append(b, wire.Version, typ)
+}
+
+// Garbage, truncated frames, a 4 GiB length, an unknown type and silent
+// streams each get their refusal; the connection that sent them, and
+// everyone else, go on being served.
+func TestHostileStreams(t *testing.T) {
+	site := daemontest.StartWith(t, t.TempDir(), nil, func(c *daemon.Config) {
+		c.Limits.RequestTimeout = daemon.Duration(300 * time.Millisecond)
+	})
+	c, err := rawDial(t, site, "HN.UBND", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errKind := func(typ wire.Type, payload []byte, err error) fault.Kind {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("no error frame: %v", err)
+		}
+		var we wire.Error
+		if typ != wire.TError || wire.Decode(wire.TError, payload, &we) != nil {
+			t.Fatalf("reply %s, want an error frame", typ)
+		}
+		return we.Kind
+	}
+	cases := []struct {
+		name  string
+		raw   []byte
+		close bool
+		want  fault.Kind
+	}{
+		{"HTTP instead of frames", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), true, fault.TooLarge},
+		{"a 4 GiB length prefix", frameHeader(0xFFFFFFFF, byte(wire.TFile)), false, fault.TooLarge},
+		{"a truncated header", []byte{0, 0}, true, fault.Invalid},
+		{"a truncated payload", append(frameHeader(100, byte(wire.TFile)), 1, 2, 3), true, fault.Invalid},
+		{"an unknown request type", append(frameHeader(3, 99), 0xa0), true, fault.Invalid},
+		{"a payload that is not CBOR", append(frameHeader(5, byte(wire.TAuditQuery)), 0xff, 0xff, 0xff), true, fault.Invalid},
+		{"a request of another role", append(frameHeader(3, byte(wire.TQueues)), 0xa0), true, fault.Permission},
+	}
+	for _, tc := range cases {
+		typ, payload, err := request(t, c, tc.raw, tc.close)
+		if k := errKind(typ, payload, err); k != tc.want {
+			t.Errorf("%s: error kind %v, want %v", tc.name, k, tc.want)
+		}
+	}
+	// Streams that start a request and fall silent: each is answered
+	// with an error and dropped after the request timeout; none holds the
+	// switch, and the connection may open more than its stream limit over
+	// time.
+	var strs []*quic.Stream
+	for i := 0; i < 200; i++ {
+		str, err := c.OpenStreamSync(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		str.Write([]byte{0}) // one byte of a frame header
+		strs = append(strs, str)
+	}
+	healthy(t, site)
+	for i, str := range strs {
+		str.SetReadDeadline(time.Now().Add(10 * time.Second))
+		typ, payload, err := wire.ReadFrame(str, wire.DefaultMaxFrame)
+		if k := errKind(typ, payload, err); k != fault.Invalid {
+			t.Fatalf("silent stream %d: %v", i, k)
+		}
+	}
+	// The same connection still works for a proper request.
+	raw, _ := wire.Marshal(wire.AuditCheckpointRequest{})
+	typ, _, err := request(t, c, append(frameHeader(uint32(2+len(raw)), byte(wire.TAuditCheckpoint)), raw...), true)
+	if err != nil || typ != wire.TAuditCheckpoints {
+		t.Fatalf("a proper request after the garbage: %s %v", typ, err)
+	}
+	healthy(t, site)
+}
+
+
+// A terminal that acknowledges a delivery it never got is disconnected and
+// audited; the telegram it was sent stays undelivered until a terminal
+// stores and acknowledges it for real.
+func TestAckForADeliveryNeverMade(t *testing.T) {
+	site := daemontest.Start(t)
+	id := site.Send("HN.UBND", tg("NA.TU", telegram.Immediate, "x"))
+	c, err := rawDial(t, site, "NA.TU", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := c.OpenStreamSync(context.Background())
+	wire.WriteFrame(sub, wire.TSubscribe, wire.Subscribe{Inbox: true})
+	var ok wire.Subscribed
+	if err := wire.ReadExpect(sub, wire.DefaultMaxFrame, wire.TSubscribed, &ok); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	str, err := c.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d wire.Deliver
+	if err := wire.ReadExpect(str, wire.DefaultMaxFrame, wire.TDeliver, &d); err != nil || d.Header.ID != id {
+		t.Fatalf("deliver %v %v", d.Header.ID, err)
+	}
+	wire.WriteFrame(str, wire.TAck, wire.Ack{Tag: d.Tag + 1000}) // a tag never handed out
+	select {
+	case <-c.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection stayed open after a bogus acknowledgement")
+	}
+	if n := securityEntries(t, site, "acknowledgement for a delivery never made"); n != 1 {
+		t.Fatalf("%d audit entries, want 1", n)
+	}
+	if ds, _ := site.Server.Store().Delivery(id, "NA.TU"); !ds.Pending() {
+		t.Fatalf("the telegram counts as delivered: %+v", ds)
+	}
+	got := site.Receive("NA.TU", inbox)
+	if len(got.Telegrams) != 1 || got.Telegrams[0].Header.ID != id {
+		t.Fatalf("the real terminal got %d telegrams", len(got.Telegrams))
+	}
+}

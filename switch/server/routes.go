@@ -1,0 +1,106 @@
+package server
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+)
+
+// route is one request type: the roles that may send it at all, the finer
+// condition its handler enforces (stated here, for the table in the
+// README), and the handler. Every request goes through routes: a role not
+// listed is refused before the payload is decoded, with a clear error and
+// a security entry in the audit log; the handler then applies the
+// condition the same way.
+type route struct {
+	what      string // what the request does, for messages and the table
+	roles     []certs.Role
+	condition string
+	handle    func(sess *session, str *quic.Stream, payload []byte, release func())
+}
+
+var (
+	terminals = []certs.Role{certs.Terminal}
+	operators = []certs.Role{certs.Operator}
+	auditors  = []certs.Role{certs.Auditor}
+	people    = []certs.Role{certs.Terminal, certs.Operator, certs.Auditor}
+)
+
+func plain(h func(sess *session, str *quic.Stream, payload []byte)) func(*session, *quic.Stream, []byte, func()) {
+	return func(sess *session, str *quic.Stream, payload []byte, _ func()) { h(sess, str, payload) }
+}
+
+// routes is the authorization table.
+var routes = map[wire.Type]route{
+	wire.TFile: {"file telegrams", terminals,
+		"the sender is the certificate's agency; the classification at most the certificate's clearance; addressees in the directory", plain((*session).handleFile)},
+	wire.TSubscribe: {"receive telegrams and delivery reports", terminals,
+		"only the certificate's own agency's queues; a telegram only to a terminal cleared to its classification", (*session).handleSubscribe},
+	wire.TAuditQuery: {"read the audit log", people,
+		"auditor: every entry; terminal: entries naming its agency, and every entry of a telegram its agency sent or was sent; operator: telegram entries without from, to, precedence or classification", plain((*session).handleAuditQuery)},
+	wire.TAuditProof: {"obtain audit proofs", []certs.Role{certs.Terminal, certs.Auditor},
+		"terminal: telegrams its agency sent or was sent", plain((*session).handleAuditProof)},
+	wire.TAuditExport:      {"export the audit log", auditors, "", plain((*session).handleAuditExport)},
+	wire.TAuditCheckpoint:  {"read audit checkpoints", people, "the list of every checkpoint: auditors only", plain((*session).handleAuditCheckpoint)},
+	wire.TAuditConsistency: {"read audit consistency proofs", people, "", plain((*session).handleAuditConsistency)},
+	wire.TQueues:           {"read the queues", operators, "", plain((*session).handleQueues)},
+	wire.TSessions:         {"list sessions", operators, "", plain((*session).handleSessions)},
+	wire.TShow:             {"show telegrams", operators, "never the subject or the body", plain((*session).handleShow)},
+	wire.TOperate:          {"hold, release, cancel or requeue telegrams", operators, "", plain((*session).handleOperate)},
+	wire.TRotateKeys:       {"rotate keys", operators, "", plain((*session).handleRotate)},
+}
+
+// dispatch runs a request through the table.
+func (sess *session) dispatch(t wire.Type, str *quic.Stream, payload []byte, release func()) {
+	r, ok := routes[t]
+	if !ok {
+		sess.replyError(str, fault.Errorf("switch", fault.Invalid, "unknown request type %s", t))
+		str.CancelRead(streamProtocol)
+		return
+	}
+	if !slices.Contains(r.roles, sess.id.Role) {
+		sess.deny(str, fault.Errorf(t.String(), fault.Permission, "%s certificates cannot %s; only %s can", sess.id.Role, r.what, roleList(r.roles)))
+		return
+	}
+	r.handle(sess, str, payload, release)
+}
+
+func roleList(rs []certs.Role) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r) + "s"
+	}
+	if len(s) > 1 {
+		return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+	}
+	return s[0]
+}
+
+// AuthorizationTable renders the table as the README shows it.
+func AuthorizationTable() string {
+	types := make([]wire.Type, 0, len(routes))
+	for t := range routes {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	var b strings.Builder
+	b.WriteString("| request | terminal | operator | auditor | switch | condition |\n|---|---|---|---|---|---|\n")
+	for _, t := range types {
+		r := routes[t]
+		fmt.Fprintf(&b, "| `%s` (%s) |", t, r.what)
+		for _, role := range []certs.Role{certs.Terminal, certs.Operator, certs.Auditor, certs.Switch} {
+			mark := " – |"
+			if slices.Contains(r.roles, role) {
+				mark = " yes |"
+			}
+			b.WriteString(mark)
+		}
+		fmt.Fprintf(&b, " %s |\n", r.condition)
+	}
+	return b.String()
+}
