@@ -61,10 +61,10 @@ func Dial(ctx context.Context, f *certs.Folder, opts ...Option) (*Client, error)
 	tlsConf := &tls.Config{
 		MinVersion:       tls.VersionTLS13,
 		CurvePreferences: wire.KeyExchanges,
-		Certificates: []tls.Certificate{f.Cert},
-		RootCAs:      f.CAs,
-		ServerName:   host,
-		NextProtos:   []string{wire.ALPN},
+		Certificates:     []tls.Certificate{f.Cert},
+		RootCAs:          f.CAs,
+		ServerName:       host,
+		NextProtos:       []string{wire.ALPN},
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("the switch sent no certificate")

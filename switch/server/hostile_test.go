@@ -182,7 +182,6 @@ func TestHostileStreams(t *testing.T) {
 	healthy(t, site)
 }
 
-
 // A terminal that acknowledges a delivery it never got is disconnected and
 // audited; the telegram it was sent stays undelivered until a terminal
 // stores and acknowledges it for real.
