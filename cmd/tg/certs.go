@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -12,8 +15,10 @@ import (
 )
 
 type certsCmd struct {
-	Init  certsInitCmd  `cmd:"" help:"Create a CA (ca.pem, ca.key) in a new folder."`
-	Issue certsIssueCmd `cmd:"" help:"Issue a certificate into a new identity folder."`
+	Init   certsInitCmd   `cmd:"" help:"Create a CA (ca.pem, ca.key) in a new folder."`
+	Issue  certsIssueCmd  `cmd:"" help:"Issue a certificate into a new identity folder."`
+	Revoke certsRevokeCmd `cmd:"" help:"Revoke a certificate and write a new CRL."`
+	CRL    certsCRLCmd    `cmd:"" name:"crl" help:"Write a fresh CRL (renew it before its next-update time)."`
 }
 
 type certsInitCmd struct {
@@ -93,4 +98,84 @@ func (c *certsIssueCmd) Run(e *env) error {
 	}
 	_, err = fmt.Fprintf(e.stdout, "issued %s certificate %s for %q into %s\n", role, iss.Cert.SerialNumber.Text(16), c.Name, c.Out)
 	return err
+}
+
+type certsRevokeCmd struct {
+	CA     string `required:"" type:"path" help:"CA folder (ca.pem, ca.key; the revocations are kept there)."`
+	Cert   string `required:"" type:"path" help:"The certificate to revoke: a cert.pem, or an identity folder."`
+	Reason string `default:"unspecified" enum:"unspecified,keyCompromise,affiliationChanged,superseded,cessationOfOperation,certificateHold" help:"RFC 5280 reason."`
+	Days   int    `default:"7" help:"Validity of the new CRL in days (its next-update time): renew it before then with tg certs crl."`
+	Out    string `type:"path" help:"Where to write the new CRL (default: crl.pem in the CA folder)."`
+}
+
+func (c *certsRevokeCmd) Run(e *env) error {
+	ca, err := certs.LoadCA(c.CA)
+	if err != nil {
+		return err
+	}
+	path := c.Cert
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, certs.FolderCert)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fault.E("certs.revoke", fault.NotExist, "cannot read "+path, err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return fault.Errorf("certs.revoke", fault.Invalid, "%s holds no PEM certificate", path)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return fault.E("certs.revoke", fault.Invalid, path+" is not a certificate", err)
+	}
+	if err := ca.Revoke(c.CA, cert, certs.ReasonCodes[c.Reason]); err != nil {
+		return err
+	}
+	out, err := writeCRL(ca, c.CA, c.Out, c.Days)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.emit(map[string]string{"revoked": cert.SerialNumber.Text(16), "subject": cert.Subject.CommonName, "crl": out})
+	}
+	_, err = fmt.Fprintf(e.stdout, "revoked %s (%s); new CRL in %s: give it to every switch (they reload it by themselves)\n",
+		cert.SerialNumber.Text(16), cert.Subject.CommonName, out)
+	return err
+}
+
+type certsCRLCmd struct {
+	CA   string `required:"" type:"path" help:"CA folder."`
+	Days int    `default:"7" help:"Validity in days (the next-update time). A switch refuses every certificate once its CRL is past it."`
+	Out  string `type:"path" help:"Where to write the CRL (default: crl.pem in the CA folder)."`
+}
+
+func (c *certsCRLCmd) Run(e *env) error {
+	ca, err := certs.LoadCA(c.CA)
+	if err != nil {
+		return err
+	}
+	out, err := writeCRL(ca, c.CA, c.Out, c.Days)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.emit(map[string]string{"crl": out})
+	}
+	_, err = fmt.Fprintf(e.stdout, "CRL written to %s, valid %d days\n", out, c.Days)
+	return err
+}
+
+func writeCRL(ca *certs.CA, dir, out string, days int) (string, error) {
+	if days < 1 {
+		return "", fault.E("certs.crl", fault.Invalid, "--days must be at least 1")
+	}
+	if out == "" {
+		out = filepath.Join(dir, certs.CRLFile)
+	}
+	crl, err := ca.CRL(dir, time.Duration(days)*24*time.Hour)
+	if err != nil {
+		return "", err
+	}
+	return out, certs.WriteCRL(out, crl)
 }

@@ -31,6 +31,7 @@ import (
 //	cert      = "switch.pem"           # this switch's certificate
 //	key       = "switch.key"           # and its key (mode 0600)
 //	directory = "directory.toml"       # the agency directory
+//	crl       = "ca/crl.pem"           # the revocation list (tg certs revoke / tg certs crl); reloaded when it changes
 //	key_file  = "/media/key/dienbao.key"   # the key-encryption key: a key file (64 hex characters) ...
 //	# passphrase_file = "/run/secrets/dienbao"  # ... or a passphrase (Argon2id); or DIENBAO_PASSPHRASE
 //	name      = "HN-SWITCH-1"          # name in audit records
@@ -66,6 +67,9 @@ type Config struct {
 	Cert      string `toml:"cert"`
 	Key       string `toml:"key"`
 	Directory string `toml:"directory"`
+	// CRL is the revocation list file (PEM or DER, signed by the CA);
+	// optional, strongly advised. Reloaded when it changes and on SIGHUP.
+	CRL string `toml:"crl"`
 	// KeyFile or PassphraseFile (or the DIENBAO_PASSPHRASE environment
 	// variable) give the key-encryption key. Never inside Data.
 	KeyFile        string `toml:"key_file"`
@@ -168,7 +172,7 @@ func LoadConfig(path string) (*Config, error) {
 			*p = filepath.Join(base, *p)
 		}
 	}
-	for _, p := range []*string{&c.Data, &c.CA, &c.Cert, &c.Key, &c.Directory, &c.KeyFile, &c.PassphraseFile} {
+	for _, p := range []*string{&c.Data, &c.CA, &c.Cert, &c.Key, &c.Directory, &c.KeyFile, &c.PassphraseFile, &c.CRL} {
 		abs(p)
 	}
 	if c.Listen == "" {

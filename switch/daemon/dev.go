@@ -125,9 +125,20 @@ func DevSite(dir, listen string) (*Config, error) {
 			return nil, err
 		}
 	}
+	// A fresh CRL at every start (the dev CA's key is at hand), valid a
+	// year; tg certs revoke --ca DIR/ca writes a new one, which the switch
+	// picks up by itself.
+	crlFile := filepath.Join(caDir, certs.CRLFile)
+	crl, err := ca.CRL(caDir, 365*24*time.Hour)
+	if err == nil {
+		err = certs.WriteCRL(crlFile, crl)
+	}
+	if err != nil {
+		return nil, err
+	}
 	cfg := &Config{Listen: listen, Data: filepath.Join(dir, "data"), KeyFile: keyFile, CA: filepath.Join(caDir, certs.CACertFile),
 		Cert: filepath.Join(swDir, certs.FolderCert), Key: filepath.Join(swDir, certs.FolderKey),
-		Directory: dirFile, Name: "dev switch", Log: "console"}
+		Directory: dirFile, Name: "dev switch", Log: "console", CRL: crlFile}
 	b, err := toml.Marshal(cfg)
 	if err != nil {
 		return nil, err

@@ -96,6 +96,7 @@ func Start(o Options) (*server.Server, error) {
 		return nil, fault.E(op, fault.Invalid, "cannot read the CA certificate", err)
 	}
 	pool := x509.NewCertPool()
+	caCerts, _ := certs.ParsePEMCertificates(caPEM)
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fault.Errorf(op, fault.Invalid, "%s holds no PEM certificate", cfg.CA)
 	}
@@ -104,7 +105,7 @@ func Start(o Options) (*server.Server, error) {
 		return nil, err
 	}
 	srv, err := server.New(server.Config{
-		Listen: cfg.Listen, DataDir: StoreDir(cfg), Keyring: ring, Cert: pair, CAs: pool,
+		Listen: cfg.Listen, DataDir: StoreDir(cfg), Keyring: ring, Cert: pair, CAs: pool, CACerts: caCerts, CRL: cfg.CRL,
 		Directory: dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,
 		SpeedTargets: cfg.Speed.targets(), AckTimeout: time.Duration(cfg.Custody.AckTimeout),
 		MaxAttempts: cfg.Custody.MaxAttempts, TimerInterval: time.Duration(cfg.Custody.TimerInterval),
@@ -261,6 +262,7 @@ func reload(o Options, srv *server.Server) {
 		var dir *directory.Directory
 		if dir, err = directory.Load(cfg.Directory); err == nil {
 			srv.Reload(dir, cfg.Limits.filing())
+			srv.ReloadCRL()
 			return
 		}
 	}

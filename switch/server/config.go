@@ -17,11 +17,16 @@ import (
 // Config is everything a Server needs. It is data: built and validated by
 // the daemon, never read from files here.
 type Config struct {
-	Listen    string          // UDP HOST:PORT
-	DataDir   string          // the Badger folder
-	Keyring   *crypto.Keyring // seals the store; nil only in tests
-	Cert      tls.Certificate // the switch's certificate and key
-	CAs       *x509.CertPool  // the network CA
+	Listen  string          // UDP HOST:PORT
+	DataDir string          // the Badger folder
+	Keyring *crypto.Keyring // seals the store; nil only in tests
+	Cert    tls.Certificate // the switch's certificate and key
+	CAs     *x509.CertPool  // the network CA
+	// CACerts are the network CA's certificates, which must sign the CRL.
+	CACerts []*x509.Certificate
+	// CRL is the revocation list file; empty: none (revoked certificates
+	// cannot be refused, which the switch logs at start).
+	CRL       string
 	Directory *directory.Directory
 	Limits    filing.Limits
 	MaxFrame  int // default wire.DefaultMaxFrame
@@ -115,6 +120,7 @@ const (
 	codeShutdown   = 0x10 // the switch is shutting down
 	codeIdentity   = 0x11 // the certificate carries no usable identity
 	codeProtocol   = 0x12 // the peer broke the protocol
+	codeRevoked    = 0x13 // the certificate was revoked, or the CRL is out of date
 	streamProtocol = 0x12 // stream cancelled for a protocol error
 	streamTooLarge = 0x13 // stream cancelled: announced size over the limit
 	codeAckTimeout = 0x14 // a delivery was not acknowledged in time

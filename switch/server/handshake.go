@@ -84,7 +84,7 @@ func (s *Server) checkPeer(cs tls.ConnectionState) error {
 	if _, err := certs.IdentityOf(leaf); err != nil {
 		return err
 	}
-	return nil
+	return s.crlCheck(func(crl *certs.CRL) bool { return crl.Revoked(leaf) })
 }
 
 // refusalClass names a handshake refusal for the metric's reason label
@@ -93,6 +93,10 @@ func refusalClass(err error) string {
 	var unknown x509.UnknownAuthorityError
 	var invalid x509.CertificateInvalidError
 	switch {
+	case errors.Is(err, errRevoked):
+		return "revoked"
+	case errors.Is(err, errStaleCRL):
+		return "crl_out_of_date"
 	case errors.As(err, &unknown):
 		return "unknown_authority"
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:

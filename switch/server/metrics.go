@@ -39,7 +39,7 @@ func newStats(s *Server) *stats {
 		Help:    "Operations written per commit (one fsync each): the group-commit batch size.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 	})
-	for _, r := range []string{"no_post_quantum", "no_certificate", "unknown_authority", "expired_or_not_yet_valid", "invalid_certificate", "bad_identity"} {
+	for _, r := range []string{"revoked", "crl_out_of_date", "no_post_quantum", "no_certificate", "unknown_authority", "expired_or_not_yet_valid", "invalid_certificate", "bad_identity"} {
 		st.refused.WithLabelValues(r) // every reason present, at zero
 	}
 	for p := telegram.Routine; p <= telegram.Flash; p++ {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
@@ -28,6 +29,12 @@ type Server struct {
 	// dir and limits change on Reload (SIGHUP).
 	dir    atomic.Pointer[directory.Directory]
 	limits atomic.Pointer[filing.Limits]
+	// crl is the revocation list in force (nil: none configured).
+	crl           atomic.Pointer[certs.CRL]
+	crlMu         sync.Mutex // guards the reload state below
+	crlMod        time.Time
+	crlSize       int64
+	crlStaleNoted bool
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -62,6 +69,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.store = st
 	s.ex.store = st
+	if cfg.CRL != "" {
+		if err := s.loadCRL(); err != nil {
+			st.Close()
+			return nil, err
+		}
+	} else {
+		s.log.Warn("no CRL configured: revoked certificates cannot be refused")
+	}
 	ln, err := quic.ListenAddr(cfg.Listen, s.tlsConfig(), &quic.Config{
 		Allow0RTT:            false,
 		HandshakeIdleTimeout: 10 * time.Second,

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -27,7 +28,8 @@ type session struct {
 	// since and remote describe the connection for operators.
 	since  time.Time
 	remote string
-	group  string // the TLS key exchange in use
+	group  string            // the TLS key exchange in use
+	cert   *x509.Certificate // the client's, for revocation
 
 	mu         sync.Mutex
 	subscribed bool
@@ -53,7 +55,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		conn.CloseWithError(codeIdentity, err.Error())
 		return
 	}
-	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(), since: time.Now(), remote: remote, group: state.CurveID.String(),
+	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(), since: time.Now(), remote: remote, group: state.CurveID.String(), cert: state.PeerCertificates[0],
 		log:  s.log.With(zap.String("identity", id.String()), zap.String("role", string(id.Role)), zap.String("remote", remote)),
 		tags: map[uint64]schedule.Item{}, sent: map[uint64]time.Time{}, wake: make(chan struct{}, 1)}
 	s.mu.Lock()
@@ -64,6 +66,11 @@ func (s *Server) handleConn(conn *quic.Conn) {
 	}
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
+	// A CRL loaded between this handshake and now missed this session.
+	if err := s.crlCheck(func(crl *certs.CRL) bool { return crl.Revoked(sess.cert) }); err != nil {
+		s.security(id, err.Error()+": session from "+remote+" closed")
+		conn.CloseWithError(codeRevoked, err.Error())
+	}
 	sess.log.Info("session opened")
 	defer func() {
 		sess.close()

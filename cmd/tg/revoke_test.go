@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon"
+	"github.com/dienbao/dienbao/switch/daemon/daemontest"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// Revocation bites: tg certs revoke writes a standard CRL; the switch picks
+// it up by itself, closes the live session of the revoked certificate
+// within seconds and refuses it at the next handshake, audited; a CRL past
+// its next-update time refuses everyone until a fresh one is installed.
+func TestRevocationBites(t *testing.T) {
+	dir := t.TempDir()
+	site := daemontest.StartWith(t, dir, nil, func(c *daemon.Config) {
+		c.Custody.TimerInterval = daemon.Duration(50 * time.Millisecond)
+	})
+	caDir := filepath.Join(dir, "ca")
+	second := filepath.Join(dir, "ids", "NA.TU-2")
+	r := tg(t, "", "certs", "issue", "--ca", caDir, "--role", "terminal", "--name", "NA.TU terminal 2", "--agency", "NA.TU",
+		"--clearance", "SECRET", "--switch", site.Server.Addr().String(), "--out", second)
+	if r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	f, err := certs.LoadFolder(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	live, err := client.Dial(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		ended <- live.Receive(context.Background(), client.ReceiveOptions{Inbox: true, Follow: true}, &daemontest.Collector{})
+	}()
+
+	r = tg(t, "", "certs", "revoke", "--ca", caDir, "--cert", second, "--reason", "keyCompromise")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "revoked ") {
+		t.Fatalf("revoke: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("the revoked terminal's session ended cleanly, want it closed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the revoked terminal's live session was not closed within 10 s")
+	}
+	if c, err := client.Dial(ctx, f); err == nil {
+		_, _, err = c.AuditCheckpoint(ctx)
+		c.Close()
+		if err == nil {
+			t.Fatal("a revoked certificate was accepted at a new handshake")
+		}
+	}
+	// Everyone else is served.
+	id := site.Send("HN.UBND", client.Telegram{To: []telegram.Address{"NA.TU"}, Body: []byte("x")})
+	if got := site.Receive("NA.TU", client.ReceiveOptions{Inbox: true}); len(got.Telegrams) != 1 || got.Telegrams[0].Header.ID != id {
+		t.Fatalf("NA.TU's own terminal got %d telegrams", len(got.Telegrams))
+	}
+	closed, refused := 0, 0
+	for _, m := range jsonLines(t, tg(t, "", "--id", site.IDDir("auditor"), "--json", "audit", "query", "--event", "security").stdout) {
+		reason := m["reason"].(string)
+		if strings.Contains(reason, "certificate revoked: session from") && m["actor"] == "NA.TU/NA.TU terminal 2" {
+			closed++
+		}
+		if strings.Contains(reason, "handshake refused") && strings.Contains(reason, "certificate revoked") {
+			refused++
+		}
+	}
+	if closed != 1 || refused != 1 {
+		t.Fatalf("audited: %d sessions closed, %d handshakes refused; want 1 and 1", closed, refused)
+	}
+	// A standard CRL: openssl reads it.
+	if openssl, err := exec.LookPath("openssl"); err == nil {
+		out, err := exec.Command(openssl, "crl", "-in", filepath.Join(caDir, certs.CRLFile), "-noout", "-text").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Key Compromise") || !strings.Contains(string(out), "Next Update") {
+			t.Fatalf("openssl crl: %v\n%s", err, out)
+		}
+	}
+
+	// A CRL that goes stale: everyone is refused, until a fresh one.
+	ca, err := certs.LoadCA(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := ca.CRL(caDir, 1500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.WriteCRL(filepath.Join(caDir, certs.CRLFile), short); err != nil {
+		t.Fatal(err)
+	}
+	hn := site.Dial("HN.UBND")
+	time.Sleep(3 * time.Second)
+	if _, err := hn.Send(context.Background(), client.Telegram{To: []telegram.Address{"NA.TU"}, Body: []byte("x")}); err == nil {
+		t.Fatal("a session survived a stale CRL")
+	}
+	hf, _ := certs.LoadFolder(site.IDDir("HN.UBND"))
+	if c, err := client.Dial(ctx, hf); err == nil {
+		_, err = c.Send(ctx, client.Telegram{To: []telegram.Address{"NA.TU"}, Body: []byte("x")})
+		c.Close()
+		if !fault.Is(fault.Unavailable, err) && err == nil {
+			t.Fatal("a handshake succeeded with a stale CRL")
+		}
+	}
+	if r = tg(t, "", "certs", "crl", "--ca", caDir, "--days", "1"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	time.Sleep(500 * time.Millisecond)
+	site.Send("HN.UBND", client.Telegram{To: []telegram.Address{"NA.TU"}, Body: []byte("after a fresh CRL")})
+}
