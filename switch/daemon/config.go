@@ -144,6 +144,14 @@ type Limits struct {
 	// RequestTimeout: a stream opened without its request frame within
 	// this long is dropped (default 10s).
 	RequestTimeout Duration `toml:"request_timeout"`
+	// Guards against exhaustion; 0 takes the default (see README).
+	MaxStreams       int      `toml:"max_streams"`
+	ConnWindow       int      `toml:"connection_window"`
+	FilingRate       int      `toml:"filing_rate"`
+	HandshakeRate    int      `toml:"handshake_rate"`
+	MaxSessions      int      `toml:"max_sessions"`
+	IdleTimeout      Duration `toml:"idle_timeout"`
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
 }
 
 func (l Limits) filing() filing.Limits {
@@ -197,7 +205,9 @@ func LoadConfig(path string) (*Config, error) {
 			return nil, fault.E(op, fault.Invalid, path+": [audit] "+err.Error())
 		}
 	}
-	if c.Limits.MaxBody < 0 || c.Limits.MaxSubject < 0 || c.Limits.MaxRef < 0 || c.Limits.MaxAddressees < 0 || c.Limits.Window < 0 || c.Custody.MaxAttempts < 0 {
+	l := c.Limits
+	if l.MaxBody < 0 || l.MaxSubject < 0 || l.MaxRef < 0 || l.MaxAddressees < 0 || l.Window < 0 || c.Custody.MaxAttempts < 0 ||
+		l.MaxStreams < 0 || l.ConnWindow < 0 || l.FilingRate < 0 || l.HandshakeRate < 0 || l.MaxSessions < 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: limits cannot be negative", path)
 	}
 	return &c, nil

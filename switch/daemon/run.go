@@ -111,6 +111,9 @@ func Start(o Options) (*server.Server, error) {
 		MaxAttempts: cfg.Custody.MaxAttempts, TimerInterval: time.Duration(cfg.Custody.TimerInterval),
 		Origin: cfg.origin(), CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
 		RequestTimeout: time.Duration(cfg.Limits.RequestTimeout),
+		MaxStreams:     cfg.Limits.MaxStreams, ConnWindow: cfg.Limits.ConnWindow, FilingRate: cfg.Limits.FilingRate,
+		HandshakeRate: cfg.Limits.HandshakeRate, MaxSessions: cfg.Limits.MaxSessions,
+		IdleTimeout: time.Duration(cfg.Limits.IdleTimeout), HandshakeTimeout: time.Duration(cfg.Limits.HandshakeTimeout),
 	})
 	if err != nil {
 		return nil, err

@@ -62,6 +62,14 @@ type Config struct {
 	// RequestTimeout bounds the wait for the request frame on a stream a
 	// client opened (default 10 s): a stream left silent is dropped.
 	RequestTimeout time.Duration
+	// Guards against exhaustion (see limits.go); zero takes the default.
+	MaxStreams       int           // concurrent request streams per connection
+	ConnWindow       int           // bytes a client may have in flight to the switch
+	FilingRate       int           // filings per second per agency
+	HandshakeRate    int           // handshakes per second per source address
+	MaxSessions      int           // sessions at once
+	IdleTimeout      time.Duration // a silent connection is closed (default 60 s)
+	HandshakeTimeout time.Duration // default 10 s
 }
 
 // DefaultSpeedTargets follow the usual message-handling practice (ACP 121):
@@ -89,6 +97,22 @@ func (c *Config) defaults() {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxStreams, DefaultMaxStreams)
+	def(&c.ConnWindow, DefaultConnWindow)
+	def(&c.FilingRate, DefaultFilingRate)
+	def(&c.HandshakeRate, DefaultHandshakeRate)
+	def(&c.MaxSessions, DefaultMaxSessions)
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 60 * time.Second
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = 30 * time.Second
@@ -121,6 +145,8 @@ const (
 	codeIdentity   = 0x11 // the certificate carries no usable identity
 	codeProtocol   = 0x12 // the peer broke the protocol
 	codeRevoked    = 0x13 // the certificate was revoked, or the CRL is out of date
+	codeBusy       = 0x14 // a limit was reached; retry later
+	streamBusy     = 0x14 // stream cancelled: over a rate limit
 	streamProtocol = 0x12 // stream cancelled for a protocol error
 	streamTooLarge = 0x13 // stream cancelled: announced size over the limit
 	codeAckTimeout = 0x14 // a delivery was not acknowledged in time

@@ -48,6 +48,12 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		str.CancelRead(streamTooLarge)
 		return
 	}
+	if !sess.s.allowFilings(sess.id, n) {
+		sess.replyError(str, fault.Errorf("file", fault.Unavailable, "%s is over its filing rate (%d per second); nothing was filed, retry later",
+			sess.id.Agency, sess.s.cfg.FilingRate))
+		str.CancelRead(streamBusy)
+		return
+	}
 	bodies := make([][]byte, n)
 	for i, f := range req.Filings {
 		bodies[i] = make([]byte, f.BodyLen)

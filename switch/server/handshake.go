@@ -34,6 +34,9 @@ func (s *Server) tlsConfig() *tls.Config {
 		if hello.Conn != nil {
 			remote = hello.Conn.RemoteAddr().String()
 		}
+		if !s.allowHandshake(remote) {
+			return nil, errors.New("too many handshakes from this address; retry later")
+		}
 		if !slices.Contains(hello.SupportedCurves, tls.X25519MLKEM768) {
 			err := errors.New("the client offers no post-quantum key exchange (X25519MLKEM768 is required)")
 			s.refuse(certs.Identity{Name: "client " + hello.ServerName}, remote, "no_post_quantum", err)

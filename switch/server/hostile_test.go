@@ -12,6 +12,7 @@ import (
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/fault"
@@ -224,4 +225,69 @@ func TestAckForADeliveryNeverMade(t *testing.T) {
 	if len(got.Telegrams) != 1 || got.Telegrams[0].Header.ID != id {
 		t.Fatalf("the real terminal got %d telegrams", len(got.Telegrams))
 	}
+}
+
+// Each limit refuses what is over it with a clear error, and the switch
+// goes on serving the others.
+func TestLimits(t *testing.T) {
+	site := daemontest.StartWith(t, t.TempDir(), nil, func(c *daemon.Config) {
+		c.Limits.FilingRate = 10 // burst 20
+		c.Limits.MaxSessions = 3
+	})
+	// Filing rate, per agency: a batch over the burst is refused whole.
+	batch := make([]client.Telegram, 25)
+	for i := range batch {
+		batch[i] = client.Telegram{To: []telegram.Address{"NA.TU"}, Body: []byte("x")}
+	}
+	hn := site.Dial("HN.UBND")
+	if _, err := hn.SendBatch(context.Background(), batch); !fault.Is(fault.Unavailable, err) || !strings.Contains(err.Error(), "filing rate") {
+		t.Fatalf("a batch over the filing rate: %v", err)
+	}
+	if n := securityEntries(t, site, "over 10 per second"); n != 1 {
+		t.Fatalf("%d audit entries for the rate refusal, want 1", n)
+	}
+	if _, err := hn.SendBatch(context.Background(), batch[:15]); err != nil {
+		t.Fatalf("a batch within the burst: %v", err)
+	}
+	// Another agency has its own budget.
+	site.Send("TW.VPTW", tg("NA.TU", telegram.Flash, "other agency"))
+	// Sessions: the switch holds at most 3.
+	site.Dial("TW.VPTW")
+	third := site.Dial("NA.TU")
+	f, _ := certs.LoadFolder(site.IDDir("CP.VPCP"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if c, err := client.Dial(ctx, f); err == nil {
+		_, err = c.Send(ctx, tg("NA.TU", telegram.Routine, "x"))
+		c.Close()
+		if err == nil || !strings.Contains(err.Error(), "session limit") {
+			t.Fatalf("a fourth session: %v", err)
+		}
+	}
+	third.Close()
+	time.Sleep(200 * time.Millisecond)
+	site.Send("CP.VPCP", tg("NA.TU", telegram.Routine, "room again"))
+}
+
+// Handshakes per source address: over the rate, refused before any
+// certificate work, and audited once a second at most.
+func TestHandshakeRate(t *testing.T) {
+	site := daemontest.StartWith(t, t.TempDir(), nil, func(c *daemon.Config) { c.Limits.HandshakeRate = 2 }) // burst 4
+	refused := 0
+	for i := 0; i < 10; i++ {
+		c, err := rawDial(t, site, "HN.UBND", nil)
+		if err != nil {
+			refused++
+			continue
+		}
+		c.CloseWithError(0, "")
+	}
+	if refused < 5 {
+		t.Fatalf("%d of 10 rapid handshakes refused, want at least 5 (burst 4, 2 per second)", refused)
+	}
+	if n := securityEntries(t, site, "handshakes from 127.0.0.1 over 2 per second"); n < 1 || n > 2 {
+		t.Fatalf("%d audit entries for the handshake flood, want 1 or 2 (once a second)", n)
+	}
+	time.Sleep(2 * time.Second)
+	healthy(t, site)
 }

@@ -26,6 +26,9 @@ type Server struct {
 	ex    *exchange
 	ln    *quic.Listener
 	stats *stats
+	// filings and handshakes are the rate limiters per agency and per
+	// source address.
+	filings, handshakes *limiters
 	// dir and limits change on Reload (SIGHUP).
 	dir    atomic.Pointer[directory.Directory]
 	limits atomic.Pointer[filing.Limits]
@@ -77,12 +80,15 @@ func New(cfg Config) (*Server, error) {
 	} else {
 		s.log.Warn("no CRL configured: revoked certificates cannot be refused")
 	}
+	s.filings, s.handshakes = newLimiters(cfg.FilingRate), newLimiters(cfg.HandshakeRate)
 	ln, err := quic.ListenAddr(cfg.Listen, s.tlsConfig(), &quic.Config{
-		Allow0RTT:            false,
-		HandshakeIdleTimeout: 10 * time.Second,
-		MaxIdleTimeout:       60 * time.Second,
-		KeepAlivePeriod:      15 * time.Second,
-		MaxIncomingStreams:   256,
+		Allow0RTT:                  false,
+		HandshakeIdleTimeout:       cfg.HandshakeTimeout,
+		MaxIdleTimeout:             cfg.IdleTimeout,
+		KeepAlivePeriod:            cfg.IdleTimeout / 4,
+		MaxIncomingStreams:         int64(cfg.MaxStreams),
+		MaxConnectionReceiveWindow: uint64(cfg.ConnWindow),
+		MaxStreamReceiveWindow:     uint64(cfg.ConnWindow),
 		// Clients never open unidirectional streams.
 		MaxIncomingUniStreams: -1,
 	})

@@ -64,6 +64,13 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		conn.CloseWithError(codeShutdown, "the switch is shutting down")
 		return
 	}
+	if len(s.sessions) >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		s.log.Warn("session refused: the switch is at its session limit", zap.Int("max_sessions", s.cfg.MaxSessions),
+			zap.String("identity", id.String()), zap.String("remote", remote))
+		conn.CloseWithError(codeBusy, "the switch is at its session limit; retry later")
+		return
+	}
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
 	// A CRL loaded between this handshake and now missed this session.

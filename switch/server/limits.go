@@ -1,0 +1,109 @@
+package server
+
+import (
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"golang.org/x/time/rate"
+)
+
+// Guards against exhaustion, all set in Config with safe defaults:
+//
+//   - per connection: concurrent request streams (MaxStreams) and the bytes
+//     the client may have in flight to the switch (ConnWindow, QUIC flow
+//     control); a frame's declared length and a body's announced length
+//     are checked before either is read (MaxFrame, Limits.MaxBody);
+//   - per agency: filings per second (FilingRate, with a burst of twice
+//     that); filings over it are refused with "retry later";
+//   - per source address: handshakes per second (HandshakeRate, burst
+//     twice that); more are refused before any cryptography;
+//   - for the switch: sessions (MaxSessions); idle and handshake timeouts;
+//     a request stream without its frame within RequestTimeout.
+//
+// Refusals for rate reasons are counted in the metrics and audited at most
+// once a second per agency or address, so a flood cannot flood the log.
+
+// Defaults.
+const (
+	DefaultMaxStreams    = 256
+	DefaultConnWindow    = 16 << 20
+	DefaultFilingRate    = 10000 // per agency per second
+	DefaultHandshakeRate = 100   // per source address per second
+	DefaultMaxSessions   = 10000
+)
+
+// limiters hands out token buckets by key, forgetting idle ones.
+type limiters struct {
+	mu      sync.Mutex
+	perSec  float64
+	buckets map[string]*bucket
+	sweep   time.Time
+}
+
+type bucket struct {
+	lim       *rate.Limiter
+	last      time.Time
+	lastAudit time.Time
+}
+
+func newLimiters(perSec int) *limiters {
+	return &limiters{perSec: float64(perSec), buckets: map[string]*bucket{}}
+}
+
+// allow takes n tokens for key; audit says whether a refusal should be
+// audited now (at most once a second per key).
+func (l *limiters) allow(key string, n int, now time.Time) (ok, audit bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.sweep) > time.Minute {
+		for k, b := range l.buckets {
+			if now.Sub(b.last) > time.Minute {
+				delete(l.buckets, k)
+			}
+		}
+		l.sweep = now
+	}
+	b := l.buckets[key]
+	if b == nil {
+		b = &bucket{lim: rate.NewLimiter(rate.Limit(l.perSec), int(2*l.perSec))}
+		l.buckets[key] = b
+	}
+	b.last = now
+	if b.lim.AllowN(now, n) {
+		return true, false
+	}
+	if now.Sub(b.lastAudit) >= time.Second {
+		b.lastAudit = now
+		return false, true
+	}
+	return false, false
+}
+
+// allowHandshake applies the per-address handshake rate.
+func (s *Server) allowHandshake(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ok, audit := s.handshakes.allow(host, 1, time.Now())
+	if !ok {
+		s.stats.refused.WithLabelValues("rate").Inc()
+		if audit {
+			s.security(certs.Identity{Name: "address " + host}, "handshakes from "+host+" over "+
+				strconv.Itoa(s.cfg.HandshakeRate)+" per second: refused")
+		}
+	}
+	return ok
+}
+
+// allowFilings applies the per-agency filing rate to a batch of n.
+func (s *Server) allowFilings(who certs.Identity, n int) bool {
+	ok, audit := s.filings.allow(string(who.Agency), n, time.Now())
+	if !ok && audit {
+		s.security(who, "filings from "+string(who.Agency)+" over "+strconv.Itoa(s.cfg.FilingRate)+" per second: refused, retry later")
+	}
+	return ok
+}
