@@ -160,11 +160,17 @@ func (l Limits) filing() filing.Limits {
 
 // LoadConfig reads, defaults and validates a config file.
 func LoadConfig(path string) (*Config, error) {
-	const op = "config"
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fault.E(op, fault.Invalid, "cannot read the config file", err)
+		return nil, fault.E("config", fault.Invalid, "cannot read the config file", err)
 	}
+	return ParseConfig(data, path)
+}
+
+// ParseConfig reads, defaults and validates a config file's content; path
+// names it in errors, and relative paths are resolved from its folder.
+func ParseConfig(data []byte, path string) (*Config, error) {
+	const op = "config"
 	var c Config
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {

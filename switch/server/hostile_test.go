@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +290,35 @@ func TestHandshakeRate(t *testing.T) {
 		t.Fatalf("%d audit entries for the handshake flood, want 1 or 2 (once a second)", n)
 	}
 	time.Sleep(2 * time.Second)
+	healthy(t, site)
+}
+
+// An expired certificate is refused at the handshake like one from another
+// CA, with the reason audited.
+func TestExpiredCertificateRefused(t *testing.T) {
+	site := daemontest.Start(t)
+	ca, err := certs.LoadCA(filepath.Join(site.Dir, "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := ca.Issue(certs.Request{Name: "short-lived", Role: certs.Terminal, Agency: "NA.TU", Clearance: telegram.Secret, Validity: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.WriteFolder(site.IDDir("short"), iss, ca.PEM, site.Server.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if c, err := rawDial(t, site, "short", nil); err == nil {
+		str, _ := c.OpenStreamSync(context.Background())
+		wire.WriteFrame(str, wire.TAuditCheckpoint, wire.AuditCheckpointRequest{})
+		str.Close()
+		if _, _, err := wire.ReadFrame(str, wire.DefaultMaxFrame); err == nil {
+			t.Fatal("an expired certificate was served")
+		}
+	}
+	if n := securityEntries(t, site, "expired"); n != 1 {
+		t.Fatalf("%d audit entries naming the expiry, want 1", n)
+	}
 	healthy(t, site)
 }

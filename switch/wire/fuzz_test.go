@@ -21,7 +21,10 @@ func FuzzFrame(f *testing.F) {
 		if len(payload)+2 > max {
 			t.Fatalf("accepted a %d-byte frame over the %d limit", len(payload)+2, max)
 		}
-		targets := []any{&FileRequest{}, &FileReply{}, &Subscribe{}, &Subscribed{}, &Drained{}, &Deliver{}, &ReceiptFrame{}, &Ack{}, &Error{}}
+		targets := []any{&FileRequest{}, &FileReply{}, &Subscribe{}, &Subscribed{}, &Drained{}, &Deliver{}, &ReceiptFrame{}, &Ack{}, &Error{},
+			&RotateKeys{}, &Keys{}, &AuditQuery{}, &AuditEntries{}, &AuditExport{}, &AuditLeaves{}, &AuditCheckpointRequest{},
+			&AuditCheckpoints{}, &AuditProofRequest{}, &AuditBundle{}, &AuditConsistencyRequest{}, &AuditProofHashes{},
+			&QueuesRequest{}, &Queues{}, &SessionsRequest{}, &Sessions{}, &ShowRequest{}, &Show{}, &Operate{}, &Operated{}}
 		for _, v := range targets {
 			_ = Decode(typ, payload, v)
 		}
@@ -41,5 +44,14 @@ func seeds() [][]byte {
 	add(TDeliver, Deliver{Tag: 1})
 	add(TReceipt, ReceiptFrame{Tag: 2})
 	add(TError, Error{Kind: 1, Msg: "x"})
+	add(TAuditQuery, AuditQuery{Agency: "NA.TU", Event: "delivered", Newest: true, Limit: 10})
+	add(TAuditExport, AuditExport{From: 5})
+	add(TAuditCheckpoint, AuditCheckpointRequest{All: true, After: 3})
+	add(TAuditProof, AuditProofRequest{})
+	add(TAuditConsistency, AuditConsistencyRequest{Size1: 1, Size2: 9})
+	add(TQueues, QueuesRequest{Overdue: 5})
+	add(TShow, ShowRequest{})
+	add(TOperate, Operate{Action: ActCancel, Reason: "gửi nhầm"})
+	add(TRotateKeys, RotateKeys{})
 	return out
 }
