@@ -279,7 +279,7 @@ dienbao switch (dev mode) listening on %s (QUIC, ALPN dienbao/1)
   data folder: %s    identities: %s/{TW.VPTW,CP.VPCP,HN.UBND,NA.TU,NA.UBND,NA.VINH.UBND,operator,auditor}
 
 In another terminal, from this folder:
-  go build -o bin/ ./cmd/tg
+  GOTOOLCHAIN=go1.27.3 go build -o bin/ ./cmd/tg
   bin/tg --id %s/HN.UBND send --to NA.UBND --prec FLASH --class CONFIDENTIAL --subject "Báo cáo" "Nội dung điện"
   bin/tg --id %s/NA.UBND inbox
   bin/tg --id %s/HN.UBND receipts
