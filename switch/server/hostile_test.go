@@ -158,16 +158,22 @@ func TestHostileStreams(t *testing.T) {
 	// with an error and dropped after the request timeout; none holds the
 	// switch, and the connection may open more than its stream limit over
 	// time.
+	// 1,000 of them, four times the per-connection stream limit: opening
+	// more waits for the switch to drop the earlier ones.
 	var strs []*quic.Stream
-	for i := 0; i < 200; i++ {
-		str, err := c.OpenStreamSync(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := 0; i < 1000; i++ {
+		str, err := c.OpenStreamSync(ctx)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("stream %d: %v", i, err)
 		}
 		str.Write([]byte{0}) // one byte of a frame header
 		strs = append(strs, str)
+		if i == 100 {
+			healthy(t, site) // others are served meanwhile
+		}
 	}
-	healthy(t, site)
 	for i, str := range strs {
 		str.SetReadDeadline(time.Now().Add(10 * time.Second))
 		typ, payload, err := wire.ReadFrame(str, wire.DefaultMaxFrame)
