@@ -33,6 +33,7 @@ type cli struct {
 	Cancel   cancelCmd   `cmd:"" help:"Cancel a telegram for every addressee still waiting; the sender is told why (operator)."`
 	Requeue  requeueCmd  `cmd:"" help:"Put a parked telegram back in its queues (operator)."`
 	Top      topCmd      `cmd:"" help:"A live view of queues, rates and overdue telegrams (operator)."`
+	Bench    benchCmd    `cmd:"" help:"Load generator: file and receive through the real switch, report throughput and latency."`
 }
 
 // env is what every command gets.

@@ -106,6 +106,7 @@ func Start(o Options) (*server.Server, error) {
 	}
 	srv, err := server.New(server.Config{
 		Listen: cfg.Listen, DataDir: StoreDir(cfg), Keyring: ring, Cert: pair, CAs: pool, CACerts: caCerts, CRL: cfg.CRL,
+		DirectoryFile: cfg.Directory,
 		Directory: dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,
 		SpeedTargets: cfg.Speed.targets(), AckTimeout: time.Duration(cfg.Custody.AckTimeout),
 		MaxAttempts: cfg.Custody.MaxAttempts, TimerInterval: time.Duration(cfg.Custody.TimerInterval),
@@ -240,6 +241,10 @@ func listenMonitor(o Options, srv *server.Server) (*monitor.Listener, error) {
 	}
 	o.Logger.Info("monitoring listener", zap.String("addr", ml.Addr().String()))
 	if o.DevDir != "" {
+		// tg bench --dev finds the metrics here.
+		if err := os.WriteFile(filepath.Join(o.DevDir, "monitor"), []byte(ml.Addr().String()+"\n"), 0o644); err != nil {
+			return nil, err
+		}
 		out := o.Out
 		if out == nil {
 			out = os.Stdout

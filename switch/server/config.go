@@ -28,6 +28,9 @@ type Config struct {
 	// cannot be refused, which the switch logs at start).
 	CRL       string
 	Directory *directory.Directory
+	// DirectoryFile, if set, is watched: when it changes, the directory
+	// is reloaded from it (as at SIGHUP).
+	DirectoryFile string
 	Limits    filing.Limits
 	MaxFrame  int // default wire.DefaultMaxFrame
 	// Window is the number of unacknowledged deliveries per precedence per

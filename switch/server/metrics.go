@@ -45,7 +45,7 @@ func newStats(s *Server) *stats {
 	for p := telegram.Routine; p <= telegram.Flash; p++ {
 		st.latency.WithLabelValues(p.String())
 	}
-	st.reg.MustRegister(st.latency, st.refused, st.batches, &queueCollector{s: s},
+	st.reg.MustRegister(st.latency, st.refused, st.batches, &queueCollector{s: s}, procCollector{},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return st
 }

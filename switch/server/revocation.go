@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
 	"go.uber.org/zap"
 )
@@ -116,4 +117,26 @@ func (s *Server) closeSessions(match func(*session) bool, why string) {
 		s.security(sess.id, why+": session from "+sess.remote+" closed")
 		sess.conn.CloseWithError(codeRevoked, why)
 	}
+}
+
+// watchDirectory reloads the agency directory when its file changed.
+func (s *Server) watchDirectory() {
+	if s.cfg.DirectoryFile == "" {
+		return
+	}
+	st, err := os.Stat(s.cfg.DirectoryFile)
+	if err != nil || (st.ModTime().Equal(s.dirMod) && st.Size() == s.dirSize) {
+		return
+	}
+	first := s.dirMod.IsZero()
+	s.dirMod, s.dirSize = st.ModTime(), st.Size()
+	if first {
+		return // the one loaded at start
+	}
+	dir, err := directory.Load(s.cfg.DirectoryFile)
+	if err != nil {
+		s.log.Error("directory file changed but was refused; the directory in force stays", zap.Error(err))
+		return
+	}
+	s.Reload(dir, *s.limits.Load())
 }

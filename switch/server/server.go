@@ -38,6 +38,9 @@ type Server struct {
 	crlMod        time.Time
 	crlSize       int64
 	crlStaleNoted bool
+	// dirMod and dirSize describe the directory file last loaded (timers).
+	dirMod  time.Time
+	dirSize int64
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -61,6 +64,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}}
 	s.dir.Store(cfg.Directory)
+	s.watchDirectory() // remembers the file as loaded
 	s.limits.Store(&cfg.Limits)
 	s.stats = newStats(s)
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background()) // cancelled when draining starts

@@ -23,6 +23,7 @@ func (s *Server) timers(ctx context.Context) {
 		case now := <-t.C:
 			s.runTimers(now)
 			s.watchCRL()
+			s.watchDirectory()
 		case <-cp.C:
 			s.checkpoint()
 		}

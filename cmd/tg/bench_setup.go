@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/directory"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// devIdentities issues, where absent, bench-sNN and bench-rNN terminals in
+// the dev site (agencies BENCH.SNN and BENCH.RNN), adds the agencies to its
+// directory (the switch reloads a changed directory by itself) and waits
+// until the switch knows them.
+func (r *benchRun) devIdentities(e *env) error {
+	dir := r.cmd.Dev
+	ca, err := certs.LoadCA(filepath.Join(dir, "ca"))
+	if err != nil {
+		return err
+	}
+	sw, err := os.ReadFile(filepath.Join(dir, "ids", "HN.UBND", certs.FolderSwitch))
+	if err != nil {
+		return fault.E("bench", fault.NotExist, dir+" is not a dev site (no ids/HN.UBND)", err)
+	}
+	dirFile := filepath.Join(dir, "directory.toml")
+	d, err := directory.Load(dirFile)
+	if err != nil {
+		return err
+	}
+	agencies := append([]directory.Agency(nil), d.Agencies()...)
+	added := false
+	mk := func(kind string, n int) (string, telegram.Address, error) {
+		name := fmt.Sprintf("bench-%s%02d", strings.ToLower(kind), n)
+		addr := telegram.Address(fmt.Sprintf("BENCH.%s%02d", kind, n))
+		idDir := filepath.Join(dir, "ids", name)
+		if _, err := os.Stat(filepath.Join(idDir, certs.FolderCert)); err != nil {
+			iss, err := ca.Issue(certs.Request{Name: name, Role: certs.Terminal, Agency: addr, Clearance: telegram.TopSecret,
+				Validity: 365 * 24 * time.Hour})
+			if err != nil {
+				return "", "", err
+			}
+			if err := certs.WriteFolder(idDir, iss, ca.PEM, strings.TrimSpace(string(sw))); err != nil {
+				return "", "", err
+			}
+		} else if err := os.WriteFile(filepath.Join(idDir, certs.FolderSwitch), sw, 0o644); err != nil {
+			return "", "", err
+		}
+		if !d.Has(addr) {
+			agencies = append(agencies, directory.Agency{Address: addr, Name: "bench " + name, Level: "district"})
+			added = true
+		}
+		return idDir, addr, nil
+	}
+	for i := 1; i <= r.cmd.Senders; i++ {
+		idDir, _, err := mk("S", i)
+		if err != nil {
+			return err
+		}
+		r.sendDirs = append(r.sendDirs, idDir)
+	}
+	for i := 1; i <= r.cmd.Recipients; i++ {
+		idDir, addr, err := mk("R", i)
+		if err != nil {
+			return err
+		}
+		r.recvDirs = append(r.recvDirs, idDir)
+		r.recvAddrs = append(r.recvAddrs, addr)
+	}
+	if !added {
+		return nil
+	}
+	nd, err := directory.New(agencies)
+	if err != nil {
+		return err
+	}
+	b, err := nd.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(dirFile, b, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "added %d bench agencies to %s; waiting for the switch to load it\n", r.cmd.Senders+r.cmd.Recipients, dirFile)
+	return r.waitKnown(e)
+}
+
+// waitKnown files one telegram to the last recipient until the switch
+// accepts it (it reloads the directory within a timer interval).
+func (r *benchRun) waitKnown(e *env) error {
+	cl, err := dialDir(e.ctx, r.sendDirs[0])
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	body := make([]byte, 8)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		res, err := cl.SendBatch(e.ctx, []client.Telegram{{To: []telegram.Address{r.recvAddrs[len(r.recvAddrs)-1]}, Body: body}})
+		if err == nil {
+			err = res[0].Err
+		}
+		if err == nil {
+			return nil
+		}
+		if !fault.Is(fault.NotExist, err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// scrape reads the switch's metrics (nil when there is no address).
+func scrape(addr string) map[string]float64 {
+	if addr == "" {
+		return nil
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.Contains(line, "{") {
+			continue
+		}
+		name, v, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			out[name] = f
+		}
+	}
+	return out
+}
