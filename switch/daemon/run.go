@@ -107,7 +107,7 @@ func Start(o Options) (*server.Server, error) {
 	srv, err := server.New(server.Config{
 		Listen: cfg.Listen, DataDir: StoreDir(cfg), Keyring: ring, Cert: pair, CAs: pool, CACerts: caCerts, CRL: cfg.CRL,
 		DirectoryFile: cfg.Directory,
-		Directory: dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,
+		Directory:     dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,
 		SpeedTargets: cfg.Speed.targets(), AckTimeout: time.Duration(cfg.Custody.AckTimeout),
 		MaxAttempts: cfg.Custody.MaxAttempts, TimerInterval: time.Duration(cfg.Custody.TimerInterval),
 		Origin: cfg.origin(), CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),

@@ -31,8 +31,8 @@ type Config struct {
 	// DirectoryFile, if set, is watched: when it changes, the directory
 	// is reloaded from it (as at SIGHUP).
 	DirectoryFile string
-	Limits    filing.Limits
-	MaxFrame  int // default wire.DefaultMaxFrame
+	Limits        filing.Limits
+	MaxFrame      int // default wire.DefaultMaxFrame
 	// Window is the number of unacknowledged deliveries per precedence per
 	// session (default 32).
 	Window int
