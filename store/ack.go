@@ -217,7 +217,9 @@ func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string,
 // counted. Read the state first with Delivery to decide on the hand-out.
 func (s *Store) Attempt(h telegram.Header, a telegram.Address, terminal string) {
 	id := h.ID
-	s.submitAsync(&op{apply: func(c *commitCtx) error {
+	// Same lane as the telegram's acknowledgement, so the attempt is
+	// counted before the ack that settles it.
+	s.submitAsync(&op{prec: h.Precedence, apply: func(c *commitCtx) error {
 		ds, err := c.s.getDelivery(c.txn, id, a)
 		if err != nil || !ds.Pending() {
 			return nil // gone meanwhile: nothing to count

@@ -75,26 +75,39 @@ func (s *Store) submitAsync(o *op) {
 		close(o.done)
 		return
 	}
+	if o.prec == telegram.Flash {
+		s.urgent <- o
+		return
+	}
 	s.ops <- o
 }
 
+// loop is the commit loop. FLASH work (filings, acknowledgements, timers,
+// operator actions) has a lane of its own: each commit takes everything
+// waiting there first, so a FLASH never queues behind a flood of ROUTINE
+// filings, only behind the one commit in progress.
 func (s *Store) loop() {
 	defer close(s.done)
 	batch := make([]*op, 0, s.opts.MaxBatch)
-	for first := range s.ops {
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, o)
-			default:
-				break drain
+	urgent, normal := s.urgent, s.ops
+	for urgent != nil || normal != nil {
+		batch = batch[:0]
+		select {
+		case o, ok := <-urgent:
+			if !ok {
+				urgent = nil
+				continue
 			}
+			batch = append(batch, o)
+		case o, ok := <-normal:
+			if !ok {
+				normal = nil
+				continue
+			}
+			batch = append(batch, o)
 		}
+		batch = drainInto(batch, urgent, s.opts.MaxBatch)
+		batch = drainInto(batch, normal, s.opts.MaxBatch)
 		s.commit(batch)
 		if s.opts.OnBatch != nil {
 			s.opts.OnBatch(len(batch))
@@ -202,4 +215,20 @@ func (s *Store) reloadTree() error {
 		}
 		return err
 	})
+}
+
+// drainInto appends what is waiting in ch, without blocking, up to max.
+func drainInto(batch []*op, ch chan *op, max int) []*op {
+	for ch != nil && len(batch) < max {
+		select {
+		case o, ok := <-ch:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
 }

@@ -56,6 +56,8 @@ type Store struct {
 	log  *zap.Logger
 	ids  *telegram.IDGen
 	ops  chan *op
+	// urgent is the FLASH lane of the commit loop.
+	urgent chan *op
 	st   state // owned by the commit loop
 	// tree is the audit log's Merkle tree, owned by the commit loop;
 	// treeStale says a failed commit left it ahead of the store.
@@ -144,7 +146,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
 	}
 	s := &Store{db: db, ring: opts.Keyring, ks: keyspaceOf(opts.Keyring), opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
-		ops: make(chan *op, 4096), done: make(chan struct{})}
+		ops: make(chan *op, 4096), urgent: make(chan *op, 1024), done: make(chan struct{})}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
 		if s.st.qseq, err = s.getU64(txn, metaKey("qseq")); err != nil {
@@ -207,6 +209,7 @@ func (s *Store) Close() error {
 	}
 	s.shut = true
 	close(s.ops)
+	close(s.urgent)
 	s.mu.Unlock()
 	<-s.done
 	return s.db.Close()

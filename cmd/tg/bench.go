@@ -34,7 +34,7 @@ type benchCmd struct {
 	Duration   time.Duration `default:"10s" help:"How long to file (ignored with --count)."`
 	Count      int           `help:"File this many telegrams in all, then stop."`
 	Rate       int           `help:"Offered load in telegrams per second, all senders together (open loop); 0: as fast as accepted (closed loop)."`
-	Batch      int           `default:"1" help:"Telegrams per filing request."`
+	Batch      int           `default:"1" help:"Telegrams per filing request (a FLASH always goes alone)."`
 	Metrics    string        `help:"The switch's monitoring address HOST:PORT, for its CPU, disk and memory figures (--dev: read from the site)."`
 }
 
@@ -171,27 +171,25 @@ func (r *benchRun) run(e *env) error {
 					batch[j] = client.Telegram{To: []telegram.Address{r.recvAddrs[(i+k+j)%len(r.recvAddrs)]},
 						Precedence: r.mix[rng.IntN(len(r.mix))], Body: b}
 				}
-				t0 := time.Now()
-				res, err := cl.SendBatch(ctx, batch)
-				lat := time.Since(t0)
-				if err != nil {
-					if ctx.Err() == nil && !fault.Is(fault.Unavailable, err) {
+				// A FLASH goes alone, as an operator files one: it must
+				// not wait for a batch of lower traffic.
+				var rest []client.Telegram
+				for _, m := range batch {
+					if m.Precedence == telegram.Flash && len(batch) > 1 {
+						if err := r.send(ctx, cl, []client.Telegram{m}); err != nil {
+							errs <- err
+							return
+						}
+						continue
+					}
+					rest = append(rest, m)
+				}
+				if len(rest) > 0 {
+					if err := r.send(ctx, cl, rest); err != nil {
 						errs <- err
 						return
 					}
-					r.refused.Add(int64(len(batch)))
-					continue
 				}
-				r.mu.Lock()
-				for j, fr := range res {
-					if fr.Err != nil {
-						r.refused.Add(1)
-						continue
-					}
-					r.accepted.Add(1)
-					r.acceptLat[batch[j].Precedence] = append(r.acceptLat[batch[j].Precedence], lat)
-				}
-				r.mu.Unlock()
 			}
 		}(i)
 	}
@@ -232,6 +230,32 @@ filing:
 	rwg.Wait()
 	after := scrape(c.Metrics)
 	return r.report(e, filingTime, deliveryTime, before, after)
+}
+
+// send files one request and records its outcome; it returns only the
+// errors that end the run.
+func (r *benchRun) send(ctx context.Context, cl *client.Client, batch []client.Telegram) error {
+	t0 := time.Now()
+	res, err := cl.SendBatch(ctx, batch)
+	lat := time.Since(t0)
+	if err != nil {
+		if ctx.Err() == nil && !fault.Is(fault.Unavailable, err) {
+			return err
+		}
+		r.refused.Add(int64(len(batch)))
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for j, fr := range res {
+		if fr.Err != nil {
+			r.refused.Add(1)
+			continue
+		}
+		r.accepted.Add(1)
+		r.acceptLat[batch[j].Precedence] = append(r.acceptLat[batch[j].Precedence], lat)
+	}
+	return nil
 }
 
 type benchSink struct{ r *benchRun }
