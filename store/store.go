@@ -58,7 +58,7 @@ type Store struct {
 	ops  chan *op
 	// urgent is the FLASH lane of the commit loop.
 	urgent chan *op
-	st   state // owned by the commit loop
+	st     state // owned by the commit loop
 	// tree is the audit log's Merkle tree, owned by the commit loop;
 	// treeStale says a failed commit left it ahead of the store.
 	tree      *tree
