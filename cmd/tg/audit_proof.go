@@ -12,7 +12,6 @@ import (
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/fault"
-	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -24,11 +23,7 @@ type auditProofCmd struct {
 }
 
 func (c *auditProofCmd) Run(e *env) error {
-	id, err := telegram.ParseID(c.ID)
-	if err != nil {
-		return err
-	}
-	cl, err := e.dial()
+	id, cl, err := e.dialAbout(c.ID)
 	if err != nil {
 		return err
 	}

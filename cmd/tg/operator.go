@@ -128,11 +128,7 @@ type showCmd struct {
 }
 
 func (c *showCmd) Run(e *env) error {
-	id, err := telegram.ParseID(c.ID)
-	if err != nil {
-		return err
-	}
-	cl, err := e.dial()
+	id, cl, err := e.dialAbout(c.ID)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
 )
 
 // cli is the whole command tree.
@@ -67,6 +68,17 @@ func (e *env) dial() (*client.Client, error) {
 		return nil, err
 	}
 	return client.Dial(e.ctx, f)
+}
+
+// dialAbout parses a telegram ID argument, then connects: the start of
+// every command about one telegram.
+func (e *env) dialAbout(idText string) (telegram.ID, *client.Client, error) {
+	id, err := telegram.ParseID(idText)
+	if err != nil {
+		return id, nil, err
+	}
+	cl, err := e.dial()
+	return id, cl, err
 }
 
 // inbox opens the identity's sealed inbox folder (default: inbox/ in the
