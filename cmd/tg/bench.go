@@ -36,12 +36,16 @@ type benchCmd struct {
 	Rate       int           `help:"Offered load in telegrams per second, all senders together (open loop); 0: as fast as accepted (closed loop)."`
 	Batch      int           `default:"1" help:"Telegrams per filing request (a FLASH always goes alone)."`
 	Metrics    string        `help:"The switch's monitoring address HOST:PORT, for its CPU, disk and memory figures (--dev: read from the site)."`
+	Idle       int           `help:"Also connect this many idle terminals (--dev; ten per agency), subscribed and waiting, for the whole run."`
+	Backlog    int           `help:"First queue this many telegrams for an agency that never connects (--dev: BENCH.OFFLINE), then measure."`
+	Settle     time.Duration `default:"30s" help:"With --backlog: wait this long after filling, for the store's compaction to settle, before measuring."`
 }
 
 type benchRun struct {
 	cmd       *benchCmd
 	sendDirs  []string
 	recvDirs  []string
+	idleDirs  []string
 	recvAddrs []telegram.Address
 	mix       []telegram.Precedence // one entry per percent
 	accepted  atomic.Int64
@@ -113,7 +117,6 @@ func (r *benchRun) run(e *env) error {
 	c := r.cmd
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	before := scrape(c.Metrics)
 
 	// Recipients first, so nothing queues before they are there.
 	var rwg sync.WaitGroup
@@ -131,6 +134,13 @@ func (r *benchRun) run(e *env) error {
 			cl.Receive(recvCtx, client.ReceiveOptions{Inbox: true, Follow: true}, benchSink{r})
 		}()
 	}
+	if err := r.connectIdle(e, recvCtx, &rwg); err != nil {
+		return err
+	}
+	if err := r.fillBacklog(e); err != nil {
+		return err
+	}
+	before := scrape(c.Metrics)
 	body := make([]byte, c.Size)
 	start := time.Now()
 	r.start.Store(start.UnixNano())
@@ -258,6 +268,88 @@ func (r *benchRun) send(ctx context.Context, cl *client.Client, batch []client.T
 	return nil
 }
 
+// fillBacklog queues --backlog telegrams for the offline agency, in
+// batches of 1,000 from every sender at once, before the measured run.
+func (r *benchRun) fillBacklog(e *env) error {
+	n := r.cmd.Backlog
+	if n <= 0 {
+		return nil
+	}
+	t0 := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, len(r.sendDirs))
+	body := make([]byte, r.cmd.Size)
+	for _, d := range r.sendDirs {
+		cl, err := dialDir(e.ctx, d)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			for {
+				from := next.Add(1000) - 1000
+				if from >= int64(n) {
+					return
+				}
+				batch := make([]client.Telegram, min(1000, int64(n)-from))
+				for i := range batch {
+					batch[i] = client.Telegram{To: []telegram.Address{offlineAgency}, Body: body}
+				}
+				if _, err := cl.SendBatch(e.ctx, batch); err != nil {
+					errc <- err
+					return
+				}
+				if (from/1000)%50 == 0 {
+					fmt.Fprintf(e.stderr, "\rbacklog: %d queued", from+int64(len(batch)))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	fmt.Fprintf(e.stderr, "\rbacklog: %d queued for %s in %v; settling %v\n", n, offlineAgency, time.Since(t0).Round(time.Second), r.cmd.Settle)
+	time.Sleep(r.cmd.Settle)
+	return nil
+}
+
+// connectIdle connects the idle terminals, paced under the switch's
+// default handshake rate per address (100/s), and keeps them subscribed.
+func (r *benchRun) connectIdle(e *env, ctx context.Context, wg *sync.WaitGroup) error {
+	if len(r.idleDirs) == 0 {
+		return nil
+	}
+	pace := time.NewTicker(time.Second / 80)
+	defer pace.Stop()
+	for i, d := range r.idleDirs {
+		<-pace.C
+		cl, err := dialDir(e.ctx, d)
+		if err != nil {
+			return fmt.Errorf("idle terminal %d: %w", i, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.Close()
+			cl.Receive(ctx, client.ReceiveOptions{Inbox: true, Follow: true}, benchSink{r})
+		}()
+		if (i+1)%100 == 0 {
+			fmt.Fprintf(e.stderr, "\r%d idle terminals connected", i+1)
+		}
+	}
+	fmt.Fprintln(e.stderr)
+	return nil
+}
+
+// offlineAgency is the agency --backlog queues for; it has no terminal.
+const offlineAgency = telegram.Address("BENCH.OFFLINE")
+
 type benchSink struct{ r *benchRun }
 
 func (s benchSink) Telegram(d client.Delivery) error {
@@ -313,7 +405,7 @@ func summarize(d []time.Duration) latencies {
 func (r *benchRun) report(e *env, filing, delivering time.Duration, before, after map[string]float64) error {
 	accepted, delivered := r.accepted.Load(), r.delivered.Load()
 	out := map[string]any{
-		"senders": len(r.sendDirs), "recipients": len(r.recvDirs), "size": r.cmd.Size, "batch": r.cmd.Batch, "mix": r.cmd.Mix,
+		"senders": len(r.sendDirs), "recipients": len(r.recvDirs), "idle": len(r.idleDirs), "size": r.cmd.Size, "batch": r.cmd.Batch, "mix": r.cmd.Mix,
 		"offered_rate": r.cmd.Rate, "accepted": accepted, "delivered": delivered, "refused": r.refused.Load(),
 		"filing_seconds": filing.Seconds(), "accepted_per_s": float64(accepted) / filing.Seconds(),
 		"delivered_per_s": float64(delivered) / delivering.Seconds(),
@@ -345,6 +437,9 @@ func (r *benchRun) report(e *env, filing, delivering time.Duration, before, afte
 		return e.emit(out)
 	}
 	w := e.stdout
+	if len(r.idleDirs) > 0 {
+		fmt.Fprintf(w, "%d idle terminals connected throughout\n", len(r.idleDirs))
+	}
 	fmt.Fprintf(w, "%d senders → %d recipients, %d-byte bodies, batch %d, mix %s, %s\n", len(r.sendDirs), len(r.recvDirs),
 		r.cmd.Size, r.cmd.Batch, r.cmd.Mix, map[bool]string{true: fmt.Sprintf("offered %d/s", r.cmd.Rate), false: "closed loop"}[r.cmd.Rate > 0])
 	fmt.Fprintf(w, "accepted   %d in %.1fs: %.0f/s (refused %d)\n", accepted, filing.Seconds(), out["accepted_per_s"], r.refused.Load())

@@ -38,9 +38,14 @@ func (r *benchRun) devIdentities(e *env) error {
 	}
 	agencies := append([]directory.Agency(nil), d.Agencies()...)
 	added := false
+	adding := map[telegram.Address]bool{}
 	mk := func(kind string, n int) (string, telegram.Address, error) {
 		name := fmt.Sprintf("bench-%s%02d", strings.ToLower(kind), n)
 		addr := telegram.Address(fmt.Sprintf("BENCH.%s%02d", kind, n))
+		if kind == "I" { // idle terminals: ten per agency
+			name = fmt.Sprintf("bench-i%04d", n)
+			addr = telegram.Address(fmt.Sprintf("BENCH.I%02d", n/10))
+		}
 		idDir := filepath.Join(dir, "ids", name)
 		if _, err := os.Stat(filepath.Join(idDir, certs.FolderCert)); err != nil {
 			iss, err := ca.Issue(certs.Request{Name: name, Role: certs.Terminal, Agency: addr, Clearance: telegram.TopSecret,
@@ -54,8 +59,9 @@ func (r *benchRun) devIdentities(e *env) error {
 		} else if err := os.WriteFile(filepath.Join(idDir, certs.FolderSwitch), sw, 0o644); err != nil {
 			return "", "", err
 		}
-		if !d.Has(addr) {
-			agencies = append(agencies, directory.Agency{Address: addr, Name: "bench " + name, Level: "district"})
+		if !d.Has(addr) && !adding[addr] {
+			adding[addr] = true
+			agencies = append(agencies, directory.Agency{Address: addr, Name: "bench " + string(addr), Level: "district"})
 			added = true
 		}
 		return idDir, addr, nil
@@ -75,6 +81,17 @@ func (r *benchRun) devIdentities(e *env) error {
 		r.recvDirs = append(r.recvDirs, idDir)
 		r.recvAddrs = append(r.recvAddrs, addr)
 	}
+	if r.cmd.Backlog > 0 && !d.Has(offlineAgency) {
+		agencies = append(agencies, directory.Agency{Address: offlineAgency, Name: "bench: never connects", Level: "district"})
+		added = true
+	}
+	for i := 0; i < r.cmd.Idle; i++ {
+		idDir, _, err := mk("I", i)
+		if err != nil {
+			return err
+		}
+		r.idleDirs = append(r.idleDirs, idDir)
+	}
 	if !added {
 		return nil
 	}
@@ -89,7 +106,7 @@ func (r *benchRun) devIdentities(e *env) error {
 	if err := os.WriteFile(dirFile, b, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "added %d bench agencies to %s; waiting for the switch to load it\n", r.cmd.Senders+r.cmd.Recipients, dirFile)
+	fmt.Fprintf(e.stderr, "added %d bench agencies to %s; waiting for the switch to load it\n", len(agencies)-len(d.Agencies()), dirFile)
 	return r.waitKnown(e)
 }
 
