@@ -208,7 +208,11 @@ func (r *benchRun) run(e *env) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var last, lastDeliv int64
+	var peakAnon float64
 	progress := func() {
+		if m := scrape(c.Metrics); m != nil {
+			peakAnon = max(peakAnon, m["dienbao_process_anonymous_memory_bytes"])
+		}
 		a, d := r.accepted.Load(), r.delivered.Load()
 		fmt.Fprintf(e.stderr, "\r%5.0fs  accepted %9d (%7d/s)  delivered %9d (%7d/s)  ", time.Since(start).Seconds(), a, a-last, d, d-lastDeliv)
 		last, lastDeliv = a, d
@@ -239,6 +243,9 @@ filing:
 	stopRecv()
 	rwg.Wait()
 	after := scrape(c.Metrics)
+	if after != nil {
+		after["peak_anonymous"] = max(peakAnon, after["dienbao_process_anonymous_memory_bytes"])
+	}
 	return r.report(e, filingTime, deliveryTime, before, after)
 }
 
@@ -431,7 +438,8 @@ func (r *benchRun) report(e *env, filing, delivering time.Duration, before, afte
 		k := float64(accepted) / 1000
 		out["cpu_seconds_per_1000"] = (after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]) / k
 		out["disk_bytes_per_telegram"] = (after["dienbao_process_disk_write_bytes_total"] - before["dienbao_process_disk_write_bytes_total"]) / float64(accepted)
-		out["switch_peak_memory_bytes"] = after["dienbao_process_peak_resident_memory_bytes"]
+		out["switch_peak_memory_bytes"] = after["peak_anonymous"]
+		out["switch_peak_resident_bytes"] = after["dienbao_process_peak_resident_memory_bytes"]
 	}
 	if e.json {
 		return e.emit(out)
@@ -456,8 +464,8 @@ func (r *benchRun) report(e *env, filing, delivering time.Duration, before, afte
 		}
 	}
 	if v, ok := out["cpu_seconds_per_1000"]; ok {
-		fmt.Fprintf(w, "switch: %.3f CPU s per 1,000 telegrams, %.0f bytes written to disk per telegram, peak memory %.0f MiB\n",
-			v, out["disk_bytes_per_telegram"], out["switch_peak_memory_bytes"].(float64)/(1<<20))
+		fmt.Fprintf(w, "switch: %.3f CPU s per 1,000 telegrams, %.0f bytes written to disk per telegram, peak memory %.0f MiB of its own (%.0f MiB resident with mapped store files)\n",
+			v, out["disk_bytes_per_telegram"], out["switch_peak_memory_bytes"].(float64)/(1<<20), out["switch_peak_resident_bytes"].(float64)/(1<<20))
 	}
 	return nil
 }
