@@ -58,19 +58,30 @@ func healthy(t *testing.T, site *daemontest.Site) {
 	t.Fatalf("a normal terminal did not get its telegram (%d received)", len(got.Telegrams))
 }
 
+// securityEntries counts the security entries whose reason contains
+// substr. Refused handshakes are recorded without waiting for the commit,
+// so it waits (up to 10 s) for at least one before counting.
 func securityEntries(t *testing.T, site *daemontest.Site, substr string) int {
 	t.Helper()
-	es, err := site.Server.Store().QueryAudit(store.AuditQuery{Event: audit.Security, Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range es {
-		if strings.Contains(e.Reason, substr) {
-			n++
+	count := func() int {
+		es, err := site.Server.Store().QueryAudit(store.AuditQuery{Event: audit.Security, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
 		}
+		n := 0
+		for _, e := range es {
+			if strings.Contains(e.Reason, substr) {
+				n++
+			}
+		}
+		return n
 	}
-	return n
+	deadline := time.Now().Add(10 * time.Second)
+	for count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // any more in the same flight
+	return count()
 }
 
 // A client offering only classical key exchange is refused at the
