@@ -284,8 +284,20 @@ func TestLimits(t *testing.T) {
 		}
 	}
 	third.Close()
-	time.Sleep(200 * time.Millisecond)
-	site.Send("CP.VPCP", tg("NA.TU", telegram.Routine, "room again"))
+	// Once the switch has seen the close, there is room again.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := client.Dial(ctx, f)
+		if err == nil {
+			_, err = c.Send(ctx, tg("NA.TU", telegram.Routine, "room again"))
+			c.Close()
+		}
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no room after a session closed: %v", err)
+		}
+	}
 }
 
 // Handshakes per source address: over the rate, refused before any
