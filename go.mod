@@ -1,6 +1,6 @@
 module github.com/dienbao/dienbao
 
-go 1.27.3
+go 1.26.8
 
 require (
 	github.com/alecthomas/kong v1.17.0

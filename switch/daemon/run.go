@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"go/version"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -56,6 +58,13 @@ func NewLogger(format string) (*zap.Logger, error) {
 	return c.Build()
 }
 
+// MinGo is the oldest Go whose standard library govulncheck finds clean for
+// this code (go1.26.8 has ten reachable vulnerabilities in crypto/tls,
+// crypto/x509, net/http and os). The module still builds with older Go, so
+// that go vet and the tests run on the machines' own toolchain; switchd
+// warns at start when built with one.
+const MinGo = "go1.27.3"
+
 // DefaultMemoryLimit is the Go runtime's soft memory limit for switchd
 // unless the config or GOMEMLIMIT says otherwise. Queues live on disk, so
 // the switch needs little: the limit makes the garbage collector keep the
@@ -79,6 +88,10 @@ func Start(o Options) (*server.Server, error) {
 		if log, err = NewLogger(cfg.Log); err != nil {
 			return nil, err
 		}
+	}
+	if version.Compare(runtime.Version(), MinGo) < 0 {
+		log.Warn("built with a Go whose standard library has known vulnerabilities reachable from the switch; build with GOTOOLCHAIN="+MinGo,
+			zap.String("go", runtime.Version()), zap.String("want", MinGo))
 	}
 	dir, err := directory.Load(cfg.Directory)
 	if err != nil {
