@@ -86,15 +86,26 @@ func (c *commitCtx) flushCounts() error {
 type QueueStat struct {
 	Queue SubQueue
 	Counts
+	Head   uint64    // the persisted head: where the first entry waiting is
 	Oldest time.Time // filing time of the first entry waiting; zero if none
 }
 
+// AgencyStats are an agency's figures, from one snapshot.
+type AgencyStats struct {
+	Held   bool        // every delivery to the agency is held
+	Queues []QueueStat // the sub-queues that hold anything
+}
+
 // QueueStats returns the figures of every sub-queue of agency that holds
-// anything, in one snapshot. The oldest entry is found with one seek from
-// the sub-queue's persisted head.
-func (s *Store) QueueStats(agency telegram.Address) ([]QueueStat, error) {
-	var out []QueueStat
+// anything, and whether the agency is held, in one snapshot. The oldest
+// entry is found with one seek from the sub-queue's persisted head.
+func (s *Store) QueueStats(agency telegram.Address) (AgencyStats, error) {
+	var out AgencyStats
 	err := s.view(func(txn *badger.Txn) error {
+		var err error
+		if out.Held, err = s.agencyHeld(txn, agency); err != nil {
+			return err
+		}
 		for r := 0; r < 4; r++ {
 			for c := telegram.Unclassified; c <= telegram.TopSecret; c++ {
 				q := SubQueue{Agency: agency, Prec: telegram.PrecedenceOfRank(r), Class: c}
@@ -110,13 +121,12 @@ func (s *Store) QueueStats(agency telegram.Address) ([]QueueStat, error) {
 					continue
 				}
 				if st.Waiting > 0 {
-					head, err := s.getU64(txn, s.ks.queueHeadKey(q))
-					if err != nil {
+					if st.Head, err = s.getU64(txn, s.ks.queueHeadKey(q)); err != nil {
 						return err
 					}
 					prefix := s.ks.queuePrefix(q)
 					it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-					if it.Seek(s.ks.queueKey(q, head)); it.Valid() {
+					if it.Seek(s.ks.queueKey(q, st.Head)); it.Valid() {
 						if v, err := s.value(it.Item()); err == nil && len(v) == 16 {
 							var id telegram.ID
 							copy(id[:], v)
@@ -125,7 +135,7 @@ func (s *Store) QueueStats(agency telegram.Address) ([]QueueStat, error) {
 					}
 					it.Close()
 				}
-				out = append(out, st)
+				out.Queues = append(out.Queues, st)
 			}
 		}
 		return nil

@@ -231,15 +231,19 @@ func (s *Store) HoldAgency(agency telegram.Address, actor string, on bool) error
 // AgencyHeld reports whether deliveries to agency are held.
 func (s *Store) AgencyHeld(agency telegram.Address) (bool, error) {
 	var held bool
-	err := s.view(func(txn *badger.Txn) error {
-		_, err := s.get(txn, s.ks.agencyKey(pAgencyHeld, agency))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		held = err == nil
+	err := s.view(func(txn *badger.Txn) (err error) {
+		held, err = s.agencyHeld(txn, agency)
 		return err
 	})
 	return held, err
+}
+
+func (s *Store) agencyHeld(txn *badger.Txn, agency telegram.Address) (bool, error) {
+	_, err := s.get(txn, s.ks.agencyKey(pAgencyHeld, agency))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Deliveries returns a telegram's header and the delivery state of each

@@ -21,6 +21,8 @@ type stats struct {
 	refused  *prometheus.CounterVec
 	batches  prometheus.Histogram
 	reg      *prometheus.Registry
+	// scrapeErrors counts scrapes that could not read the queue figures.
+	scrapeErrors atomic.Int64
 }
 
 func newStats(s *Server) *stats {
@@ -92,8 +94,6 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-var scrapeErrors atomic.Int64
-
 func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	type key struct {
@@ -112,7 +112,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	q, err := s.queues(0)
 	if err != nil {
-		scrapeErrors.Add(1)
+		s.stats.scrapeErrors.Add(1)
 	}
 	for _, r := range q.Rows {
 		k := key{r.Tier, r.Precedence}
@@ -152,5 +152,5 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(lsm), "lsm")
 	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(vlog), "vlog")
 	ch <- prometheus.MustNewConstMetric(descAudit, prometheus.GaugeValue, float64(s.store.AuditSize()))
-	ch <- prometheus.MustNewConstMetric(descErr, prometheus.CounterValue, float64(scrapeErrors.Load()))
+	ch <- prometheus.MustNewConstMetric(descErr, prometheus.CounterValue, float64(s.stats.scrapeErrors.Load()))
 }

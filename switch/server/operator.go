@@ -43,10 +43,7 @@ func (s *Server) queues(overdueN int) (wire.Queues, error) {
 		if err != nil {
 			return out, err
 		}
-		held, err := s.store.AgencyHeld(a)
-		if err != nil {
-			return out, err
-		}
+		held := stats.Held
 		var rows [5]*wire.QueueRow
 		row := func(p telegram.Precedence) *wire.QueueRow {
 			if rows[p] == nil {
@@ -54,7 +51,7 @@ func (s *Server) queues(overdueN int) (wire.Queues, error) {
 			}
 			return rows[p]
 		}
-		for _, st := range stats {
+		for _, st := range stats.Queues {
 			r := row(st.Queue.Prec)
 			r.Waiting += st.Waiting
 			r.Parked += st.Parked
@@ -91,11 +88,7 @@ func (s *Server) queues(overdueN int) (wire.Queues, error) {
 // overdueOf lists the overdue telegrams at the front of one sub-queue
 // (filing order is queue order, so they are its first entries).
 func (s *Server) overdueOf(st store.QueueStat, now time.Time, limit int) []wire.OverdueRow {
-	heads, _, err := s.store.Heads(st.Queue.Agency)
-	if err != nil {
-		return nil
-	}
-	entries, err := s.store.ScanQueue(st.Queue, heads[st.Queue.Prec.Rank()][st.Queue.Class-1], limit)
+	entries, err := s.store.ScanQueue(st.Queue, st.Head, limit)
 	if err != nil {
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
-	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
 	"go.uber.org/zap"
 )
@@ -43,10 +42,7 @@ func (s *Server) crlCheck(serialRevoked func(*certs.CRL) bool) error {
 // loadCRL reads and verifies the CRL file and puts it in force.
 func (s *Server) loadCRL() error {
 	path := s.cfg.CRL
-	st, err := os.Stat(path)
-	if err != nil {
-		return fault.E("crl", fault.Invalid, "cannot read the CRL "+path, err)
-	}
+	s.crlFile.changed(path) // what is read now is what was seen
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fault.E("crl", fault.Invalid, "cannot read the CRL "+path, err)
@@ -59,7 +55,6 @@ func (s *Server) loadCRL() error {
 		return fault.Errorf("crl", fault.Invalid, "CRL number %s is older than the one in force (%s)", crl.Number, old.Number)
 	}
 	s.crl.Store(crl)
-	s.crlMod, s.crlSize = st.ModTime(), st.Size()
 	s.crlStaleNoted = false
 	s.log.Info("revocation list in force", zap.String("file", path), zap.Int("revoked", crl.Len()),
 		zap.Time("next_update", crl.NextUpdate), zap.Stringer("number", crl.Number))
@@ -86,10 +81,9 @@ func (s *Server) watchCRL() {
 	}
 	s.crlMu.Lock()
 	defer s.crlMu.Unlock()
-	if st, err := os.Stat(s.cfg.CRL); err == nil && (!st.ModTime().Equal(s.crlMod) || st.Size() != s.crlSize) {
+	if s.crlFile.changed(s.cfg.CRL) {
 		if err := s.loadCRL(); err != nil {
-			s.log.Error("CRL file changed but was refused; the one in force stays", zap.Error(err))
-			s.crlMod, s.crlSize = st.ModTime(), st.Size() // do not retry until it changes again
+			s.log.Error("CRL file changed but was refused; the one in force stays until it changes again", zap.Error(err))
 		}
 	}
 	if crl := s.crl.Load(); crl != nil && crl.Stale(time.Now()) && !s.crlStaleNoted {
@@ -117,26 +111,4 @@ func (s *Server) closeSessions(match func(*session) bool, why string) {
 		s.security(sess.id, why+": session from "+sess.remote+" closed")
 		sess.conn.CloseWithError(codeRevoked, why)
 	}
-}
-
-// watchDirectory reloads the agency directory when its file changed.
-func (s *Server) watchDirectory() {
-	if s.cfg.DirectoryFile == "" {
-		return
-	}
-	st, err := os.Stat(s.cfg.DirectoryFile)
-	if err != nil || (st.ModTime().Equal(s.dirMod) && st.Size() == s.dirSize) {
-		return
-	}
-	first := s.dirMod.IsZero()
-	s.dirMod, s.dirSize = st.ModTime(), st.Size()
-	if first {
-		return // the one loaded at start
-	}
-	dir, err := directory.Load(s.cfg.DirectoryFile)
-	if err != nil {
-		s.log.Error("directory file changed but was refused; the directory in force stays", zap.Error(err))
-		return
-	}
-	s.Reload(dir, *s.limits.Load())
 }

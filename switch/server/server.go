@@ -34,13 +34,10 @@ type Server struct {
 	limits atomic.Pointer[filing.Limits]
 	// crl is the revocation list in force (nil: none configured).
 	crl           atomic.Pointer[certs.CRL]
-	crlMu         sync.Mutex // guards the reload state below
-	crlMod        time.Time
-	crlSize       int64
+	crlMu         sync.Mutex // guards crlFile and crlStaleNoted
+	crlFile       fileWatch
 	crlStaleNoted bool
-	// dirMod and dirSize describe the directory file last loaded (timers).
-	dirMod  time.Time
-	dirSize int64
+	dirFile       fileWatch // the directory file, as last loaded (timers)
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -64,7 +61,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}}
 	s.dir.Store(cfg.Directory)
-	s.watchDirectory() // remembers the file as loaded
+	if cfg.DirectoryFile != "" {
+		s.dirFile.changed(cfg.DirectoryFile) // remember it as loaded
+	}
 	s.limits.Store(&cfg.Limits)
 	s.stats = newStats(s)
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background()) // cancelled when draining starts
