@@ -71,6 +71,26 @@ func (c *commitCtx) putDelivery(id telegram.ID, a telegram.Address, ds DeliveryS
 	return c.set(c.s.ks.deliveryKey(id, a), b)
 }
 
+// takeOut removes the entry of an addressee's delivery from where it
+// waits (its queue, the held list or the parked list) and counts it out.
+func (c *commitCtx) takeOut(q SubQueue, ds DeliveryState) error {
+	var k []byte
+	var d Counts
+	switch {
+	case ds.Held:
+		k, d = c.s.ks.heldKey(q.Agency, ds.Seq), Counts{Held: -1}
+	case ds.Parked() || c.quarantined(q, ds.Seq):
+		k, d = c.s.ks.parkedKey(q.Agency, ds.Seq), Counts{Parked: -1}
+	default:
+		k, d = c.s.ks.queueKey(q, ds.Seq), Counts{Waiting: -1, Overdue: -b2i(ds.Overdue)}
+	}
+	if err := c.txn.Delete(k); err != nil {
+		return err
+	}
+	c.count(q, d)
+	return nil
+}
+
 // reinsert puts id back in queue q at seq, lowering the queue's head to it.
 func (c *commitCtx) reinsert(q SubQueue, seq uint64, id telegram.ID) error {
 	if err := c.set(c.s.ks.queueKey(q, seq), id[:]); err != nil {
@@ -108,7 +128,7 @@ func (s *Store) Hold(id telegram.ID, actor string, skip func(SubQueue, uint64) b
 		res = OpResult{Skipped: skipped}
 		for _, p := range list {
 			q, ds := p.q, p.ds
-			if err := c.txn.Delete(c.s.ks.queueKey(q, ds.Seq)); err != nil {
+			if err := c.takeOut(q, ds); err != nil {
 				return err
 			}
 			if err := c.set(c.s.ks.heldKey(q.Agency, ds.Seq), id[:]); err != nil {
@@ -118,7 +138,7 @@ func (s *Store) Hold(id telegram.ID, actor string, skip func(SubQueue, uint64) b
 			if err := c.putDelivery(id, q.Agency, ds); err != nil {
 				return err
 			}
-			c.count(q, Counts{Waiting: -1, Overdue: -b2i(ds.Overdue), Held: 1})
+			c.count(q, Counts{Held: 1})
 			if err := c.operatorAudit(actor, "hold", h, q.Agency); err != nil {
 				return err
 			}
@@ -153,18 +173,11 @@ func (s *Store) putBack(id telegram.ID, actor, what string, applies func(*commit
 		res = OpResult{Skipped: skipped}
 		for _, p := range list {
 			q, ds := p.q, p.ds
-			var d Counts
-			if ds.Held {
-				if err := c.txn.Delete(c.s.ks.heldKey(q.Agency, ds.Seq)); err != nil {
-					return err
-				}
-				d.Held = -1
-			} else {
-				if err := c.txn.Delete(c.s.ks.parkedKey(q.Agency, ds.Seq)); err != nil {
-					return err
-				}
-				d.Parked = -1
-				ds.Attempts = 0
+			if err := c.takeOut(q, ds); err != nil {
+				return err
+			}
+			if !ds.Held {
+				ds.Attempts = 0 // requeued: its attempts count afresh
 			}
 			ds.Held, ds.Status, ds.Reason, ds.At = false, 0, "", time.Time{}
 			if err := c.putDelivery(id, q.Agency, ds); err != nil {
@@ -173,8 +186,7 @@ func (s *Store) putBack(id telegram.ID, actor, what string, applies func(*commit
 			if err := c.reinsert(q, ds.Seq, id); err != nil {
 				return err
 			}
-			d.Waiting, d.Overdue = 1, b2i(ds.Overdue)
-			c.count(q, d)
+			c.count(q, Counts{Waiting: 1, Overdue: b2i(ds.Overdue)})
 			if err := c.operatorAudit(actor, what, h, q.Agency); err != nil {
 				return err
 			}

@@ -86,27 +86,8 @@ func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) 
 	for _, td := range list {
 		q := SubQueue{Agency: td.a, Prec: h.Precedence, Class: h.Classification}
 		ds := td.ds
-		switch {
-		case ds.Parked():
-			if err := c.txn.Delete(c.s.ks.parkedKey(td.a, ds.Seq)); err != nil {
-				return nil, err
-			}
-			c.count(q, Counts{Parked: -1})
-		case ds.Held:
-			if err := c.txn.Delete(c.s.ks.heldKey(td.a, ds.Seq)); err != nil {
-				return nil, err
-			}
-			c.count(q, Counts{Held: -1})
-		case c.quarantined(q, ds.Seq):
-			if err := c.txn.Delete(c.s.ks.parkedKey(td.a, ds.Seq)); err != nil {
-				return nil, err
-			}
-			c.count(q, Counts{Parked: -1})
-		default:
-			if err := c.txn.Delete(c.s.ks.queueKey(q, ds.Seq)); err != nil {
-				return nil, err
-			}
-			c.count(q, Counts{Waiting: -1, Overdue: -b2i(ds.Overdue)})
+		if err := c.takeOut(q, ds); err != nil {
+			return nil, err
 		}
 		ds.Status, ds.Reason, ds.At, ds.Held = telegram.NotDelivered, w.reason, at, false
 		b, err := wire.Marshal(&ds)
