@@ -90,9 +90,6 @@ func (s *Store) useAuditKey(skey, vkey string) error {
 // golang.org/x/mod/sumdb/note.NewVerifier accepts. Publish it.
 func (s *Store) VerifierKey() string { return s.vkey }
 
-// Origin is the audit log's origin line.
-func (s *Store) Origin() string { return s.signer.Name() }
-
 // Checkpoint returns a signed checkpoint of the whole log as it stands:
 // the latest one if nothing was appended since, else a new one, signed and
 // stored before it is returned.

@@ -396,12 +396,11 @@ func percentile(d []time.Duration, q float64) float64 {
 }
 
 type latencies struct {
-	N     int     `json:"n"`
-	P50   float64 `json:"p50_ms"`
-	P99   float64 `json:"p99_ms"`
-	P999  float64 `json:"p99_9_ms"`
-	Max   float64 `json:"max_ms"`
-	Label string  `json:"-"`
+	N    int     `json:"n"`
+	P50  float64 `json:"p50_ms"`
+	P99  float64 `json:"p99_ms"`
+	P999 float64 `json:"p99_9_ms"`
+	Max  float64 `json:"max_ms"`
 }
 
 func summarize(d []time.Duration) latencies {
@@ -448,8 +447,12 @@ func (r *benchRun) report(e *env, filing, delivering time.Duration, before, afte
 	if len(r.idleDirs) > 0 {
 		fmt.Fprintf(w, "%d idle terminals connected throughout\n", len(r.idleDirs))
 	}
+	load := "closed loop"
+	if r.cmd.Rate > 0 {
+		load = fmt.Sprintf("offered %d/s", r.cmd.Rate)
+	}
 	fmt.Fprintf(w, "%d senders → %d recipients, %d-byte bodies, batch %d, mix %s, %s\n", len(r.sendDirs), len(r.recvDirs),
-		r.cmd.Size, r.cmd.Batch, r.cmd.Mix, map[bool]string{true: fmt.Sprintf("offered %d/s", r.cmd.Rate), false: "closed loop"}[r.cmd.Rate > 0])
+		r.cmd.Size, r.cmd.Batch, r.cmd.Mix, load)
 	fmt.Fprintf(w, "accepted   %d in %.1fs: %.0f/s (refused %d)\n", accepted, filing.Seconds(), out["accepted_per_s"], r.refused.Load())
 	fmt.Fprintf(w, "delivered  %d, acknowledged: %.0f/s\n", delivered, out["delivered_per_s"])
 	fmt.Fprintf(w, "%-10s %-12s %8s %8s %8s %8s %8s\n", "latency", "precedence", "n", "p50 ms", "p99 ms", "p99.9 ms", "max ms")

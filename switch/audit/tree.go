@@ -209,9 +209,6 @@ func (v *Verifier) Finish() error {
 	return nil
 }
 
-// Root is the root hash of the tree so far.
-func (v *Verifier) Root() ([]byte, error) { return v.rng.GetRootHash(nil) }
-
 func (v *Verifier) fail(err error) error {
 	v.failed = err
 	return err
