@@ -56,9 +56,12 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 		}
 		redact = true
 	}
-	if q.Limit <= 0 || q.Limit > store.MaxQueryLimit {
-		q.Limit = min(max(q.Limit, 100), store.MaxQueryLimit)
+	// No more than a frame holds (entries are at least ~160 bytes encoded):
+	// reading more would only be thrown away; the client asks for the rest.
+	if q.Limit <= 0 {
+		q.Limit = 100
 	}
+	q.Limit = min(q.Limit, store.MaxQueryLimit, exportPage/160)
 	entries, err := sess.s.store.QueryAudit(store.AuditQuery{ID: q.ID, Agency: q.Agency, Event: q.Event,
 		Precedence: q.Precedence, Classification: q.Classification, Since: q.Since, Until: q.Until,
 		From: q.From, To: q.To, Newest: q.Newest, Limit: q.Limit})
