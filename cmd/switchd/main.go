@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -30,6 +31,8 @@ type cli struct {
 	Rewrap            bool   `help:"Protect the keyring with a new key file or passphrase, then exit (the switch must be stopped). Re-wraps keys only."`
 	NewKeyFile        string `help:"With --rewrap: the new key file." type:"path"`
 	NewPassphraseFile string `help:"With --rewrap: a file holding the new passphrase (or set DIENBAO_NEW_PASSPHRASE)." type:"path"`
+
+	CPUProfile string `name:"cpuprofile" help:"Write a CPU profile (pprof) of the whole run to this file, for performance work." type:"path"`
 }
 
 func main() {
@@ -37,7 +40,19 @@ func main() {
 	kong.Parse(&c, kong.Description("dienbao secure store-and-forward telegraph switch."))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "switchd: --cpuprofile:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(ctx, c); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "switchd:", err)
 		os.Exit(1)
 	}
