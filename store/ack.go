@@ -180,7 +180,9 @@ func (c *commitCtx) queueReceipt(h telegram.Header, r telegram.Receipt) error {
 // at seq. head, when > 0, becomes the agency's receipt-queue head.
 func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string, head uint64) (bool, error) {
 	var done bool
-	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+	// The routine lane: the report is already in the sender's hands, this
+	// only clears it, and it must not take a FLASH's place in a commit.
+	err := s.submit(&op{prec: telegram.Routine, apply: func(c *commitCtx) error {
 		k := c.s.ks.receiptKey(agency, seq)
 		item, err := c.txn.Get(k)
 		if errors.Is(err, badger.ErrKeyNotFound) {

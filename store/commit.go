@@ -83,47 +83,63 @@ func (s *Store) submitAsync(o *op) {
 }
 
 // loop is the commit loop. FLASH work (filings, acknowledgements, timers,
-// operator actions) has a lane of its own: each commit takes everything
-// waiting there first, so a FLASH never queues behind a flood of ROUTINE
-// filings, only behind the one commit in progress.
+// operator actions) has a lane of its own, and FLASH work never waits for
+// a batch of other work to be applied: a commit that carries FLASH work
+// carries only what was applied before it arrived, and when a FLASH
+// arrives while a batch is being applied, it takes the place of the rest
+// of that batch (which goes into the next commit). So a FLASH waits for at
+// most the one commit already syncing. Other commits are bounded by
+// MaxBatch operations.
 func (s *Store) loop() {
 	defer close(s.done)
 	batch := make([]*op, 0, s.opts.MaxBatch)
+	var carry []*op // applied in the next commit, before anything newer
 	urgent, normal := s.urgent, s.ops
-	for urgent != nil || normal != nil {
-		batch = batch[:0]
-		select {
-		case o, ok := <-urgent:
-			if !ok {
-				urgent = nil
-				continue
+	for urgent != nil || normal != nil || len(carry) > 0 {
+		batch = append(batch[:0], carry...)
+		carry = nil
+		if len(batch) == 0 {
+			select {
+			case o, ok := <-urgent:
+				if !ok {
+					urgent = nil
+					continue
+				}
+				batch = append(batch, o)
+			case o, ok := <-normal:
+				if !ok {
+					normal = nil
+					continue
+				}
+				batch = append(batch, o)
 			}
-			batch = append(batch, o)
-		case o, ok := <-normal:
-			if !ok {
-				normal = nil
-				continue
-			}
-			batch = append(batch, o)
 		}
-		batch = drainInto(batch, urgent, s.opts.MaxBatch)
-		batch = drainInto(batch, normal, s.opts.MaxBatch)
-		s.commit(batch)
+		if batch[0].prec == telegram.Flash {
+			batch = drainInto(batch, urgent, s.opts.MaxBatch)
+		} else {
+			batch = drainInto(batch, normal, s.opts.MaxBatch)
+		}
+		done, rest := s.commit(batch, urgent)
+		carry = append(carry, rest...)
 		if s.opts.OnBatch != nil {
-			s.opts.OnBatch(len(batch))
+			s.opts.OnBatch(len(done))
 		}
-		sort.SliceStable(batch, func(i, j int) bool { return batch[i].prec > batch[j].prec })
-		for _, o := range batch {
+		sort.SliceStable(done, func(i, j int) bool { return done[i].prec > done[j].prec })
+		for _, o := range done {
 			close(o.done)
 		}
 	}
 }
 
-// commit applies batch in one transaction. If the transaction grows too
-// big, it is discarded and the batch split; an op too big on its own fails.
-func (s *Store) commit(batch []*op) {
+// commit applies batch in one transaction and returns the ops it settled
+// (committed or failed) and those it did not apply. If urgent is not nil
+// and FLASH work waits there when an op of batch is about to be applied,
+// that work is applied in its place and the rest of batch is returned.
+// If the transaction grows too big, it is discarded and the batch split;
+// an op too big on its own fails.
+func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 	if len(batch) == 0 {
-		return
+		return nil, nil
 	}
 	if s.treeStale {
 		if err := s.reloadTree(); err != nil {
@@ -131,7 +147,7 @@ func (s *Store) commit(batch []*op) {
 			for _, o := range batch {
 				o.err = err
 			}
-			return
+			return batch, nil
 		}
 	}
 	st := s.st
@@ -140,7 +156,14 @@ func (s *Store) commit(batch []*op) {
 	defer txn.Discard()
 	st.at = max(st.at, s.opts.Now().UnixNano())
 	c := &commitCtx{s: s, txn: txn, st: &st, events: &events, now: st.at}
-	for i, o := range batch {
+	for i := 0; i < len(batch); i++ {
+		if urgent != nil && rest == nil && batch[i].prec != telegram.Flash && len(urgent) > 0 {
+			if flash := drainInto(nil, urgent, s.opts.MaxBatch); len(flash) > 0 {
+				rest = append([]*op(nil), batch[i:]...)
+				batch = append(batch[:i], flash...)
+			}
+		}
+		o := batch[i]
 		err := o.apply(c)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			txn.Discard()
@@ -148,12 +171,12 @@ func (s *Store) commit(batch []*op) {
 			s.splits.Add(1)
 			if i == 0 {
 				o.err = fault.E("store.commit", fault.TooLarge, "the request is too large to commit in one transaction")
-				s.commit(batch[1:])
-				return
+				d, _ := s.commit(batch[1:], nil)
+				return append([]*op{o}, d...), rest
 			}
-			s.commit(batch[:i])
-			s.commit(batch[i:])
-			return
+			d1, _ := s.commit(batch[:i], nil)
+			d2, _ := s.commit(batch[i:], nil)
+			return append(d1, d2...), rest
 		}
 		o.err = err
 	}
@@ -166,9 +189,9 @@ func (s *Store) commit(batch []*op) {
 		txn.Discard()
 		s.treeStale = true
 		s.splits.Add(1)
-		s.commit(batch[:len(batch)/2])
-		s.commit(batch[len(batch)/2:])
-		return
+		d1, _ := s.commit(batch[:len(batch)/2], nil)
+		d2, _ := s.commit(batch[len(batch)/2:], nil)
+		return append(d1, d2...), rest
 	}
 	if err == nil {
 		err = txn.Commit()
@@ -177,7 +200,7 @@ func (s *Store) commit(batch []*op) {
 			if s.opts.OnCommit != nil && len(events) > 0 {
 				s.opts.OnCommit(events)
 			}
-			return
+			return batch, rest
 		}
 	}
 	s.treeStale = true
@@ -187,6 +210,7 @@ func (s *Store) commit(batch []*op) {
 			o.err = fault.E("store.commit", fault.Internal, "the store could not commit; nothing was stored")
 		}
 	}
+	return batch, rest
 }
 
 func (s *Store) putCounters(txn *badger.Txn, st *state) error {
