@@ -118,6 +118,9 @@ func BadgerOptions(dir string) badger.Options {
 		WithCompression(options.None).
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(16 << 20).
+		WithNumLevelZeroTables(10).
+		WithNumLevelZeroTablesStall(20).
+		WithBaseLevelSize(64 << 20).
 		WithLogger(nil)
 	o.TableSizeMultiplier = 1
 	return o
