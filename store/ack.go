@@ -171,7 +171,7 @@ func (c *commitCtx) queueReceipt(h telegram.Header, r telegram.Receipt) error {
 	if err := c.set(c.s.ks.receiptKey(h.From, c.st.rseq), b); err != nil {
 		return err
 	}
-	*c.events = append(*c.events, Event{Kind: EvReceipt, Queue: SubQueue{Agency: h.From}, Seq: c.st.rseq, ID: r.ID})
+	*c.events = append(*c.events, Event{Kind: EvReceipt, Queue: SubQueue{Agency: h.From}, Seq: c.st.rseq, ID: r.ID, Receipt: r})
 	return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditReportQueued, ID: r.ID, From: h.From, To: r.Addressee,
 		Precedence: h.Precedence, Classification: h.Classification, Reason: r.Status.String()})
 }

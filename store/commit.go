@@ -54,6 +54,8 @@ type Event struct {
 	Queue SubQueue // EvQueued: the sub-queue; EvReceipt: Queue.Agency
 	Seq   uint64
 	ID    telegram.ID
+	// Receipt is the delivery report queued (EvReceipt).
+	Receipt telegram.Receipt
 }
 
 // submit hands o to the commit loop and waits for its commit.

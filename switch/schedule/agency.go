@@ -82,16 +82,29 @@ func (a *Agency) subOf(it Item) *sub {
 	return a.subs[it.Prec.Rank()][it.Class-1]
 }
 
-// Notify tells the agency that an entry was committed to a sub-queue
-// (prec zero: the receipt queue).
-func (a *Agency) Notify(prec telegram.Precedence, class telegram.Classification) {
+// Notify tells the agency that it was committed to a sub-queue (it.Prec
+// zero: the receipt queue; it carries Seq and ID, and Receipt for a
+// receipt). Notifications come in commit order. When the sub-queue has
+// been read to its end and nothing is pending, the entry is buffered at
+// once, so the queue need not be read again from storage; otherwise the
+// sub-queue is read from its cursor in due course.
+func (a *Agency) Notify(it Item) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if prec == 0 {
-		a.receipts.dirty = true
-		return
+	s := a.receipts
+	if it.Prec != 0 {
+		s = a.subs[it.Prec.Rank()][it.Class-1]
 	}
-	a.subs[prec.Rank()][class-1].dirty = true
+	switch {
+	case it.Seq < s.next:
+		// Already read (the read that found it came after the commit).
+	case s.dirty || !s.atEnd || len(s.buf) >= ReadAhead:
+		s.dirty = true
+	default:
+		it.Prec, it.Class = s.prec, s.class
+		s.buf = append(s.buf, it)
+		s.next = it.Seq + 1
+	}
 }
 
 // peek returns the first buffered entry of s, reading ahead if needed.

@@ -147,7 +147,7 @@ func TestFlashPreemptsRoutineInFlight(t *testing.T) {
 		t.Fatalf("ROUTINE window full: Next = %v, want Blocked", res)
 	}
 	q.add(4, telegram.Flash, telegram.Unclassified)
-	a.Notify(telegram.Flash, telegram.Unclassified)
+	a.Notify(Item{Seq: 4, Prec: telegram.Flash, Class: telegram.Unclassified})
 	if it, res, _ := a.Next(telegram.TopSecret, count, 2); res != Got || it.Prec != telegram.Flash {
 		t.Fatalf("FLASH during ROUTINE transfers: Next = %+v %v, want the FLASH", it, res)
 	}
@@ -346,5 +346,47 @@ func TestReinsertBelowCursor(t *testing.T) {
 	a.Reinsert(it) // twice: still once
 	if got := drain(t, a, q, telegram.Secret); len(got) != 1 || got[0] != 2 {
 		t.Fatalf("after the release: %v, want [2]", got)
+	}
+}
+
+// A committed entry is buffered from its notification when the sub-queue
+// was read to its end: no second read of storage. When it was not (the
+// read-ahead is full), the entry is read from the cursor, in order.
+func TestNotifyBuffersWithoutReading(t *testing.T) {
+	q := &memQueue{}
+	q.add(1, telegram.Routine, telegram.Secret)
+	a := NewAgency(q.load, [4][4]uint64{}, 0)
+	none := func(telegram.Precedence) int { return 0 }
+	if it, res, _ := a.Next(telegram.TopSecret, none, 100); res != Got || it.Seq != 1 {
+		t.Fatalf("Next = %+v %v, want seq 1", it, res)
+	}
+	reads := q.reads
+	for seq := uint64(2); seq <= 4; seq++ {
+		q.add(seq, telegram.Routine, telegram.Secret)
+		a.Notify(Item{Seq: seq, Prec: telegram.Routine, Class: telegram.Secret})
+	}
+	for seq := uint64(2); seq <= 4; seq++ {
+		if it, res, _ := a.Next(telegram.TopSecret, none, 100); res != Got || it.Seq != seq || it.Prec != telegram.Routine {
+			t.Fatalf("Next = %+v %v, want seq %d", it, res, seq)
+		}
+	}
+	if q.reads != reads {
+		t.Errorf("%d reads of storage for notified entries, want none", q.reads-reads)
+	}
+	// Fill beyond the read-ahead: the rest must come from storage.
+	for seq := uint64(5); seq < 5+ReadAhead+3; seq++ {
+		q.add(seq, telegram.Routine, telegram.Secret)
+		a.Notify(Item{Seq: seq, Prec: telegram.Routine, Class: telegram.Secret})
+	}
+	for seq := uint64(5); seq < 5+ReadAhead+3; seq++ {
+		if it, res, _ := a.Next(telegram.TopSecret, none, 1000); res != Got || it.Seq != seq {
+			t.Fatalf("Next = %+v %v, want seq %d", it, res, seq)
+		}
+	}
+	if _, res, _ := a.Next(telegram.TopSecret, none, 1000); res != Empty {
+		t.Fatalf("Next = %v, want Empty", res)
+	}
+	if q.reads == reads {
+		t.Error("entries past the read-ahead were not read from storage")
 	}
 }

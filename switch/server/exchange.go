@@ -104,13 +104,13 @@ func (ex *exchange) onCommit(events []store.Event) {
 		}
 		switch ev.Kind {
 		case store.EvReceipt:
-			st.sched.Notify(0, 0)
+			st.sched.Notify(schedule.Item{Seq: ev.Seq, ID: ev.ID, Receipt: ev.Receipt})
 		case store.EvReinserted:
 			st.sched.Reinsert(schedule.Item{Seq: ev.Seq, ID: ev.ID, Prec: ev.Queue.Prec, Class: ev.Queue.Class})
 		case store.EvAgencyHold:
 			st.held.Store(ev.Seq == 1)
 		default:
-			st.sched.Notify(ev.Queue.Prec, ev.Queue.Class)
+			st.sched.Notify(schedule.Item{Seq: ev.Seq, ID: ev.ID, Prec: ev.Queue.Prec, Class: ev.Queue.Class})
 		}
 		woken[st] = true
 	}
