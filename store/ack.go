@@ -62,7 +62,7 @@ type Ack struct {
 
 // Ack commits a; it returns after fsync.
 func (s *Store) Ack(a Ack) (done bool, err error) {
-	err = s.submit(&op{prec: a.Queue.Prec, apply: func(c *commitCtx) error {
+	err = s.submit(&op{prec: a.Queue.Prec, settle: true, apply: func(c *commitCtx) error {
 		var err error
 		done, err = c.ack(a)
 		return err
@@ -182,7 +182,7 @@ func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string,
 	var done bool
 	// The routine lane: the report is already in the sender's hands, this
 	// only clears it, and it must not take a FLASH's place in a commit.
-	err := s.submit(&op{prec: telegram.Routine, apply: func(c *commitCtx) error {
+	err := s.submit(&op{prec: telegram.Routine, settle: true, apply: func(c *commitCtx) error {
 		k := c.s.ks.receiptKey(agency, seq)
 		item, err := c.txn.Get(k)
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -221,7 +221,7 @@ func (s *Store) Attempt(h telegram.Header, a telegram.Address, terminal string) 
 	id := h.ID
 	// Same lane as the telegram's acknowledgement, so the attempt is
 	// counted before the ack that settles it.
-	s.submitAsync(&op{prec: h.Precedence, apply: func(c *commitCtx) error {
+	s.submitAsync(&op{prec: h.Precedence, settle: true, apply: func(c *commitCtx) error {
 		ds, err := c.s.getDelivery(c.txn, id, a)
 		if err != nil || !ds.Pending() {
 			return nil // gone meanwhile: nothing to count

@@ -16,10 +16,13 @@ import (
 // after writing is one from Badger (the whole transaction is then retried
 // or failed).
 type op struct {
-	prec  telegram.Precedence // answers go out most urgent first
-	apply func(c *commitCtx) error
-	err   error
-	done  chan struct{}
+	prec telegram.Precedence // answers go out most urgent first
+	// settle: the op settles custody of work already accepted (an
+	// acknowledgement, a delivery attempt): it goes before new filings.
+	settle bool
+	apply  func(c *commitCtx) error
+	err    error
+	done   chan struct{}
 }
 
 // commitCtx is what an op sees while it is applied.
@@ -77,11 +80,14 @@ func (s *Store) submitAsync(o *op) {
 		close(o.done)
 		return
 	}
-	if o.prec == telegram.Flash {
+	switch {
+	case o.prec == telegram.Flash:
 		s.urgent <- o
-		return
+	case o.settle:
+		s.settle <- o
+	default:
+		s.ops <- o
 	}
-	s.ops <- o
 }
 
 // loop is the commit loop. FLASH work (filings, acknowledgements, timers,
@@ -91,35 +97,36 @@ func (s *Store) submitAsync(o *op) {
 // arrives while a batch is being applied, it takes the place of the rest
 // of that batch (which goes into the next commit). So a FLASH waits for at
 // most the one commit already syncing. Other commits are bounded by
-// MaxBatch operations.
+// MaxBatch operations, and take acknowledgements and delivery attempts
+// (the settle lane) before new filings: under a flood of filings,
+// deliveries keep flowing and their window slots free up, rather than
+// waiting behind a commit full of new work.
 func (s *Store) loop() {
 	defer close(s.done)
 	batch := make([]*op, 0, s.opts.MaxBatch)
 	var carry []*op // applied in the next commit, before anything newer
-	urgent, normal := s.urgent, s.ops
-	for urgent != nil || normal != nil || len(carry) > 0 {
+	urgent, settle, normal := s.urgent, s.settle, s.ops
+	for urgent != nil || settle != nil || normal != nil || len(carry) > 0 {
 		batch = append(batch[:0], carry...)
 		carry = nil
 		if len(batch) == 0 {
-			select {
-			case o, ok := <-urgent:
-				if !ok {
-					urgent = nil
-					continue
-				}
-				batch = append(batch, o)
-			case o, ok := <-normal:
-				if !ok {
-					normal = nil
-					continue
-				}
-				batch = append(batch, o)
+			o, ok := receive(&urgent, &settle, &normal)
+			if !ok {
+				continue
 			}
+			batch = append(batch, o)
 		}
 		if batch[0].prec == telegram.Flash {
 			batch = drainInto(batch, urgent, s.opts.MaxBatch)
 		} else {
-			batch = drainInto(batch, normal, s.opts.MaxBatch)
+			batch = drainInto(batch, settle, s.opts.MaxBatch)
+			filings := 0
+			for _, o := range batch {
+				if !o.settle {
+					filings++
+				}
+			}
+			batch = drainInto(batch, normal, min(s.opts.MaxBatch, len(batch)+s.opts.MaxFilings-filings))
 		}
 		done, rest := s.commit(batch, urgent)
 		carry = append(carry, rest...)
@@ -241,6 +248,42 @@ func (s *Store) reloadTree() error {
 		}
 		return err
 	})
+}
+
+// receive waits for the next op, taking the FLASH lane first, then the
+// settle lane, then the rest. A lane found closed is set to nil, and
+// receive reports false.
+func receive(urgent, settle, normal *chan *op) (*op, bool) {
+	for _, ch := range []*chan *op{urgent, settle} {
+		if *ch == nil {
+			continue
+		}
+		select {
+		case o, ok := <-*ch:
+			if !ok {
+				*ch = nil
+			}
+			return o, ok
+		default:
+		}
+	}
+	var o *op
+	ok := true
+	select {
+	case o, ok = <-*urgent:
+		if !ok {
+			*urgent = nil
+		}
+	case o, ok = <-*settle:
+		if !ok {
+			*settle = nil
+		}
+	case o, ok = <-*normal:
+		if !ok {
+			*normal = nil
+		}
+	}
+	return o, ok
 }
 
 // drainInto appends what is waiting in ch, without blocking, up to max.

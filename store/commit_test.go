@@ -64,3 +64,57 @@ func TestFlashPreemptsTheBatchBeingApplied(t *testing.T) {
 		t.Errorf("commits of %v ops, want %v: the FLASH must not wait for the second routine op", batches, want)
 	}
 }
+
+// Acknowledgements and delivery attempts (the settle lane) go before new
+// filings, and a commit takes at most MaxFilings new ones.
+func TestSettleLaneGoesFirst(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var batches []int
+	s, err := Open(Options{Dir: dir, Keyring: testRing(t, dir), MaxFilings: 2, OnBatch: func(n int) {
+		mu.Lock()
+		batches = append(batches, n)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var order []string
+	note := func(name string) func(*commitCtx) error {
+		return func(*commitCtx) error { order = append(order, name); return nil }
+	}
+	hold, held := make(chan struct{}), make(chan struct{})
+	blocker := &op{prec: telegram.Routine, apply: func(*commitCtx) error {
+		close(held)
+		<-hold
+		order = append(order, "blocker")
+		return nil
+	}}
+	s.submitAsync(blocker)
+	<-held
+	ops := []*op{
+		{prec: telegram.Routine, apply: note("file1")},
+		{prec: telegram.Routine, apply: note("file2")},
+		{prec: telegram.Routine, apply: note("file3")},
+		{prec: telegram.Routine, settle: true, apply: note("ack")},
+	}
+	for _, o := range ops {
+		s.submitAsync(o)
+	}
+	close(hold)
+	for _, o := range append([]*op{blocker}, ops...) {
+		<-o.done
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	if want := []string{"blocker", "ack", "file1", "file2", "file3"}; !slices.Equal(order, want) {
+		t.Errorf("applied in order %v, want %v", order, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{1, 3, 1}; !slices.Equal(batches, want) {
+		t.Errorf("commits of %v ops, want %v (at most two filings each)", batches, want)
+	}
+}

@@ -26,6 +26,10 @@ type Options struct {
 	Logger *zap.Logger // nil: no logging
 	// MaxBatch bounds the operations grouped into one commit (default 1024).
 	MaxBatch int
+	// MaxFilings bounds the new work (filings and the like) in one commit
+	// (default 256): a commit stays short, so acknowledgements, which go
+	// first, are not held up behind a flood of filings.
+	MaxFilings int
 	// OnCommit, if set, is called by the commit loop after each successful
 	// commit with what became durable. It must not block.
 	OnCommit func([]Event)
@@ -58,6 +62,8 @@ type Store struct {
 	ops  chan *op
 	// urgent is the FLASH lane of the commit loop.
 	urgent chan *op
+	// settle is the lane of acknowledgements and delivery attempts.
+	settle chan *op
 	st     state // owned by the commit loop
 	// tree is the audit log's Merkle tree, owned by the commit loop;
 	// treeStale says a failed commit left it ahead of the store.
@@ -136,6 +142,9 @@ func Open(opts Options) (*Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1024
 	}
+	if opts.MaxFilings <= 0 {
+		opts.MaxFilings = 256
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -153,7 +162,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
 	}
 	s := &Store{db: db, ring: opts.Keyring, ks: keyspaceOf(opts.Keyring), opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
-		ops: make(chan *op, 4096), urgent: make(chan *op, 1024), done: make(chan struct{})}
+		ops: make(chan *op, 4096), urgent: make(chan *op, 1024), settle: make(chan *op, 4096), done: make(chan struct{})}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
 		if s.st.qseq, err = s.getU64(txn, metaKey("qseq")); err != nil {
@@ -217,6 +226,7 @@ func (s *Store) Close() error {
 	s.shut = true
 	close(s.ops)
 	close(s.urgent)
+	close(s.settle)
 	s.mu.Unlock()
 	<-s.done
 	return s.db.Close()
