@@ -62,7 +62,7 @@ type Ack struct {
 
 // Ack commits a; it returns after fsync.
 func (s *Store) Ack(a Ack) (done bool, err error) {
-	err = s.submit(&op{prec: a.Queue.Prec, settle: true, apply: func(c *commitCtx) error {
+	err = s.submit(&op{prec: a.Queue.Prec, lazy: a.Queue.Prec != telegram.Flash, apply: func(c *commitCtx) error {
 		var err error
 		done, err = c.ack(a)
 		return err
@@ -182,7 +182,7 @@ func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string,
 	var done bool
 	// The routine lane: the report is already in the sender's hands, this
 	// only clears it, and it must not take a FLASH's place in a commit.
-	err := s.submit(&op{prec: telegram.Routine, settle: true, apply: func(c *commitCtx) error {
+	err := s.submit(&op{prec: telegram.Routine, lazy: true, apply: func(c *commitCtx) error {
 		k := c.s.ks.receiptKey(agency, seq)
 		item, err := c.txn.Get(k)
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -213,15 +213,25 @@ func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string,
 	return done, err
 }
 
+// FlushAttempts returns once every attempt counted so far is committed.
+func (s *Store) FlushAttempts() error {
+	return s.submit(&op{prec: telegram.Routine, apply: func(*commitCtx) error { return nil }})
+}
+
 // Attempt counts a hand-out of telegram h to terminal for addressee a
 // and audits it. It does not wait for the commit: the count rides the next
 // group commit, and losing it in a crash only means one attempt fewer is
-// counted. Read the state first with Delivery to decide on the hand-out.
+// counted. Read the state first with Delivery to decide on the hand-out;
+// before handing out again something handed out before, call
+// FlushAttempts, so the count read is complete.
 func (s *Store) Attempt(h telegram.Header, a telegram.Address, terminal string) {
 	id := h.ID
 	// Same lane as the telegram's acknowledgement, so the attempt is
 	// counted before the ack that settles it.
-	s.submitAsync(&op{prec: h.Precedence, settle: true, apply: func(c *commitCtx) error {
+	// A FLASH's attempt takes the FLASH lane; any other waits for the next
+	// commit (most often its acknowledgement's), in the lazy lane, which
+	// each routine commit takes before its acknowledgements.
+	s.submitAsync(&op{prec: h.Precedence, lazy: h.Precedence != telegram.Flash, apply: func(c *commitCtx) error {
 		ds, err := c.s.getDelivery(c.txn, id, a)
 		if err != nil || !ds.Pending() {
 			return nil // gone meanwhile: nothing to count

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"sort"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/switch/fault"
@@ -17,12 +18,14 @@ import (
 // or failed).
 type op struct {
 	prec telegram.Precedence // answers go out most urgent first
-	// settle: the op settles custody of work already accepted (an
-	// acknowledgement, a delivery attempt): it goes before new filings.
-	settle bool
-	apply  func(c *commitCtx) error
-	err    error
-	done   chan struct{}
+	// lazy: the op need not start a commit of its own (a delivery
+	// attempt, an acknowledgement): it rides the next commit made for
+	// something else, or goes after lazyWait. Its caller still waits for
+	// that commit. Lazy work is applied before new filings.
+	lazy  bool
+	apply func(c *commitCtx) error
+	err   error
+	done  chan struct{}
 }
 
 // commitCtx is what an op sees while it is applied.
@@ -83,46 +86,61 @@ func (s *Store) submitAsync(o *op) {
 	switch {
 	case o.prec == telegram.Flash:
 		s.urgent <- o
-	case o.settle:
-		s.settle <- o
+	case o.lazy:
+		s.lazy <- o
 	default:
 		s.ops <- o
 	}
 }
 
-// loop is the commit loop. FLASH work (filings, acknowledgements, timers,
-// operator actions) has a lane of its own, and FLASH work never waits for
-// a batch of other work to be applied: a commit that carries FLASH work
-// carries only what was applied before it arrived, and when a FLASH
-// arrives while a batch is being applied, it takes the place of the rest
-// of that batch (which goes into the next commit). So a FLASH waits for at
-// most the one commit already syncing. Other commits are bounded by
-// MaxBatch operations, and take acknowledgements and delivery attempts
-// (the settle lane) before new filings: under a flood of filings,
-// deliveries keep flowing and their window slots free up, rather than
-// waiting behind a commit full of new work.
+// loop is the commit loop. It takes work from three lanes.
+//
+// FLASH work (filings, acknowledgements, timers, operator actions) never
+// waits for a batch of other work to be applied: a commit that carries
+// FLASH work carries only what was applied before it arrived, and when a
+// FLASH arrives while a batch is being applied, it takes the place of the
+// rest of that batch (which goes into the next commit). So a FLASH waits
+// for at most the one commit already syncing.
+//
+// Lazy work (delivery attempts, routine acknowledgements) does not start a
+// commit: it rides the next one, or goes after lazyWait with nothing else.
+// At low load one fsync then serves a filing and the previous telegram's
+// acknowledgements; under load, acknowledgements go ahead of new filings,
+// so deliveries are settled, and their window slots freed, first.
+//
+// Other work (filings and the rest) is taken at most MaxFilings per
+// commit, and a commit holds at most MaxBatch operations.
 func (s *Store) loop() {
 	defer close(s.done)
 	batch := make([]*op, 0, s.opts.MaxBatch)
 	var carry []*op // applied in the next commit, before anything newer
-	urgent, settle, normal := s.urgent, s.settle, s.ops
-	for urgent != nil || settle != nil || normal != nil || len(carry) > 0 {
+	var held []*op  // lazy work taken out while waiting
+	urgent, lazy, normal := s.urgent, s.lazy, s.ops
+	for urgent != nil || lazy != nil || normal != nil || len(carry) > 0 || len(held) > 0 {
 		batch = append(batch[:0], carry...)
 		carry = nil
+		var first *op
 		if len(batch) == 0 {
-			o, ok := receive(&urgent, &settle, &normal)
-			if !ok {
-				continue
+			first, held = receive(&urgent, &lazy, &normal, held)
+			if first == nil && len(held) == 0 {
+				continue // a lane closed
 			}
-			batch = append(batch, o)
 		}
-		if batch[0].prec == telegram.Flash {
+		if first != nil && first.prec == telegram.Flash {
+			batch = append(batch, first)
 			batch = drainInto(batch, urgent, s.opts.MaxBatch)
 		} else {
-			batch = drainInto(batch, settle, s.opts.MaxBatch)
+			// Lazy work first: an attempt goes before the acknowledgement
+			// that settles it, both before new filings.
+			batch = append(batch, held...)
+			held = held[:0]
+			batch = drainInto(batch, lazy, s.opts.MaxBatch-1)
+			if first != nil {
+				batch = append(batch, first)
+			}
 			filings := 0
 			for _, o := range batch {
-				if !o.settle {
+				if !o.lazy {
 					filings++
 				}
 			}
@@ -250,41 +268,73 @@ func (s *Store) reloadTree() error {
 	})
 }
 
-// receive waits for the next op, taking the FLASH lane first, then the
-// settle lane, then the rest. A lane found closed is set to nil, and
-// receive reports false.
-func receive(urgent, settle, normal *chan *op) (*op, bool) {
-	for _, ch := range []*chan *op{urgent, settle} {
-		if *ch == nil {
-			continue
-		}
+// receive waits for work to start the next commit with: it returns the
+// first op of the FLASH lane (taken first) or of the normal lane, with the
+// lazy work taken out meanwhile (held); or, when lazy work has waited
+// lazyWait with nothing else coming, no op and the lazy work. A lane found
+// closed is set to nil; once the FLASH and normal lanes are closed, lazy
+// work goes at once.
+func receive(urgent, lazy, normal *chan *op, held []*op) (*op, []*op) {
+	if *urgent != nil {
 		select {
-		case o, ok := <-*ch:
+		case o, ok := <-*urgent:
 			if !ok {
-				*ch = nil
+				*urgent = nil
 			}
-			return o, ok
+			return o, held
 		default:
 		}
 	}
-	var o *op
-	ok := true
-	select {
-	case o, ok = <-*urgent:
-		if !ok {
-			*urgent = nil
-		}
-	case o, ok = <-*settle:
-		if !ok {
-			*settle = nil
-		}
-	case o, ok = <-*normal:
-		if !ok {
-			*normal = nil
+	var timeout <-chan time.Time
+	arm := func() {
+		if timeout == nil {
+			t := time.NewTimer(lazyWait)
+			timeout = t.C
 		}
 	}
-	return o, ok
+	if len(held) > 0 || (*lazy != nil && len(*lazy) > 0) {
+		arm()
+	}
+	for {
+		if *urgent == nil && *normal == nil {
+			if *lazy == nil {
+				return nil, held
+			}
+			o, ok := <-*lazy
+			if !ok {
+				*lazy = nil
+				return nil, held
+			}
+			return nil, append(held, o)
+		}
+		select {
+		case o, ok := <-*urgent:
+			if !ok {
+				*urgent = nil
+				continue
+			}
+			return o, held
+		case o, ok := <-*normal:
+			if !ok {
+				*normal = nil
+				continue
+			}
+			return o, held
+		case o, ok := <-*lazy:
+			if !ok {
+				*lazy = nil
+				continue
+			}
+			held = append(held, o)
+			arm()
+		case <-timeout:
+			return nil, held
+		}
+	}
 }
+
+// lazyWait is how long lazy work waits for a commit to ride.
+const lazyWait = 2 * time.Millisecond
 
 // drainInto appends what is waiting in ch, without blocking, up to max.
 func drainInto(batch []*op, ch chan *op, max int) []*op {

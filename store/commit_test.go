@@ -65,9 +65,9 @@ func TestFlashPreemptsTheBatchBeingApplied(t *testing.T) {
 	}
 }
 
-// Acknowledgements and delivery attempts (the settle lane) go before new
+// Acknowledgements and delivery attempts (the lazy lane) go before new
 // filings, and a commit takes at most MaxFilings new ones.
-func TestSettleLaneGoesFirst(t *testing.T) {
+func TestAcknowledgementsGoBeforeFilings(t *testing.T) {
 	dir := t.TempDir()
 	var mu sync.Mutex
 	var batches []int
@@ -97,7 +97,7 @@ func TestSettleLaneGoesFirst(t *testing.T) {
 		{prec: telegram.Routine, apply: note("file1")},
 		{prec: telegram.Routine, apply: note("file2")},
 		{prec: telegram.Routine, apply: note("file3")},
-		{prec: telegram.Routine, settle: true, apply: note("ack")},
+		{prec: telegram.Routine, lazy: true, apply: note("ack")},
 	}
 	for _, o := range ops {
 		s.submitAsync(o)
@@ -116,5 +116,57 @@ func TestSettleLaneGoesFirst(t *testing.T) {
 	defer mu.Unlock()
 	if want := []int{1, 3, 1}; !slices.Equal(batches, want) {
 		t.Errorf("commits of %v ops, want %v (at most two filings each)", batches, want)
+	}
+}
+
+// A lazy op (a delivery attempt's count) rides the next commit, ahead of
+// the acknowledgement queued after it; alone, it is still committed.
+func TestLazyOpRidesTheNextCommit(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var batches []int
+	s, err := Open(Options{Dir: dir, Keyring: testRing(t, dir), OnBatch: func(n int) {
+		mu.Lock()
+		batches = append(batches, n)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var order []string
+	note := func(name string) func(*commitCtx) error {
+		return func(*commitCtx) error { order = append(order, name); return nil }
+	}
+	alone := &op{prec: telegram.Routine, lazy: true, apply: note("alone")}
+	s.submitAsync(alone)
+	<-alone.done
+	hold, held := make(chan struct{}), make(chan struct{})
+	blocker := &op{prec: telegram.Routine, apply: func(*commitCtx) error {
+		close(held)
+		<-hold
+		order = append(order, "blocker")
+		return nil
+	}}
+	s.submitAsync(blocker)
+	<-held
+	attempt := &op{prec: telegram.Routine, lazy: true, apply: note("attempt")}
+	ack := &op{prec: telegram.Routine, lazy: true, apply: note("ack")}
+	s.submitAsync(attempt)
+	s.submitAsync(ack)
+	close(hold)
+	for _, o := range []*op{alone, blocker, attempt, ack} {
+		<-o.done
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	if want := []string{"alone", "blocker", "attempt", "ack"}; !slices.Equal(order, want) {
+		t.Errorf("applied in order %v, want %v", order, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{1, 1, 2}; !slices.Equal(batches, want) {
+		t.Errorf("commits of %v ops, want %v", batches, want)
 	}
 }

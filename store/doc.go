@@ -13,6 +13,18 @@
 // atomically). This is group commit: throughput scales with batch size
 // instead of being capped by one fsync per telegram.
 //
+// Lanes. The commit loop takes its work from three lanes (commit.go).
+// FLASH work has its own: a commit with FLASH work carries nothing newer,
+// and a FLASH that arrives while a batch is being applied takes the place
+// of the rest of the batch. The lazy lane holds work that need not start a
+// commit of its own: delivery attempts and routine acknowledgements of
+// telegrams and delivery reports. It rides the next commit made for
+// something else, or goes after 2 ms with nothing else, and goes before
+// new filings; its callers still return only once it is on disk. At low
+// load one fsync then does the work of three; under a flood of filings,
+// deliveries are settled first. New filings are taken at most MaxFilings
+// per commit.
+//
 // Key layout. No key carries plaintext that says who writes to whom: an
 // agency address appears only as its tag (16 bytes of HMAC-SHA256 under the
 // keyring's index key), and a sender reference likewise.

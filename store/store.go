@@ -62,9 +62,10 @@ type Store struct {
 	ops  chan *op
 	// urgent is the FLASH lane of the commit loop.
 	urgent chan *op
-	// settle is the lane of acknowledgements and delivery attempts.
-	settle chan *op
-	st     state // owned by the commit loop
+	// lazy is the lane of work that rides the next commit (attempts,
+	// routine acknowledgements).
+	lazy chan *op
+	st   state // owned by the commit loop
 	// tree is the audit log's Merkle tree, owned by the commit loop;
 	// treeStale says a failed commit left it ahead of the store.
 	tree      *tree
@@ -162,7 +163,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
 	}
 	s := &Store{db: db, ring: opts.Keyring, ks: keyspaceOf(opts.Keyring), opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
-		ops: make(chan *op, 4096), urgent: make(chan *op, 1024), settle: make(chan *op, 4096), done: make(chan struct{})}
+		ops: make(chan *op, 4096), urgent: make(chan *op, 1024), lazy: make(chan *op, 4096), done: make(chan struct{})}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
 		if s.st.qseq, err = s.getU64(txn, metaKey("qseq")); err != nil {
@@ -226,7 +227,7 @@ func (s *Store) Close() error {
 	s.shut = true
 	close(s.ops)
 	close(s.urgent)
-	close(s.settle)
+	close(s.lazy)
 	s.mu.Unlock()
 	<-s.done
 	return s.db.Close()

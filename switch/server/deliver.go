@@ -245,6 +245,13 @@ var errWithdrawn = errors.New("withdrawn")
 func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) error {
 	st := sess.s.store
 	agency := sess.id.Agency
+	if it.Dup {
+		// Handed out before: its attempt count must be complete before
+		// the count decides whether it goes out again.
+		if err := st.FlushAttempts(); err != nil {
+			return err
+		}
+	}
 	h, ds, err := st.ForDelivery(it.ID, agency)
 	if err != nil {
 		return err
