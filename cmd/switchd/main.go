@@ -33,6 +33,7 @@ type cli struct {
 	NewPassphraseFile string `help:"With --rewrap: a file holding the new passphrase (or set DIENBAO_NEW_PASSPHRASE)." type:"path"`
 
 	CPUProfile string `name:"cpuprofile" help:"Write a CPU profile (pprof) of the whole run to this file, for performance work." type:"path"`
+	MemProfile string `name:"memprofile" help:"Write an allocation profile (pprof) of the whole run to this file at exit, for performance work." type:"path"`
 }
 
 func main() {
@@ -50,6 +51,9 @@ func main() {
 			os.Exit(1)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if c.MemProfile != "" {
+		defer writeAllocs(c.MemProfile)
 	}
 	if err := run(ctx, c); err != nil {
 		pprof.StopCPUProfile()
@@ -99,4 +103,18 @@ func run(ctx context.Context, c cli) error {
 		return daemon.Run(ctx, daemon.Options{Config: cfg, ConfigPath: c.Config})
 	}
 	return fmt.Errorf("nothing to run: pass --dev for a local dev site or --config FILE")
+}
+
+// writeAllocs writes the allocation profile of the run so far to file.
+func writeAllocs(file string) {
+	f, err := os.Create(file)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "switchd: --memprofile:", err)
+	}
 }
