@@ -292,7 +292,7 @@ func receive(urgent, lazy, normal *chan *op, held []*op) (*op, []*op) {
 			timeout = t.C
 		}
 	}
-	if len(held) > 0 || (*lazy != nil && len(*lazy) > 0) {
+	if len(held) > 0 || len(*lazy) > 0 {
 		arm()
 	}
 	for {
