@@ -40,26 +40,42 @@ func main() {
 	var c cli
 	kong.Parse(&c, kong.Description("dienbao secure store-and-forward telegraph switch."))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "switchd: --cpuprofile:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfiles, err := startProfiles(c)
+	if err == nil {
+		err = run(ctx, c)
+		stopProfiles()
 	}
-	if c.MemProfile != "" {
-		defer writeAllocs(c.MemProfile)
-	}
-	if err := run(ctx, c); err != nil {
-		pprof.StopCPUProfile()
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "switchd:", err)
 		os.Exit(1)
 	}
+}
+
+// startProfiles starts what --cpuprofile and --memprofile ask for; the
+// function it returns writes them out.
+func startProfiles(c cli) (func(), error) {
+	var cpu *os.File
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		cpu = f
+	}
+	return func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
+		}
+		if c.MemProfile != "" {
+			writeAllocs(c.MemProfile)
+		}
+	}, nil
 }
 
 func run(ctx context.Context, c cli) error {
