@@ -247,7 +247,10 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 	agency := sess.id.Agency
 	if it.Dup {
 		// Handed out before: its attempt count must be complete before
-		// the count decides whether it goes out again.
+		// the count decides whether it goes out again. (Here, not where
+		// the session's items are returned: a stream writer may still
+		// count an attempt after that. Under load the flush rides the
+		// next group commit.)
 		if err := st.FlushAttempts(); err != nil {
 			return err
 		}
