@@ -8,165 +8,123 @@ import (
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
-// A FLASH that arrives while a batch of routine work is being applied
-// takes the place of the rest of that batch: it is committed with what
-// was applied before it, and the rest follows in the next commit.
-func TestFlashPreemptsTheBatchBeingApplied(t *testing.T) {
+// loopRig drives the commit loop with ops that only note their names.
+type loopRig struct {
+	s       *Store
+	order   []string // appended by the commit loop only
+	mu      sync.Mutex
+	batches []int // ops per commit
+}
+
+func newLoopRig(t *testing.T, maxFilings int) *loopRig {
+	t.Helper()
+	r := &loopRig{}
 	dir := t.TempDir()
-	var mu sync.Mutex
-	var batches []int
-	s, err := Open(Options{Dir: dir, Keyring: testRing(t, dir), OnBatch: func(n int) {
-		mu.Lock()
-		batches = append(batches, n)
-		mu.Unlock()
+	s, err := Open(Options{Dir: dir, Keyring: testRing(t, dir), MaxFilings: maxFilings, OnBatch: func(n int) {
+		r.mu.Lock()
+		r.batches = append(r.batches, n)
+		r.mu.Unlock()
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	var order []string // appended by the commit loop only
-	note := func(name string) func(*commitCtx) error {
-		return func(*commitCtx) error { order = append(order, name); return nil }
-	}
-	// Hold the loop in a first commit while two routine ops queue up
-	// behind it, so that they are taken as one batch.
+	t.Cleanup(func() { s.Close() })
+	r.s = s
+	return r
+}
+
+func (r *loopRig) note(name string) func(*commitCtx) error {
+	return func(*commitCtx) error { r.order = append(r.order, name); return nil }
+}
+
+// block holds the loop in a commit (of an op named "blocker") until
+// release is called, so that what is submitted meanwhile is taken
+// together.
+func (r *loopRig) block() (blocker *op, release func()) {
 	hold, held := make(chan struct{}), make(chan struct{})
-	blocker := &op{prec: telegram.Routine, apply: func(*commitCtx) error {
+	blocker = &op{prec: telegram.Routine, apply: func(*commitCtx) error {
 		close(held)
 		<-hold
-		order = append(order, "blocker")
+		r.order = append(r.order, "blocker")
 		return nil
 	}}
-	s.submitAsync(blocker)
+	r.s.submitAsync(blocker)
 	<-held
-	flash := &op{prec: telegram.Flash, apply: note("flash")}
-	first := &op{prec: telegram.Routine, apply: func(c *commitCtx) error {
-		order = append(order, "first")
-		s.submitAsync(flash) // arrives while the batch is being applied
-		return nil
-	}}
-	second := &op{prec: telegram.Routine, apply: note("second")}
-	s.submitAsync(first)
-	s.submitAsync(second)
-	close(hold)
-	for _, o := range []*op{blocker, first, flash, second} {
+	return blocker, func() { close(hold) }
+}
+
+// check waits for ops, then compares the order they were applied in and
+// the sizes of the commits.
+func (r *loopRig) check(t *testing.T, ops []*op, order []string, batches []int, why string) {
+	t.Helper()
+	for _, o := range ops {
 		<-o.done
 		if o.err != nil {
 			t.Fatal(o.err)
 		}
 	}
-	if want := []string{"blocker", "first", "flash", "second"}; !slices.Equal(order, want) {
-		t.Errorf("applied in order %v, want %v", order, want)
+	if !slices.Equal(r.order, order) {
+		t.Errorf("applied in order %v, want %v", r.order, order)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []int{1, 2, 1}; !slices.Equal(batches, want) {
-		t.Errorf("commits of %v ops, want %v: the FLASH must not wait for the second routine op", batches, want)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Equal(r.batches, batches) {
+		t.Errorf("commits of %v ops, want %v%s", r.batches, batches, why)
 	}
+}
+
+// A FLASH that arrives while a batch of routine work is being applied
+// takes the place of the rest of that batch: it is committed with what
+// was applied before it, and the rest follows in the next commit.
+func TestFlashPreemptsTheBatchBeingApplied(t *testing.T) {
+	r := newLoopRig(t, 0)
+	// Two routine ops queue up behind the blocker, to be taken as one batch.
+	blocker, release := r.block()
+	flash := &op{prec: telegram.Flash, apply: r.note("flash")}
+	first := &op{prec: telegram.Routine, apply: func(c *commitCtx) error {
+		r.order = append(r.order, "first")
+		r.s.submitAsync(flash) // arrives while the batch is being applied
+		return nil
+	}}
+	second := &op{prec: telegram.Routine, apply: r.note("second")}
+	r.s.submitAsync(first)
+	r.s.submitAsync(second)
+	release()
+	r.check(t, []*op{blocker, first, flash, second}, []string{"blocker", "first", "flash", "second"}, []int{1, 2, 1},
+		": the FLASH must not wait for the second routine op")
 }
 
 // Acknowledgements and delivery attempts (the lazy lane) go before new
 // filings, and a commit takes at most MaxFilings new ones.
 func TestAcknowledgementsGoBeforeFilings(t *testing.T) {
-	dir := t.TempDir()
-	var mu sync.Mutex
-	var batches []int
-	s, err := Open(Options{Dir: dir, Keyring: testRing(t, dir), MaxFilings: 2, OnBatch: func(n int) {
-		mu.Lock()
-		batches = append(batches, n)
-		mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var order []string
-	note := func(name string) func(*commitCtx) error {
-		return func(*commitCtx) error { order = append(order, name); return nil }
-	}
-	hold, held := make(chan struct{}), make(chan struct{})
-	blocker := &op{prec: telegram.Routine, apply: func(*commitCtx) error {
-		close(held)
-		<-hold
-		order = append(order, "blocker")
-		return nil
-	}}
-	s.submitAsync(blocker)
-	<-held
+	r := newLoopRig(t, 2)
+	blocker, release := r.block()
 	ops := []*op{
-		{prec: telegram.Routine, apply: note("file1")},
-		{prec: telegram.Routine, apply: note("file2")},
-		{prec: telegram.Routine, apply: note("file3")},
-		{prec: telegram.Routine, lazy: true, apply: note("ack")},
+		{prec: telegram.Routine, apply: r.note("file1")},
+		{prec: telegram.Routine, apply: r.note("file2")},
+		{prec: telegram.Routine, apply: r.note("file3")},
+		{prec: telegram.Routine, lazy: true, apply: r.note("ack")},
 	}
 	for _, o := range ops {
-		s.submitAsync(o)
+		r.s.submitAsync(o)
 	}
-	close(hold)
-	for _, o := range append([]*op{blocker}, ops...) {
-		<-o.done
-		if o.err != nil {
-			t.Fatal(o.err)
-		}
-	}
-	if want := []string{"blocker", "ack", "file1", "file2", "file3"}; !slices.Equal(order, want) {
-		t.Errorf("applied in order %v, want %v", order, want)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []int{1, 3, 1}; !slices.Equal(batches, want) {
-		t.Errorf("commits of %v ops, want %v (at most two filings each)", batches, want)
-	}
+	release()
+	r.check(t, append([]*op{blocker}, ops...), []string{"blocker", "ack", "file1", "file2", "file3"}, []int{1, 3, 1},
+		" (at most two filings each)")
 }
 
 // A lazy op (a delivery attempt's count) rides the next commit, ahead of
 // the acknowledgement queued after it; alone, it is still committed.
 func TestLazyOpRidesTheNextCommit(t *testing.T) {
-	dir := t.TempDir()
-	var mu sync.Mutex
-	var batches []int
-	s, err := Open(Options{Dir: dir, Keyring: testRing(t, dir), OnBatch: func(n int) {
-		mu.Lock()
-		batches = append(batches, n)
-		mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var order []string
-	note := func(name string) func(*commitCtx) error {
-		return func(*commitCtx) error { order = append(order, name); return nil }
-	}
-	alone := &op{prec: telegram.Routine, lazy: true, apply: note("alone")}
-	s.submitAsync(alone)
+	r := newLoopRig(t, 0)
+	alone := &op{prec: telegram.Routine, lazy: true, apply: r.note("alone")}
+	r.s.submitAsync(alone)
 	<-alone.done
-	hold, held := make(chan struct{}), make(chan struct{})
-	blocker := &op{prec: telegram.Routine, apply: func(*commitCtx) error {
-		close(held)
-		<-hold
-		order = append(order, "blocker")
-		return nil
-	}}
-	s.submitAsync(blocker)
-	<-held
-	attempt := &op{prec: telegram.Routine, lazy: true, apply: note("attempt")}
-	ack := &op{prec: telegram.Routine, lazy: true, apply: note("ack")}
-	s.submitAsync(attempt)
-	s.submitAsync(ack)
-	close(hold)
-	for _, o := range []*op{alone, blocker, attempt, ack} {
-		<-o.done
-		if o.err != nil {
-			t.Fatal(o.err)
-		}
-	}
-	if want := []string{"alone", "blocker", "attempt", "ack"}; !slices.Equal(order, want) {
-		t.Errorf("applied in order %v, want %v", order, want)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []int{1, 1, 2}; !slices.Equal(batches, want) {
-		t.Errorf("commits of %v ops, want %v", batches, want)
-	}
+	blocker, release := r.block()
+	attempt := &op{prec: telegram.Routine, lazy: true, apply: r.note("attempt")}
+	ack := &op{prec: telegram.Routine, lazy: true, apply: r.note("ack")}
+	r.s.submitAsync(attempt)
+	r.s.submitAsync(ack)
+	release()
+	r.check(t, []*op{alone, blocker, attempt, ack}, []string{"alone", "blocker", "attempt", "ack"}, []int{1, 1, 2}, "")
 }
