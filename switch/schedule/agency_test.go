@@ -356,7 +356,6 @@ func TestNotifyBuffersWithoutReading(t *testing.T) {
 	q := &memQueue{}
 	q.add(1, telegram.Routine, telegram.Secret)
 	a := NewAgency(q.load, [4][4]uint64{}, 0)
-	none := func(telegram.Precedence) int { return 0 }
 	if it, res, _ := a.Next(telegram.TopSecret, none, 100); res != Got || it.Seq != 1 {
 		t.Fatalf("Next = %+v %v, want seq 1", it, res)
 	}
