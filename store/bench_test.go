@@ -20,6 +20,15 @@ func benchFile(b *testing.B, writers int, sealed bool) {
 	}
 	defer s.Close()
 	body := make([]byte, 1024)
+	concurrently(b, writers, "filings/s", func() error {
+		_, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""), Body: body})
+		return err
+	})
+}
+
+// concurrently runs do b.N times in all, from writers goroutines, and
+// reports the rate in unit.
+func concurrently(b *testing.B, writers int, unit string, do func() error) {
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	per := b.N / writers
@@ -28,7 +37,7 @@ func benchFile(b *testing.B, writers int, sealed bool) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < per; i++ {
-				if _, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""), Body: body}); err != nil {
+				if err := do(); err != nil {
 					b.Error(err)
 					return
 				}
@@ -36,7 +45,7 @@ func benchFile(b *testing.B, writers int, sealed bool) {
 		}()
 	}
 	wg.Wait()
-	b.ReportMetric(float64(per*writers)/b.Elapsed().Seconds(), "filings/s")
+	b.ReportMetric(float64(per*writers)/b.Elapsed().Seconds(), unit)
 }
 
 // BenchmarkCommitSingle: one writer, so one filing per fsync.
@@ -61,24 +70,8 @@ func BenchmarkAuditAppend(b *testing.B) {
 	}
 	defer s.Close()
 	ids := telegram.NewIDGen()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	const writers = 128
-	per := b.N / writers
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < per; i++ {
-				e := AuditEntry{Actor: "NA.TU/terminal 1", Event: AuditDelivered, ID: ids.New(time.Now()), From: "HN.UBND",
-					To: "NA.TU", Precedence: telegram.Routine, Classification: telegram.Secret}
-				if err := s.Record(e); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(per*writers)/b.Elapsed().Seconds(), "entries/s")
+	concurrently(b, 128, "entries/s", func() error {
+		return s.Record(AuditEntry{Actor: "NA.TU/terminal 1", Event: AuditDelivered, ID: ids.New(time.Now()), From: "HN.UBND",
+			To: "NA.TU", Precedence: telegram.Routine, Classification: telegram.Secret})
+	})
 }
