@@ -234,7 +234,7 @@ func (sess *session) writeLoop(rank int, ds *dstream) {
 }
 
 // errWithdrawn says a hand-out was not written: the telegram was expired,
-// parked or already settled, and its slot released.
+// parked, held or already settled, and its slot released.
 var errWithdrawn = errors.New("withdrawn")
 
 // writeTelegram writes one delivery, unless the telegram must not go out:
@@ -260,7 +260,10 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 		return err
 	}
 	switch {
-	case !ds.Pending():
+	case !ds.Pending() || ds.Held:
+		// Settled, or held by an operator between the hand-out and now
+		// (the hold took it out of the queue; the scheduler is told just
+		// after the hold's commit).
 		sess.release(rank, it)
 		return errWithdrawn
 	case h.Expired(time.Now()):

@@ -177,3 +177,49 @@ func TestOperatorActions(t *testing.T) {
 		}
 	}
 }
+
+// telegramFunc hands each delivered telegram to fn (which may block,
+// holding back the acknowledgement).
+type telegramFunc struct{ fn func(client.Delivery) }
+
+func (f *telegramFunc) Telegram(d client.Delivery) error { f.fn(d); return nil }
+func (f *telegramFunc) Receipt(telegram.Receipt) error   { return nil }
+
+// A telegram held after the scheduler buffered it, but before the
+// scheduler hears of the hold, is not handed out: the hand-out reads the
+// held state and lets it go.
+func TestHeldAfterBufferingIsNotDelivered(t *testing.T) {
+	site := daemontest.Start(t)
+	got := make(chan client.Delivery, 8)
+	flashIn, ackFlash := make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go site.Dial("NA.TU").Receive(ctx, client.ReceiveOptions{Inbox: true, Follow: true}, &telegramFunc{fn: func(d client.Delivery) {
+		got <- d
+		if d.Header.Precedence == telegram.Flash {
+			close(flashIn)
+			<-ackFlash // the FLASH stays in flight: no ROUTINE goes out meanwhile
+		}
+	}})
+	flash := site.Send("HN.UBND", tg("NA.TU", telegram.Flash, "flash"))
+	<-flashIn
+	held := site.Send("HN.UBND", tg("NA.TU", telegram.Routine, "held"))
+	// The hold commits without the scheduler being told, as in the moment
+	// between an operator's hold and its notice.
+	if _, err := site.Server.Store().Hold(held, "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	later := site.Send("HN.UBND", tg("NA.TU", telegram.Routine, "later"))
+	close(ackFlash)
+	want := []telegram.ID{flash, later}
+	for i, id := range want {
+		select {
+		case d := <-got:
+			if d.Header.ID != id {
+				t.Fatalf("delivery %d: %s, want %s (the held telegram is %s)", i, d.Header.ID, id, held)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("delivery %d (%s) never came", i, id)
+		}
+	}
+}
