@@ -116,8 +116,16 @@ func (s *Server) security(who certs.Identity, reason string, fields ...zap.Field
 }
 
 // handleStream serves one request stream.
+//
+// When the handler is done, the stream's receive side is cancelled unless
+// the client's end of stream was read already: quic-go frees a stream for
+// the peer's next one only when both sides are finished, and a client's
+// FIN that arrives in a packet of its own, after its request, would
+// otherwise never be read, so the connection would run out of streams
+// after MaxStreams requests.
 func (sess *session) handleStream(str *quic.Stream, release func()) {
 	defer str.Close()
+	defer str.CancelRead(0)
 	// A request frame comes at once or not at all: a stream opened and
 	// left silent is dropped, not kept with a goroutine for good.
 	str.SetReadDeadline(time.Now().Add(sess.s.cfg.RequestTimeout))
