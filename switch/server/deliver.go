@@ -202,35 +202,47 @@ func (sess *session) writeLoop(rank int, ds *dstream) {
 		case <-sess.ctx.Done():
 			return
 		}
-		var err error
-		if rank == receiptRank {
-			err = wire.WriteFrame(w, wire.TReceipt, wire.ReceiptFrame{Tag: it.Tag, Receipt: it.Receipt})
-		} else {
-			err = sess.writeTelegram(w, rank, it)
-		}
-		if errors.Is(err, errWithdrawn) {
-			continue
-		}
-		if err == nil {
-			sess.mu.Lock()
-			sess.sent[it.Tag] = time.Now()
-			sess.mu.Unlock()
-		}
-		if err == nil && len(ds.items) == 0 {
-			err = w.Flush()
-		}
-		if err != nil {
-			// A queue entry whose records are altered or missing: the store
-			// is damaged there. Quarantine it and go on with the rest.
-			if fault.Is(fault.Integrity, err) && rank != receiptRank {
-				sess.quarantine(rank, it, err)
-				continue
-			}
+		if err := sess.writeItem(w, rank, it); err != nil {
 			sess.log.Info("delivery stream failed", zap.Error(err))
 			sess.conn.CloseWithError(codeProtocol, "delivery stream failed")
 			return
 		}
+		// Whatever became of this item (written, withdrawn, quarantined),
+		// what is buffered goes out once nothing more is queued.
+		if len(ds.items) == 0 {
+			if err := w.Flush(); err != nil {
+				sess.log.Info("delivery stream failed", zap.Error(err))
+				sess.conn.CloseWithError(codeProtocol, "delivery stream failed")
+				return
+			}
+		}
 	}
+}
+
+// writeItem writes one hand-out to w. An item that must not go out is
+// skipped: withdrawn (see writeTelegram), or quarantined when its records
+// fail their integrity check (the store is damaged there; the rest go
+// on). Only an error that ends the stream is returned.
+func (sess *session) writeItem(w io.Writer, rank int, it schedule.Item) error {
+	var err error
+	if rank == receiptRank {
+		err = wire.WriteFrame(w, wire.TReceipt, wire.ReceiptFrame{Tag: it.Tag, Receipt: it.Receipt})
+	} else {
+		err = sess.writeTelegram(w, rank, it)
+	}
+	switch {
+	case err == nil:
+		sess.mu.Lock()
+		sess.sent[it.Tag] = time.Now()
+		sess.mu.Unlock()
+		return nil
+	case errors.Is(err, errWithdrawn):
+		return nil
+	case fault.Is(fault.Integrity, err) && rank != receiptRank:
+		sess.quarantine(rank, it, err)
+		return nil
+	}
+	return err
 }
 
 // errWithdrawn says a hand-out was not written: the telegram was expired,

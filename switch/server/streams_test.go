@@ -2,9 +2,12 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
@@ -50,5 +53,56 @@ func TestManyRequestsOnOneConnection(t *testing.T) {
 				t.Fatalf("filing after request %d: %v", i+1, err)
 			}
 		}
+	}
+}
+
+// Deliveries written to a stream's buffer go out even when the item after
+// them is not written (here: quarantined, its body damaged): the writer
+// flushes whenever it has nothing more to write, whether it wrote or
+// skipped the last item. (It used to skip the flush with the item, and
+// the FLASH before it sat in the buffer until the ack timeout.)
+func TestDeliveriesFlushedPastASkippedItem(t *testing.T) {
+	dir := t.TempDir()
+	site := daemontest.StartIn(t, dir)
+	var intact []telegram.ID
+	for i := range 3 {
+		intact = append(intact, site.Send("HN.UBND", tg("NA.TU", telegram.Flash, fmt.Sprintf("intact %d", i))))
+	}
+	damaged := site.Send("HN.UBND", tg("NA.TU", telegram.Flash, "damaged"))
+	site.Stop()
+	st := daemontest.OpenStore(t, dir)
+	body := append(append([]byte{'b'}, damaged[:]...), 0, 0, 0, 0)
+	err := st.DB().Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(body)
+		if err != nil {
+			return err
+		}
+		v, _ := item.ValueCopy(nil)
+		v[len(v)-3] ^= 1
+		return txn.Set(body, v)
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	site = daemontest.StartIn(t, dir)
+	col := &daemontest.Collector{}
+	// Well within the ack timeout (2 minutes): a delivery held back in the
+	// buffer would not arrive before this ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := site.Dial("NA.TU").Receive(ctx, inbox, col); err != nil {
+		t.Fatalf("receive: %v (got %d of %d intact telegrams)", err, len(col.Telegrams), len(intact))
+	}
+	if len(col.Telegrams) != len(intact) {
+		t.Fatalf("received %d telegrams, want the %d intact ones", len(col.Telegrams), len(intact))
+	}
+	for i, d := range col.Telegrams {
+		if d.Header.ID != intact[i] {
+			t.Errorf("delivery %d: %s, want %s", i, d.Header.ID, intact[i])
+		}
+	}
+	if n := auditCount(t, site, store.AuditIntegrity, damaged); n != 1 {
+		t.Errorf("%d integrity audit records for the damaged telegram, want 1", n)
 	}
 }
