@@ -37,23 +37,38 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	idle time.Duration
+	idle, keepAlive time.Duration
 }
 
-// WithIdleTimeout sets how long a silent connection lives (default 60 s;
-// keep-alives go out at a third of it). A short one notices a switch that
-// died without closing the connection sooner.
+// DefaultIdleTimeout and DefaultKeepAlive are what Dial uses without
+// options. A switch that died is noticed within the idle timeout; one that
+// restarted answers the next keep-alive with a stateless reset, so it is
+// noticed within the keep-alive period.
+const (
+	DefaultIdleTimeout = 15 * time.Second
+	DefaultKeepAlive   = 5 * time.Second
+)
+
+// WithIdleTimeout sets how long a silent connection lives (default
+// DefaultIdleTimeout). The shorter of the client's and the switch's
+// applies.
 func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idle = d } }
+
+// WithKeepAlive sets how often the client sends a keep-alive when nothing
+// else is sent (default DefaultKeepAlive, and never more than a third of
+// the idle timeout).
+func WithKeepAlive(d time.Duration) Option { return func(o *options) { o.keepAlive = d } }
 
 // Dial connects to the switch named in the identity folder, presenting the
 // folder's certificate and checking that the peer is a switch certified by
 // the folder's CA.
 func Dial(ctx context.Context, f *certs.Folder, opts ...Option) (*Client, error) {
 	const op = "dial"
-	o := options{idle: 60 * time.Second}
+	o := options{idle: DefaultIdleTimeout, keepAlive: DefaultKeepAlive}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	o.keepAlive = min(o.keepAlive, o.idle/3)
 	host, _, err := net.SplitHostPort(f.Switch)
 	if err != nil {
 		return nil, fault.E(op, fault.Invalid, "the switch address "+f.Switch+" is not HOST:PORT", err)
@@ -81,8 +96,8 @@ func Dial(ctx context.Context, f *certs.Folder, opts ...Option) (*Client, error)
 	}
 	conn, err := quic.DialAddr(ctx, f.Switch, tlsConf, &quic.Config{
 		HandshakeIdleTimeout:  10 * time.Second,
-		MaxIdleTimeout:        60 * time.Second,
-		KeepAlivePeriod:       15 * time.Second,
+		MaxIdleTimeout:        o.idle,
+		KeepAlivePeriod:       o.keepAlive,
 		MaxIncomingStreams:    16,
 		MaxIncomingUniStreams: -1,
 	})
@@ -97,6 +112,16 @@ func (c *Client) Identity() certs.Identity { return c.folder.Identity }
 
 // Done is closed when the connection ends, from either side.
 func (c *Client) Done() <-chan struct{} { return c.conn.Context().Done() }
+
+// Err says why the connection ended (nil while it is up): for example a
+// *quic.StatelessResetError when the switch restarted and no longer knows
+// the connection, or a *quic.IdleTimeoutError when it went silent.
+func (c *Client) Err() error {
+	if c.conn.Context().Err() == nil {
+		return nil
+	}
+	return context.Cause(c.conn.Context())
+}
 
 // Close ends the connection.
 func (c *Client) Close() error { return c.conn.CloseWithError(0, "") }

@@ -71,7 +71,7 @@ type Config struct {
 	FilingRate       int           // filings per second per agency
 	HandshakeRate    int           // handshakes per second per source address
 	MaxSessions      int           // sessions at once
-	IdleTimeout      time.Duration // a silent connection is closed (default 60 s)
+	IdleTimeout      time.Duration // a silent connection is closed (default 15 s)
 	HandshakeTimeout time.Duration // default 10 s
 }
 
@@ -112,7 +112,7 @@ func (c *Config) defaults() {
 	def(&c.HandshakeRate, DefaultHandshakeRate)
 	def(&c.MaxSessions, DefaultMaxSessions)
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 60 * time.Second
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second
@@ -153,4 +153,5 @@ const (
 	streamProtocol = 0x12 // stream cancelled for a protocol error
 	streamTooLarge = 0x13 // stream cancelled: announced size over the limit
 	codeAckTimeout = 0x14 // a delivery was not acknowledged in time
+	codeReplaced   = 0x15 // a newer session of the same terminal took over
 )

@@ -50,12 +50,15 @@ func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release f
 	}
 	sess.mu.Lock()
 	already := sess.subscribed
-	sess.subscribed = true
+	if !already {
+		sess.subscribed, sess.sub = true, sub
+	}
 	sess.mu.Unlock()
 	if already {
 		sess.replyError(str, fault.E("subscribe", fault.Invalid, "this connection is already subscribed"))
 		return
 	}
+	sess.replaceOlder(sub)
 	ag, err := sess.s.ex.attach(sess)
 	if err != nil {
 		sess.log.Error("cannot load the agency's queues", zap.Error(err))

@@ -33,6 +33,10 @@ const (
 	DefaultFilingRate    = 10000 // per agency per second
 	DefaultHandshakeRate = 100   // per source address per second
 	DefaultMaxSessions   = 10000
+	// DefaultIdleTimeout closes a connection silent for this long: a
+	// terminal that died holding deliveries gives them back within it.
+	// Keep-alives go out every quarter of it.
+	DefaultIdleTimeout = 15 * time.Second
 )
 
 // limiters hands out token buckets by key, forgetting idle ones.

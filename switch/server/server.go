@@ -24,6 +24,7 @@ type Server struct {
 	log   *zap.Logger
 	store *store.Store
 	ex    *exchange
+	tr    *quic.Transport
 	ln    *quic.Listener
 	stats *stats
 	// filings and handshakes are the rate limiters per agency and per
@@ -84,7 +85,12 @@ func New(cfg Config) (*Server, error) {
 		s.log.Warn("no CRL configured: revoked certificates cannot be refused")
 	}
 	s.filings, s.handshakes = newLimiters(cfg.FilingRate), newLimiters(cfg.HandshakeRate)
-	ln, err := quic.ListenAddr(cfg.Listen, s.tlsConfig(), &quic.Config{
+	tr, err := s.transport()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ln, err := tr.Listen(s.tlsConfig(), &quic.Config{
 		Allow0RTT:                  false,
 		HandshakeIdleTimeout:       cfg.HandshakeTimeout,
 		MaxIdleTimeout:             cfg.IdleTimeout,
@@ -96,12 +102,14 @@ func New(cfg Config) (*Server, error) {
 		MaxIncomingUniStreams: -1,
 	})
 	if err != nil {
+		tr.Close()
 		st.Close()
 		return nil, fault.E("server", fault.Unavailable, "cannot listen on "+cfg.Listen, err)
 	}
-	s.ln = ln
+	s.tr, s.ln = tr, ln
 	if err := st.Record(store.AuditEntry{Actor: cfg.Name, Event: store.AuditSwitchStart}); err != nil {
 		ln.Close()
+		tr.Close()
 		st.Close()
 		return nil, err
 	}
@@ -189,6 +197,7 @@ func (s *Server) shutdown() error {
 		s.log.Error("cannot record the stop", zap.Error(err))
 	}
 	s.checkpoint()
+	s.tr.Close()
 	s.log.Info("switch stopped")
 	return s.store.Close()
 }

@@ -31,8 +31,13 @@ type session struct {
 	group  string            // the TLS key exchange in use
 	cert   *x509.Certificate // the client's, for revocation
 
+	// closed is closed once the session has ended and given back what it
+	// held in flight.
+	closed chan struct{}
+
 	mu         sync.Mutex
 	subscribed bool
+	sub        wire.Subscribe // what it subscribed to
 	ag         *agencyState
 	tags       map[uint64]schedule.Item // handed out, not acknowledged
 	sent       map[uint64]time.Time     // written, awaiting acknowledgement
@@ -57,7 +62,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 	}
 	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(), since: time.Now(), remote: remote, group: state.CurveID.String(), cert: state.PeerCertificates[0],
 		log:  s.log.With(zap.String("identity", id.String()), zap.String("role", string(id.Role)), zap.String("remote", remote)),
-		tags: map[uint64]schedule.Item{}, sent: map[uint64]time.Time{}, wake: make(chan struct{}, 1)}
+		tags: map[uint64]schedule.Item{}, sent: map[uint64]time.Time{}, wake: make(chan struct{}, 1), closed: make(chan struct{})}
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
@@ -84,6 +89,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		s.mu.Lock()
 		delete(s.sessions, sess)
 		s.mu.Unlock()
+		close(sess.closed)
 		sess.log.Info("session closed")
 	}()
 	for {

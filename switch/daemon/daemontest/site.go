@@ -220,3 +220,52 @@ func VerifyAudit(t testing.TB, st *store.Store) (size uint64, checkpoints int) {
 	}
 	return v.Size(), checkpoints
 }
+
+// Stuck is a client.Handler for a terminal that stops working while storing
+// its first delivery (its process hangs or dies): it reports the telegram's
+// ID on Got, then never acknowledges. Close(Release) at the end of the test
+// lets its goroutines end.
+type Stuck struct {
+	Got     chan telegram.ID
+	Release chan struct{}
+}
+
+// NewStuck makes a Stuck handler released when the test ends.
+func NewStuck(t testing.TB) *Stuck {
+	h := &Stuck{Got: make(chan telegram.ID, 1), Release: make(chan struct{})}
+	t.Cleanup(func() { close(h.Release) })
+	return h
+}
+
+// Telegram implements client.Handler.
+func (h *Stuck) Telegram(d client.Delivery) error {
+	select {
+	case h.Got <- d.Header.ID:
+	default:
+	}
+	<-h.Release
+	return context.Canceled
+}
+
+// Receipt implements client.Handler.
+func (h *Stuck) Receipt(telegram.Receipt) error { <-h.Release; return context.Canceled }
+
+// StuckInFlight connects as name, follows its inbox with a Stuck handler,
+// and returns once the first delivery (which must be want) is in flight
+// to that dead-to-the-world terminal. The client is returned so that the
+// test can see its connection end.
+func (s *Site) StuckInFlight(name string, want telegram.ID) *client.Client {
+	s.t.Helper()
+	h := NewStuck(s.t)
+	c := s.Dial(name)
+	go c.Receive(context.Background(), client.ReceiveOptions{Inbox: true, Follow: true}, h)
+	select {
+	case got := <-h.Got:
+		if got != want {
+			s.t.Fatalf("the stuck terminal got %s, want %s", got, want)
+		}
+	case <-time.After(30 * time.Second):
+		s.t.Fatal("the stuck terminal got nothing")
+	}
+	return c
+}
