@@ -84,8 +84,12 @@ func (p *printer) print(m client.Message) error {
 	if len(m.Info) > 0 {
 		info = join(m.Info)
 	}
-	_, err := fmt.Fprintf(p.e.stdout, "=== %s  %s  %s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
-		m.ID, m.Precedence, m.Classification, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), m.Subject, m.Body)
+	dup := ""
+	if m.PossibleDuplicate {
+		dup = "  POSSIBLE DUPLICATE"
+	}
+	_, err := fmt.Fprintf(p.e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
+		m.ID, m.Precedence, m.Classification, dup, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), m.Subject, m.Body)
 	return err
 }
 

@@ -78,7 +78,7 @@ func TestWalkThrough(t *testing.T) {
 	if err := json.Unmarshal([]byte(ls[0]), &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"id", "from", "to", "info", "precedence", "classification", "subject", "filed_at", "body"} {
+	for _, k := range []string{"id", "from", "to", "info", "precedence", "classification", "subject", "filed_at", "body", "possible_duplicate"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("inbox JSON lacks %q: %s", k, ls[0])
 		}

@@ -32,6 +32,9 @@ type Message struct {
 	Subject        string                  `json:"subject"`
 	FiledAt        time.Time               `json:"filed_at"`
 	Body           []byte                  `json:"body"`
+	// PossibleDuplicate: the switch delivered this telegram before without
+	// seeing an acknowledgement, perhaps to another terminal of the agency.
+	PossibleDuplicate bool `json:"possible_duplicate"`
 }
 
 // MessageOf builds the stored form of a delivery.
@@ -42,7 +45,8 @@ func MessageOf(d Delivery) Message {
 		info = []telegram.Address{}
 	}
 	return Message{ID: h.ID, From: h.From, To: h.To, Info: info, Precedence: h.Precedence,
-		Classification: h.Classification, Subject: h.Subject, FiledAt: h.FiledAt, Body: d.Body}
+		Classification: h.Classification, Subject: h.Subject, FiledAt: h.FiledAt, Body: d.Body,
+		PossibleDuplicate: d.PossibleDuplicate}
 }
 
 // Inbox is a terminal's durable store: a folder with one file per
