@@ -231,6 +231,7 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 		}
 	}
 	s.treeStale = true
+	s.lostWrites = true
 	s.log.Error("commit failed", zap.Error(err), zap.Int("ops", len(batch)))
 	for _, o := range batch {
 		if o.err == nil {

@@ -70,6 +70,12 @@ type Store struct {
 	// treeStale says a failed commit left it ahead of the store.
 	tree      *tree
 	treeStale bool
+	// lostWrites says a commit failed in this run (owned by the commit
+	// loop, read at Close): attempts may be lost as in a crash, so the
+	// stop is not recorded as clean.
+	lostWrites bool
+	// suspectBelow: see SuspectBelow.
+	suspectBelow uint64
 	altered   []uint64 // audit entries found altered at Open
 	signer    note.Signer
 	vkey      string
@@ -178,6 +184,14 @@ func Open(opts Options) (*Store, error) {
 		db.Close()
 		return nil, fault.E("store.open", fault.Integrity, "cannot read the store's counters", err)
 	}
+	clean, err := s.readClean()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if !clean {
+		s.suspectBelow = s.st.qseq + 1
+	}
 	var skey, vkey string
 	err = db.View(func(txn *badger.Txn) error {
 		skey, vkey, err = s.openAuditLog(txn)
@@ -230,6 +244,11 @@ func (s *Store) Close() error {
 	close(s.lazy)
 	s.mu.Unlock()
 	<-s.done
+	if s.lostWrites {
+		s.log.Warn("commits failed in this run; the next start will treat it as a crash")
+	} else if err := s.markClean(); err != nil {
+		s.log.Error("cannot record the clean stop; the next start will treat this as a crash", zap.Error(err))
+	}
 	return s.db.Close()
 }
 

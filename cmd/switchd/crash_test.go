@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
@@ -32,6 +33,11 @@ import (
 var (
 	crashSenders    = []string{"HN.UBND", "TW.VPTW", "CP.VPCP", "NA.TU"}
 	crashRecipients = []telegram.Address{"NA.UBND", "NA.VINH.UBND"}
+	// crashTerminals are the receiving terminals, by identity folder: NA.UBND
+	// runs two, each with its own inbox, so a telegram may reach the agency
+	// twice; every copy after the first must then carry the
+	// possible-duplicate flag.
+	crashTerminals = map[string]telegram.Address{"NA.UBND": "NA.UBND", "NA.UBND-2": "NA.UBND", "NA.VINH.UBND": "NA.VINH.UBND"}
 )
 
 // filed is what a sender knows about one telegram.
@@ -53,8 +59,11 @@ type crashRig struct {
 	filings []filed // answered ACCEPTED
 	refiled int     // answers that said the reference was filed before
 	failed  int     // requests whose answer was lost
-	stored  map[telegram.Address]map[telegram.ID]int
-	dups    atomic.Int64 // deliveries flagged as possible duplicates
+	// stored counts, per agency, the terminals' inboxes that stored each
+	// telegram; unflagged counts those stores not flagged as possible
+	// duplicates.
+	stored, unflagged map[telegram.Address]map[telegram.ID]int
+	dups              atomic.Int64 // deliveries flagged as possible duplicates
 }
 
 func (r *crashRig) idDir(name string) string { return filepath.Join(r.data, "ids", name) }
@@ -127,18 +136,22 @@ func (h *recorder) Telegram(d client.Delivery) error {
 	}
 	h.r.mu.Lock()
 	h.r.stored[h.addr][d.Header.ID]++
+	if !d.PossibleDuplicate {
+		h.r.unflagged[h.addr][d.Header.ID]++
+	}
 	h.r.mu.Unlock()
 	return nil
 }
 
 func (h *recorder) Receipt(telegram.Receipt) error { return nil }
 
-// recipient receives until stop, reconnecting whenever the switch dies.
-func (r *crashRig) recipient(addr telegram.Address, stop *atomic.Bool, wg *sync.WaitGroup) {
+// recipient receives as terminal name of agency addr until stop,
+// reconnecting whenever the switch dies.
+func (r *crashRig) recipient(name string, addr telegram.Address, stop *atomic.Bool, wg *sync.WaitGroup) {
 	defer wg.Done()
-	h := &recorder{r: r, addr: addr, inbox: &client.Inbox{Dir: filepath.Join(r.idDir(string(addr)), "inbox")}}
+	h := &recorder{r: r, addr: addr, inbox: &client.Inbox{Dir: filepath.Join(r.idDir(name), "inbox")}}
 	for !stop.Load() {
-		c, err := r.dial(string(addr))
+		c, err := r.dial(name)
 		if err != nil {
 			time.Sleep(50 * time.Millisecond)
 			continue
@@ -163,6 +176,54 @@ func (r *crashRig) start() {
 	r.mu.Unlock()
 }
 
+// waitSessionsGone waits until the switch has closed every session of the
+// receiving agencies, so that what they held in flight is back in the
+// queues: a drain that started earlier could see "nothing waiting" while
+// a telegram was still in flight to another terminal's closing session.
+func (r *crashRig) waitSessionsGone() {
+	c, err := r.dial("operator")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ss, err := c.Sessions(context.Background())
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		left := 0
+		for _, s := range ss {
+			if _, ok := r.stored[s.Agency]; ok {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%d sessions of the receiving agencies still open 30 s after they closed", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// issueTerminal issues another terminal certificate of agency into the
+// identity folder name.
+func (r *crashRig) issueTerminal(name string, agency telegram.Address) {
+	ca, err := certs.LoadCA(filepath.Join(r.data, "ca"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	iss, err := ca.Issue(certs.Request{Name: name, Role: certs.Terminal, Agency: agency, Clearance: telegram.Secret, Validity: time.Hour})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := certs.WriteFolder(r.idDir(name), iss, ca.PEM, r.addr); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
 func (r *crashRig) kill() {
 	r.proc.cmd.Process.Signal(syscall.SIGKILL)
 	<-r.proc.done
@@ -178,11 +239,13 @@ func TestCrashLoop(t *testing.T) {
 		cycles = n
 	}
 	r := &crashRig{t: t, bin: buildSwitchd(t), data: filepath.Join(t.TempDir(), "dev"), addr: freeUDPPort(t),
-		stored: map[telegram.Address]map[telegram.ID]int{}}
+		stored: map[telegram.Address]map[telegram.ID]int{}, unflagged: map[telegram.Address]map[telegram.ID]int{}}
 	for _, a := range crashRecipients {
 		r.stored[a] = map[telegram.ID]int{}
+		r.unflagged[a] = map[telegram.ID]int{}
 	}
 	r.start()
+	r.issueTerminal("NA.UBND-2", "NA.UBND")
 
 	var stopSend, stopRecv atomic.Bool
 	var senders, recipients sync.WaitGroup
@@ -190,9 +253,9 @@ func TestCrashLoop(t *testing.T) {
 		senders.Add(1)
 		go r.sender(name, &stopSend, &senders)
 	}
-	for _, a := range crashRecipients {
+	for name, a := range crashTerminals {
 		recipients.Add(1)
-		go r.recipient(a, &stopRecv, &recipients)
+		go r.recipient(name, a, &stopRecv, &recipients)
 	}
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	for i := 0; i < cycles; i++ {
@@ -209,6 +272,7 @@ func TestCrashLoop(t *testing.T) {
 	stopRecv.Store(true)
 	recipients.Wait()
 	t.Logf("recipients stopped after %v", time.Since(t0))
+	r.waitSessionsGone()
 	for _, a := range crashRecipients {
 		c, err := r.dial(string(a))
 		if err != nil {
@@ -241,15 +305,33 @@ func TestCrashLoop(t *testing.T) {
 			want[a][f.id] = true
 		}
 	}
-	deliveries := 0
+	deliveries, twice := 0, 0
 	for _, a := range crashRecipients {
-		files, _ := filepath.Glob(filepath.Join(r.idDir(string(a)), "inbox", "*.tg"))
-		if len(files) != len(want[a]) {
-			t.Errorf("%s's inbox holds %d telegrams, %d were accepted for it", a, len(files), len(want[a]))
+		held := map[string]bool{} // telegram files in the agency's inboxes
+		terminals := 0
+		for name, of := range crashTerminals {
+			if of != a {
+				continue
+			}
+			terminals++
+			files, _ := filepath.Glob(filepath.Join(r.idDir(name), "inbox", "*.tg"))
+			for _, f := range files {
+				held[filepath.Base(f)] = true
+			}
+		}
+		if len(held) != len(want[a]) {
+			t.Errorf("%s's inboxes hold %d telegrams, %d were accepted for it", a, len(held), len(want[a]))
 		}
 		for id := range want[a] {
-			if n := r.stored[a][id]; n != 1 {
-				t.Errorf("%s stored accepted telegram %s %d times", a, id, n)
+			n, plain := r.stored[a][id], r.unflagged[a][id]
+			switch {
+			case n < 1 || n > terminals:
+				t.Errorf("%s stored accepted telegram %s %d times (%d terminals)", a, id, n, terminals)
+			case plain > 1:
+				t.Errorf("%s stored %s %d times without the possible-duplicate flag", a, id, plain)
+			}
+			if n > 1 {
+				twice++
 			}
 		}
 		for id := range r.stored[a] {
@@ -293,7 +375,13 @@ func TestCrashLoop(t *testing.T) {
 	for a, ids := range want {
 		for id := range ids {
 			if n := delivered[id.String()+"/"+string(a)]; n != 1 {
-				t.Errorf("audit records %d deliveries of %s to %s", n, id, a)
+				var steps []string
+				for _, e := range entries {
+					if e.ID == id {
+						steps = append(steps, fmt.Sprintf("%d %s %s %s %s", e.Index, e.Event, e.To, e.Actor, e.Reason))
+					}
+				}
+				t.Errorf("audit records %d deliveries of %s to %s; its entries: %v", n, id, a, steps)
 			}
 		}
 	}
@@ -307,6 +395,7 @@ func TestCrashLoop(t *testing.T) {
 		t.Errorf("%d checkpoints, want one at least per start (%d)", checkpoints, cycles+1)
 	}
 	t.Logf("crash loop: %d kills; %d telegrams accepted, %d deliveries, %d answers lost and refiled "+
-		"(%d of them had committed), %d redeliveries flagged as possible duplicates, %d audit entries, %d checkpoints verified",
-		cycles, len(byRef), deliveries, r.failed, r.refiled, r.dups.Load(), len(entries), checkpoints)
+		"(%d of them had committed), %d redeliveries flagged as possible duplicates, %d telegrams stored by both terminals of an agency "+
+		"(each later copy flagged), %d audit entries, %d checkpoints verified",
+		cycles, len(byRef), deliveries, r.failed, r.refiled, r.dups.Load(), twice, len(entries), checkpoints)
 }

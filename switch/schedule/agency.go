@@ -55,8 +55,10 @@ type sub struct {
 	next     uint64 // cursor: every entry below it is buffered, in flight or gone
 	buf      []Item // read but not handed out, by sequence
 	inflight map[uint64]Item
-	dirty    bool // entries at or after next may have been added
-	atEnd    bool // the last read reached the end of the queue
+	dirty    bool   // entries at or after next may have been added
+	atEnd    bool   // the last read reached the end of the queue
+	mark     uint64 // durable hand-out mark (marks.go)
+	suspect  uint64 // entries below it are handed out flagged Dup (marks.go)
 }
 
 // NewAgency builds an agency's state. heads gives each sub-queue's
@@ -168,6 +170,9 @@ func (a *Agency) Next(clearance telegram.Classification, inflight func(telegram.
 			return Item{}, Blocked, nil
 		}
 		best.buf = best.buf[1:]
+		if bestItem.Seq < best.suspect {
+			bestItem.Dup = true
+		}
 		best.inflight[bestItem.Seq] = bestItem
 		return bestItem, Got, nil
 	}

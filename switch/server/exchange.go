@@ -49,9 +49,14 @@ func (ex *exchange) attach(sess *session) (*agencyState, error) {
 	if err != nil {
 		return nil, err
 	}
+	marks, err := ex.store.Marks(a)
+	if err != nil {
+		return nil, err
+	}
 	st := &agencyState{addr: a, sessions: map[*session]struct{}{sess: {}}}
 	st.held.Store(held)
 	st.sched = schedule.NewAgency(ex.loader(a), heads, rhead)
+	st.sched.Recover(marks, ex.store.SuspectBelow())
 	ex.agencies[a] = st
 	return st, nil
 }

@@ -1,0 +1,67 @@
+package store
+
+import (
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// crashImage copies a store folder (and its keyring and key file) while
+// the store is open, as a crash would leave it: Badger writes
+// synchronously, so the copy holds exactly what was committed. cp keeps
+// the value log's sparse files sparse.
+func crashImage(t *testing.T, dir string) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "img")
+	for _, suffix := range []string{"", ".ring", ".key"} {
+		if out, err := exec.Command("cp", "-a", "--sparse=always", dir+suffix, img+suffix).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+	}
+	return img
+}
+
+// Hand-out marks are durable, and a store says whether it was stopped
+// cleanly: after a crash, entries of the earlier run are suspect (below
+// the first sequence of the new run); after a clean stop, none is.
+func TestMarksAndCleanStop(t *testing.T) {
+	dir := t.TempDir()
+	q := SubQueue{Agency: "NA.TU", Prec: telegram.Flash, Class: telegram.Secret}
+	s, _ := open(t, dir)
+	if _, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Flash, ""), Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMark(q, 300); err != nil {
+		t.Fatal(err)
+	}
+	qseq := s.st.qseq
+	img := crashImage(t, dir)
+	s.Close()
+
+	crashed, _ := open(t, img)
+	if got := crashed.SuspectBelow(); got != qseq+1 {
+		t.Errorf("after a crash, SuspectBelow = %d, want %d", got, qseq+1)
+	}
+	marks, err := crashed.Marks("NA.TU")
+	if err != nil || marks[telegram.Flash.Rank()][telegram.Secret-1] != 300 {
+		t.Errorf("after a crash, marks %v (%v), want 300 for FLASH SECRET", marks, err)
+	}
+	crashed.Close()
+
+	for _, d := range []string{dir, img} {
+		s, _ := open(t, d)
+		if got := s.SuspectBelow(); got != 0 {
+			t.Errorf("%s after a clean stop: SuspectBelow = %d, want 0", filepath.Base(d), got)
+		}
+		// The marker is gone while the store is open: a crash now shows.
+		again := crashImage(t, d)
+		s.Close()
+		s, _ = open(t, again)
+		if got := s.SuspectBelow(); got == 0 {
+			t.Errorf("%s: a crash after a clean start went unnoticed", filepath.Base(d))
+		}
+		s.Close()
+	}
+}
