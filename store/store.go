@@ -76,11 +76,11 @@ type Store struct {
 	lostWrites bool
 	// suspectBelow: see SuspectBelow.
 	suspectBelow uint64
-	altered   []uint64 // audit entries found altered at Open
-	signer    note.Signer
-	vkey      string
-	mu        sync.Mutex
-	shut      bool
+	altered      []uint64 // audit entries found altered at Open
+	signer       note.Signer
+	vkey         string
+	mu           sync.Mutex
+	shut         bool
 	// views is held (shared) by every read transaction, and exclusively
 	// while a data key is retired: a read that started before a re-seal
 	// may still see records sealed under the old key in its snapshot.
