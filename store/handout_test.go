@@ -23,18 +23,21 @@ func crashImage(t *testing.T, dir string) string {
 	return img
 }
 
-// Hand-out marks are durable, and a store says whether it was stopped
-// cleanly: after a crash, entries of the earlier run are suspect (below
-// the first sequence of the new run); after a clean stop, none is.
-func TestMarksAndCleanStop(t *testing.T) {
+// A store says whether it was stopped cleanly, and which agencies were
+// receiving: after a crash, entries of the earlier run are suspect (below
+// the first sequence of the new run) and the receiving markers remain;
+// after a clean stop, nothing is suspect and the markers are gone.
+func TestCleanStopAndReceiving(t *testing.T) {
 	dir := t.TempDir()
-	q := SubQueue{Agency: "NA.TU", Prec: telegram.Flash, Class: telegram.Secret}
 	s, _ := open(t, dir)
 	if _, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Flash, ""), Body: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetMark(q, 300); err != nil {
-		t.Fatal(err)
+	if already, err := s.Receiving("NA.TU"); err != nil || already {
+		t.Fatalf("first Receiving = %v, %v; want false", already, err)
+	}
+	if already, err := s.Receiving("NA.TU"); err != nil || !already {
+		t.Fatalf("second Receiving = %v, %v; want true", already, err)
 	}
 	qseq := s.st.qseq
 	img := crashImage(t, dir)
@@ -44,9 +47,10 @@ func TestMarksAndCleanStop(t *testing.T) {
 	if got := crashed.SuspectBelow(); got != qseq+1 {
 		t.Errorf("after a crash, SuspectBelow = %d, want %d", got, qseq+1)
 	}
-	marks, err := crashed.Marks("NA.TU")
-	if err != nil || marks[telegram.Flash.Rank()][telegram.Secret-1] != 300 {
-		t.Errorf("after a crash, marks %v (%v), want 300 for FLASH SECRET", marks, err)
+	for a, want := range map[telegram.Address]bool{"NA.TU": true, "HN.UBND": false} {
+		if was, err := crashed.Receiving(a); err != nil || was != want {
+			t.Errorf("after a crash, %s was receiving: %v (%v), want %v", a, was, err, want)
+		}
 	}
 	crashed.Close()
 
@@ -55,7 +59,11 @@ func TestMarksAndCleanStop(t *testing.T) {
 		if got := s.SuspectBelow(); got != 0 {
 			t.Errorf("%s after a clean stop: SuspectBelow = %d, want 0", filepath.Base(d), got)
 		}
-		// The marker is gone while the store is open: a crash now shows.
+		if was, err := s.Receiving("NA.TU"); err != nil || was {
+			t.Errorf("%s after a clean stop: NA.TU was receiving: %v (%v), want false", filepath.Base(d), was, err)
+		}
+		// The clean-stop marker is gone while the store is open: a crash
+		// now shows.
 		again := crashImage(t, d)
 		s.Close()
 		s, _ = open(t, again)

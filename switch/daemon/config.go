@@ -150,6 +150,7 @@ type Limits struct {
 	FilingRate       int      `toml:"filing_rate"`
 	HandshakeRate    int      `toml:"handshake_rate"`
 	MaxSessions      int      `toml:"max_sessions"`
+	MaxTerminals     int      `toml:"max_terminals"`
 	IdleTimeout      Duration `toml:"idle_timeout"`
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
 }
@@ -213,7 +214,7 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	}
 	l := c.Limits
 	if l.MaxBody < 0 || l.MaxSubject < 0 || l.MaxRef < 0 || l.MaxAddressees < 0 || l.Window < 0 || c.Custody.MaxAttempts < 0 ||
-		l.MaxStreams < 0 || l.ConnWindow < 0 || l.FilingRate < 0 || l.HandshakeRate < 0 || l.MaxSessions < 0 {
+		l.MaxStreams < 0 || l.ConnWindow < 0 || l.FilingRate < 0 || l.HandshakeRate < 0 || l.MaxSessions < 0 || l.MaxTerminals < 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: limits cannot be negative", path)
 	}
 	return &c, nil

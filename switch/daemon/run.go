@@ -152,7 +152,7 @@ func Start(o Options) (*server.Server, error) {
 		Origin: cfg.origin(), CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
 		RequestTimeout: time.Duration(cfg.Limits.RequestTimeout),
 		MaxStreams:     cfg.Limits.MaxStreams, ConnWindow: cfg.Limits.ConnWindow, FilingRate: cfg.Limits.FilingRate,
-		HandshakeRate: cfg.Limits.HandshakeRate, MaxSessions: cfg.Limits.MaxSessions,
+		HandshakeRate: cfg.Limits.HandshakeRate, MaxSessions: cfg.Limits.MaxSessions, MaxTerminals: cfg.Limits.MaxTerminals,
 		IdleTimeout: time.Duration(cfg.Limits.IdleTimeout), HandshakeTimeout: time.Duration(cfg.Limits.HandshakeTimeout),
 	})
 	if err != nil {

@@ -57,8 +57,7 @@ type sub struct {
 	inflight map[uint64]Item
 	dirty    bool   // entries at or after next may have been added
 	atEnd    bool   // the last read reached the end of the queue
-	mark     uint64 // durable hand-out mark (marks.go)
-	suspect  uint64 // entries below it are handed out flagged Dup (marks.go)
+	suspect  uint64 // entries below it are handed out flagged Dup (recover.go)
 }
 
 // NewAgency builds an agency's state. heads gives each sub-queue's

@@ -71,6 +71,7 @@ type Config struct {
 	FilingRate       int           // filings per second per agency
 	HandshakeRate    int           // handshakes per second per source address
 	MaxSessions      int           // sessions at once
+	MaxTerminals     int           // terminals of one agency receiving at once
 	IdleTimeout      time.Duration // a silent connection is closed (default 15 s)
 	HandshakeTimeout time.Duration // default 10 s
 }
@@ -111,6 +112,7 @@ func (c *Config) defaults() {
 	def(&c.FilingRate, DefaultFilingRate)
 	def(&c.HandshakeRate, DefaultHandshakeRate)
 	def(&c.MaxSessions, DefaultMaxSessions)
+	def(&c.MaxTerminals, DefaultMaxTerminals)
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}

@@ -59,8 +59,12 @@ func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release f
 		return
 	}
 	sess.replaceOlder(sub)
-	ag, err := sess.s.ex.attach(sess)
-	if err != nil {
+	ag, err := sess.s.ex.attach(sess, sub.Inbox)
+	if fault.Is(fault.Unavailable, err) {
+		sess.log.Warn("subscription refused", zap.Error(err))
+		sess.replyError(str, err)
+		return
+	} else if err != nil {
 		sess.log.Error("cannot load the agency's queues", zap.Error(err))
 		sess.replyError(str, err)
 		return
@@ -103,9 +107,6 @@ func (sess *session) pump(notices io.Writer, sub wire.Subscribe) {
 					inboxEmpty = res == schedule.Empty
 					break
 				}
-				if !sess.marked(it) {
-					break
-				}
 				if !sess.send(it.Prec.Rank(), it) {
 					return
 				}
@@ -144,25 +145,6 @@ func (sess *session) pump(notices io.Writer, sub wire.Subscribe) {
 			return
 		}
 	}
-}
-
-// marked makes sure it lies below its sub-queue's durable hand-out mark
-// before it is written, moving the mark (one commit per
-// schedule.MarkStep hand-outs) if needed. If the mark cannot be written,
-// it goes back to the queue and false is returned.
-func (sess *session) marked(it schedule.Item) bool {
-	ag := sess.ag.sched
-	mark, ok := ag.MarkFor(it)
-	if ok {
-		return true
-	}
-	if err := sess.s.store.SetMark(store.SubQueue{Agency: sess.id.Agency, Prec: it.Prec, Class: it.Class}, mark); err != nil {
-		sess.log.Error("cannot record the hand-out mark", zap.Error(err))
-		ag.Return([]schedule.Item{it})
-		return false
-	}
-	ag.Marked(it.Prec, it.Class, mark)
-	return true
 }
 
 func (sess *session) inflightOf(rank int) int {

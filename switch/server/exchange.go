@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/schedule"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -18,6 +19,10 @@ type exchange struct {
 	store    *store.Store
 	mu       sync.Mutex
 	agencies map[telegram.Address]*agencyState
+	// rmu guards suspects: per agency that received in this run, the
+	// bounds of recover.
+	rmu      sync.Mutex
+	suspects map[telegram.Address][4][4]uint64
 }
 
 type agencyState struct {
@@ -28,16 +33,25 @@ type agencyState struct {
 }
 
 func newExchange(s *Server) *exchange {
-	return &exchange{s: s, agencies: map[telegram.Address]*agencyState{}}
+	return &exchange{s: s, agencies: map[telegram.Address]*agencyState{}, suspects: map[telegram.Address][4][4]uint64{}}
 }
 
 // attach adds a subscribed session to its agency, loading the agency's
-// queue heads if it is the first.
-func (ex *exchange) attach(sess *session) (*agencyState, error) {
+// queue heads if it is the first. An inbox subscription is refused when
+// MaxTerminals terminals of the agency already receive.
+func (ex *exchange) attach(sess *session, inbox bool) (*agencyState, error) {
+	a := sess.id.Agency
+	suspect, err := ex.recover(a)
+	if err != nil {
+		return nil, err
+	}
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
-	a := sess.id.Agency
 	if st, ok := ex.agencies[a]; ok {
+		if inbox && st.receivers() >= ex.s.cfg.MaxTerminals {
+			return nil, fault.Errorf("subscribe", fault.Unavailable,
+				"%d terminals of %s are receiving already, the most a switch serves at once; retry when one stops", ex.s.cfg.MaxTerminals, a)
+		}
 		st.sessions[sess] = struct{}{}
 		return st, nil
 	}
@@ -49,16 +63,66 @@ func (ex *exchange) attach(sess *session) (*agencyState, error) {
 	if err != nil {
 		return nil, err
 	}
-	marks, err := ex.store.Marks(a)
-	if err != nil {
-		return nil, err
-	}
 	st := &agencyState{addr: a, sessions: map[*session]struct{}{sess: {}}}
 	st.held.Store(held)
 	st.sched = schedule.NewAgency(ex.loader(a), heads, rhead)
-	st.sched.Recover(marks, ex.store.SuspectBelow())
+	st.sched.Recover(suspect)
 	ex.agencies[a] = st
 	return st, nil
+}
+
+// receivers counts the agency's sessions subscribed to the inbox.
+func (st *agencyState) receivers() int {
+	n := 0
+	for sess := range st.sessions {
+		sess.mu.Lock()
+		if sess.sub.Inbox {
+			n++
+		}
+		sess.mu.Unlock()
+	}
+	return n
+}
+
+// recover marks agency a as receiving (durably, once per run, before
+// anything is handed out to it) and returns, after a crash, the bounds
+// below which its queued entries may have gone out uncounted: the first
+// schedule.Suspects entries of each sub-queue, filed before the restart,
+// if a terminal of the agency was receiving then (see store/handout.go).
+// It runs outside ex.mu: it waits for commits, and the commit loop calls
+// onCommit, which takes ex.mu.
+func (ex *exchange) recover(a telegram.Address) (suspect [4][4]uint64, err error) {
+	ex.rmu.Lock()
+	defer ex.rmu.Unlock()
+	if b, ok := ex.suspects[a]; ok {
+		return b, nil
+	}
+	was, err := ex.store.Receiving(a)
+	if err != nil {
+		return suspect, err
+	}
+	if below := ex.store.SuspectBelow(); was && below > 0 {
+		heads, _, err := ex.store.Heads(a)
+		if err != nil {
+			return suspect, err
+		}
+		n := schedule.Suspects(ex.s.cfg.Window, ex.s.cfg.MaxTerminals)
+		for r := range suspect {
+			for c := range suspect[r] {
+				q := store.SubQueue{Agency: a, Prec: telegram.PrecedenceOfRank(r), Class: telegram.Classification(c + 1)}
+				entries, err := ex.store.ScanQueue(q, heads[r][c], n)
+				if err != nil {
+					return suspect, err
+				}
+				suspect[r][c] = below
+				if len(entries) == n {
+					suspect[r][c] = min(below, entries[n-1].Seq+1)
+				}
+			}
+		}
+	}
+	ex.suspects[a] = suspect
+	return suspect, nil
 }
 
 // loader reads an agency's queues for the scheduler.

@@ -20,6 +20,8 @@ import (
 //     that); filings over it are refused with "retry later";
 //   - per source address: handshakes per second (HandshakeRate, burst
 //     twice that); more are refused before any cryptography;
+//   - per agency: terminals receiving its telegrams at once (MaxTerminals);
+//     a further inbox subscription is refused with "retry later";
 //   - for the switch: sessions (MaxSessions); idle and handshake timeouts;
 //     a request stream without its frame within RequestTimeout.
 //
@@ -33,6 +35,10 @@ const (
 	DefaultFilingRate    = 10000 // per agency per second
 	DefaultHandshakeRate = 100   // per source address per second
 	DefaultMaxSessions   = 10000
+	// DefaultMaxTerminals bounds the terminals of one agency that receive
+	// at once; it also bounds what a crash can leave uncounted in flight
+	// (schedule.Suspects).
+	DefaultMaxTerminals = 8
 	// DefaultIdleTimeout closes a connection silent for this long: a
 	// terminal that died holding deliveries gives them back within it.
 	// Keep-alives go out every quarter of it.
