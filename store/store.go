@@ -138,6 +138,7 @@ func BadgerOptions(dir string) badger.Options {
 		WithNumLevelZeroTables(10).
 		WithNumLevelZeroTablesStall(20).
 		WithBaseLevelSize(64 << 20).
+		WithValueLogFileSize(ValueLogFileSize).
 		WithLogger(nil)
 	o.TableSizeMultiplier = 1
 	return o

@@ -28,13 +28,14 @@ const (
 	Security        = "security"         // a refused handshake or a denied request
 	Integrity       = "integrity"        // a stored record failed its integrity check
 	KeyRotation     = "key_rotation"     // a data key became current, or was retired
+	Storage         = "storage"          // free space crossed a watermark (Reason says what is refused)
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
 )
 
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
-	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop}
+	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

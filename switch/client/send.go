@@ -80,7 +80,8 @@ func (c *Client) SendBatch(ctx context.Context, ts []Telegram) ([]Filed, error) 
 		}
 	}
 	if err := str.Close(); err != nil {
-		return nil, c.closeErr(err)
+		// The switch refused the request before reading all of it.
+		return nil, c.readError(str, err)
 	}
 	var rep wire.FileReply
 	if err := wire.ReadExpect(str, c.MaxFrame, wire.TFileReply, &rep); err != nil {

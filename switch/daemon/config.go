@@ -57,6 +57,12 @@ import (
 //	priority  = "3h"
 //	routine   = "6h"
 //
+//	[storage]
+//	low_watermark      = 1073741824    # bytes free: below, ROUTINE filings are refused, then PRIORITY, then IMMEDIATE
+//	critical_watermark = 268435456     # bytes free: below, nothing is filed (delivery goes on)
+//	reserve            = 134217728     # bytes kept allocated beside the store, released below the critical watermark
+//	reclaim_interval   = "10m"         # how often delivered bodies' space is reclaimed (also under pressure)
+//
 //	[audit]
 //	origin              = "dienbao/HN-SWITCH-1"  # names the log in checkpoints; fixed when the data folder is created
 //	checkpoint_interval = "30s"        # sign a checkpoint this often when the log has grown
@@ -87,6 +93,16 @@ type Config struct {
 	Custody     Custody        `toml:"custody"`
 	Speed       SpeedOfService `toml:"speed_of_service"`
 	Audit       Audit          `toml:"audit"`
+	Storage     Storage        `toml:"storage"`
+}
+
+// Storage is the [storage] table: free-space watermarks and the reserve in
+// bytes (see switch/server/storage.go), and the reclaim schedule.
+type Storage struct {
+	LowWatermark      int64    `toml:"low_watermark"`
+	CriticalWatermark int64    `toml:"critical_watermark"`
+	Reserve           int64    `toml:"reserve"`
+	ReclaimInterval   Duration `toml:"reclaim_interval"`
 }
 
 // Audit is the [audit] table.
@@ -216,6 +232,11 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	if l.MaxBody < 0 || l.MaxSubject < 0 || l.MaxRef < 0 || l.MaxAddressees < 0 || l.Window < 0 || c.Custody.MaxAttempts < 0 ||
 		l.MaxStreams < 0 || l.ConnWindow < 0 || l.FilingRate < 0 || l.HandshakeRate < 0 || l.MaxSessions < 0 || l.MaxTerminals < 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: limits cannot be negative", path)
+	}
+	if st := c.Storage; st.LowWatermark < 0 || st.CriticalWatermark < 0 || st.Reserve < 0 {
+		return nil, fault.Errorf(op, fault.Invalid, "%s: [storage] sizes cannot be negative", path)
+	} else if st.LowWatermark > 0 && st.CriticalWatermark > st.LowWatermark {
+		return nil, fault.Errorf(op, fault.Invalid, "%s: [storage] critical_watermark is above low_watermark", path)
 	}
 	return &c, nil
 }

@@ -138,7 +138,10 @@ func DevSite(dir, listen string) (*Config, error) {
 	}
 	cfg := &Config{Listen: listen, Data: filepath.Join(dir, "data"), KeyFile: keyFile, CA: filepath.Join(caDir, certs.CACertFile),
 		Cert: filepath.Join(swDir, certs.FolderCert), Key: filepath.Join(swDir, certs.FolderKey),
-		Directory: dirFile, Name: "dev switch", Log: "console", CRL: crlFile}
+		Directory: dirFile, Name: "dev switch", Log: "console", CRL: crlFile,
+		// A dev machine's disk is not the switch's own: smaller watermarks
+		// and reserve than production's.
+		Storage: Storage{LowWatermark: 256 << 20, CriticalWatermark: 64 << 20, Reserve: 16 << 20}}
 	b, err := toml.Marshal(cfg)
 	if err != nil {
 		return nil, err

@@ -154,6 +154,8 @@ func Start(o Options) (*server.Server, error) {
 		MaxStreams:     cfg.Limits.MaxStreams, ConnWindow: cfg.Limits.ConnWindow, FilingRate: cfg.Limits.FilingRate,
 		HandshakeRate: cfg.Limits.HandshakeRate, MaxSessions: cfg.Limits.MaxSessions, MaxTerminals: cfg.Limits.MaxTerminals,
 		IdleTimeout: time.Duration(cfg.Limits.IdleTimeout), HandshakeTimeout: time.Duration(cfg.Limits.HandshakeTimeout),
+		LowWatermark: cfg.Storage.LowWatermark, CriticalWatermark: cfg.Storage.CriticalWatermark, Reserve: cfg.Storage.Reserve,
+		ReclaimInterval: time.Duration(cfg.Storage.ReclaimInterval),
 	})
 	if err != nil {
 		return nil, err

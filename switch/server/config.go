@@ -66,14 +66,19 @@ type Config struct {
 	// client opened (default 10 s): a stream left silent is dropped.
 	RequestTimeout time.Duration
 	// Guards against exhaustion (see limits.go); zero takes the default.
-	MaxStreams       int           // concurrent request streams per connection
-	ConnWindow       int           // bytes a client may have in flight to the switch
-	FilingRate       int           // filings per second per agency
-	HandshakeRate    int           // handshakes per second per source address
-	MaxSessions      int           // sessions at once
-	MaxTerminals     int           // terminals of one agency receiving at once
-	IdleTimeout      time.Duration // a silent connection is closed (default 15 s)
-	HandshakeTimeout time.Duration // default 10 s
+	MaxStreams    int // concurrent request streams per connection
+	ConnWindow    int // bytes a client may have in flight to the switch
+	FilingRate    int // filings per second per agency
+	HandshakeRate int // handshakes per second per source address
+	MaxSessions   int // sessions at once
+	MaxTerminals  int // terminals of one agency receiving at once
+	// Storage (storage.go): free-space watermarks in bytes, the reserve
+	// kept for the store, and how often delivered bodies' space is
+	// reclaimed.
+	LowWatermark, CriticalWatermark, Reserve int64
+	ReclaimInterval                          time.Duration
+	IdleTimeout                              time.Duration // a silent connection is closed (default 15 s)
+	HandshakeTimeout                         time.Duration // default 10 s
 }
 
 // DefaultSpeedTargets follow the usual message-handling practice (ACP 121):
@@ -141,6 +146,20 @@ func (c *Config) defaults() {
 	}
 	if c.TimerInterval <= 0 {
 		c.TimerInterval = time.Second
+	}
+	if c.LowWatermark <= 0 {
+		c.LowWatermark = DefaultLowWatermark
+	}
+	if c.CriticalWatermark <= 0 {
+		c.CriticalWatermark = min(DefaultCriticalWatermark, c.LowWatermark/2)
+	}
+	if c.Reserve < 0 {
+		c.Reserve = 0
+	} else if c.Reserve == 0 {
+		c.Reserve = DefaultReserve
+	}
+	if c.ReclaimInterval <= 0 {
+		c.ReclaimInterval = 10 * time.Minute
 	}
 }
 

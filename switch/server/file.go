@@ -48,6 +48,11 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		str.CancelRead(streamTooLarge)
 		return
 	}
+	if err := sess.s.storageRefusesAll(req.Filings); err != nil {
+		sess.replyError(str, err)
+		str.CancelRead(streamBusy)
+		return
+	}
 	if !sess.s.allowFilings(sess.id, n) {
 		sess.replyError(str, fault.Errorf("file", fault.Unavailable, "%s is over its filing rate (%d per second); nothing was filed, retry later",
 			sess.id.Agency, sess.s.cfg.FilingRate))
@@ -69,6 +74,14 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 	now := time.Now()
 	for i, f := range req.Filings {
 		h, err := filing.Check(sess.id, f, sess.s.directory(), lim, now)
+		if err == nil {
+			if err = sess.s.storageRefuses(h.Precedence); err != nil {
+				// Counted, not audited one by one (see storage.go).
+				e := wire.ErrorOf(err)
+				results[i].Err = &e
+				continue
+			}
+		}
 		if err != nil {
 			sess.refused(err)
 			e := wire.ErrorOf(err)

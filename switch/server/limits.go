@@ -39,6 +39,10 @@ const (
 	// at once; it also bounds what a crash can leave uncounted in flight
 	// (schedule.Suspects).
 	DefaultMaxTerminals = 8
+	// Storage watermarks and reserve (storage.go).
+	DefaultLowWatermark      = 1 << 30
+	DefaultCriticalWatermark = 256 << 20
+	DefaultReserve           = 128 << 20
 	// DefaultIdleTimeout closes a connection silent for this long: a
 	// terminal that died holding deliveries gives them back within it.
 	// Keep-alives go out every quarter of it.

@@ -82,14 +82,17 @@ var (
 	descFiled    = prometheus.NewDesc("dienbao_filed_total", "Telegrams accepted since the switch started, by precedence.", []string{"precedence"}, nil)
 	descDeliv    = prometheus.NewDesc("dienbao_delivered_total", "Deliveries acknowledged since the switch started, by precedence.", []string{"precedence"}, nil)
 	descSessions = prometheus.NewDesc("dienbao_sessions", "Connected sessions, by role.", []string{"role"}, nil)
-	descStore    = prometheus.NewDesc("dienbao_store_size_bytes", "Size of the store on disk: LSM tree and value log.", []string{"part"}, nil)
+	descStore    = prometheus.NewDesc("dienbao_store_size_bytes", "Space the store's files take on disk (allocated blocks), by part: lsm, vlog, wal, other.", []string{"part"}, nil)
+	descFree     = prometheus.NewDesc("dienbao_storage_free_bytes", "Free space on the store's filesystem, as last measured.", nil, nil)
+	descPressure = prometheus.NewDesc("dienbao_storage_pressure", "Storage pressure: 0 all filings accepted, 1 ROUTINE refused, 2 and PRIORITY, 3 and IMMEDIATE, 4 every filing refused.", nil, nil)
+	descFull     = prometheus.NewDesc("dienbao_storage_refused_total", "Filings refused because the switch's storage is full.", nil, nil)
 	descAudit    = prometheus.NewDesc("dienbao_audit_entries", "Entries in the audit log.", nil, nil)
 	descErr      = prometheus.NewDesc("dienbao_queue_figures_errors_total", "Scrapes that could not read the queue figures.", nil, nil)
 )
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDepth, descOldest, descOverdue, descParked, descHeld, descInFlight,
-		descFiled, descDeliv, descSessions, descStore, descAudit, descErr} {
+		descFiled, descDeliv, descSessions, descStore, descFree, descPressure, descFull, descAudit, descErr} {
 		ch <- d
 	}
 }
@@ -148,9 +151,16 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	for r, n := range roles {
 		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(n), r)
 	}
-	lsm, vlog := s.store.DB().Size()
-	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(lsm), "lsm")
-	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(vlog), "vlog")
+	if use, err := s.store.DiskUsage(); err == nil {
+		for part, n := range use {
+			ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(n), part)
+		}
+	} else {
+		s.stats.scrapeErrors.Add(1)
+	}
+	ch <- prometheus.MustNewConstMetric(descFree, prometheus.GaugeValue, float64(s.disk.free.Load()))
+	ch <- prometheus.MustNewConstMetric(descPressure, prometheus.GaugeValue, float64(s.disk.level.Load()))
+	ch <- prometheus.MustNewConstMetric(descFull, prometheus.CounterValue, float64(s.disk.refused.Load()))
 	ch <- prometheus.MustNewConstMetric(descAudit, prometheus.GaugeValue, float64(s.store.AuditSize()))
 	ch <- prometheus.MustNewConstMetric(descErr, prometheus.CounterValue, float64(s.stats.scrapeErrors.Load()))
 }

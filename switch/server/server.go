@@ -24,6 +24,7 @@ type Server struct {
 	log   *zap.Logger
 	store *store.Store
 	ex    *exchange
+	disk  storage
 	tr    *quic.Transport
 	ln    *quic.Listener
 	stats *stats
@@ -69,6 +70,9 @@ func New(cfg Config) (*Server, error) {
 	s.stats = newStats(s)
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background()) // cancelled when draining starts
 	s.ex = newExchange(s)
+	if free, err := s.freeBytes(); err == nil {
+		s.releaseReserve(free) // a switch stopped on a full disk must start
+	}
 	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, Origin: cfg.Origin,
 		OnBatch: func(n int) { s.stats.batches.Observe(float64(n)) }, OnCommit: s.ex.onCommit})
 	if err != nil {
@@ -114,6 +118,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.checkpoint()
+	s.disk.last = time.Now()
+	s.watchStorage(s.disk.last)
 	return s, nil
 }
 

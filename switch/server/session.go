@@ -122,16 +122,8 @@ func (s *Server) security(who certs.Identity, reason string, fields ...zap.Field
 }
 
 // handleStream serves one request stream.
-//
-// When the handler is done, the stream's receive side is cancelled unless
-// the client's end of stream was read already: quic-go frees a stream for
-// the peer's next one only when both sides are finished, and a client's
-// FIN that arrives in a packet of its own, after its request, would
-// otherwise never be read, so the connection would run out of streams
-// after MaxStreams requests.
 func (sess *session) handleStream(str *quic.Stream, release func()) {
 	defer str.Close()
-	defer str.CancelRead(0)
 	// A request frame comes at once or not at all: a stream opened and
 	// left silent is dropped, not kept with a goroutine for good.
 	str.SetReadDeadline(time.Now().Add(sess.s.cfg.RequestTimeout))
@@ -150,6 +142,28 @@ func (sess *session) handleStream(str *quic.Stream, release func()) {
 		return
 	}
 	sess.dispatch(t, str, payload, release)
+	release()
+	sess.finishRead(str)
+}
+
+// finishRead waits, once the request is answered, for the client's end of
+// stream, and cancels the receive side if it does not come within the
+// request timeout (or more bytes come instead). quic-go frees a stream for
+// the peer's next one only when both sides are finished: a FIN arriving in
+// a packet of its own, after the request, must still be read, or the
+// connection runs out of streams after MaxStreams requests. Cancelling at
+// once instead would make a client that has not sent its FIN yet see its
+// request fail although it was answered.
+func (sess *session) finishRead(str *quic.Stream) {
+	if sess.ctx.Err() != nil { // the connection is gone (and a subscription's reader may still hold the stream)
+		str.CancelRead(0)
+		return
+	}
+	str.SetReadDeadline(time.Now().Add(sess.s.cfg.RequestTimeout))
+	var b [1]byte
+	if n, err := str.Read(b[:]); n > 0 || !errors.Is(err, io.EOF) {
+		str.CancelRead(0)
+	}
 }
 
 func (sess *session) replyError(w io.Writer, err error) {

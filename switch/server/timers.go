@@ -22,6 +22,7 @@ func (s *Server) timers(ctx context.Context) {
 			return
 		case now := <-t.C:
 			s.runTimers(now)
+			s.watchStorage(now)
 			s.watchCRL()
 			s.watchDirectory()
 		case <-cp.C:

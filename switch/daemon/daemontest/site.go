@@ -61,6 +61,8 @@ func StartWith(t testing.TB, dir string, log *zap.Logger, tune func(*daemon.Conf
 	if err != nil {
 		t.Fatalf("dev site: %v", err)
 	}
+	// Tests share the machine's disk: pressure only when it is nearly full.
+	cfg.Storage = daemon.Storage{LowWatermark: 48 << 20, CriticalWatermark: 16 << 20, Reserve: 4 << 20}
 	if tune != nil {
 		tune(cfg)
 	}
