@@ -32,6 +32,12 @@ const (
 	CAKeyFile  = "ca.key"
 )
 
+// Backdate is how long before its issue a certificate is valid from: a
+// day, so that a clock off by hours (the classic mistake is local time set
+// as UTC, seven hours in Vietnam) does not lock a terminal or a switch out
+// with "not yet valid".
+const Backdate = 24 * time.Hour
+
 func serial() (*big.Int, error) {
 	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 }
@@ -50,7 +56,7 @@ func NewCA(name string, validity time.Duration) (*CA, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"dienbao"}},
-		NotBefore:             now.Add(-time.Hour),
+		NotBefore:             now.Add(-Backdate),
 		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
@@ -153,7 +159,7 @@ func (ca *CA) Issue(req Request) (*Issued, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          sn,
 		Subject:               subj,
-		NotBefore:             now.Add(-time.Hour),
+		NotBefore:             now.Add(-Backdate),
 		NotAfter:              now.Add(req.Validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           eku,

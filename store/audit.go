@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"strconv"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/switch/audit"
@@ -87,6 +88,16 @@ func (s *Store) Record(e AuditEntry) error {
 // waiting for it (security events met on a hot path, such as handshakes).
 func (s *Store) RecordAsync(e AuditEntry) {
 	s.submitAsync(&op{apply: func(c *commitCtx) error { return c.appendAudit(e) }})
+}
+
+// LastTimeAtOpen is the time of the latest audit entry recorded before
+// this store was opened (zero for an empty log). No entry's time is ever
+// earlier than the one before it.
+func (s *Store) LastTimeAtOpen() time.Time {
+	if s.openedAt == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, s.openedAt).UTC()
 }
 
 // AuditSize is the number of entries in the audit log.

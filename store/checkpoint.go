@@ -121,6 +121,9 @@ func (s *Store) Checkpoint() (SignedCheckpoint, error) {
 		cp = SignedCheckpoint{Size: size, Note: signed}
 		return nil
 	}})
+	if err == nil {
+		err = s.copyCheckpoint(cp)
+	}
 	return cp, err
 }
 

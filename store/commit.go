@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/failpoint"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"go.uber.org/zap"
@@ -177,6 +178,7 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 			return batch, nil
 		}
 	}
+	failpoint.Hit("before-write")
 	st := s.st
 	var events []Event
 	txn := s.db.NewTransaction(true)
@@ -221,8 +223,10 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 		return append(d1, d2...), rest
 	}
 	if err == nil {
+		failpoint.Hit("before-commit")
 		err = txn.Commit()
 		if err == nil {
+			failpoint.Hit("after-commit")
 			s.st = st
 			if s.opts.OnCommit != nil && len(events) > 0 {
 				s.opts.OnCommit(events)

@@ -48,6 +48,11 @@ type Options struct {
 	// log's Ed25519 signing key; later values are ignored. Default
 	// "dienbao/switch".
 	Origin string
+	// CheckpointCopy is a file outside Dir where the latest checkpoint is
+	// copied; AcceptLoss opens a log shorter than that copy (see
+	// lastcheckpoint.go).
+	CheckpointCopy string
+	AcceptLoss     bool
 }
 
 // Store is the durable state. Reads may run concurrently; all writes go
@@ -76,11 +81,18 @@ type Store struct {
 	lostWrites bool
 	// suspectBelow: see SuspectBelow.
 	suspectBelow uint64
-	altered      []uint64 // audit entries found altered at Open
-	signer       note.Signer
-	vkey         string
-	mu           sync.Mutex
-	shut         bool
+	// openedAt is the last audit time when the store was opened.
+	openedAt int64
+	// copied is the size of the checkpoint copy on file; shortened says
+	// why the store was opened short (AcceptLoss), to be audited.
+	copyMu    sync.Mutex
+	copied    uint64
+	shortened string
+	altered   []uint64 // audit entries found altered at Open
+	signer    note.Signer
+	vkey      string
+	mu        sync.Mutex
+	shut      bool
 	// views is held (shared) by every read transaction, and exclusively
 	// while a data key is retired: a read that started before a re-seal
 	// may still see records sealed under the old key in its snapshot.
@@ -204,11 +216,21 @@ func Open(opts Options) (*Store, error) {
 	if err == nil {
 		err = s.useAuditKey(skey, vkey)
 	}
+	if err == nil {
+		err = s.checkShortened()
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	s.openedAt = s.st.at
 	go s.loop()
+	if s.shortened != "" {
+		if err := s.Record(AuditEntry{Actor: "switch", Event: AuditIntegrity, Reason: s.shortened}); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	for _, i := range s.altered {
 		reason := fmt.Sprintf("audit entry %d no longer matches the tree signed at the last checkpoint", i)
 		s.log.Error("audit log altered", zap.Uint64("index", i))

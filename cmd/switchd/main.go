@@ -32,6 +32,8 @@ type cli struct {
 	NewKeyFile        string `help:"With --rewrap: the new key file." type:"path"`
 	NewPassphraseFile string `help:"With --rewrap: a file holding the new passphrase (or set DIENBAO_NEW_PASSPHRASE)." type:"path"`
 
+	AcceptLoss bool `name:"accept-loss" help:"Start although the store lost its latest commits (its audit log is shorter than its last checkpoint, whose copy is beside the keyring): go on with what is left, and record the loss in the audit log. Restoring the store from a backup is the alternative."`
+
 	CPUProfile string `name:"cpuprofile" help:"Write a CPU profile (pprof) of the whole run to this file, for performance work." type:"path"`
 	MemProfile string `name:"memprofile" help:"Write an allocation profile (pprof) of the whole run to this file at exit, for performance work." type:"path"`
 }
@@ -91,7 +93,7 @@ func run(ctx context.Context, c cli) error {
 		if cfg.HTTP == "" {
 			cfg.HTTP = "127.0.0.1:4480"
 		}
-		return daemon.Run(ctx, daemon.Options{Config: cfg, DevDir: c.Data})
+		return daemon.Run(ctx, daemon.Options{Config: cfg, DevDir: c.Data, AcceptLoss: c.AcceptLoss})
 	case c.Config != "" && c.Rewrap:
 		cfg, err := daemon.LoadConfig(c.Config)
 		if err != nil {
@@ -116,7 +118,7 @@ func run(ctx context.Context, c cli) error {
 		if c.HTTP != "" {
 			cfg.HTTP = c.HTTP
 		}
-		return daemon.Run(ctx, daemon.Options{Config: cfg, ConfigPath: c.Config})
+		return daemon.Run(ctx, daemon.Options{Config: cfg, ConfigPath: c.Config, AcceptLoss: c.AcceptLoss})
 	}
 	return fmt.Errorf("nothing to run: pass --dev for a local dev site or --config FILE")
 }

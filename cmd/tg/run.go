@@ -25,6 +25,7 @@ type cli struct {
 	Receipts receiptsCmd `cmd:"" help:"Receive delivery reports for telegrams this agency filed."`
 	Certs    certsCmd    `cmd:"" help:"PKI: create the CA, issue certificates."`
 	Keys     keysCmd     `cmd:"" help:"Encryption at rest: rotate the data-encryption key (operator)."`
+	Clock    clockCmd    `cmd:"" help:"The switch's clock, and whether it trusts it; --confirm vouches for its wall clock (operator)."`
 	Audit    auditCmd    `cmd:"" help:"The verifiable audit log: query, verify, prove, export."`
 	Queues   queuesCmd   `cmd:"" help:"Queue figures per agency and precedence (operator)."`
 	Sessions sessionsCmd `cmd:"" help:"Connected terminals and users (operator)."`

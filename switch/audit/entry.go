@@ -29,13 +29,14 @@ const (
 	Integrity       = "integrity"        // a stored record failed its integrity check
 	KeyRotation     = "key_rotation"     // a data key became current, or was retired
 	Storage         = "storage"          // free space crossed a watermark (Reason says what is refused)
+	Clock           = "clock"            // the switch's clock became untrusted, or trusted again (Reason says why)
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
 )
 
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
-	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage}
+	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

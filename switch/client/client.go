@@ -102,9 +102,39 @@ func Dial(ctx context.Context, f *certs.Folder, opts ...Option) (*Client, error)
 		MaxIncomingUniStreams: -1,
 	})
 	if err != nil {
+		if ref := refusedCertificate(f, err); ref != nil {
+			return nil, ref
+		}
 		return nil, fault.E(op, fault.Unavailable, "cannot reach the switch at "+f.Switch, err)
 	}
 	return &Client{conn: conn, folder: f, MaxFrame: wire.DefaultMaxFrame, MaxBody: 64 << 20}, nil
+}
+
+// badCertificate is TLS alert 42 as QUIC carries it (RFC 9001, 4.8).
+const badCertificate = 0x100 + 42
+
+// refusedCertificate explains a switch's refusal of this terminal's
+// certificate, or returns nil if err is not one. The switch says only "bad
+// certificate" (it tells a stranger no more), and in TLS 1.3 it says so
+// after the client thinks the handshake done, so the first request fails
+// with it; the terminal says what that can mean, and checks what it can
+// itself.
+func refusedCertificate(f *certs.Folder, err error) error {
+	const op = "dial"
+	var te *quic.TransportError
+	if !errors.As(err, &te) || !te.Remote || te.ErrorCode != badCertificate {
+		return nil
+	}
+	leaf, now := f.Cert.Leaf, time.Now()
+	switch {
+	case leaf != nil && now.Before(leaf.NotBefore):
+		return fault.Errorf(op, fault.Permission, "the switch refused this certificate: it is not valid before %s, and this machine's clock says %s",
+			leaf.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case leaf != nil && now.After(leaf.NotAfter):
+		return fault.Errorf(op, fault.Permission, "the switch refused this certificate: it expired at %s", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return fault.E(op, fault.Permission, "the switch refused this certificate: it is revoked, expired or not yet valid by the switch's clock, "+
+		"or not issued by the switch's CA; the switch's operator finds which in its log and audit log", err)
 }
 
 // Identity is who this client is, from its certificate.
@@ -128,6 +158,9 @@ func (c *Client) Close() error { return c.conn.CloseWithError(0, "") }
 
 // CloseErr explains why the connection ended, if it has.
 func (c *Client) closeErr(err error) error {
+	if ref := refusedCertificate(c.folder, err); ref != nil {
+		return ref
+	}
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && ae.Remote {
 		return fault.Errorf("switch", fault.Unavailable, "the switch closed the connection: %s", ae.ErrorMessage)

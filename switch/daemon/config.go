@@ -50,6 +50,7 @@ import (
 //	ack_timeout    = "2m"              # a delivery unacknowledged this long: session closed, redelivered
 //	max_attempts   = 5                 # unacknowledged hand-outs before a telegram is parked
 //	timer_interval = "1s"              # how often expiry and speed-of-service deadlines are checked
+//	clock_tolerance = "2m"             # a clock jump beyond it suspends filings, expiry and overdue decisions
 //
 //	[speed_of_service]                 # overdue after this long waiting (defaults shown)
 //	flash     = "10m"
@@ -119,6 +120,10 @@ type Custody struct {
 	AckTimeout    Duration `toml:"ack_timeout"`
 	MaxAttempts   int      `toml:"max_attempts"`
 	TimerInterval Duration `toml:"timer_interval"`
+	// ClockTolerance is how far the wall clock may move at once, or be
+	// behind the last recorded time at start, before the switch stops
+	// trusting it (default 2m; see switch/clock).
+	ClockTolerance Duration `toml:"clock_tolerance"`
 }
 
 // SpeedOfService is the [speed_of_service] table.

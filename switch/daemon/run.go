@@ -21,6 +21,7 @@ import (
 	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/clock"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/monitor"
@@ -40,6 +41,11 @@ type Options struct {
 	// KeepMemoryLimit leaves the process's Go memory limit alone (tests
 	// that run a switch in-process).
 	KeepMemoryLimit bool
+	// Clock replaces the machine's clocks (tests that step the time).
+	Clock clock.Source
+	// AcceptLoss starts the switch although its store lost its latest
+	// commits (switchd --accept-loss; see store/lastcheckpoint.go).
+	AcceptLoss bool
 	// ConfigPath is the file SIGHUP reloads from (dev mode: the site's
 	// switchd.toml).
 	ConfigPath string
@@ -156,6 +162,8 @@ func Start(o Options) (*server.Server, error) {
 		IdleTimeout: time.Duration(cfg.Limits.IdleTimeout), HandshakeTimeout: time.Duration(cfg.Limits.HandshakeTimeout),
 		LowWatermark: cfg.Storage.LowWatermark, CriticalWatermark: cfg.Storage.CriticalWatermark, Reserve: cfg.Storage.Reserve,
 		ReclaimInterval: time.Duration(cfg.Storage.ReclaimInterval),
+		Clock:           o.Clock, ClockTolerance: time.Duration(cfg.Custody.ClockTolerance),
+		CheckpointCopy: CheckpointCopy(cfg), AcceptLoss: o.AcceptLoss,
 	})
 	if err != nil {
 		return nil, err
@@ -184,6 +192,11 @@ func Start(o Options) (*server.Server, error) {
 // StoreDir is where the Badger store lives: data/store.
 func StoreDir(cfg *Config) string { return filepath.Join(cfg.Data, "store") }
 
+// CheckpointCopy is where the latest audit checkpoint is copied: beside
+// the keyring, outside the store's files, so that it does not share their
+// fate.
+func CheckpointCopy(cfg *Config) string { return filepath.Join(cfg.Data, "checkpoint.note") }
+
 // OpenKeyring opens the keyring in the data folder with the configured
 // secret. The first start (no keyring and no store yet) creates it. A
 // wrong passphrase or key file is refused in one line, before anything
@@ -211,7 +224,7 @@ func OpenStore(cfg *Config) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(store.Options{Dir: StoreDir(cfg), Keyring: ring, Origin: cfg.origin()})
+	return store.Open(store.Options{Dir: StoreDir(cfg), Keyring: ring, Origin: cfg.origin(), CheckpointCopy: CheckpointCopy(cfg)})
 }
 
 // origin is the audit log's origin: configured, or derived from the name.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/clock"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/filing"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -77,8 +78,16 @@ type Config struct {
 	// reclaimed.
 	LowWatermark, CriticalWatermark, Reserve int64
 	ReclaimInterval                          time.Duration
-	IdleTimeout                              time.Duration // a silent connection is closed (default 15 s)
-	HandshakeTimeout                         time.Duration // default 10 s
+	// Clock is where time comes from (zero: the machine's clocks; tests
+	// step it); ClockTolerance is how far the wall clock may move at once
+	// before it is untrusted (see switch/clock).
+	Clock          clock.Source
+	ClockTolerance time.Duration
+	// CheckpointCopy and AcceptLoss go to the store (store.Options).
+	CheckpointCopy   string
+	AcceptLoss       bool
+	IdleTimeout      time.Duration // a silent connection is closed (default 15 s)
+	HandshakeTimeout time.Duration // default 10 s
 }
 
 // DefaultSpeedTargets follow the usual message-handling practice (ACP 121):
@@ -157,6 +166,9 @@ func (c *Config) defaults() {
 		c.Reserve = 0
 	} else if c.Reserve == 0 {
 		c.Reserve = DefaultReserve
+	}
+	if c.Clock.Wall == nil || c.Clock.Mono == nil {
+		c.Clock = clock.System()
 	}
 	if c.ReclaimInterval <= 0 {
 		c.ReclaimInterval = 10 * time.Minute

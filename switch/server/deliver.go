@@ -285,7 +285,7 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 		// after the hold's commit).
 		sess.release(rank, it)
 		return errWithdrawn
-	case h.Expired(time.Now()):
+	case sess.s.expired(h):
 		return sess.withdraw(rank, it, store.ReasonExpired)
 	case ds.Attempts >= sess.s.cfg.MaxAttempts:
 		sess.log.Warn("telegram parked after failed attempts", zap.Stringer("id", it.ID), zap.Int("attempts", ds.Attempts))

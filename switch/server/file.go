@@ -2,9 +2,9 @@ package server
 
 import (
 	"io"
-	"time"
 
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/failpoint"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
 	"github.com/dienbao/dienbao/switch/wire"
@@ -53,6 +53,11 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		str.CancelRead(streamBusy)
 		return
 	}
+	if ok, why := sess.s.clock.Trusted(); !ok {
+		sess.replyError(str, fault.Errorf("file", fault.Unavailable, "the switch's clock is not trusted: %s; nothing was filed, retry later", why))
+		str.CancelRead(streamBusy)
+		return
+	}
 	if !sess.s.allowFilings(sess.id, n) {
 		sess.replyError(str, fault.Errorf("file", fault.Unavailable, "%s is over its filing rate (%d per second); nothing was filed, retry later",
 			sess.id.Agency, sess.s.cfg.FilingRate))
@@ -71,7 +76,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 	results := make([]wire.FileResult, n)
 	var accepted []*store.Filing
 	var index []int // accepted[k] answers results[index[k]]
-	now := time.Now()
+	now := sess.s.clock.Now()
 	for i, f := range req.Filings {
 		h, err := filing.Check(sess.id, f, sess.s.directory(), lim, now)
 		if err == nil {
@@ -113,6 +118,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 			}
 		}
 	}
+	failpoint.Hit("before-reply")
 	if err := wire.WriteFrame(str, wire.TFileReply, wire.FileReply{Results: results}); err != nil {
 		sess.log.Info("filing reply not delivered; the sender can refile with the same reference", zap.Error(err))
 	}

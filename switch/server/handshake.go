@@ -80,7 +80,7 @@ func (s *Server) checkPeer(cs tls.ConnectionState) error {
 	for _, c := range cs.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: s.cfg.CAs, Intermediates: inter,
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: s.cfg.CAs, Intermediates: inter, CurrentTime: s.clock.Now(),
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return fmt.Errorf("certificate not accepted: %w", err)
 	}

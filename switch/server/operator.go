@@ -34,7 +34,7 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 // queues gathers the figures of every agency in the directory, per
 // precedence, and up to overdueN overdue telegrams, oldest first.
 func (s *Server) queues(overdueN int) (wire.Queues, error) {
-	now := time.Now()
+	now := s.clock.Now()
 	out := wire.Queues{Totals: s.stats.totals(now)}
 	inflight, terminals := s.ex.inflight()
 	for _, ag := range s.directory().Agencies() {

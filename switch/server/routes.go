@@ -53,6 +53,7 @@ var routes = map[wire.Type]route{
 	wire.TShow:             {"show telegrams", operators, "never the subject or the body", plain((*session).handleShow)},
 	wire.TOperate:          {"hold, release, cancel or requeue telegrams", operators, "", plain((*session).handleOperate)},
 	wire.TRotateKeys:       {"rotate keys", operators, "", plain((*session).handleRotate)},
+	wire.TClock:            {"read or confirm the switch's clock", operators, "", plain((*session).handleClock)},
 }
 
 // dispatch runs a request through the table.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/clock"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
@@ -25,9 +26,12 @@ type Server struct {
 	store *store.Store
 	ex    *exchange
 	disk  storage
-	tr    *quic.Transport
-	ln    *quic.Listener
-	stats *stats
+	clock *clock.Clock
+	// clockTold is the clock's state last logged and audited (timer loop).
+	clockTold string
+	tr        *quic.Transport
+	ln        *quic.Listener
+	stats     *stats
 	// filings and handshakes are the rate limiters per agency and per
 	// source address.
 	filings, handshakes *limiters
@@ -70,16 +74,19 @@ func New(cfg Config) (*Server, error) {
 	s.stats = newStats(s)
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background()) // cancelled when draining starts
 	s.ex = newExchange(s)
+	s.clock = clock.New(cfg.Clock, cfg.ClockTolerance)
 	if free, err := s.freeBytes(); err == nil {
 		s.releaseReserve(free) // a switch stopped on a full disk must start
 	}
-	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, Origin: cfg.Origin,
+	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, Origin: cfg.Origin, Now: s.clock.Now,
+		CheckpointCopy: cfg.CheckpointCopy, AcceptLoss: cfg.AcceptLoss,
 		OnBatch: func(n int) { s.stats.batches.Observe(float64(n)) }, OnCommit: s.ex.onCommit})
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
 	s.ex.store = st
+	s.clock.Start(st.LastTimeAtOpen())
 	if cfg.CRL != "" {
 		if err := s.loadCRL(); err != nil {
 			st.Close()
@@ -120,6 +127,7 @@ func New(cfg Config) (*Server, error) {
 	s.checkpoint()
 	s.disk.last = time.Now()
 	s.watchStorage(s.disk.last)
+	s.watchClock()
 	return s, nil
 }
 

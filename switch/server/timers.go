@@ -21,7 +21,8 @@ func (s *Server) timers(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.runTimers(now)
+			s.watchClock()
+			s.runTimers()
 			s.watchStorage(now)
 			s.watchCRL()
 			s.watchDirectory()
@@ -41,8 +42,14 @@ func (s *Server) checkpoint() {
 	s.log.Debug("audit checkpoint", zap.Uint64("size", cp.Size))
 }
 
-// runTimers handles every deadline due at now.
-func (s *Server) runTimers(now time.Time) {
+// runTimers handles every deadline due now, on the switch's clock; none
+// while the clock is untrusted (a wrong clock would withdraw telegrams and
+// tell their senders so, for good).
+func (s *Server) runTimers() {
+	if ok, _ := s.clock.Trusted(); !ok {
+		return
+	}
+	now := s.clock.Now()
 	s.forDue(store.DueExpiry, now, func(id telegram.ID) bool { s.ex.expire(id); return true })
 	s.forDue(store.DueOverdue, now, func(id telegram.ID) bool {
 		late, err := s.store.MarkOverdue(id)

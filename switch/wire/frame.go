@@ -61,6 +61,8 @@ const (
 	TShowReply   Type = 27 // ← Show
 	TOperate     Type = 28 // operator → Operate
 	TOperated    Type = 29 // ← Operated
+	TClock       Type = 30 // operator → ClockRequest
+	TClockReply  Type = 31 // ← Clock
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -70,7 +72,8 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TAuditCheckpoints: "audit_checkpoints", TAuditProof: "audit_proof", TAuditBundle: "audit_bundle",
 	TAuditConsistency: "audit_consistency", TAuditProofHashes: "audit_proof_hashes",
 	TQueues: "queues", TQueuesReply: "queues_reply", TSessions: "sessions", TSessionList: "session_list",
-	TShow: "show", TShowReply: "show_reply", TOperate: "operate", TOperated: "operated"}
+	TShow: "show", TShowReply: "show_reply", TOperate: "operate", TOperated: "operated",
+	TClock: "clock", TClockReply: "clock_reply"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

@@ -53,5 +53,6 @@ func seeds() [][]byte {
 	add(TShow, ShowRequest{})
 	add(TOperate, Operate{Action: ActCancel, Reason: "gửi nhầm"})
 	add(TRotateKeys, RotateKeys{})
+	add(TClock, ClockRequest{Confirm: true})
 	return out
 }

@@ -118,3 +118,17 @@ type Operated struct {
 	Done    []telegram.Address `cbor:"1,keyasint"` // addressees (or the agency) acted on
 	Skipped []telegram.Address `cbor:"2,keyasint,omitempty"`
 }
+
+// ClockRequest asks for the switch's clock (operators); with Confirm, the
+// operator vouches for the wall clock and the switch trusts it again.
+type ClockRequest struct {
+	Confirm bool `cbor:"1,keyasint,omitempty"`
+}
+
+// Clock is the switch's clock. JSON names are tg clock's fields.
+type Clock struct {
+	Trusted bool      `cbor:"1,keyasint" json:"trusted"`
+	Reason  string    `cbor:"2,keyasint,omitempty" json:"reason,omitempty"` // why not trusted
+	Now     time.Time `cbor:"3,keyasint" json:"now"`                        // the switch's time
+	Wall    time.Time `cbor:"4,keyasint" json:"wall"`                       // the machine's wall clock
+}

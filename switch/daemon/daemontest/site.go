@@ -16,6 +16,7 @@ import (
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/clock"
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/server"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -54,6 +55,13 @@ func StartWithLogger(t testing.TB, dir string, log *zap.Logger) *Site {
 // configuration first (short timers, small limits).
 func StartWith(t testing.TB, dir string, log *zap.Logger, tune func(*daemon.Config)) *Site {
 	t.Helper()
+	return StartWithClock(t, dir, log, tune, clock.Source{})
+}
+
+// StartWithClock is StartWith on a clock the test steps (zero: the
+// machine's).
+func StartWithClock(t testing.TB, dir string, log *zap.Logger, tune func(*daemon.Config), clk clock.Source) *Site {
+	t.Helper()
 	if log == nil {
 		log = zaptest.NewLogger(t)
 	}
@@ -66,7 +74,7 @@ func StartWith(t testing.TB, dir string, log *zap.Logger, tune func(*daemon.Conf
 	if tune != nil {
 		tune(cfg)
 	}
-	srv, err := daemon.Start(daemon.Options{Config: cfg, DevDir: dir, Out: io.Discard, Logger: log, KeepMemoryLimit: true})
+	srv, err := daemon.Start(daemon.Options{Config: cfg, DevDir: dir, Out: io.Discard, Logger: log, KeepMemoryLimit: true, Clock: clk})
 	if err != nil {
 		t.Fatalf("start switch: %v", err)
 	}
