@@ -17,21 +17,6 @@ import (
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
-// buildFailpoints compiles switchd with its crash points (package
-// switch/failpoint) into a temporary folder.
-func buildFailpoints(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go toolchain on PATH")
-	}
-	bin := filepath.Join(t.TempDir(), "switchd")
-	if out, err := exec.Command(goBin, "build", "-tags", "failpoints", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // The switch killed at each step of the commit path, one exact instant
 // each (kill -9 from outside lands anywhere): a filing killed before its
 // commit is not stored and is filed anew when the sender files it again;
@@ -40,7 +25,7 @@ func buildFailpoints(t *testing.T) string {
 // way every telegram answered ACCEPTED is delivered exactly once, and the
 // audit log records one filing of each.
 func TestFailpoints(t *testing.T) {
-	bin := buildFailpoints(t)
+	bin := buildSwitchd(t, "failpoints")
 	for _, tc := range []struct {
 		step      string
 		at        int

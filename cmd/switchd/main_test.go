@@ -18,15 +18,16 @@ import (
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
-// buildSwitchd compiles this command into a temporary folder.
-func buildSwitchd(t *testing.T) string {
+// buildSwitchd compiles this command into a temporary folder, with the
+// build tags given (failpoints: the crash points of switch/failpoint).
+func buildSwitchd(t *testing.T, tags ...string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go toolchain on PATH")
 	}
 	bin := filepath.Join(t.TempDir(), "switchd")
-	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command(goBin, "build", "-tags", strings.Join(tags, ","), "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin

@@ -191,21 +191,7 @@ func TestTamperedLargeBodyMidDelivery(t *testing.T) {
 		Body: bytes.Repeat([]byte("b"), 200<<10)})
 	other := site.Send("HN.UBND", tg("NA.TU", telegram.Routine, "other"))
 	site.Stop()
-	st := daemontest.OpenStore(t, site.Dir)
-	chunk1 := append(append([]byte{'b'}, big[:]...), 0, 0, 0, 1)
-	err := st.DB().Update(func(txn *badger.Txn) error {
-		item, err := txn.Get(chunk1)
-		if err != nil {
-			return err
-		}
-		v, _ := item.ValueCopy(nil)
-		v[100] ^= 1
-		return txn.Set(chunk1, v)
-	})
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	flipStoredBit(t, dir, append(append([]byte{'b'}, big[:]...), 0, 0, 0, 1), 100)
 	site = daemontest.StartIn(t, dir)
 	col := &daemontest.Collector{}
 	var err2 error

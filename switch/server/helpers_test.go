@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -28,4 +29,28 @@ func issueTerminal(t *testing.T, site *daemontest.Site, agency telegram.Address,
 		t.Fatal(err)
 	}
 	return name
+}
+
+// flipStoredBit flips one bit, at offset at (negative: from the end), of
+// the stored value of key in the stopped dev site in dir, as damage on
+// disk would.
+func flipStoredBit(t *testing.T, dir string, key []byte, at int) {
+	t.Helper()
+	st := daemontest.OpenStore(t, dir)
+	defer st.Close()
+	err := st.DB().Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		v, _ := item.ValueCopy(nil)
+		if at < 0 {
+			at += len(v)
+		}
+		v[at] ^= 1
+		return txn.Set(key, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -70,21 +69,7 @@ func TestDeliveriesFlushedPastASkippedItem(t *testing.T) {
 	}
 	damaged := site.Send("HN.UBND", tg("NA.TU", telegram.Flash, "damaged"))
 	site.Stop()
-	st := daemontest.OpenStore(t, dir)
-	body := append(append([]byte{'b'}, damaged[:]...), 0, 0, 0, 0)
-	err := st.DB().Update(func(txn *badger.Txn) error {
-		item, err := txn.Get(body)
-		if err != nil {
-			return err
-		}
-		v, _ := item.ValueCopy(nil)
-		v[len(v)-3] ^= 1
-		return txn.Set(body, v)
-	})
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	flipStoredBit(t, dir, append(append([]byte{'b'}, damaged[:]...), 0, 0, 0, 0), -3)
 	site = daemontest.StartIn(t, dir)
 	col := &daemontest.Collector{}
 	// Well within the ack timeout (2 minutes): a delivery held back in the
