@@ -177,6 +177,9 @@ func Open(opts Options) (*Store, error) {
 	if err := removeEmptyLogs(opts.Dir, opts.Logger); err != nil {
 		return nil, fault.E("store.open", fault.Internal, "cannot read the store folder "+opts.Dir, err)
 	}
+	if err := verifyTables(opts.Dir, BadgerOptions(opts.Dir)); err != nil {
+		return nil, err
+	}
 	db, err := badger.Open(BadgerOptions(opts.Dir))
 	if err != nil {
 		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
