@@ -17,25 +17,31 @@ import (
 // two facts that cost nothing per delivery:
 //
 //   - a clean-stop marker, written at Close (unless a commit failed in the
-//     run) and removed at Open: without it, the last run crashed;
+//     run) and removed at Open: without it, the last run crashed, and Open
+//     records the first queue sequence of the new run as the suspect
+//     bound (kept until the next crash moves it up);
 //   - a receiving marker per agency, written (durably) when an agency's
-//     first terminal subscribes in a run, and cleared at a clean stop: the
-//     agencies that may have had telegrams in flight.
+//     first terminal subscribes in a run: the agencies that may have had
+//     telegrams in flight.
 //
-// After a crash, the switch flags the first entries of each queue of a
-// receiving agency (as many as could have been in flight: read-ahead plus
-// the windows of the agency's terminals) filed before the restart.
+// The switch flags the first entries of each queue of a receiving agency
+// (as many as could have been in flight: read-ahead plus the windows of the
+// agency's terminals) filed before the latest crash. Both facts outlive
+// clean stops: an agency that does not reconnect in the run after a crash
+// still gets its suspect telegrams flagged in a later one.
 
-// cleanKey is present while the store is closed after a clean stop.
-var cleanKey = metaKey("clean")
+// cleanKey is present while the store is closed after a clean stop;
+// suspectKey holds the suspect bound (SuspectBelow).
+var cleanKey, suspectKey = metaKey("clean"), metaKey("suspect")
 
 // receivingKey is U<agency tag>: the agency had a terminal receiving since
 // the last clean stop (empty value).
 func (ks keyspace) receivingKey(a telegram.Address) []byte { return ks.agencyKey(pReceiving, a) }
 
 // SuspectBelow is the queue sequence below which entries may have been
-// handed out in an earlier run without their attempt being counted: after
-// a crash, the first sequence of this run; after a clean stop, zero.
+// handed out in an earlier run without their attempt being counted: the
+// first sequence of the run after the latest crash (zero if the store
+// never crashed).
 func (s *Store) SuspectBelow() uint64 { return s.suspectBelow }
 
 // Receiving records, durably, that agency has a terminal receiving. It
@@ -55,40 +61,38 @@ func (s *Store) Receiving(agency telegram.Address) (already bool, err error) {
 	return already, err
 }
 
-// readClean reads whether the store was closed cleanly last time, and
-// removes the marker (durably) so that a crash from now on shows.
-func (s *Store) readClean() (bool, error) {
-	clean := true
+// recoverStop reads whether the store was closed cleanly last time and
+// sets the suspect bound: after a crash, the first sequence of this run,
+// recorded; otherwise the one recorded at the latest crash. It removes the
+// clean-stop marker (durably) so that a crash from now on shows.
+func (s *Store) recoverStop() error {
 	err := s.db.Update(func(txn *badger.Txn) error {
-		if _, err := txn.Get(cleanKey); errors.Is(err, badger.ErrKeyNotFound) {
-			clean = false
-			return nil
-		} else if err != nil {
+		_, err := txn.Get(cleanKey)
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound) && s.st.qseq == 0:
+			return nil // a new store, or one that never queued anything
+		case errors.Is(err, badger.ErrKeyNotFound):
+			s.suspectBelow = s.st.qseq + 1
+			return txn.Set(suspectKey, putU64(s.suspectBelow))
+		case err != nil:
+			return err
+		}
+		item, err := txn.Get(suspectKey)
+		if err == nil {
+			err = item.Value(func(v []byte) error { s.suspectBelow = u64(v); return nil })
+		}
+		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
 		return txn.Delete(cleanKey)
 	})
 	if err != nil {
-		return false, fault.E("store.open", fault.Internal, "cannot read the clean-stop marker", err)
+		return fault.E("store.open", fault.Internal, "cannot read the clean-stop marker", err)
 	}
-	return clean, nil
+	return nil
 }
 
-// markClean records a clean stop (every submitted write is committed) and
-// clears the receiving markers, in one transaction.
+// markClean records a clean stop: every submitted write is committed.
 func (s *Store) markClean() error {
-	return s.db.Update(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pReceiving}})
-		var keys [][]byte
-		for it.Rewind(); it.Valid(); it.Next() {
-			keys = append(keys, it.Item().KeyCopy(nil))
-		}
-		it.Close()
-		for _, k := range keys {
-			if err := txn.Delete(k); err != nil {
-				return err
-			}
-		}
-		return txn.Set(cleanKey, nil)
-	})
+	return s.db.Update(func(txn *badger.Txn) error { return txn.Set(cleanKey, nil) })
 }

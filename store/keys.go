@@ -31,7 +31,7 @@ const (
 	pExpiry      = 'x' // x<unix ns:8><id:16>: latest delivery time
 	pOverdue     = 'o' // o<unix ns:8><id:16>: speed-of-service deadline
 	pParked      = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
-	pReceiving   = 'U' // U<agency tag>: a terminal of the agency was receiving since the last clean stop (handout.go)
+	pReceiving   = 'U' // U<agency tag>: a terminal of the agency has received telegrams (handout.go)
 )
 
 // ChunkSize is the size of one stored body chunk.

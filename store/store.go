@@ -200,13 +200,9 @@ func Open(opts Options) (*Store, error) {
 		db.Close()
 		return nil, fault.E("store.open", fault.Integrity, "cannot read the store's counters", err)
 	}
-	clean, err := s.readClean()
-	if err != nil {
+	if err := s.recoverStop(); err != nil {
 		db.Close()
 		return nil, err
-	}
-	if !clean {
-		s.suspectBelow = s.st.qseq + 1
 	}
 	var skey, vkey string
 	err = db.View(func(txn *badger.Txn) error {

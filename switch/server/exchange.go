@@ -19,10 +19,16 @@ type exchange struct {
 	store    *store.Store
 	mu       sync.Mutex
 	agencies map[telegram.Address]*agencyState
-	// rmu guards suspects: per agency that received in this run, the
-	// bounds of recover.
-	rmu      sync.Mutex
-	suspects map[telegram.Address][4][4]uint64
+	// recovered holds, per agency that subscribed in this run, a
+	// *recovery: what recover found, once.
+	recovered sync.Map
+}
+
+// recovery is recover's result for one agency.
+type recovery struct {
+	once    sync.Once
+	suspect [4][4]uint64
+	err     error
 }
 
 type agencyState struct {
@@ -33,7 +39,7 @@ type agencyState struct {
 }
 
 func newExchange(s *Server) *exchange {
-	return &exchange{s: s, agencies: map[telegram.Address]*agencyState{}, suspects: map[telegram.Address][4][4]uint64{}}
+	return &exchange{s: s, agencies: map[telegram.Address]*agencyState{}}
 }
 
 // attach adds a subscribed session to its agency, loading the agency's
@@ -90,13 +96,21 @@ func (st *agencyState) receivers() int {
 // schedule.Suspects entries of each sub-queue, filed before the restart,
 // if a terminal of the agency was receiving then (see store/handout.go).
 // It runs outside ex.mu: it waits for commits, and the commit loop calls
-// onCommit, which takes ex.mu.
-func (ex *exchange) recover(a telegram.Address) (suspect [4][4]uint64, err error) {
-	ex.rmu.Lock()
-	defer ex.rmu.Unlock()
-	if b, ok := ex.suspects[a]; ok {
-		return b, nil
+// onCommit, which takes ex.mu. Agencies recover concurrently (their
+// markers share group commits); a failed recovery is tried again by the
+// next subscription.
+func (ex *exchange) recover(a telegram.Address) ([4][4]uint64, error) {
+	v, _ := ex.recovered.LoadOrStore(a, &recovery{})
+	r := v.(*recovery)
+	r.once.Do(func() { r.suspect, r.err = ex.suspects(a) })
+	if r.err != nil {
+		ex.recovered.CompareAndDelete(a, r)
 	}
+	return r.suspect, r.err
+}
+
+// suspects marks agency a as receiving and computes its bounds (recover).
+func (ex *exchange) suspects(a telegram.Address) (suspect [4][4]uint64, err error) {
 	was, err := ex.store.Receiving(a)
 	if err != nil {
 		return suspect, err
@@ -121,7 +135,6 @@ func (ex *exchange) recover(a telegram.Address) (suspect [4][4]uint64, err error
 			}
 		}
 	}
-	ex.suspects[a] = suspect
 	return suspect, nil
 }
 
