@@ -45,13 +45,20 @@ func seal(dst []byte, key []byte, keyID uint32, recordKey, plaintext []byte) []b
 }
 
 func sealAEAD(dst []byte, aead cipher.AEAD, keyID uint32, recordKey, plaintext []byte) []byte {
-	dst = slices.Grow(dst, Overhead+len(plaintext))
-	dst = append(dst, sealVersion)
-	dst = binary.BigEndian.AppendUint32(dst, keyID)
 	var nonce [chacha20poly1305.NonceSizeX]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
 		panic("crypto: no randomness: " + err.Error())
 	}
+	return sealNonce(dst, aead, keyID, nonce, recordKey, plaintext)
+}
+
+// sealNonce is the sealed record's layout (golden file:
+// testdata/golden/sealed-record.hex): version, key ID, nonce, then the
+// ciphertext and tag over the associated data of sealAD.
+func sealNonce(dst []byte, aead cipher.AEAD, keyID uint32, nonce [chacha20poly1305.NonceSizeX]byte, recordKey, plaintext []byte) []byte {
+	dst = slices.Grow(dst, Overhead+len(plaintext))
+	dst = append(dst, sealVersion)
+	dst = binary.BigEndian.AppendUint32(dst, keyID)
 	dst = append(dst, nonce[:]...)
 	return aead.Seal(dst, nonce[:], plaintext, sealAD(recordKey, keyID))
 }
