@@ -3,40 +3,15 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/dienbao/dienbao/switch/golden"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 	"golang.org/x/mod/sumdb/note"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
-
-// golden compares got with testdata/golden/name, or rewrites it with
-// -update. A change to a format auditors rely on shows as a changed golden
-// file in the diff.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s changed: a format auditors rely on must not change by accident (run with -update if it is meant to)\n got %s\nwant %s", path, got, want)
-	}
-}
 
 // goldenSigner is a fixed Ed25519 key (signatures are deterministic).
 func goldenSigner(t *testing.T) (note.Signer, string) {
@@ -79,7 +54,7 @@ func goldenEntries(t *testing.T) (telegram.ID, [][]byte) {
 // from fixed entries and a fixed key: what auditors' tools read.
 func TestFormatsGolden(t *testing.T) {
 	id, leaves := goldenEntries(t)
-	golden(t, "leaf.json", append(append([]byte(nil), leaves[3]...), '\n'))
+	golden.Check(t, "leaf.json", append(append([]byte(nil), leaves[3]...), '\n'))
 
 	tree := testonly.New(rfc6962.DefaultHasher)
 	tree.AppendData(leaves...)
@@ -88,7 +63,7 @@ func TestFormatsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "checkpoint.note", cp)
+	golden.Check(t, "checkpoint.note", cp)
 
 	b := Bundle{ID: id, Checkpoint: string(cp), VerifierKey: vkey}
 	for i, l := range leaves {
@@ -102,7 +77,7 @@ func TestFormatsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "bundle.json", append(js, '\n'))
+	golden.Check(t, "bundle.json", append(js, '\n'))
 	if _, got, err := b.Check(vkey); err != nil || len(got) != len(leaves) {
 		t.Fatalf("the golden bundle does not check: %d entries, %v", len(got), err)
 	}
