@@ -24,7 +24,14 @@ type DeliveryState struct {
 	// Held: an operator took the entry out of the queue (it is in the held
 	// list under Seq) until released. Still pending.
 	Held bool `cbor:"8,keyasint,omitempty"`
+	// Cut counts attempts that a crash of the switch may have cut rather
+	// than the terminal failed: they do not count towards parking.
+	Cut int `cbor:"9,keyasint,omitempty"`
 }
+
+// Failed is how many attempts failed at the addressee's end, as far as the
+// switch can tell: what decides parking.
+func (d DeliveryState) Failed() int { return d.Attempts - d.Cut }
 
 // Pending reports whether the addressee still waits for the telegram.
 func (d DeliveryState) Pending() bool { return d.Status == 0 }
@@ -224,7 +231,11 @@ func (s *Store) FlushAttempts() error {
 // counted. Read the state first with Delivery to decide on the hand-out;
 // before handing out again something handed out before, call
 // FlushAttempts, so the count read is complete.
-func (s *Store) Attempt(h telegram.Header, a telegram.Address, terminal string) {
+//
+// afterCrash says the telegram may have been in flight when the switch
+// last crashed (schedule.Item.Suspect): its last attempt is then counted
+// as cut by the crash, not failed.
+func (s *Store) Attempt(h telegram.Header, a telegram.Address, terminal string, afterCrash bool) {
 	id := h.ID
 	// Same lane as the telegram's acknowledgement, so the attempt is
 	// counted before the ack that settles it.
@@ -235,6 +246,9 @@ func (s *Store) Attempt(h telegram.Header, a telegram.Address, terminal string) 
 		ds, err := c.s.getDelivery(c.txn, id, a)
 		if err != nil || !ds.Pending() {
 			return nil // gone meanwhile: nothing to count
+		}
+		if afterCrash && ds.Attempts > ds.Cut {
+			ds.Cut++
 		}
 		ds.Attempts++
 		b, err := wire.Marshal(&ds)

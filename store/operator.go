@@ -177,7 +177,7 @@ func (s *Store) putBack(id telegram.ID, actor, what string, applies func(*commit
 				return err
 			}
 			if !ds.Held {
-				ds.Attempts = 0 // requeued: its attempts count afresh
+				ds.Attempts, ds.Cut = 0, 0 // requeued: its attempts count afresh
 			}
 			ds.Held, ds.Status, ds.Reason, ds.At = false, 0, "", time.Time{}
 			if err := c.putDelivery(id, q.Agency, ds); err != nil {

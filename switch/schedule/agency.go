@@ -17,8 +17,12 @@ type Item struct {
 	Prec  telegram.Precedence // zero for receipts
 	Class telegram.Classification
 	// Dup is set when the item was handed out before and came back
-	// unacknowledged.
-	Dup     bool
+	// unacknowledged, or may have been handed out before a crash.
+	Dup bool
+	// Suspect is set on the first hand-out after a crash of an entry that
+	// may have been in flight then (recover.go): its last attempt may have
+	// been cut by the crash rather than failed at the terminal.
+	Suspect bool
 	Receipt telegram.Receipt // receipts only
 	// Tag is the delivery tag the session gave this hand-out (set by the
 	// caller; the scheduler ignores it).
@@ -170,6 +174,7 @@ func (a *Agency) Next(clearance telegram.Classification, inflight func(telegram.
 		}
 		best.buf = best.buf[1:]
 		if bestItem.Seq < best.suspect {
+			bestItem.Suspect = !bestItem.Dup // not again once it came back in this run
 			bestItem.Dup = true
 		}
 		best.inflight[bestItem.Seq] = bestItem
@@ -238,7 +243,7 @@ func (a *Agency) Return(items []Item) {
 			continue // acknowledged meanwhile
 		}
 		delete(s.inflight, it.Seq)
-		it.Dup = true
+		it.Dup, it.Suspect = true, false
 		i := sort.Search(len(s.buf), func(i int) bool { return s.buf[i].Seq >= it.Seq })
 		s.buf = append(s.buf, Item{})
 		copy(s.buf[i+1:], s.buf[i:])

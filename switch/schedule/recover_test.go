@@ -44,3 +44,25 @@ func TestSuspectEntriesAfterACrash(t *testing.T) {
 		})
 	}
 }
+
+// The first hand-out after a crash of an entry under its bound is marked
+// Suspect (its last attempt may have been cut by the crash); once it came
+// back unacknowledged in this run, it is a plain redelivery, flagged Dup
+// but not Suspect, so the crash is not counted twice.
+func TestSuspectOnlyOnTheFirstHandOut(t *testing.T) {
+	q := &memQueue{}
+	q.add(10, telegram.Flash, telegram.Unclassified)
+	var bounds [4][4]uint64
+	bounds[telegram.Flash.Rank()][0] = 11
+	a := NewAgency(q.load, [4][4]uint64{}, 0)
+	a.Recover(bounds)
+	first, res, _ := a.Next(telegram.TopSecret, none, 10)
+	if res != Got || !first.Dup || !first.Suspect {
+		t.Fatalf("first hand-out: %+v %v, want Dup and Suspect", first, res)
+	}
+	a.Return([]Item{first})
+	again, res, _ := a.Next(telegram.TopSecret, none, 10)
+	if res != Got || again.Seq != 10 || !again.Dup || again.Suspect {
+		t.Fatalf("after coming back: %+v %v, want Dup, not Suspect", again, res)
+	}
+}

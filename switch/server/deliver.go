@@ -287,7 +287,7 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 		return errWithdrawn
 	case sess.s.expired(h):
 		return sess.withdraw(rank, it, store.ReasonExpired)
-	case ds.Attempts >= sess.s.cfg.MaxAttempts:
+	case failedAttempts(ds, it) >= sess.s.cfg.MaxAttempts:
 		sess.log.Warn("telegram parked after failed attempts", zap.Stringer("id", it.ID), zap.Int("attempts", ds.Attempts))
 		return sess.withdraw(rank, it, store.ReasonParked)
 	}
@@ -298,7 +298,7 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 	if err != nil && err != io.EOF {
 		return err
 	}
-	st.Attempt(h, agency, sess.id.String())
+	st.Attempt(h, agency, sess.id.String(), it.Suspect)
 	dup := it.Dup || ds.Attempts > 0
 	if err := wire.WriteFrame(w, wire.TDeliver, wire.Deliver{Tag: it.Tag, Header: h, PossibleDuplicate: dup}); err != nil {
 		return err
@@ -319,6 +319,17 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 		}
 	}
 	return nil
+}
+
+// failedAttempts is how many hand-outs of it failed at the addressee's
+// end: a hand-out after a crash counts the attempt before it as cut by the
+// crash (as store.Attempt records it), not failed.
+func failedAttempts(ds store.DeliveryState, it schedule.Item) int {
+	n := ds.Failed()
+	if it.Suspect && ds.Attempts > ds.Cut {
+		n--
+	}
+	return n
 }
 
 // withdraw takes a handed-out telegram out of this agency's queue for
