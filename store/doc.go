@@ -30,7 +30,8 @@
 // keyring's index key), and a sender reference likewise.
 //
 //	m<name>                                  counters (queue and receipt sequence, audit log size); the
-//	                                         audit log's signing and verifier keys
+//	                                         audit log's signing and verifier keys; the clean-stop marker
+//	                                         and the suspect bound (handout.go)
 //	h<id:16>                                 telegram header
 //	b<id:16><chunk:4>                        body, in 64 KiB chunks
 //	d<id:16><addressee tag>                  delivery state for one addressee
@@ -40,6 +41,7 @@
 //	R<agency tag>                            receipt queue head
 //	i<agency tag><reference tag>             sender reference → telegram ID
 //	p<agency tag><seq:8>                     parked for an operator → telegram ID
+//	U<agency tag>                            the agency has had a terminal receiving (empty; handout.go)
 //	x<unix ns:8><id:16>, o<unix ns:8><id:16> expiry and speed-of-service deadlines (empty)
 //	a<index:8>                               audit entry: its leaf (canonical JSON, package audit)
 //	A<id:16><index:8>, Y<agency tag><index:8>  audit entries of a telegram, naming an agency (empty)
@@ -47,8 +49,13 @@
 //	c<size:8>                                signed checkpoint of the audit log at that size
 //
 // Sealing. Every value is sealed by the keyring (crypto.Keyring: AEAD bound
-// to the storage key and the data key's ID); the deadline and audit index
-// markers are empty.
+// to the storage key and the data key's ID); the deadline, audit index,
+// receiving and clean-stop markers are empty.
+//
+// Outside the Badger folder, beside the keyring, the store keeps a copy of
+// its latest checkpoint (lastcheckpoint.go). Space: value-log files are
+// small and garbage-collected by Reclaim (reclaim.go); tables are checked
+// before Badger opens them (tables.go).
 //
 // The audit log. Entries are appended in the commit that makes the change
 // they record; each is a leaf of an RFC 6962 tree (tree.go explains how its

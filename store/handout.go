@@ -73,15 +73,11 @@ func (s *Store) recoverStop() error {
 			return nil // a new store, or one that never queued anything
 		case errors.Is(err, badger.ErrKeyNotFound):
 			s.suspectBelow = s.st.qseq + 1
-			return txn.Set(suspectKey, putU64(s.suspectBelow))
+			return txn.Set(suspectKey, s.sealValue(suspectKey, putU64(s.suspectBelow)))
 		case err != nil:
 			return err
 		}
-		item, err := txn.Get(suspectKey)
-		if err == nil {
-			err = item.Value(func(v []byte) error { s.suspectBelow = u64(v); return nil })
-		}
-		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		if s.suspectBelow, err = s.getU64(txn, suspectKey); err != nil {
 			return err
 		}
 		return txn.Delete(cleanKey)

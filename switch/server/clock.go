@@ -14,6 +14,8 @@ import (
 // watchClock logs and audits, once each, the clock becoming untrusted and
 // trusted again (see switch/clock). It runs at start and at every tick.
 func (s *Server) watchClock() {
+	s.clockMu.Lock()
+	defer s.clockMu.Unlock()
 	_, why := s.clock.Trusted()
 	if why == s.clockTold {
 		return
@@ -38,6 +40,19 @@ func (s *Server) expired(h telegram.Header) bool {
 	return ok && h.Expired(s.clock.Now())
 }
 
+// confirmClock trusts the wall clock on the word of sess's operator, and
+// audits it, naming the operator.
+func (s *Server) confirmClock(sess *session) error {
+	s.clockMu.Lock()
+	defer s.clockMu.Unlock()
+	before := s.clock.Offset()
+	s.clock.Confirm()
+	sess.log.Warn("the wall clock confirmed by an operator", zap.Duration("offset", before))
+	s.clockTold = "" // trusted, and said so below
+	return s.store.Record(store.AuditEntry{Actor: sess.id.String(), Event: audit.Clock,
+		Reason: "the wall clock confirmed by an operator, " + before.Round(time.Second).String() + " from the switch's time"})
+}
+
 // handleClock shows the switch's clock; with Confirm, the operator vouches
 // for the wall clock (audited, naming the operator) and the switch trusts
 // it from now on.
@@ -49,15 +64,10 @@ func (sess *session) handleClock(str *quic.Stream, payload []byte) {
 	}
 	s := sess.s
 	if req.Confirm {
-		before := s.clock.Offset()
-		s.clock.Confirm()
-		sess.log.Warn("the wall clock confirmed by an operator", zap.Duration("offset", before))
-		if err := s.store.Record(store.AuditEntry{Actor: sess.id.String(), Event: audit.Clock,
-			Reason: "the wall clock confirmed by an operator, " + before.Round(time.Second).String() + " from the switch's time"}); err != nil {
+		if err := s.confirmClock(sess); err != nil {
 			sess.replyError(str, err)
 			return
 		}
-		s.clockTold = "" // trusted, and said so
 	}
 	ok, why := s.clock.Trusted()
 	wire.WriteFrame(str, wire.TClockReply, wire.Clock{Trusted: ok, Reason: why, Now: s.clock.Now().UTC(), Wall: s.clock.Wall().UTC()})

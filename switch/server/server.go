@@ -27,7 +27,9 @@ type Server struct {
 	ex    *exchange
 	disk  storage
 	clock *clock.Clock
-	// clockTold is the clock's state last logged and audited (timer loop).
+	// clockTold is the clock's state last logged and audited; clockMu
+	// guards it (the timer loop and an operator's confirmation).
+	clockMu   sync.Mutex
 	clockTold string
 	tr        *quic.Transport
 	ln        *quic.Listener
