@@ -20,11 +20,11 @@ type exchange struct {
 	mu       sync.Mutex
 	agencies map[telegram.Address]*agencyState
 	// recovered holds, per agency that subscribed in this run, a
-	// *recovery: what recover found, once.
+	// *recovery: what recoverAgency found, once.
 	recovered sync.Map
 }
 
-// recovery is recover's result for one agency.
+// recovery is recoverAgency's result for one agency.
 type recovery struct {
 	once    sync.Once
 	suspect [4][4]uint64
@@ -47,7 +47,7 @@ func newExchange(s *Server) *exchange {
 // MaxTerminals terminals of the agency already receive.
 func (ex *exchange) attach(sess *session, inbox bool) (*agencyState, error) {
 	a := sess.id.Agency
-	suspect, err := ex.recover(a)
+	suspect, err := ex.recoverAgency(a)
 	if err != nil {
 		return nil, err
 	}
@@ -90,27 +90,28 @@ func (st *agencyState) receivers() int {
 	return n
 }
 
-// recover marks agency a as receiving (durably, once per run, before
+// recoverAgency marks agency a as receiving (durably, once per run, before
 // anything is handed out to it) and returns, after a crash, the bounds
 // below which its queued entries may have gone out uncounted: the first
-// schedule.Suspects entries of each sub-queue, filed before the restart,
-// if a terminal of the agency was receiving then (see store/handout.go).
+// schedule.Suspects entries of each sub-queue, filed before the latest
+// crash, if a terminal of the agency has received (see store/handout.go).
 // It runs outside ex.mu: it waits for commits, and the commit loop calls
 // onCommit, which takes ex.mu. Agencies recover concurrently (their
 // markers share group commits); a failed recovery is tried again by the
 // next subscription.
-func (ex *exchange) recover(a telegram.Address) ([4][4]uint64, error) {
+func (ex *exchange) recoverAgency(a telegram.Address) ([4][4]uint64, error) {
 	v, _ := ex.recovered.LoadOrStore(a, &recovery{})
 	r := v.(*recovery)
-	r.once.Do(func() { r.suspect, r.err = ex.suspects(a) })
+	r.once.Do(func() { r.suspect, r.err = ex.findSuspects(a) })
 	if r.err != nil {
 		ex.recovered.CompareAndDelete(a, r)
 	}
 	return r.suspect, r.err
 }
 
-// suspects marks agency a as receiving and computes its bounds (recover).
-func (ex *exchange) suspects(a telegram.Address) (suspect [4][4]uint64, err error) {
+// findSuspects marks agency a as receiving and computes its bounds
+// (recoverAgency).
+func (ex *exchange) findSuspects(a telegram.Address) (suspect [4][4]uint64, err error) {
 	was, err := ex.store.Receiving(a)
 	if err != nil {
 		return suspect, err
