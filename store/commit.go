@@ -224,7 +224,9 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 	}
 	if err == nil {
 		failpoint.Hit("before-commit")
+		s.writes.RLock()
 		err = txn.Commit()
+		s.writes.RUnlock()
 		if err == nil {
 			failpoint.Hit("after-commit")
 			s.st = st

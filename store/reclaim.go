@@ -47,10 +47,7 @@ var flushKey = metaKey("flush")
 func (s *Store) Reclaim(thorough bool) (int, error) {
 	const op = "store.reclaim"
 	if thorough {
-		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(flushKey, nil) }); err != nil {
-			return 0, fault.E(op, fault.Internal, "cannot write the flush marker", err)
-		}
-		if err := s.db.DropPrefix(flushKey); err != nil {
+		if err := s.flush(); err != nil {
 			return 0, fault.E(op, fault.Internal, "cannot flush the memtables", err)
 		}
 		if err := s.db.Flatten(2); err != nil {
@@ -71,6 +68,18 @@ func (s *Store) Reclaim(thorough bool) (int, error) {
 		s.log.Info("value log reclaimed", zap.Int("files_rewritten", n), zap.Bool("thorough", thorough))
 	}
 	return n, nil
+}
+
+// flush makes Badger write its memtables to tables. Badger refuses every
+// write while it does (ErrBlockedWrites), so the store's own writes wait
+// for it on s.writes instead of failing.
+func (s *Store) flush() error {
+	s.writes.Lock()
+	defer s.writes.Unlock()
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(flushKey, nil) }); err != nil {
+		return err
+	}
+	return s.db.DropPrefix(flushKey)
 }
 
 // DiskUsage is the space the store's files really take on disk (allocated

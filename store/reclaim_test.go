@@ -59,3 +59,47 @@ func TestDiskUseFallsBackAfterDelivery(t *testing.T) {
 		}
 	}
 }
+
+// Filings made while a thorough reclaim flushes the memtables wait for it
+// instead of failing: Badger refuses every write while it flushes on
+// request (ErrBlockedWrites), which once failed commits on a filling disk.
+func TestFilingDuringThoroughReclaim(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	stop := make(chan struct{})
+	reclaims := make(chan int)
+	go func() {
+		n := 0
+		defer func() { reclaims <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := s.Reclaim(true); err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	const filings = 150
+	for i := range filings {
+		_, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""),
+			Body: bytes.Repeat([]byte{byte(i)}, 8<<10)})
+		if err != nil {
+			close(stop)
+			<-reclaims
+			t.Fatalf("filing %d during reclaims: %v", i, err)
+		}
+	}
+	close(stop)
+	if n := <-reclaims; n == 0 {
+		t.Fatal("no reclaim ran during the filings")
+	}
+	q := SubQueue{Agency: "NA.TU", Prec: telegram.Routine, Class: telegram.Secret}
+	if es, err := s.ScanQueue(q, 0, filings+1); err != nil || len(es) != filings {
+		t.Fatalf("%d queued (%v), want %d", len(es), err, filings)
+	}
+}

@@ -97,7 +97,11 @@ type Store struct {
 	// while a data key is retired: a read that started before a re-seal
 	// may still see records sealed under the old key in its snapshot.
 	views sync.RWMutex
-	done  chan struct{}
+	// writes is held (shared) by every write to Badger, and exclusively
+	// while Reclaim makes Badger flush its memtables: Badger refuses
+	// writes meanwhile (ErrBlockedWrites) rather than making them wait.
+	writes sync.RWMutex
+	done   chan struct{}
 	// splits counts batches split because they exceeded Badger's
 	// transaction limits.
 	splits atomic.Int64
