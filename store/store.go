@@ -184,6 +184,10 @@ func Open(opts Options) (*Store, error) {
 	if err := verifyTables(opts.Dir, BadgerOptions(opts.Dir)); err != nil {
 		return nil, err
 	}
+	damage, err := checkLogs(opts.Dir, opts.AcceptLoss, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 	db, err := badger.Open(BadgerOptions(opts.Dir))
 	if err != nil {
 		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
@@ -230,6 +234,12 @@ func Open(opts Options) (*Store, error) {
 	go s.loop()
 	if s.shortened != "" {
 		if err := s.Record(AuditEntry{Actor: "switch", Event: AuditIntegrity, Reason: s.shortened}); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	for _, reason := range damage {
+		if err := s.Record(AuditEntry{Actor: "switch", Event: AuditIntegrity, Reason: reason}); err != nil {
 			s.Close()
 			return nil, err
 		}

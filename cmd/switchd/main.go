@@ -32,7 +32,7 @@ type cli struct {
 	NewKeyFile        string `help:"With --rewrap: the new key file." type:"path"`
 	NewPassphraseFile string `help:"With --rewrap: a file holding the new passphrase (or set DIENBAO_NEW_PASSPHRASE)." type:"path"`
 
-	AcceptLoss bool `name:"accept-loss" help:"Start although the store lost its latest commits (its audit log is shorter than its last checkpoint, whose copy is beside the keyring): go on with what is left, and record the loss in the audit log. Restoring the store from a backup is the alternative."`
+	AcceptLoss bool `name:"accept-loss" help:"Start although the store is damaged: a write-ahead log with commits past a damaged entry, values missing from the value log, or an audit log shorter than its last checkpoint (whose copy is beside the keyring). Go on with what is left (telegrams whose bodies are missing are quarantined when due) and record the loss in the audit log. Restoring the store from a backup is the alternative."`
 
 	CPUProfile string `name:"cpuprofile" help:"Write a CPU profile (pprof) of the whole run to this file, for performance work." type:"path"`
 	MemProfile string `name:"memprofile" help:"Write an allocation profile (pprof) of the whole run to this file at exit, for performance work." type:"path"`

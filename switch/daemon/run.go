@@ -43,8 +43,9 @@ type Options struct {
 	KeepMemoryLimit bool
 	// Clock replaces the machine's clocks (tests that step the time).
 	Clock clock.Source
-	// AcceptLoss starts the switch although its store lost its latest
-	// commits (switchd --accept-loss; see store/lastcheckpoint.go).
+	// AcceptLoss starts the switch although its store is damaged
+	// (switchd --accept-loss; see store/logcheck.go and
+	// store/lastcheckpoint.go).
 	AcceptLoss bool
 	// ConfigPath is the file SIGHUP reloads from (dev mode: the site's
 	// switchd.toml).
