@@ -1,0 +1,256 @@
+package custody
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A step of a scenario: an offer before a hand-out (offer set), or an
+// event at minute t; want is the result as describe prints it.
+type step struct {
+	offer *offer
+	ev    Event
+	t     int
+	want  string
+}
+
+// offer is a hand-out check: expired, afterCrash, handedOut.
+type offer struct{ expired, afterCrash, handedOut bool }
+
+func ev(k Kind, actor string) Event { return Event{Kind: k, Actor: actor} }
+
+var (
+	policy = Policy{MaxAttempts: 3}
+	t0     = time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+)
+
+var placeNames = [...]string{"nowhere", "queue", "held", "parked"}
+
+// describe prints a state and the effects of reaching it in one line:
+// "phase [reason] [attempts=N] [cut=N] [overdue] | from→to [report=…] [audit=event(actor:reason)…] [at=+Nm]",
+// or "phase … | -" when the event did not apply.
+func describe(s State, fx Effects) string {
+	var b strings.Builder
+	b.WriteString(s.Phase.String())
+	if s.Reason != "" {
+		fmt.Fprintf(&b, " %q", s.Reason)
+	}
+	if s.Attempts > 0 {
+		fmt.Fprintf(&b, " attempts=%d", s.Attempts)
+	}
+	if s.Cut > 0 {
+		fmt.Fprintf(&b, " cut=%d", s.Cut)
+	}
+	if s.Overdue {
+		b.WriteString(" overdue")
+	}
+	if !fx.Applied {
+		b.WriteString(" | -")
+		return b.String()
+	}
+	fmt.Fprintf(&b, " | %s→%s", placeNames[fx.From], placeNames[fx.To])
+	if fx.Report != nil {
+		fmt.Fprintf(&b, " report=%s", fx.Report.Status)
+		if fx.Report.Reason != "" {
+			fmt.Fprintf(&b, "(%s)", fx.Report.Reason)
+		}
+	}
+	for _, a := range fx.Audit {
+		fmt.Fprintf(&b, " audit=%s(%s", a.Event, a.Actor)
+		if a.Reason != "" {
+			fmt.Fprintf(&b, ":%s", a.Reason)
+		}
+		b.WriteString(")")
+	}
+	if !fx.At.IsZero() {
+		fmt.Fprintf(&b, " at=+%dm", int(fx.At.Sub(t0)/time.Minute))
+	}
+	return b.String()
+}
+
+func decision(d Decision, dup bool) string {
+	s := [...]string{"", "deliver", "skip", "withdraw", "park"}[d]
+	if dup {
+		s += " flagged"
+	}
+	return s
+}
+
+// The custody rules, one scenario per row: each starts from a telegram
+// just queued for one addressee, and runs its steps in order.
+func TestScenarios(t *testing.T) {
+	for _, sc := range []struct {
+		name  string
+		start State
+		steps []step
+	}{
+		{name: "delivered and acknowledged", steps: []step{
+			{offer: &offer{}, want: "deliver"},
+			{ev: ev(Attempt, "t1"), want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+			{ev: ev(Ack, "t1"), t: 1, want: `delivered attempts=1 | queue→nowhere report=DELIVERED audit=delivered(t1) at=+1m`},
+			{ev: ev(Ack, "t2"), t: 2, want: "delivered attempts=1 | -"}, // a second ack changes nothing
+			{offer: &offer{}, want: "skip"},
+		}},
+		{name: "ack timeout: redelivered flagged possible duplicate", steps: []step{
+			{offer: &offer{}, want: "deliver"},
+			{ev: ev(Attempt, "t1"), want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+			// no ack: the slot comes back to the scheduler, marked handed out
+			{offer: &offer{handedOut: true}, t: 2, want: "deliver flagged"},
+			{ev: ev(Attempt, "t2"), t: 2, want: "queued attempts=2 | queue→queue audit=attempt(t2)"},
+			{ev: ev(Ack, "t2"), t: 3, want: "delivered attempts=2 | queue→nowhere report=DELIVERED audit=delivered(t2) at=+3m"},
+		}},
+		{name: "a restart learns attempts from the state: flagged", start: State{Phase: Queued, Attempts: 1}, steps: []step{
+			{offer: &offer{}, want: "deliver flagged"},
+		}},
+		{name: "parked after max attempts, then requeued afresh", steps: []step{
+			{ev: ev(Attempt, "t1"), want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+			{ev: ev(Attempt, "t1"), want: "queued attempts=2 | queue→queue audit=attempt(t1)"},
+			{offer: &offer{handedOut: true}, want: "deliver flagged"},
+			{ev: ev(Attempt, "t1"), want: "queued attempts=3 | queue→queue audit=attempt(t1)"},
+			{offer: &offer{handedOut: true}, want: "park"},
+			{ev: ev(Park, ""), t: 5, want: `parked "parked" attempts=3 | queue→parked report=NOT_DELIVERED(parked) audit=parked(switch) at=+5m`},
+			{ev: ev(Ack, "t1"), want: `parked "parked" attempts=3 | -`},
+			{offer: &offer{}, want: "skip"},
+			{ev: ev(Requeue, "op"), t: 6, want: "queued | parked→queue audit=operator(op:requeue)"},
+			{offer: &offer{}, want: "deliver"},
+		}},
+		{name: "attempts cut by crashes do not park", steps: []step{
+			{ev: ev(Attempt, "t1"), want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+			{ev: Event{Kind: Attempt, Actor: "t1", AfterCrash: true}, want: "queued attempts=2 cut=1 | queue→queue audit=attempt(t1)"},
+			{ev: Event{Kind: Attempt, Actor: "t1", AfterCrash: true}, want: "queued attempts=3 cut=2 | queue→queue audit=attempt(t1)"},
+			// one failed so far, and this hand-out cuts the third: deliver
+			{offer: &offer{afterCrash: true, handedOut: true}, want: "deliver flagged"},
+			{ev: ev(Attempt, "t1"), want: "queued attempts=4 cut=2 | queue→queue audit=attempt(t1)"},
+			{ev: ev(Attempt, "t1"), want: "queued attempts=5 cut=2 | queue→queue audit=attempt(t1)"},
+			{offer: &offer{handedOut: true}, want: "park"},
+		}},
+		{name: "a first attempt after a crash cuts nothing", steps: []step{
+			{ev: Event{Kind: Attempt, Actor: "t1", AfterCrash: true}, want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+		}},
+		{name: "expired while pending", steps: []step{
+			{offer: &offer{expired: true}, t: 90, want: "withdraw"},
+			{ev: ev(Expire, ""), t: 90, want: `not delivered "expired" | queue→nowhere report=NOT_DELIVERED(expired) audit=expired(switch) at=+90m`},
+			{ev: ev(Release, "op"), want: `not delivered "expired" | -`},
+		}},
+		{name: "expired while held", start: State{Phase: Held}, steps: []step{
+			{ev: ev(Expire, ""), t: 90, want: `not delivered "expired" | held→nowhere report=NOT_DELIVERED(expired) audit=expired(switch) at=+90m`},
+		}},
+		{name: "expiry leaves a delivery in flight to its ack", steps: []step{
+			{ev: ev(Attempt, "t1"), want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+			{ev: Event{Kind: Expire, InFlight: true}, t: 90, want: "queued attempts=1 | -"},
+			{ev: ev(Ack, "t1"), t: 91, want: "delivered attempts=1 | queue→nowhere report=DELIVERED audit=delivered(t1) at=+91m"},
+		}},
+		{name: "expiry of one in flight that is never acknowledged: the next offer withdraws it", steps: []step{
+			{ev: ev(Attempt, "t1"), want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+			{ev: Event{Kind: Expire, InFlight: true}, t: 90, want: "queued attempts=1 | -"},
+			{offer: &offer{expired: true, handedOut: true}, t: 92, want: "withdraw"},
+			{ev: ev(Expire, ""), t: 92, want: `not delivered "expired" attempts=1 | queue→nowhere report=NOT_DELIVERED(expired) audit=expired(switch) at=+92m`},
+		}},
+		{name: "hold and release keep attempts", steps: []step{
+			{ev: ev(Attempt, "t1"), want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+			{ev: ev(Hold, "op"), want: "held attempts=1 | queue→held audit=operator(op:hold)"},
+			{ev: ev(Hold, "op"), want: "held attempts=1 | -"},
+			{ev: ev(Ack, "t1"), want: "held attempts=1 | -"},
+			{ev: ev(Attempt, "t1"), want: "held attempts=1 | -"},
+			{ev: ev(Release, "op"), want: "queued attempts=1 | held→queue audit=operator(op:release)"},
+			{offer: &offer{}, want: "deliver flagged"},
+		}},
+		{name: "a hold racing a buffered hand-out: the hand-out is skipped", steps: []step{
+			// the scheduler buffered the telegram for a session, then
+			// an operator held it, then the session's writer offers it
+			{ev: ev(Hold, "op"), want: "held | queue→held audit=operator(op:hold)"},
+			{offer: &offer{}, want: "skip"},
+		}},
+		{name: "a hold leaves a delivery in flight alone", steps: []step{
+			{ev: Event{Kind: Hold, Actor: "op", InFlight: true}, want: "queued | -"},
+		}},
+		{name: "cancel while queued", steps: []step{
+			{ev: Event{Kind: Cancel, Actor: "op", Reason: "sent in error"}, t: 3, want: `not delivered "sent in error" | queue→nowhere report=NOT_DELIVERED(sent in error) audit=cancelled(op:sent in error) at=+3m`},
+		}},
+		{name: "cancel while held, parked or quarantined", start: State{Phase: Held}, steps: []step{
+			{ev: Event{Kind: Cancel, Actor: "op", Reason: "x"}, want: `not delivered "x" | held→nowhere report=NOT_DELIVERED(x) audit=cancelled(op:x) at=+0m`},
+		}},
+		{name: "cancel a parked one", start: State{Phase: Parked, Reason: "parked", Attempts: 3}, steps: []step{
+			{ev: Event{Kind: Cancel, Actor: "op", Reason: "x"}, want: `not delivered "x" attempts=3 | parked→nowhere report=NOT_DELIVERED(x) audit=cancelled(op:x) at=+0m`},
+		}},
+		{name: "cancel leaves a delivery in flight to its ack", steps: []step{
+			{ev: Event{Kind: Cancel, Actor: "op", Reason: "x", InFlight: true}, want: "queued | -"},
+		}},
+		{name: "quarantined, then requeued or cancelled", steps: []step{
+			{ev: Event{Kind: Quarantine, Reason: "body failed its check"}, want: "quarantined | queue→parked audit=integrity(switch:body failed its check)"},
+			{offer: &offer{}, want: "skip"},
+			{ev: ev(Hold, "op"), want: "quarantined | -"},
+			{ev: ev(Ack, "t1"), want: "quarantined | -"},
+			{ev: ev(Requeue, "op"), want: "queued | parked→queue audit=operator(op:requeue)"},
+		}},
+		{name: "quarantined expires", start: State{Phase: Quarantined}, steps: []step{
+			{ev: ev(Expire, ""), want: `not delivered "expired" | parked→nowhere report=NOT_DELIVERED(expired) audit=expired(switch) at=+0m`},
+		}},
+		{name: "overdue once, while pending", steps: []step{
+			{ev: ev(Overdue, ""), want: "queued overdue | queue→queue audit=overdue(switch)"},
+			{ev: ev(Overdue, ""), want: "queued overdue | -"},
+			{ev: ev(Ack, "t1"), want: "delivered overdue | queue→nowhere report=DELIVERED audit=delivered(t1) at=+0m"},
+			{ev: ev(Overdue, ""), want: "delivered overdue | -"},
+		}},
+		{name: "settled telegrams take nothing more", start: State{Phase: NotDelivered, Reason: "expired"}, steps: []step{
+			{ev: ev(Requeue, "op"), want: `not delivered "expired" | -`},
+			{ev: ev(Park, ""), want: `not delivered "expired" | -`},
+			{ev: ev(Quarantine, ""), want: `not delivered "expired" | -`},
+			{ev: Event{Kind: Cancel, Reason: "x"}, want: `not delivered "expired" | -`},
+		}},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			s := sc.start
+			if s.Phase == 0 {
+				s.Phase = Queued
+			}
+			for i, st := range sc.steps {
+				now := t0.Add(time.Duration(st.t) * time.Minute)
+				var got string
+				if st.offer != nil {
+					got = decision(Offer(s, st.offer.expired, st.offer.afterCrash, st.offer.handedOut, policy))
+				} else {
+					var fx Effects
+					s, fx = Step(s, st.ev, now, policy)
+					got = describe(s, fx)
+				}
+				if got != st.want {
+					t.Fatalf("step %d (%v):\n got %s\nwant %s", i+1, stepName(st), got, st.want)
+				}
+			}
+		})
+	}
+}
+
+func stepName(st step) string {
+	if st.offer != nil {
+		return fmt.Sprintf("offer %+v", *st.offer)
+	}
+	return st.ev.Kind.String()
+}
+
+// A telegram's body goes once no addressee waits for it, parked ones
+// included.
+func TestFinished(t *testing.T) {
+	for _, c := range []struct {
+		phases []Phase
+		want   bool
+	}{
+		{[]Phase{Delivered}, true},
+		{[]Phase{Delivered, NotDelivered}, true},
+		{[]Phase{Delivered, Queued}, false},
+		{[]Phase{Delivered, Held}, false},
+		{[]Phase{NotDelivered, Quarantined}, false},
+		{[]Phase{Delivered, Parked}, false},
+	} {
+		var ss []State
+		for _, p := range c.phases {
+			ss = append(ss, State{Phase: p})
+		}
+		if got := Finished(ss); got != c.want {
+			t.Errorf("Finished(%v) = %v, want %v", c.phases, got, c.want)
+		}
+	}
+}
