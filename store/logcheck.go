@@ -431,27 +431,50 @@ func logFid(name string) uint64 {
 	return n
 }
 
-// mapFile maps a file read-only (log files are up to twice
-// ValueLogFileSize; reading them onto the heap would be the store's
-// largest allocation).
-func mapFile(path string) ([]byte, func(), error) {
+// readLog reads a log file up to the end of its last data extent. Badger
+// makes its log files large and sparse; the holes read as zeros and are
+// not read at all (SEEK_DATA/SEEK_HOLE), and neither is the tail after the
+// last data: on a full filesystem even reading a hole through a mapping
+// can fail (tmpfs answers it with SIGBUS), so the file is read, not mapped.
+func readLog(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if fi.Size() == 0 {
-		return nil, func() {}, nil
+	fd, size := int(f.Fd()), fi.Size()
+	type extent struct{ from, to int64 }
+	var extents []extent
+	for off := int64(0); off < size; {
+		from, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			break // only a hole from here
+		}
+		if err != nil {
+			extents = []extent{{0, size}} // no SEEK_DATA here: read it all
+			break
+		}
+		to, err := unix.Seek(fd, from, unix.SEEK_HOLE)
+		if err != nil {
+			to = size
+		}
+		extents = append(extents, extent{from, to})
+		off = to
 	}
-	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return nil, nil, err
+	if len(extents) == 0 {
+		return nil, nil
 	}
-	return b, func() { unix.Munmap(b) }, nil
+	b := make([]byte, extents[len(extents)-1].to)
+	for _, e := range extents {
+		if _, err := f.ReadAt(b[e.from:e.to], e.from); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 func allZero(b []byte) bool {
@@ -494,17 +517,15 @@ func checkLogs(dir string, acceptLoss bool, log *zap.Logger) ([]string, error) {
 	newest := map[string]walValue{}
 	for _, name := range names {
 		path := filepath.Join(dir, name)
-		b, unmap, err := mapFile(path)
+		b, err := readLog(path)
 		if err != nil {
 			return nil, fault.E(op, fault.Internal, "cannot read "+path, err)
 		}
 		if len(b) < logFileHeader {
-			unmap()
 			continue
 		}
 		if strings.HasSuffix(name, ".vlog") {
 			repairs, end, err := checkVlog(path, b)
-			unmap()
 			if err != nil {
 				return nil, fault.E(op, fault.Internal, "cannot repair the value-log file "+path, err)
 			}
@@ -517,7 +538,6 @@ func checkLogs(dir string, acceptLoss bool, log *zap.Logger) ([]string, error) {
 			continue
 		}
 		d := checkWAL(name, b, newest)
-		unmap()
 		if d == nil {
 			continue
 		}
