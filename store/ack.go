@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
@@ -78,7 +79,6 @@ func (s *Store) Ack(a Ack) (done bool, err error) {
 }
 
 func (c *commitCtx) ack(a Ack) (bool, error) {
-	const op = "store.ack"
 	qk := c.s.ks.queueKey(a.Queue, a.Seq)
 	if _, err := c.txn.Get(qk); errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
@@ -89,26 +89,12 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	complete, err := c.s.othersDone(c.txn, h, a.Queue.Agency)
+	ds, err := c.s.getDelivery(c.txn, a.ID, a.Queue.Agency)
 	if err != nil {
 		return false, err
 	}
-	prev, err := c.s.getDelivery(c.txn, a.ID, a.Queue.Agency)
-	if err != nil {
-		return false, err
-	}
-	at := unixUTC(c.now)
-	dsb, err := wire.Marshal(&DeliveryState{Status: telegram.Delivered, At: at, Terminal: a.Terminal,
-		Seq: prev.Seq, Attempts: prev.Attempts, Overdue: prev.Overdue})
-	if err != nil {
-		return false, fault.E(op, fault.Internal, "encode delivery state", err)
-	}
-	// Writes only from here.
-	if err := c.txn.Delete(qk); err != nil {
-		return false, err
-	}
-	c.count(a.Queue, Counts{Waiting: -1, Overdue: -b2i(prev.Overdue)})
-	if err := c.set(c.s.ks.deliveryKey(a.ID, a.Queue.Agency), dsb); err != nil {
+	done, _, err := c.step(h, a.Queue.Agency, ds, custody.Event{Kind: custody.Ack, Actor: a.Terminal})
+	if err != nil || !done {
 		return false, err
 	}
 	if a.Head > 0 {
@@ -116,36 +102,10 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 			return false, err
 		}
 	}
-	if err := c.appendAudit(AuditEntry{Actor: a.Terminal, Event: AuditDelivered, ID: a.ID, From: h.From, To: a.Queue.Agency,
-		Precedence: h.Precedence, Classification: h.Classification}); err != nil {
-		return false, err
+	if finished, err := c.finished(h); err != nil || !finished {
+		return true, err
 	}
-	if err := c.queueReceipt(h, telegram.Receipt{ID: a.ID, Addressee: a.Queue.Agency, Status: telegram.Delivered,
-		At: at, Terminal: a.Terminal}); err != nil {
-		return false, err
-	}
-	if complete {
-		return true, c.finish(h)
-	}
-	return true, nil
-}
-
-// othersDone reports whether every addressee of h other than except is
-// no longer pending.
-func (s *Store) othersDone(txn *badger.Txn, h telegram.Header, except telegram.Address) (bool, error) {
-	for _, ad := range h.Addressees() {
-		if ad == except {
-			continue
-		}
-		ds, err := s.getDelivery(txn, h.ID, ad)
-		if err != nil {
-			return false, err
-		}
-		if ds.Pending() || ds.Parked() {
-			return false, nil // still waited for, or may be requeued: keep the body
-		}
-	}
-	return true, nil
+	return true, c.finish(h)
 }
 
 // finish drops what a telegram no addressee waits for any more still
@@ -244,21 +204,10 @@ func (s *Store) Attempt(h telegram.Header, a telegram.Address, terminal string, 
 	// each routine commit takes before its acknowledgements.
 	s.submitAsync(&op{prec: h.Precedence, lazy: h.Precedence != telegram.Flash, apply: func(c *commitCtx) error {
 		ds, err := c.s.getDelivery(c.txn, id, a)
-		if err != nil || !ds.Pending() {
+		if err != nil {
 			return nil // gone meanwhile: nothing to count
 		}
-		if afterCrash && ds.Attempts > ds.Cut {
-			ds.Cut++
-		}
-		ds.Attempts++
-		b, err := wire.Marshal(&ds)
-		if err != nil {
-			return err
-		}
-		if err := c.set(c.s.ks.deliveryKey(id, a), b); err != nil {
-			return err
-		}
-		return c.appendAudit(AuditEntry{Actor: terminal, Event: AuditAttempt, ID: id, From: h.From, To: a,
-			Precedence: h.Precedence, Classification: h.Classification})
+		_, _, err = c.step(h, a, ds, custody.Event{Kind: custody.Attempt, Actor: terminal, AfterCrash: afterCrash})
+		return err
 	}})
 }

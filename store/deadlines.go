@@ -4,9 +4,9 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
-	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // Overdue is one addressee of a telegram found past its speed-of-service
@@ -31,39 +31,23 @@ func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
 		} else if err != nil {
 			return err
 		}
-		now := unixUTC(c.now)
-		type todo struct {
-			a  telegram.Address
-			ds DeliveryState
-		}
-		var list []todo
+		age := unixUTC(c.now).Sub(h.FiledAt).Round(time.Second)
 		for _, a := range h.Addressees() {
 			ds, err := c.s.getDelivery(c.txn, id, a)
 			if err != nil {
 				return err
 			}
-			if ds.Pending() && !ds.Overdue {
-				list = append(list, todo{a, ds})
-			}
-		}
-		for _, td := range list {
-			td.ds.Overdue = true
-			b, err := wire.Marshal(&td.ds)
+			done, fx, err := c.step(h, a, ds, custody.Event{Kind: custody.Overdue, Reason: "waiting " + age.String()})
 			if err != nil {
 				return err
 			}
-			if err := c.set(c.s.ks.deliveryKey(id, td.a), b); err != nil {
-				return err
+			if !done {
+				continue
 			}
-			if !td.ds.Held {
-				c.count(SubQueue{Agency: td.a, Prec: h.Precedence, Class: h.Classification}, Counts{Overdue: 1})
+			if fx.To == custody.InQueue { // counted among the queue's overdue
+				c.count(SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}, Counts{Overdue: 1})
 			}
-			age := now.Sub(h.FiledAt).Round(time.Second)
-			if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditOverdue, ID: id, From: h.From, To: td.a,
-				Precedence: h.Precedence, Classification: h.Classification, Reason: "waiting " + age.String()}); err != nil {
-				return err
-			}
-			out = append(out, Overdue{Agency: td.a, Prec: h.Precedence, Age: age})
+			out = append(out, Overdue{Agency: a, Prec: h.Precedence, Age: age})
 		}
 		return c.txn.Delete(dueKey(pOverdue, h.OverdueAt, id))
 	}})

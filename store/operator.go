@@ -2,10 +2,10 @@ package store
 
 import (
 	"errors"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
@@ -31,36 +31,6 @@ func (c *commitCtx) telegramFor(id telegram.ID) (telegram.Header, error) {
 		return h, fault.Errorf("operator", fault.NotExist, "no telegram %s", id)
 	}
 	return h, err
-}
-
-// pick reads telegram id's header and sorts its addressees into those an
-// action applies to (with their delivery state) and the others.
-func (c *commitCtx) pick(id telegram.ID, applies func(SubQueue, DeliveryState) bool) (telegram.Header, []picked, []telegram.Address, error) {
-	h, err := c.telegramFor(id)
-	if err != nil {
-		return h, nil, nil, err
-	}
-	var list []picked
-	var skipped []telegram.Address
-	for _, a := range h.Addressees() {
-		ds, err := c.s.getDelivery(c.txn, id, a)
-		if err != nil {
-			return h, nil, nil, err
-		}
-		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-		if applies(q, ds) {
-			list = append(list, picked{q: q, ds: ds})
-		} else {
-			skipped = append(skipped, a)
-		}
-	}
-	return h, list, skipped, nil
-}
-
-// picked is an addressee an action applies to.
-type picked struct {
-	q  SubQueue
-	ds DeliveryState
 }
 
 func (c *commitCtx) putDelivery(id telegram.ID, a telegram.Address, ds DeliveryState) error {
@@ -109,88 +79,52 @@ func (c *commitCtx) reinsert(q SubQueue, seq uint64, id telegram.ID) error {
 	return nil
 }
 
-func (c *commitCtx) operatorAudit(actor, what string, h telegram.Header, to telegram.Address) error {
-	return c.appendAudit(AuditEntry{Actor: actor, Event: audit.Operator, ID: h.ID, From: h.From, To: to,
-		Precedence: h.Precedence, Classification: h.Classification, Reason: what})
-}
-
 // Hold takes telegram id out of the queues of its pending addressees until
 // Release, except deliveries in flight (skip).
 func (s *Store) Hold(id telegram.ID, actor string, skip func(SubQueue, uint64) bool) (OpResult, error) {
-	var res OpResult
-	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
-		h, list, skipped, err := c.pick(id, func(q SubQueue, ds DeliveryState) bool {
-			return ds.Pending() && !ds.Held && !c.quarantined(q, ds.Seq) && (skip == nil || !skip(q, ds.Seq))
-		})
-		if err != nil {
-			return err
-		}
-		res = OpResult{Skipped: skipped}
-		for _, p := range list {
-			q, ds := p.q, p.ds
-			if err := c.takeOut(q, ds); err != nil {
-				return err
-			}
-			if err := c.set(c.s.ks.heldKey(q.Agency, ds.Seq), id[:]); err != nil {
-				return err
-			}
-			ds.Held = true
-			if err := c.putDelivery(id, q.Agency, ds); err != nil {
-				return err
-			}
-			c.count(q, Counts{Held: 1})
-			if err := c.operatorAudit(actor, "hold", h, q.Agency); err != nil {
-				return err
-			}
-			res.Done = append(res.Done, q.Agency)
-			res.Removed = append(res.Removed, Withdrawn{Queue: q, Seq: ds.Seq})
-		}
-		return nil
-	}})
-	return res, err
+	return s.operatorStep(id, custody.Event{Kind: custody.Hold, Actor: actor}, skip)
 }
 
 // Release puts telegram id back in the queues of its held addressees.
 func (s *Store) Release(id telegram.ID, actor string) (OpResult, error) {
-	return s.putBack(id, actor, "release", func(c *commitCtx, q SubQueue, ds DeliveryState) bool { return ds.Held })
+	return s.operatorStep(id, custody.Event{Kind: custody.Release, Actor: actor}, nil)
 }
 
 // Requeue puts telegram id back in the queues of its parked addressees
 // (out of attempts, or quarantined), with its attempts counted afresh.
 func (s *Store) Requeue(id telegram.ID, actor string) (OpResult, error) {
-	return s.putBack(id, actor, "requeue", func(c *commitCtx, q SubQueue, ds DeliveryState) bool {
-		return ds.Parked() || (ds.Pending() && !ds.Held && c.quarantined(q, ds.Seq))
-	})
+	return s.operatorStep(id, custody.Event{Kind: custody.Requeue, Actor: actor}, nil)
 }
 
-func (s *Store) putBack(id telegram.ID, actor, what string, applies func(*commitCtx, SubQueue, DeliveryState) bool) (OpResult, error) {
+// operatorStep applies an operator's event to every addressee of telegram
+// id it applies to; skip says which queue entries are in flight.
+func (s *Store) operatorStep(id telegram.ID, e custody.Event, skip func(SubQueue, uint64) bool) (OpResult, error) {
 	var res OpResult
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
-		h, list, skipped, err := c.pick(id, func(q SubQueue, ds DeliveryState) bool { return applies(c, q, ds) })
+		res = OpResult{}
+		h, err := c.telegramFor(id)
 		if err != nil {
 			return err
 		}
-		res = OpResult{Skipped: skipped}
-		for _, p := range list {
-			q, ds := p.q, p.ds
-			if err := c.takeOut(q, ds); err != nil {
+		for _, a := range h.Addressees() {
+			ds, err := c.s.getDelivery(c.txn, id, a)
+			if err != nil {
 				return err
 			}
-			if !ds.Held {
-				ds.Attempts, ds.Cut = 0, 0 // requeued: its attempts count afresh
-			}
-			ds.Held, ds.Status, ds.Reason, ds.At = false, 0, "", time.Time{}
-			if err := c.putDelivery(id, q.Agency, ds); err != nil {
+			q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
+			e.InFlight = skip != nil && ds.Pending() && !ds.Held && skip(q, ds.Seq)
+			done, fx, err := c.step(h, a, ds, e)
+			if err != nil {
 				return err
 			}
-			if err := c.reinsert(q, ds.Seq, id); err != nil {
-				return err
+			if !done {
+				res.Skipped = append(res.Skipped, a)
+				continue
 			}
-			c.count(q, Counts{Waiting: 1, Overdue: b2i(ds.Overdue)})
-			if err := c.operatorAudit(actor, what, h, q.Agency); err != nil {
-				return err
+			res.Done = append(res.Done, a)
+			if fx.From == custody.InQueue {
+				res.Removed = append(res.Removed, Withdrawn{Queue: q, Seq: ds.Seq})
 			}
-			res.Done = append(res.Done, q.Agency)
 		}
 		return nil
 	}})
@@ -208,7 +142,7 @@ func (s *Store) Cancel(id telegram.ID, actor, reason string, skip func(SubQueue,
 		if _, err := c.telegramFor(id); err != nil {
 			return err
 		}
-		ws, err := c.withdraw(id, withdrawal{event: audit.Cancelled, reason: reason, actor: actor, skip: skip, parked: true})
+		ws, err := c.withdraw(id, withdrawal{event: audit.Cancelled, reason: reason, actor: actor, skip: skip})
 		if err != nil {
 			return err
 		}

@@ -53,10 +53,12 @@ func (s *Store) Quarantine(q SubQueue, seq uint64, id telegram.ID, reason string
 
 // quarantined reports whether the pending entry at seq of q was moved to
 // the parked list by Quarantine (its delivery state still says pending).
-func (c *commitCtx) quarantined(q SubQueue, seq uint64) bool {
-	if _, err := c.txn.Get(c.s.ks.queueKey(q, seq)); err == nil {
+func (c *commitCtx) quarantined(q SubQueue, seq uint64) bool { return c.s.quarantined(c.txn, q, seq) }
+
+func (s *Store) quarantined(txn *badger.Txn, q SubQueue, seq uint64) bool {
+	if _, err := txn.Get(s.ks.queueKey(q, seq)); err == nil {
 		return false
 	}
-	_, err := c.txn.Get(c.s.ks.parkedKey(q.Agency, seq))
+	_, err := txn.Get(s.ks.parkedKey(q.Agency, seq))
 	return err == nil
 }

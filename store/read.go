@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
@@ -73,24 +74,25 @@ func (s *Store) Header(id telegram.ID) (telegram.Header, error) {
 	return h, err
 }
 
-// ForDelivery returns what a hand-out of a queued telegram needs, from one
-// snapshot: its header and its delivery state for addressee a. A queue
-// entry always has both (they are written in the same transaction), so a
-// missing one is damage: an Integrity error, like an altered one.
-func (s *Store) ForDelivery(id telegram.ID, a telegram.Address) (telegram.Header, DeliveryState, error) {
+// ForDelivery reads what a hand-out of telegram id to addressee a needs:
+// its header and the addressee's custody state, from one snapshot.
+func (s *Store) ForDelivery(id telegram.ID, a telegram.Address) (telegram.Header, custody.State, error) {
 	var h telegram.Header
-	var d DeliveryState
+	var st custody.State
 	err := s.view(func(txn *badger.Txn) (err error) {
 		if h, err = s.getHeader(txn, id); err != nil {
 			return err
 		}
-		d, err = s.getDelivery(txn, id, a)
+		d, err := s.getDelivery(txn, id, a)
+		if err == nil {
+			st = d.custody(s.quarantined(txn, SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}, d.Seq))
+		}
 		return err
 	})
 	if fault.Is(fault.NotExist, err) {
 		err = fault.E("store.delivery", fault.Integrity, "telegram "+id.String()+" is queued but its records are missing", err)
 	}
-	return h, d, err
+	return h, st, err
 }
 
 // Heads returns the persisted heads of all of agency's sub-queues

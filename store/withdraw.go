@@ -1,9 +1,9 @@
 package store
 
 import (
+	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
-	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // Reasons a telegram is withdrawn from an addressee's queue. Each is also
@@ -36,12 +36,11 @@ func (s *Store) Withdraw(id telegram.ID, reason string, only telegram.Address, s
 }
 
 // withdrawal says how: the audit event (expired, parked, cancelled), the
-// reason the sender reads, who acts, and which addressees.
+// reason the sender reads (a cancel's), who acts, and which addressees.
 type withdrawal struct {
 	event, reason, actor string
 	only                 telegram.Address
 	skip                 func(SubQueue, uint64) bool
-	parked               bool // also settle addressees that are parked (cancel)
 }
 
 func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) {
@@ -51,77 +50,44 @@ func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) 
 	} else if err != nil {
 		return nil, err
 	}
-	if w.actor == "" {
-		w.actor = "switch"
+	kind := custody.Cancel
+	switch w.event {
+	case ReasonExpired:
+		kind = custody.Expire
+	case ReasonParked:
+		kind = custody.Park
 	}
-	type todo struct {
-		a  telegram.Address
-		ds DeliveryState
-	}
-	var list []todo
-	stillWaited, skippedInFlight := false, false
+	var out []Withdrawn
+	applied, skippedInFlight := false, false
 	for _, a := range h.Addressees() {
+		if w.only != "" && a != w.only {
+			continue
+		}
 		ds, err := c.s.getDelivery(c.txn, id, a)
 		if err != nil {
 			return nil, err
 		}
-		parked := w.parked && ds.Parked()
-		if !ds.Pending() && !parked {
-			stillWaited = stillWaited || ds.Parked()
-			continue
-		}
 		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-		switch {
-		case w.only != "" && a != w.only:
-			stillWaited = true
-		case !ds.Held && !parked && w.skip != nil && w.skip(q, ds.Seq):
-			stillWaited, skippedInFlight = true, true
-		default:
-			list = append(list, todo{a, ds})
-		}
-	}
-	at := unixUTC(c.now)
-	var out []Withdrawn
-	// Writes only from here.
-	for _, td := range list {
-		q := SubQueue{Agency: td.a, Prec: h.Precedence, Class: h.Classification}
-		ds := td.ds
-		if err := c.takeOut(q, ds); err != nil {
-			return nil, err
-		}
-		ds.Status, ds.Reason, ds.At, ds.Held = telegram.NotDelivered, w.reason, at, false
-		b, err := wire.Marshal(&ds)
+		inFlight := ds.Pending() && !ds.Held && w.skip != nil && w.skip(q, ds.Seq)
+		done, _, err := c.step(h, a, ds, custody.Event{Kind: kind, Actor: w.actor, Reason: w.reason, InFlight: inFlight})
 		if err != nil {
 			return nil, err
 		}
-		if err := c.set(c.s.ks.deliveryKey(id, td.a), b); err != nil {
-			return nil, err
+		if !done {
+			skippedInFlight = skippedInFlight || inFlight
+			continue
 		}
-		if w.event == ReasonParked {
-			if err := c.set(c.s.ks.parkedKey(td.a, ds.Seq), id[:]); err != nil {
-				return nil, err
-			}
-			c.count(q, Counts{Parked: 1})
-			stillWaited = true // kept for an operator to requeue
-		}
-		auditReason := ""
-		if w.reason != w.event {
-			auditReason = w.reason
-		}
-		if err := c.appendAudit(AuditEntry{Actor: w.actor, Event: w.event, ID: id, From: h.From, To: td.a,
-			Precedence: h.Precedence, Classification: h.Classification, Reason: auditReason}); err != nil {
-			return nil, err
-		}
-		if err := c.queueReceipt(h, telegram.Receipt{ID: id, Addressee: td.a, Status: telegram.NotDelivered,
-			Reason: w.reason, At: at}); err != nil {
-			return nil, err
-		}
-		out = append(out, Withdrawn{Queue: q, Seq: td.ds.Seq})
+		applied = true
+		out = append(out, Withdrawn{Queue: q, Seq: ds.Seq})
 	}
-	if !stillWaited && len(list) > 0 {
-		return out, c.finish(h) // nobody waits any more
+	if applied {
+		if finished, err := c.finished(h); err != nil {
+			return nil, err
+		} else if finished {
+			return out, c.finish(h) // nobody waits any more
+		}
 	}
-	if w.event == ReasonExpired && w.only == "" && !skippedInFlight && !h.ExpiresAt.IsZero() {
+	if kind == custody.Expire && w.only == "" && !skippedInFlight && !h.ExpiresAt.IsZero() {
 		// Every addressee is settled for expiry purposes: the timer is done.
 		return out, c.txn.Delete(dueKey(pExpiry, h.ExpiresAt, id))
 	}

@@ -125,7 +125,8 @@ type Event struct {
 	// Actor: the terminal (Attempt, Ack) or operator (Cancel, Hold,
 	// Release, Requeue) that acts; empty for the switch.
 	Actor string
-	// Reason: an operator's words (Cancel), or what failed (Quarantine).
+	// Reason: an operator's words (Cancel), what failed (Quarantine), how
+	// long it has waited (Overdue).
 	Reason string
 	// InFlight: a terminal holds the telegram unacknowledged at this
 	// moment (seen by the delivery side). Expiry, cancel and hold leave
@@ -252,7 +253,7 @@ func Step(s State, e Event, now time.Time, p Policy) (State, Effects) {
 			return s, Effects{}
 		}
 		n.Overdue = true
-		fx.Audit = []AuditEntry{{Event: audit.Overdue, Actor: actor}}
+		fx.Audit = []AuditEntry{{Event: audit.Overdue, Actor: actor, Reason: e.Reason}}
 	default:
 		return s, Effects{}
 	}

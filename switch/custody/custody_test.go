@@ -254,3 +254,28 @@ func TestFinished(t *testing.T) {
 		}
 	}
 }
+
+// What decides parking: attempts that failed at the addressee's end. A
+// hand-out after a crash counts the attempt before it as cut by the crash.
+func TestOfferCountsOnlyFailedAttempts(t *testing.T) {
+	for _, tc := range []struct {
+		s          State
+		afterCrash bool
+		failed     int
+	}{
+		{State{Attempts: 5}, false, 5},
+		{State{Attempts: 5}, true, 4},
+		{State{Attempts: 5, Cut: 2}, false, 3},
+		{State{Attempts: 5, Cut: 2}, true, 2},
+		{State{Attempts: 2, Cut: 2}, true, 0}, // nothing left to count as cut
+		{State{}, true, 0},
+	} {
+		tc.s.Phase = Queued
+		if d, _ := Offer(tc.s, false, tc.afterCrash, false, Policy{MaxAttempts: tc.failed}); d != ParkIt && tc.failed > 0 {
+			t.Errorf("%+v, after a crash %v: %s with max attempts %d, want park", tc.s, tc.afterCrash, decision(d, false), tc.failed)
+		}
+		if d, _ := Offer(tc.s, false, tc.afterCrash, false, Policy{MaxAttempts: tc.failed + 1}); d != Deliver {
+			t.Errorf("%+v, after a crash %v: %s with max attempts %d, want deliver", tc.s, tc.afterCrash, decision(d, false), tc.failed+1)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/schedule"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -274,21 +275,22 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 			return err
 		}
 	}
-	h, ds, err := st.ForDelivery(it.ID, agency)
+	h, cs, err := st.ForDelivery(it.ID, agency)
 	if err != nil {
 		return err
 	}
-	switch {
-	case !ds.Pending() || ds.Held:
+	decision, dup := custody.Offer(cs, sess.s.expired(h), it.Suspect, it.Dup, sess.s.policy())
+	switch decision {
+	case custody.Skip:
 		// Settled, or held by an operator between the hand-out and now
 		// (the hold took it out of the queue; the scheduler is told just
 		// after the hold's commit).
 		sess.release(rank, it)
 		return errWithdrawn
-	case sess.s.expired(h):
+	case custody.Withdraw:
 		return sess.withdraw(rank, it, store.ReasonExpired)
-	case failedAttempts(ds, it) >= sess.s.cfg.MaxAttempts:
-		sess.log.Warn("telegram parked after failed attempts", zap.Stringer("id", it.ID), zap.Int("attempts", ds.Attempts))
+	case custody.ParkIt:
+		sess.log.Warn("telegram parked after failed attempts", zap.Stringer("id", it.ID), zap.Int("attempts", cs.Attempts))
 		return sess.withdraw(rank, it, store.ReasonParked)
 	}
 	// The first chunk is read and checked before anything is written, so
@@ -299,7 +301,6 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 		return err
 	}
 	st.Attempt(h, agency, sess.id.String(), it.Suspect)
-	dup := it.Dup || ds.Attempts > 0
 	if err := wire.WriteFrame(w, wire.TDeliver, wire.Deliver{Tag: it.Tag, Header: h, PossibleDuplicate: dup}); err != nil {
 		return err
 	}
@@ -319,17 +320,6 @@ func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) erro
 		}
 	}
 	return nil
-}
-
-// failedAttempts is how many hand-outs of it failed at the addressee's
-// end: a hand-out after a crash counts the attempt before it as cut by the
-// crash (as store.Attempt records it), not failed.
-func failedAttempts(ds store.DeliveryState, it schedule.Item) int {
-	n := ds.Failed()
-	if it.Suspect && ds.Attempts > ds.Cut {
-		n--
-	}
-	return n
 }
 
 // withdraw takes a handed-out telegram out of this agency's queue for
@@ -484,3 +474,6 @@ func isClosed(err error) bool {
 	var ie *quic.IdleTimeoutError
 	return errors.As(err, &ae) || errors.As(err, &se) || errors.As(err, &ie)
 }
+
+// policy is the custody policy of the switch's configuration.
+func (s *Server) policy() custody.Policy { return custody.Policy{MaxAttempts: s.cfg.MaxAttempts} }

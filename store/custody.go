@@ -1,0 +1,129 @@
+package store
+
+import (
+	"time"
+
+	"github.com/dienbao/dienbao/switch/custody"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+// The store keeps custody as a DeliveryState per addressee (its on-disk
+// form) and the entry's place: its queue, the held list or the parked
+// list. What happens to it is decided by switch/custody; this file turns a
+// DeliveryState into a custody.State and applies custody's effects inside
+// the commit that read the state.
+
+// custodyOf is the custody state of ds, an addressee's delivery state in
+// sub-queue q. A quarantined entry is pending on record and kept in the
+// parked list.
+func (c *commitCtx) custodyOf(q SubQueue, ds DeliveryState) custody.State {
+	return ds.custody(c.quarantined(q, ds.Seq))
+}
+
+func (ds DeliveryState) custody(quarantined bool) custody.State {
+	st := custody.State{Reason: ds.Reason, Attempts: ds.Attempts, Cut: ds.Cut, Overdue: ds.Overdue}
+	switch {
+	case ds.Status == telegram.Delivered:
+		st.Phase = custody.Delivered
+	case ds.Parked():
+		st.Phase = custody.Parked
+	case ds.Status == telegram.NotDelivered:
+		st.Phase = custody.NotDelivered
+	case ds.Held:
+		st.Phase = custody.Held
+	case quarantined:
+		st.Phase = custody.Quarantined
+	default:
+		st.Phase = custody.Queued
+	}
+	return st
+}
+
+// recorded is ds after custody moved it to n: settled ones carry the time
+// (and an acknowledged one its terminal); pending ones carry neither time
+// nor reason.
+func recorded(ds DeliveryState, n custody.State, at time.Time, terminal string) DeliveryState {
+	ds.Attempts, ds.Cut, ds.Overdue, ds.Held = n.Attempts, n.Cut, n.Overdue, n.Phase == custody.Held
+	switch n.Phase {
+	case custody.Delivered:
+		ds.Status, ds.Reason, ds.At, ds.Terminal = telegram.Delivered, "", at, terminal
+	case custody.Parked:
+		ds.Status, ds.Reason, ds.At = telegram.NotDelivered, ReasonParked, at
+	case custody.NotDelivered:
+		ds.Status, ds.Reason, ds.At = telegram.NotDelivered, n.Reason, at
+	default:
+		ds.Status, ds.Reason, ds.At = 0, "", time.Time{}
+	}
+	return ds
+}
+
+// step applies custody event e to addressee a of telegram h, whose
+// delivery state is ds: it asks custody, and if the event applies, moves
+// the entry, writes the new delivery state, appends the audit entries and
+// queues the report. It reports whether the event applied and the effects.
+func (c *commitCtx) step(h telegram.Header, a telegram.Address, ds DeliveryState, e custody.Event) (bool, custody.Effects, error) {
+	q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
+	n, fx := custody.Step(c.custodyOf(q, ds), e, unixUTC(c.now), custody.Policy{})
+	if !fx.Applied {
+		return false, fx, nil
+	}
+	if fx.From != fx.To {
+		if err := c.takeOut(q, ds); err != nil {
+			return false, fx, err
+		}
+		if err := c.putIn(q, fx.To, ds.Seq, h.ID, n.Overdue); err != nil {
+			return false, fx, err
+		}
+	}
+	terminal := ""
+	if e.Kind == custody.Ack {
+		terminal = e.Actor
+	}
+	if err := c.putDelivery(h.ID, a, recorded(ds, n, fx.At, terminal)); err != nil {
+		return false, fx, err
+	}
+	for _, ae := range fx.Audit {
+		if err := c.appendAudit(AuditEntry{Actor: ae.Actor, Event: ae.Event, ID: h.ID, From: h.From, To: a,
+			Precedence: h.Precedence, Classification: h.Classification, Reason: ae.Reason}); err != nil {
+			return false, fx, err
+		}
+	}
+	if fx.Report != nil {
+		if err := c.queueReceipt(h, telegram.Receipt{ID: h.ID, Addressee: a, Status: fx.Report.Status,
+			Reason: fx.Report.Reason, At: fx.At, Terminal: terminal}); err != nil {
+			return false, fx, err
+		}
+	}
+	return true, fx, nil
+}
+
+// putIn keeps an entry in place p and counts it in; one put back in its
+// queue keeps its sequence (reinsert).
+func (c *commitCtx) putIn(q SubQueue, p custody.Place, seq uint64, id telegram.ID, overdue bool) error {
+	switch p {
+	case custody.InQueue:
+		c.count(q, Counts{Waiting: 1, Overdue: b2i(overdue)})
+		return c.reinsert(q, seq, id)
+	case custody.InHeldList:
+		c.count(q, Counts{Held: 1})
+		return c.set(c.s.ks.heldKey(q.Agency, seq), id[:])
+	case custody.InParkedList:
+		c.count(q, Counts{Parked: 1})
+		return c.set(c.s.ks.parkedKey(q.Agency, seq), id[:])
+	}
+	return nil
+}
+
+// finished reports whether no addressee of h waits for it any more (as
+// this commit leaves them).
+func (c *commitCtx) finished(h telegram.Header) (bool, error) {
+	var states []custody.State
+	for _, a := range h.Addressees() {
+		ds, err := c.s.getDelivery(c.txn, h.ID, a)
+		if err != nil {
+			return false, err
+		}
+		states = append(states, c.custodyOf(SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}, ds))
+	}
+	return custody.Finished(states), nil
+}
