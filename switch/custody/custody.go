@@ -29,12 +29,12 @@ type Phase uint8
 // waits for the telegram. Parked is reported NOT_DELIVERED but kept for an
 // operator to requeue. Delivered and NotDelivered are settled for good.
 const (
-	Queued      Phase = iota + 1 // in its queue, waiting for a terminal (or in flight to one)
-	Held                         // taken out of its queue by an operator until released
-	Quarantined                  // a record failed its integrity check; waits for an operator
-	Parked                       // out of attempts; reported not delivered, kept for an operator
-	Delivered                    // a terminal of the addressee acknowledged it
-	NotDelivered                 // withdrawn for good: expired, cancelled
+	Queued       Phase = iota + 1 // in its queue, waiting for a terminal (or in flight to one)
+	Held                          // taken out of its queue by an operator until released
+	Quarantined                   // a record failed its integrity check; waits for an operator
+	Parked                        // out of attempts; reported not delivered, kept for an operator
+	Delivered                     // a terminal of the addressee acknowledged it
+	NotDelivered                  // withdrawn for good: expired, cancelled
 )
 
 var phaseNames = [...]string{"", "queued", "held", "quarantined", "parked", "delivered", "not delivered"}
@@ -267,10 +267,10 @@ type Decision uint8
 
 // Decisions.
 const (
-	Deliver Decision = iota + 1 // write it (PossibleDuplicate says how)
-	Skip                        // not in its queue any more (settled, held, quarantined): release the slot
-	Withdraw                    // expire it instead (Step Expire)
-	ParkIt                      // park it instead (Step Park)
+	Deliver  Decision = iota + 1 // write it (PossibleDuplicate says how)
+	Skip                         // not in its queue any more (settled, held, quarantined): release the slot
+	Withdraw                     // expire it instead (Step Expire)
+	ParkIt                       // park it instead (Step Park)
 )
 
 // Offer is the check before a hand-out: s is the addressee's state,
