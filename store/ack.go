@@ -94,6 +94,7 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 		return false, err
 	}
 	done, _, err := c.step(h, a.Queue.Agency, ds, custody.Event{Kind: custody.Ack, Actor: a.Terminal})
+	// (An acknowledged addressee is settled: only the others can keep the body.)
 	if err != nil || !done {
 		return false, err
 	}
@@ -102,7 +103,7 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 			return false, err
 		}
 	}
-	if finished, err := c.finished(h); err != nil || !finished {
+	if finished, err := c.finished(h, a.Queue.Agency); err != nil || !finished {
 		return true, err
 	}
 	return true, c.finish(h)

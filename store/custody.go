@@ -115,10 +115,13 @@ func (c *commitCtx) putIn(q SubQueue, p custody.Place, seq uint64, id telegram.I
 }
 
 // finished reports whether no addressee of h waits for it any more (as
-// this commit leaves them).
-func (c *commitCtx) finished(h telegram.Header) (bool, error) {
+// this commit leaves them); settled is an addressee this commit settled.
+func (c *commitCtx) finished(h telegram.Header, settled telegram.Address) (bool, error) {
 	var states []custody.State
 	for _, a := range h.Addressees() {
+		if a == settled {
+			continue
+		}
 		ds, err := c.s.getDelivery(c.txn, h.ID, a)
 		if err != nil {
 			return false, err

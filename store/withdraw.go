@@ -81,7 +81,7 @@ func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) 
 		out = append(out, Withdrawn{Queue: q, Seq: ds.Seq})
 	}
 	if applied {
-		if finished, err := c.finished(h); err != nil {
+		if finished, err := c.finished(h, ""); err != nil {
 			return nil, err
 		} else if finished {
 			return out, c.finish(h) // nobody waits any more
