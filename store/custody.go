@@ -97,6 +97,12 @@ func (c *commitCtx) step(h telegram.Header, a telegram.Address, ds DeliveryState
 	return true, fx, nil
 }
 
+// inFlight reports whether the addressee's entry is handed out at this
+// moment, by skip (nil: nothing is); only a queued entry can be.
+func inFlight(skip func(SubQueue, uint64) bool, q SubQueue, ds DeliveryState) bool {
+	return skip != nil && ds.Pending() && !ds.Held && skip(q, ds.Seq)
+}
+
 // putIn keeps an entry in place p and counts it in; one put back in its
 // queue keeps its sequence (reinsert).
 func (c *commitCtx) putIn(q SubQueue, p custody.Place, seq uint64, id telegram.ID, overdue bool) error {
@@ -126,7 +132,8 @@ func (c *commitCtx) finished(h telegram.Header, settled telegram.Address) (bool,
 		if err != nil {
 			return false, err
 		}
-		states = append(states, c.custodyOf(SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}, ds))
+		// Quarantined or queued, both pending: no need to look which.
+		states = append(states, ds.custody(false))
 	}
 	return custody.Finished(states), nil
 }

@@ -31,8 +31,9 @@ import (
 // files are read only by value-log GC, which stops at the damage and then
 // deletes the file: the same loss, later.)
 //
-// So, before Badger opens them, the store reads every log file itself
-// (checkLogs), entry by entry in Badger's format (meta and user-meta
+// So, before Badger opens them, and holding Badger's lock on the folder
+// (a store open in another process is neither checked nor mended), the
+// store reads every log file itself (checkLogs), entry by entry in Badger's format (meta and user-meta
 // bytes, key, value and expiry lengths as uvarints, key, value, CRC-32C of
 // all that), and where it meets an entry it cannot read it looks past it
 // for readable entries:
@@ -57,9 +58,10 @@ import (
 //     and the telegram is quarantined when due, like any damaged body. The
 //     repair is logged and audited.
 
-// ErrDamagedLog says a write-ahead log is damaged with committed work
-// after the damage.
-var ErrDamagedLog = errors.New("a write-ahead log of the store is damaged")
+// ErrDamagedLog says committed work would be lost to a damaged log: a
+// write-ahead log with whole commits past a damaged entry, or values the
+// write-ahead logs point to that the value log lacks.
+var ErrDamagedLog = errors.New("a log of the store is damaged")
 
 // Badger's log format (badger/v4 structs.go and value.go).
 const (
@@ -70,7 +72,6 @@ const (
 	bitFinTxn     = 1 << 7
 	maxLogKey     = 1 << 16
 	tsSize        = 8
-	finTxnKey     = "!badger!txn"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -282,7 +283,7 @@ func (d *walDamage) note(c logCommit) {
 type vlogRepair struct {
 	file      string
 	from, to  int
-	keptAfter int // readable values after the span
+	keptAfter int // readable values after the span, up to the next one
 }
 
 func (r vlogRepair) String() string {
@@ -301,6 +302,9 @@ func checkVlog(path string, b []byte) ([]vlogRepair, int, error) {
 		e, ok := readLogEntry(b, off)
 		if ok {
 			off, end = e.end, e.end
+			if len(repairs) > 0 {
+				repairs[len(repairs)-1].keptAfter++
+			}
 			continue
 		}
 		if allZero(b[off:]) {
@@ -316,15 +320,7 @@ func checkVlog(path string, b []byte) ([]vlogRepair, int, error) {
 		if next < 0 {
 			break // a torn end: Badger cuts it
 		}
-		kept := 0
-		for p := next; ; kept++ {
-			e, ok := readLogEntry(b, p)
-			if !ok {
-				break
-			}
-			p = e.end
-		}
-		repairs = append(repairs, vlogRepair{file: filepath.Base(path), from: off, to: next, keptAfter: kept})
+		repairs = append(repairs, vlogRepair{file: filepath.Base(path), from: off, to: next})
 		off = next
 	}
 	if len(repairs) == 0 {

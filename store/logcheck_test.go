@@ -281,3 +281,44 @@ func BenchmarkCheckLogs(b *testing.B) {
 		}
 	}
 }
+
+// A store open in one process is not checked, nor mended, by a second
+// Open: what looks like damage in a live value log may be a write in
+// progress. Here the live value log ends in what a check would repair
+// (junk, then a readable entry); the second Open is refused and the file
+// is left as it was.
+func TestSecondOpenLeavesALiveStoreAlone(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := open(t, dir)
+	defer s.Close()
+	fileEach(t, s, 5, 10<<10)
+	vlog, entries := logWithData(t, dir, ".vlog")
+	f, err := os.OpenFile(vlog, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := entries[len(entries)-1]
+	tail := append(bytes.Repeat([]byte{0xa5}, 100), readBytes(t, vlog, entries[0].off, entries[0].end)...)
+	if _, err := f.WriteAt(tail, int64(last.end)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	before := readBytes(t, vlog, 0, last.end+len(tail))
+
+	_, err = Open(Options{Dir: dir, Keyring: testRing(t, dir)})
+	if err == nil {
+		t.Fatal("a second Open of a store in use succeeded")
+	}
+	if after := readBytes(t, vlog, 0, last.end+len(tail)); !bytes.Equal(before, after) {
+		t.Fatalf("a second Open (%v) wrote into the live value log", err)
+	}
+}
+
+func readBytes(t *testing.T, path string, from, to int) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b[from:to]
+}

@@ -112,7 +112,7 @@ func (s *Store) operatorStep(id telegram.ID, e custody.Event, skip func(SubQueue
 				return err
 			}
 			q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-			e.InFlight = skip != nil && ds.Pending() && !ds.Held && skip(q, ds.Seq)
+			e.InFlight = inFlight(skip, q, ds)
 			done, fx, err := c.step(h, a, ds, e)
 			if err != nil {
 				return err

@@ -18,6 +18,7 @@ import (
 	"github.com/dienbao/dienbao/switch/telegram"
 	"go.uber.org/zap"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/sys/unix"
 )
 
 // Options configure a Store.
@@ -178,13 +179,7 @@ func Open(opts Options) (*Store, error) {
 	if opts.Origin == "" {
 		opts.Origin = "dienbao/switch"
 	}
-	if err := removeEmptyLogs(opts.Dir, opts.Logger); err != nil {
-		return nil, fault.E("store.open", fault.Internal, "cannot read the store folder "+opts.Dir, err)
-	}
-	if err := verifyTables(opts.Dir, BadgerOptions(opts.Dir)); err != nil {
-		return nil, err
-	}
-	damage, err := checkLogs(opts.Dir, opts.AcceptLoss, opts.Logger)
+	damage, err := checkFiles(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -333,6 +328,32 @@ func (s *Store) get(txn *badger.Txn, key []byte) ([]byte, error) {
 
 // set seals v and writes it at key in the commit's transaction.
 func (c *commitCtx) set(key, v []byte) error { return c.txn.Set(key, c.s.sealValue(key, v)) }
+
+// checkFiles checks and mends the store's files before Badger opens them
+// (empty logs left by a crash, damaged tables and logs), holding Badger's
+// own lock on the folder meanwhile: a store another process has open is
+// not touched, and it returns Badger's refusal. It returns what is to be
+// recorded in the audit log.
+func checkFiles(opts Options) ([]string, error) {
+	dir, err := os.Open(opts.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // a new store
+	}
+	if err != nil {
+		return nil, fault.E("store.open", fault.Internal, "cannot read the store folder "+opts.Dir, err)
+	}
+	defer dir.Close() // releases the lock, for Badger to take
+	if err := unix.Flock(int(dir.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil, fault.E("store.open", fault.Unavailable, "the store in "+opts.Dir+" is open in another process", err)
+	}
+	if err := removeEmptyLogs(opts.Dir, opts.Logger); err != nil {
+		return nil, fault.E("store.open", fault.Internal, "cannot read the store folder "+opts.Dir, err)
+	}
+	if err := verifyTables(opts.Dir, BadgerOptions(opts.Dir)); err != nil {
+		return nil, err
+	}
+	return checkLogs(opts.Dir, opts.AcceptLoss, opts.Logger)
+}
 
 // removeEmptyLogs deletes the empty write-ahead (.mem) and value-log
 // (.vlog) files a crash can leave between creating such a file and sizing

@@ -68,13 +68,13 @@ func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) 
 			return nil, err
 		}
 		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-		inFlight := ds.Pending() && !ds.Held && w.skip != nil && w.skip(q, ds.Seq)
-		done, _, err := c.step(h, a, ds, custody.Event{Kind: kind, Actor: w.actor, Reason: w.reason, InFlight: inFlight})
+		busy := inFlight(w.skip, q, ds)
+		done, _, err := c.step(h, a, ds, custody.Event{Kind: kind, Actor: w.actor, Reason: w.reason, InFlight: busy})
 		if err != nil {
 			return nil, err
 		}
 		if !done {
-			skippedInFlight = skippedInFlight || inFlight
+			skippedInFlight = skippedInFlight || busy
 			continue
 		}
 		applied = true
