@@ -47,9 +47,7 @@ func recorded(ds DeliveryState, n custody.State, at time.Time, terminal string) 
 	switch n.Phase {
 	case custody.Delivered:
 		ds.Status, ds.Reason, ds.At, ds.Terminal = telegram.Delivered, "", at, terminal
-	case custody.Parked:
-		ds.Status, ds.Reason, ds.At = telegram.NotDelivered, ReasonParked, at
-	case custody.NotDelivered:
+	case custody.Parked, custody.NotDelivered: // custody's reason for parking is ReasonParked
 		ds.Status, ds.Reason, ds.At = telegram.NotDelivered, n.Reason, at
 	default:
 		ds.Status, ds.Reason, ds.At = 0, "", time.Time{}

@@ -210,19 +210,16 @@ func (sess *session) writeLoop(rank int, ds *dstream) {
 		case <-sess.ctx.Done():
 			return
 		}
-		if err := sess.writeItem(w, rank, it); err != nil {
+		err := sess.writeItem(w, rank, it)
+		// Whatever became of this item (written, withdrawn, quarantined),
+		// what is buffered goes out once nothing more is queued.
+		if err == nil && len(ds.items) == 0 {
+			err = w.Flush()
+		}
+		if err != nil {
 			sess.log.Info("delivery stream failed", zap.Error(err))
 			sess.conn.CloseWithError(codeProtocol, "delivery stream failed")
 			return
-		}
-		// Whatever became of this item (written, withdrawn, quarantined),
-		// what is buffered goes out once nothing more is queued.
-		if len(ds.items) == 0 {
-			if err := w.Flush(); err != nil {
-				sess.log.Info("delivery stream failed", zap.Error(err))
-				sess.conn.CloseWithError(codeProtocol, "delivery stream failed")
-				return
-			}
 		}
 	}
 }
