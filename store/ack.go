@@ -8,7 +8,6 @@ import (
 	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
-	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // DeliveryState is where one telegram stands for one addressee.
@@ -131,7 +130,7 @@ func (c *commitCtx) finish(h telegram.Header) error {
 
 // queueReceipt puts a delivery report in the sender's receipt queue.
 func (c *commitCtx) queueReceipt(h telegram.Header, r telegram.Receipt) error {
-	b, err := wire.Marshal(&r)
+	b, err := encodeRecord(&r)
 	if err != nil {
 		return err
 	}
@@ -161,7 +160,7 @@ func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string,
 		var r telegram.Receipt
 		v, err := s.value(item)
 		if err == nil {
-			err = wire.Unmarshal(v, &r)
+			err = decodeRecord(v, &r)
 		}
 		if err != nil {
 			return fault.E("store.ackreceipt", fault.Integrity, "unreadable delivery report", err)

@@ -7,7 +7,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
-	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // Filing is a validated telegram ready to be stored. The header's ID and
@@ -80,7 +79,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 	}
 	h.ID = c.s.ids.New(h.FiledAt)
 	h.BodyLen = int64(len(f.Body))
-	hb, err := wire.Marshal(&h)
+	hb, err := encodeRecord(&h)
 	if err != nil {
 		return FileResult{}, fault.E("store.file", fault.Internal, "encode header", err)
 	}
@@ -119,7 +118,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		if err := c.set(c.s.ks.queueKey(q, c.st.qseq), h.ID[:]); err != nil {
 			return FileResult{}, err
 		}
-		pending, err := wire.Marshal(&DeliveryState{Seq: c.st.qseq})
+		pending, err := encodeRecord(&DeliveryState{Seq: c.st.qseq})
 		if err != nil {
 			return FileResult{}, err
 		}

@@ -8,7 +8,6 @@ import (
 	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
-	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // Operators act on one telegram at a time (hold, release, cancel, requeue)
@@ -34,7 +33,7 @@ func (c *commitCtx) telegramFor(id telegram.ID) (telegram.Header, error) {
 }
 
 func (c *commitCtx) putDelivery(id telegram.ID, a telegram.Address, ds DeliveryState) error {
-	b, err := wire.Marshal(&ds)
+	b, err := encodeRecord(&ds)
 	if err != nil {
 		return err
 	}

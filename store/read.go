@@ -8,7 +8,6 @@ import (
 	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
-	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // Entry is one queued item: a telegram in a sub-queue, or a delivery
@@ -55,7 +54,7 @@ func (s *Store) ScanReceipts(agency telegram.Address, from uint64, limit int) ([
 			e := Entry{Seq: u64(it.Item().Key()[len(prefix):])}
 			v, err := s.value(it.Item())
 			if err == nil {
-				err = wire.Unmarshal(v, &e.Receipt)
+				err = decodeRecord(v, &e.Receipt)
 			}
 			if err != nil {
 				return fault.E("store.receipts", fault.Integrity, "unreadable delivery report", err)
@@ -160,7 +159,7 @@ func (s *Store) getHeader(txn *badger.Txn, id telegram.ID) (telegram.Header, err
 		return h, fault.Errorf("store.header", fault.NotExist, "no telegram %s", id)
 	}
 	if err == nil {
-		err = wire.Unmarshal(v, &h)
+		err = decodeRecord(v, &h)
 	}
 	if err != nil {
 		return h, fault.E("store.header", fault.Integrity, "telegram "+id.String()+": header unreadable", err)
@@ -175,7 +174,7 @@ func (s *Store) getDelivery(txn *badger.Txn, id telegram.ID, a telegram.Address)
 		return d, fault.Errorf("store.delivery", fault.NotExist, "telegram %s has no addressee %s", id, a)
 	}
 	if err == nil {
-		err = wire.Unmarshal(v, &d)
+		err = decodeRecord(v, &d)
 	}
 	if err != nil {
 		return d, fault.E("store.delivery", fault.Integrity, "telegram "+id.String()+": delivery state unreadable", err)
