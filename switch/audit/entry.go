@@ -16,6 +16,7 @@ const (
 	Filed           = "filed"            // a filing was accepted
 	Refused         = "refused"          // a filing was refused (Reason says why)
 	Queued          = "queued"           // a telegram was queued for one addressee
+	Deferred        = "deferred"         // a telegram was filed for one addressee for delivery at a later time (Reason says when)
 	Attempt         = "attempt"          // a telegram was handed to a terminal
 	Delivered       = "delivered"        // an addressee's terminal acknowledged
 	Expired         = "expired"          // withdrawn at its latest delivery time
@@ -35,7 +36,7 @@ const (
 )
 
 // Events lists every event, for validation and documentation.
-var Events = []string{Filed, Refused, Queued, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
+var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
 	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock}
 
 // ValidEvent reports whether e is one of Events.

@@ -25,8 +25,8 @@ import (
 // Phase is where one addressee's copy of a telegram is.
 type Phase uint8
 
-// Phases. Queued, Held and Quarantined are pending: the addressee still
-// waits for the telegram. Parked is reported NOT_DELIVERED but kept for an
+// Phases. Deferred, Queued, Held and Quarantined are pending: the
+// addressee still waits for the telegram. Parked is reported NOT_DELIVERED but kept for an
 // operator to requeue. Delivered and NotDelivered are settled for good.
 const (
 	Queued       Phase = iota + 1 // in its queue, waiting for a terminal (or in flight to one)
@@ -35,9 +35,10 @@ const (
 	Parked                        // out of attempts; reported not delivered, kept for an operator
 	Delivered                     // a terminal of the addressee acknowledged it
 	NotDelivered                  // withdrawn for good: expired, cancelled
+	Deferred                      // filed for delivery at a later time; queued when it comes (Due)
 )
 
-var phaseNames = [...]string{"", "queued", "held", "quarantined", "parked", "delivered", "not delivered"}
+var phaseNames = [...]string{"", "queued", "held", "quarantined", "parked", "delivered", "not delivered", "deferred"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) && p > 0 {
@@ -47,11 +48,11 @@ func (p Phase) String() string {
 }
 
 // Pending reports whether the addressee still waits for the telegram.
-func (p Phase) Pending() bool { return p == Queued || p == Held || p == Quarantined }
+func (p Phase) Pending() bool { return p == Queued || p == Held || p == Quarantined || p == Deferred }
 
 // Place is where a phase keeps the addressee's entry: the queue the
 // scheduler hands out from, the held list, the parked list (parked and
-// quarantined), or nowhere (settled).
+// quarantined), the deferred list, or nowhere (settled).
 type Place uint8
 
 // Places.
@@ -60,6 +61,7 @@ const (
 	InQueue
 	InHeldList
 	InParkedList
+	InDeferredList
 )
 
 // Place of a phase.
@@ -71,6 +73,8 @@ func (p Phase) Place() Place {
 		return InHeldList
 	case Quarantined, Parked:
 		return InParkedList
+	case Deferred:
+		return InDeferredList
 	}
 	return Nowhere
 }
@@ -108,9 +112,10 @@ const (
 	Requeue                    // an operator put a parked or quarantined one back
 	Quarantine                 // a record of it failed its integrity check
 	Overdue                    // its speed-of-service target passed
+	Due                        // the delivery time of a deferred telegram came
 )
 
-var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue"}
+var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k > 0 {
@@ -173,6 +178,36 @@ type Effects struct {
 }
 
 const switchActor = "switch"
+
+// CheckDeliverAt is the rule for a deferred filing at now: a delivery
+// time (zero: none) must not be before the filing time, and must be
+// before the latest delivery time if there is one (or the telegram would
+// expire undelivered, for certain).
+func CheckDeliverAt(deliverAt, expiresAt, now time.Time) error {
+	switch {
+	case deliverAt.IsZero():
+		return nil
+	case deliverAt.Before(now):
+		return fmt.Errorf("the delivery time %s is already past (the switch's time is %s)",
+			deliverAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case !expiresAt.IsZero() && !deliverAt.Before(expiresAt):
+		return fmt.Errorf("the delivery time %s is not before the latest delivery time %s: the telegram would expire undelivered",
+			deliverAt.UTC().Format(time.RFC3339), expiresAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Filed is the custody of a telegram just filed, for each addressee, and
+// what the filing owes: queued at once, or deferred until deliverAt if
+// that is later than now (the filing time). The effects' To is where the
+// entry is kept; their audit entry is queued or deferred.
+func Filed(deliverAt, now time.Time) (State, Effects) {
+	if deliverAt.After(now) {
+		return State{Phase: Deferred}, Effects{Applied: true, To: InDeferredList,
+			Audit: []AuditEntry{{Event: audit.Deferred, Actor: switchActor, Reason: "until " + deliverAt.UTC().Format(time.RFC3339)}}}
+	}
+	return State{Phase: Queued}, Effects{Applied: true, To: InQueue, Audit: []AuditEntry{{Event: audit.Queued, Actor: switchActor}}}
+}
 
 // Step applies event e to state s at time now under policy p.
 func Step(s State, e Event, now time.Time, p Policy) (State, Effects) {
@@ -248,6 +283,12 @@ func Step(s State, e Event, now time.Time, p Policy) (State, Effects) {
 		}
 		n.Phase = Quarantined
 		fx.Audit = []AuditEntry{{Event: audit.Integrity, Actor: actor, Reason: e.Reason}}
+	case Due:
+		if s.Phase != Deferred {
+			return s, Effects{}
+		}
+		n.Phase = Queued
+		fx.Audit = []AuditEntry{{Event: audit.Queued, Actor: actor}}
 	case Overdue:
 		if !s.Phase.Pending() || s.Overdue {
 			return s, Effects{}

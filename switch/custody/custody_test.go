@@ -11,10 +11,16 @@ import (
 // event at minute t; want is the result as describe prints it.
 type step struct {
 	offer *offer
+	file  *filing
 	ev    Event
 	t     int
 	want  string
 }
+
+// filing files the telegram at minute t, to be delivered at minute
+// deliverAt (0: at once), expiring at minute expiresAt (0: never); want
+// is the refusal, or the state it starts in.
+type filing struct{ deliverAt, expiresAt int }
 
 // offer is a hand-out check: expired, afterCrash, handedOut.
 type offer struct{ expired, afterCrash, handedOut bool }
@@ -26,7 +32,7 @@ var (
 	t0     = time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 )
 
-var placeNames = [...]string{"nowhere", "queue", "held", "parked"}
+var placeNames = [...]string{"nowhere", "queue", "held", "parked", "deferred"}
 
 // describe prints a state and the effects of reaching it in one line:
 // "phase [reason] [attempts=N] [cut=N] [overdue] | from→to [report=…] [audit=event(actor:reason)…] [at=+Nm]",
@@ -194,6 +200,39 @@ func TestScenarios(t *testing.T) {
 			{ev: ev(Ack, "t1"), want: "delivered overdue | queue→nowhere report=DELIVERED audit=delivered(t1) at=+0m"},
 			{ev: ev(Overdue, ""), want: "delivered overdue | -"},
 		}},
+		{name: "deferred: before its time it waits, at its time it is queued", steps: []step{
+			{file: &filing{deliverAt: 30}, want: "deferred | nowhere→deferred audit=deferred(switch:until 2026-11-30T08:30:00Z)"},
+			{offer: &offer{}, t: 10, want: "skip"},
+			{ev: ev(Attempt, "t1"), t: 10, want: "deferred | -"},
+			{ev: ev(Ack, "t1"), t: 10, want: "deferred | -"},
+			{ev: ev(Hold, "op"), t: 10, want: "deferred | -"},
+			{ev: ev(Due, ""), t: 30, want: "queued | deferred→queue audit=queued(switch)"},
+			{ev: ev(Due, ""), t: 30, want: "queued | -"}, // a second timer changes nothing
+			{offer: &offer{}, t: 30, want: "deliver"},
+			{ev: ev(Attempt, "t1"), t: 31, want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+			{ev: ev(Ack, "t1"), t: 31, want: "delivered attempts=1 | queue→nowhere report=DELIVERED audit=delivered(t1) at=+31m"},
+		}},
+		{name: "deferred: a delivery time at the filing time queues at once", steps: []step{
+			{file: &filing{deliverAt: 5}, t: 5, want: "queued | nowhere→queue audit=queued(switch)"},
+			{ev: ev(Due, ""), t: 5, want: "queued | -"},
+		}},
+		{name: "deferred: after its time (the switch was down) it is queued when the timer runs", start: State{Phase: Deferred}, steps: []step{
+			{offer: &offer{}, t: 200, want: "skip"},
+			{ev: ev(Due, ""), t: 200, want: "queued | deferred→queue audit=queued(switch)"},
+		}},
+		{name: "deferred: a delivery time already past, or at or after the expiry, is refused", steps: []step{
+			{file: &filing{deliverAt: 4}, t: 5, want: "refused: the delivery time 2026-11-30T08:04:00Z is already past (the switch's time is 2026-11-30T08:05:00Z)"},
+			{file: &filing{deliverAt: 60, expiresAt: 30}, want: "refused: the delivery time 2026-11-30T09:00:00Z is not before the latest delivery time 2026-11-30T08:30:00Z: the telegram would expire undelivered"},
+			{file: &filing{deliverAt: 30, expiresAt: 30}, want: "refused: the delivery time 2026-11-30T08:30:00Z is not before the latest delivery time 2026-11-30T08:30:00Z: the telegram would expire undelivered"},
+			{file: &filing{deliverAt: 29, expiresAt: 30}, want: "deferred | nowhere→deferred audit=deferred(switch:until 2026-11-30T08:29:00Z)"},
+		}},
+		{name: "deferred: expires, or is cancelled, while deferred", start: State{Phase: Deferred}, steps: []step{
+			{ev: Event{Kind: Cancel, Actor: "op", Reason: "x", InFlight: true}, t: 1, want: `not delivered "x" | deferred→nowhere report=NOT_DELIVERED(x) audit=cancelled(op:x) at=+1m`},
+			{ev: ev(Due, ""), t: 30, want: `not delivered "x" | -`},
+		}},
+		{name: "deferred expires (restart with the timers overdue)", start: State{Phase: Deferred}, steps: []step{
+			{ev: ev(Expire, ""), t: 90, want: `not delivered "expired" | deferred→nowhere report=NOT_DELIVERED(expired) audit=expired(switch) at=+90m`},
+		}},
 		{name: "settled telegrams take nothing more", start: State{Phase: NotDelivered, Reason: "expired"}, steps: []step{
 			{ev: ev(Requeue, "op"), want: `not delivered "expired" | -`},
 			{ev: ev(Park, ""), want: `not delivered "expired" | -`},
@@ -203,13 +242,28 @@ func TestScenarios(t *testing.T) {
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			s := sc.start
-			if s.Phase == 0 {
+			if s.Phase == 0 && (len(sc.steps) == 0 || sc.steps[0].file == nil) {
 				s.Phase = Queued
 			}
 			for i, st := range sc.steps {
 				now := t0.Add(time.Duration(st.t) * time.Minute)
 				var got string
-				if st.offer != nil {
+				if st.file != nil {
+					minute := func(m int) time.Time {
+						if m == 0 {
+							return time.Time{}
+						}
+						return t0.Add(time.Duration(m) * time.Minute)
+					}
+					at, exp := minute(st.file.deliverAt), minute(st.file.expiresAt)
+					if err := CheckDeliverAt(at, exp, now); err != nil {
+						got = "refused: " + err.Error()
+					} else {
+						var fx Effects
+						s, fx = Filed(at, now)
+						got = describe(s, fx)
+					}
+				} else if st.offer != nil {
 					got = decision(Offer(s, st.offer.expired, st.offer.afterCrash, st.offer.handedOut, policy))
 				} else {
 					var fx Effects
@@ -225,6 +279,9 @@ func TestScenarios(t *testing.T) {
 }
 
 func stepName(st step) string {
+	if st.file != nil {
+		return fmt.Sprintf("file %+v", *st.file)
+	}
 	if st.offer != nil {
 		return fmt.Sprintf("offer %+v", *st.offer)
 	}
@@ -244,6 +301,7 @@ func TestFinished(t *testing.T) {
 		{[]Phase{Delivered, Held}, false},
 		{[]Phase{NotDelivered, Quarantined}, false},
 		{[]Phase{Delivered, Parked}, false},
+		{[]Phase{Delivered, Deferred}, false},
 	} {
 		var ss []State
 		for _, p := range c.phases {
