@@ -27,6 +27,9 @@ type DeliveryState struct {
 	// Cut counts attempts that a crash of the switch may have cut rather
 	// than the terminal failed: they do not count towards parking.
 	Cut int `cbor:"9,keyasint,omitempty"`
+	// Deferred: filed for delivery at a later time (the header's
+	// DeliverAt); kept in the deferred list under Seq until then. Pending.
+	Deferred bool `cbor:"10,keyasint,omitempty"`
 }
 
 // Failed is how many attempts failed at the addressee's end, as far as the
@@ -119,6 +122,11 @@ func (c *commitCtx) finish(h telegram.Header) error {
 	}
 	if !h.ExpiresAt.IsZero() {
 		if err := c.txn.Delete(dueKey(pExpiry, h.ExpiresAt, h.ID)); err != nil {
+			return err
+		}
+	}
+	if !h.DeliverAt.IsZero() {
+		if err := c.txn.Delete(dueKey(pDeferral, h.DeliverAt, h.ID)); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,8 @@ type Counts struct {
 	Overdue int64 // of those, past their speed-of-service target
 	Held    int64 // taken out of the queue by an operator until released
 	Parked  int64 // out of delivery attempts, waiting for an operator
+	// Deferred: filed for delivery at a later time, not yet queued.
+	Deferred int64
 }
 
 func (n *Counts) add(d Counts) {
@@ -25,24 +27,37 @@ func (n *Counts) add(d Counts) {
 	n.Overdue += d.Overdue
 	n.Held += d.Held
 	n.Parked += d.Parked
+	n.Deferred += d.Deferred
 }
 
 func (n Counts) zero() bool { return n == Counts{} }
 
+// encode writes the figures as big-endian int64s: 32 bytes, or 40 when
+// any telegram was ever deferred in the sub-queue (a store written before
+// deferral reads as 32).
 func (n Counts) encode() []byte {
-	b := make([]byte, 0, 32)
-	for _, v := range []int64{n.Waiting, n.Overdue, n.Held, n.Parked} {
+	vs := []int64{n.Waiting, n.Overdue, n.Held, n.Parked}
+	if n.Deferred != 0 {
+		vs = append(vs, n.Deferred)
+	}
+	b := make([]byte, 0, 8*len(vs))
+	for _, v := range vs {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
 	return b
 }
 
 func decodeCounts(b []byte) Counts {
-	if len(b) != 32 {
+	if len(b) != 32 && len(b) != 40 {
 		return Counts{}
 	}
-	v := func(i int) int64 { return int64(binary.BigEndian.Uint64(b[8*i:])) }
-	return Counts{Waiting: v(0), Overdue: v(1), Held: v(2), Parked: v(3)}
+	v := func(i int) int64 {
+		if 8*i >= len(b) {
+			return 0
+		}
+		return int64(binary.BigEndian.Uint64(b[8*i:]))
+	}
+	return Counts{Waiting: v(0), Overdue: v(1), Held: v(2), Parked: v(3), Deferred: v(4)}
 }
 
 func (ks keyspace) countsKey(q SubQueue) []byte {

@@ -31,6 +31,8 @@ func (ds DeliveryState) custody(quarantined bool) custody.State {
 		st.Phase = custody.NotDelivered
 	case ds.Held:
 		st.Phase = custody.Held
+	case ds.Deferred:
+		st.Phase = custody.Deferred
 	case quarantined:
 		st.Phase = custody.Quarantined
 	default:
@@ -43,7 +45,8 @@ func (ds DeliveryState) custody(quarantined bool) custody.State {
 // (and an acknowledged one its terminal); pending ones carry neither time
 // nor reason.
 func recorded(ds DeliveryState, n custody.State, at time.Time, terminal string) DeliveryState {
-	ds.Attempts, ds.Cut, ds.Overdue, ds.Held = n.Attempts, n.Cut, n.Overdue, n.Phase == custody.Held
+	ds.Attempts, ds.Cut, ds.Overdue = n.Attempts, n.Cut, n.Overdue
+	ds.Held, ds.Deferred = n.Phase == custody.Held, n.Phase == custody.Deferred
 	switch n.Phase {
 	case custody.Delivered:
 		ds.Status, ds.Reason, ds.At, ds.Terminal = telegram.Delivered, "", at, terminal
@@ -66,7 +69,7 @@ func (c *commitCtx) step(h telegram.Header, a telegram.Address, ds DeliveryState
 		return false, fx, nil
 	}
 	if fx.From != fx.To {
-		if err := c.takeOut(q, ds); err != nil {
+		if err := c.takeOut(q, fx.From, ds); err != nil {
 			return false, fx, err
 		}
 		if err := c.putIn(q, fx.To, ds.Seq, h.ID, n.Overdue); err != nil {
@@ -114,7 +117,34 @@ func (c *commitCtx) putIn(q SubQueue, p custody.Place, seq uint64, id telegram.I
 	case custody.InParkedList:
 		c.count(q, Counts{Parked: 1})
 		return c.set(c.s.ks.parkedKey(q.Agency, seq), id[:])
+	case custody.InDeferredList:
+		c.count(q, Counts{Deferred: 1})
+		return c.set(c.s.ks.deferredKey(q.Agency, seq), id[:])
 	}
+	return nil
+}
+
+// takeOut removes the entry of an addressee's delivery from place p (its
+// queue, the held, parked or deferred list) and counts it out.
+func (c *commitCtx) takeOut(q SubQueue, p custody.Place, ds DeliveryState) error {
+	var k []byte
+	var d Counts
+	switch p {
+	case custody.InHeldList:
+		k, d = c.s.ks.heldKey(q.Agency, ds.Seq), Counts{Held: -1}
+	case custody.InParkedList:
+		k, d = c.s.ks.parkedKey(q.Agency, ds.Seq), Counts{Parked: -1}
+	case custody.InDeferredList:
+		k, d = c.s.ks.deferredKey(q.Agency, ds.Seq), Counts{Deferred: -1}
+	case custody.InQueue:
+		k, d = c.s.ks.queueKey(q, ds.Seq), Counts{Waiting: -1, Overdue: -b2i(ds.Overdue)}
+	default:
+		return nil
+	}
+	if err := c.txn.Delete(k); err != nil {
+		return err
+	}
+	c.count(q, d)
 	return nil
 }
 

@@ -56,9 +56,41 @@ func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
 
 // Timer kinds for Due.
 const (
-	DueExpiry  = pExpiry
-	DueOverdue = pOverdue
+	DueExpiry   = pExpiry
+	DueOverdue  = pOverdue
+	DueDeferral = pDeferral
 )
+
+// Undefer queues a deferred telegram whose delivery time has come, for
+// every addressee still deferred (custody's Due: audited queued), and
+// drops its timer. It reports the addressees queued.
+func (s *Store) Undefer(id telegram.ID) ([]telegram.Address, error) {
+	var out []telegram.Address
+	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+		out = out[:0]
+		h, err := c.s.getHeader(c.txn, id)
+		if fault.Is(fault.NotExist, err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		for _, a := range h.Addressees() {
+			ds, err := c.s.getDelivery(c.txn, id, a)
+			if err != nil {
+				return err
+			}
+			done, _, err := c.step(h, a, ds, custody.Event{Kind: custody.Due})
+			if err != nil {
+				return err
+			}
+			if done {
+				out = append(out, a)
+			}
+		}
+		return c.txn.Delete(dueKey(pDeferral, h.DeliverAt, id))
+	}})
+	return out, err
+}
 
 // Due returns up to limit telegram IDs whose timer of the given kind
 // (DueExpiry, DueOverdue) is at or before now, earliest first, starting

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -74,8 +75,14 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		}
 	}
 	h.FiledAt = unixUTC(c.now)
-	if f.SpeedTarget > 0 {
+	if !h.DeliverAt.After(h.FiledAt) {
+		h.DeliverAt = time.Time{} // its time has come already: queued at once
+	}
+	if f.SpeedTarget > 0 { // counted from when it may be delivered
 		h.OverdueAt = h.FiledAt.Add(f.SpeedTarget)
+		if !h.DeliverAt.IsZero() {
+			h.OverdueAt = h.DeliverAt.Add(f.SpeedTarget)
+		}
 	}
 	h.ID = c.s.ids.New(h.FiledAt)
 	h.BodyLen = int64(len(f.Body))
@@ -112,25 +119,39 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 			return FileResult{}, err
 		}
 	}
+	if !h.DeliverAt.IsZero() {
+		if err := c.txn.Set(dueKey(pDeferral, h.DeliverAt, h.ID), nil); err != nil { // an empty marker
+			return FileResult{}, err
+		}
+	}
+	// Each addressee starts where custody says: in its queue, or in the
+	// deferred list until the delivery time.
+	st, fx := custody.Filed(h.DeliverAt, h.FiledAt)
 	for _, a := range h.Addressees() {
 		c.st.qseq++
 		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-		if err := c.set(c.s.ks.queueKey(q, c.st.qseq), h.ID[:]); err != nil {
+		if fx.To == custody.InQueue {
+			if err := c.set(c.s.ks.queueKey(q, c.st.qseq), h.ID[:]); err != nil {
+				return FileResult{}, err
+			}
+			c.count(q, Counts{Waiting: 1})
+			*c.events = append(*c.events, Event{Kind: EvQueued, Queue: q, Seq: c.st.qseq, ID: h.ID})
+		} else if err := c.putIn(q, fx.To, c.st.qseq, h.ID, false); err != nil {
 			return FileResult{}, err
 		}
-		pending, err := encodeRecord(&DeliveryState{Seq: c.st.qseq})
+		pending, err := encodeRecord(&DeliveryState{Seq: c.st.qseq, Deferred: st.Phase == custody.Deferred})
 		if err != nil {
 			return FileResult{}, err
 		}
 		if err := c.set(c.s.ks.deliveryKey(h.ID, a), pending); err != nil {
 			return FileResult{}, err
 		}
-		if err := c.appendAudit(AuditEntry{Actor: "switch", Event: AuditQueued, ID: h.ID, From: h.From, To: a,
-			Precedence: h.Precedence, Classification: h.Classification}); err != nil {
-			return FileResult{}, err
+		for _, ae := range fx.Audit {
+			if err := c.appendAudit(AuditEntry{Actor: ae.Actor, Event: ae.Event, ID: h.ID, From: h.From, To: a,
+				Precedence: h.Precedence, Classification: h.Classification, Reason: ae.Reason}); err != nil {
+				return FileResult{}, err
+			}
 		}
-		c.count(q, Counts{Waiting: 1})
-		*c.events = append(*c.events, Event{Kind: EvQueued, Queue: q, Seq: c.st.qseq, ID: h.ID})
 	}
 	return FileResult{ID: h.ID}, nil
 }

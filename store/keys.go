@@ -32,6 +32,8 @@ const (
 	pOverdue     = 'o' // o<unix ns:8><id:16>: speed-of-service deadline
 	pParked      = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
 	pReceiving   = 'U' // U<agency tag>: a terminal of the agency has received telegrams (handout.go)
+	pDeferred    = 'v' // v<agency tag:16><seq:8> → id: deferred until its delivery time
+	pDeferral    = 'e' // e<unix ns:8><id:16>: delivery time of a deferred telegram
 )
 
 // ChunkSize is the size of one stored body chunk.
@@ -129,6 +131,10 @@ func (ks keyspace) refKey(a telegram.Address, ref string) []byte {
 
 func (ks keyspace) parkedKey(a telegram.Address, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(ks.agencyKey(pParked, a), seq)
+}
+
+func (ks keyspace) deferredKey(a telegram.Address, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(ks.agencyKey(pDeferred, a), seq)
 }
 
 func (ks keyspace) heldKey(a telegram.Address, seq uint64) []byte {

@@ -40,26 +40,6 @@ func (c *commitCtx) putDelivery(id telegram.ID, a telegram.Address, ds DeliveryS
 	return c.set(c.s.ks.deliveryKey(id, a), b)
 }
 
-// takeOut removes the entry of an addressee's delivery from where it
-// waits (its queue, the held list or the parked list) and counts it out.
-func (c *commitCtx) takeOut(q SubQueue, ds DeliveryState) error {
-	var k []byte
-	var d Counts
-	switch {
-	case ds.Held:
-		k, d = c.s.ks.heldKey(q.Agency, ds.Seq), Counts{Held: -1}
-	case ds.Parked() || c.quarantined(q, ds.Seq):
-		k, d = c.s.ks.parkedKey(q.Agency, ds.Seq), Counts{Parked: -1}
-	default:
-		k, d = c.s.ks.queueKey(q, ds.Seq), Counts{Waiting: -1, Overdue: -b2i(ds.Overdue)}
-	}
-	if err := c.txn.Delete(k); err != nil {
-		return err
-	}
-	c.count(q, d)
-	return nil
-}
-
 // reinsert puts id back in queue q at seq, lowering the queue's head to it.
 func (c *commitCtx) reinsert(q SubQueue, seq uint64, id telegram.ID) error {
 	if err := c.set(c.s.ks.queueKey(q, seq), id[:]); err != nil {

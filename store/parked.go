@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
@@ -30,8 +31,11 @@ func (s *Store) Parked(agency telegram.Address, limit int) ([]Entry, error) {
 
 // Quarantine takes a queue entry whose telegram failed an integrity check
 // out of its queue and puts it in the parked list for an operator, with an
-// audit record naming the telegram. It reads neither the header nor the
-// delivery state (they may be what is damaged), and deletes nothing else.
+// audit record naming the telegram, as custody's Quarantine says. It reads
+// neither the header nor the delivery state (they may be what is
+// damaged): the entry being in its queue is what makes it queued, and the
+// delivery state stays as it is (pending; custody reads an entry pending
+// on record and in the parked list as quarantined).
 func (s *Store) Quarantine(q SubQueue, seq uint64, id telegram.ID, reason string) error {
 	return s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
 		if _, err := c.txn.Get(c.s.ks.queueKey(q, seq)); errors.Is(err, badger.ErrKeyNotFound) {
@@ -39,15 +43,20 @@ func (s *Store) Quarantine(q SubQueue, seq uint64, id telegram.ID, reason string
 		} else if err != nil {
 			return err
 		}
-		if err := c.txn.Delete(c.s.ks.queueKey(q, seq)); err != nil {
+		_, fx := custody.Step(custody.State{Phase: custody.Queued}, custody.Event{Kind: custody.Quarantine, Reason: reason}, unixUTC(c.now), custody.Policy{})
+		if err := c.takeOut(q, fx.From, DeliveryState{Seq: seq}); err != nil {
 			return err
 		}
-		if err := c.set(c.s.ks.parkedKey(q.Agency, seq), id[:]); err != nil {
+		if err := c.putIn(q, fx.To, seq, id, false); err != nil {
 			return err
 		}
-		c.count(q, Counts{Waiting: -1, Parked: 1})
-		return c.appendAudit(AuditEntry{Actor: "switch", Event: AuditIntegrity, ID: id, To: q.Agency,
-			Precedence: q.Prec, Classification: q.Class, Reason: reason})
+		for _, ae := range fx.Audit {
+			if err := c.appendAudit(AuditEntry{Actor: ae.Actor, Event: ae.Event, ID: id, To: q.Agency,
+				Precedence: q.Prec, Classification: q.Class, Reason: ae.Reason}); err != nil {
+				return err
+			}
+		}
+		return nil
 	}})
 }
 

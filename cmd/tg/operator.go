@@ -82,14 +82,14 @@ func (c *queuesCmd) Run(e *env) error {
 
 func printQueues(e *env, rows []wire.QueueRow) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AGENCY\tTIER\tPRECEDENCE\tWAITING\tIN FLIGHT\tHELD\tPARKED\tOVERDUE\tOLDEST\tTERMINALS\t")
+	fmt.Fprintln(tw, "AGENCY\tTIER\tPRECEDENCE\tWAITING\tIN FLIGHT\tHELD\tPARKED\tDEFERRED\tOVERDUE\tOLDEST\tTERMINALS\t")
 	for _, r := range rows {
 		name := string(r.Agency)
 		if r.AgencyHeld {
 			name += " (held)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", name, r.Tier, r.Precedence, r.Waiting, r.InFlight,
-			r.Held, r.Parked, r.Overdue, age(r.OldestAgeSeconds), r.Connected)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", name, r.Tier, r.Precedence, r.Waiting, r.InFlight,
+			r.Held, r.Parked, r.Deferred, r.Overdue, age(r.OldestAgeSeconds), r.Connected)
 	}
 	tw.Flush()
 }
@@ -144,6 +144,9 @@ func (c *showCmd) Run(e *env) error {
 		if !h.ExpiresAt.IsZero() {
 			out["expires_at"] = h.ExpiresAt
 		}
+		if !h.DeliverAt.IsZero() {
+			out["deliver_at"] = h.DeliverAt
+		}
 		if h.Ref != "" {
 			out["ref"] = h.Ref
 		}
@@ -151,6 +154,9 @@ func (c *showCmd) Run(e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "%s  %s  %s  from %s  filed %s  %d bytes\n", h.ID, h.Precedence, h.Classification, h.From,
 		h.FiledAt.Local().Format("2006-01-02 15:04:05"), h.BodyLen)
+	if !h.DeliverAt.IsZero() {
+		fmt.Fprintf(e.stdout, "deliver at %s\n", h.DeliverAt.Local().Format("2006-01-02 15:04:05"))
+	}
 	if !h.ExpiresAt.IsZero() {
 		fmt.Fprintf(e.stdout, "latest delivery %s\n", h.ExpiresAt.Local().Format("2006-01-02 15:04:05"))
 	}

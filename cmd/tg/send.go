@@ -13,15 +13,16 @@ import (
 )
 
 type sendCmd struct {
-	To      []string `required:"" sep:"," help:"Action addressees (agency addresses, comma-separated or repeated)."`
-	Info    []string `sep:"," help:"Info addressees."`
-	Prec    string   `default:"ROUTINE" help:"Precedence: FLASH|IMMEDIATE|PRIORITY|ROUTINE or HOATOC|THUONGKHAN|KHAN|THUONG."`
-	Class   string   `default:"UNCLASSIFIED" help:"Classification: UNCLASSIFIED|CONFIDENTIAL|SECRET|TOP SECRET or KHONGMAT|MAT|TOIMAT|TUYETMAT."`
-	Subject string   `help:"Subject line (seen only by addressees)."`
-	Ref     string   `help:"Your own reference: filing again with it returns the same ID and files nothing new."`
-	Expire  string   `help:"Latest delivery time: a duration from now (90m, 2h) or an RFC 3339 time. Addressees that do not have it by then never get it."`
-	File    string   `type:"path" help:"Read the body from this file."`
-	Text    []string `arg:"" optional:"" help:"The body; without it and without --file, standard input."`
+	To        []string `required:"" sep:"," help:"Action addressees (agency addresses, comma-separated or repeated)."`
+	Info      []string `sep:"," help:"Info addressees."`
+	Prec      string   `default:"ROUTINE" help:"Precedence: FLASH|IMMEDIATE|PRIORITY|ROUTINE or HOATOC|THUONGKHAN|KHAN|THUONG."`
+	Class     string   `default:"UNCLASSIFIED" help:"Classification: UNCLASSIFIED|CONFIDENTIAL|SECRET|TOP SECRET or KHONGMAT|MAT|TOIMAT|TUYETMAT."`
+	Subject   string   `help:"Subject line (seen only by addressees)."`
+	Ref       string   `help:"Your own reference: filing again with it returns the same ID and files nothing new."`
+	Expire    string   `help:"Latest delivery time: a duration from now (90m, 2h) or an RFC 3339 time. Addressees that do not have it by then never get it."`
+	DeliverAt string   `name:"deliver-at" help:"Deferred delivery (hẹn giờ): the switch takes custody now and queues the telegram at this time: a duration from now (90m), a local time today or a local date and time (14:30, 2026-12-01 08:00), or an RFC 3339 time."`
+	File      string   `type:"path" help:"Read the body from this file."`
+	Text      []string `arg:"" optional:"" help:"The body; without it and without --file, standard input."`
 }
 
 // sendResult is what send prints with --json.
@@ -48,7 +49,12 @@ func (c *sendCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	expires, err := parseExpire(c.Expire, time.Now())
+	now := time.Now()
+	expires, err := parseExpire(c.Expire, now)
+	if err != nil {
+		return err
+	}
+	deliverAt, err := parseDeliverAt(c.DeliverAt, now)
 	if err != nil {
 		return err
 	}
@@ -76,7 +82,7 @@ func (c *sendCmd) Run(e *env) error {
 	}
 	defer cl.Close()
 	res, err := cl.Send(e.ctx, client.Telegram{To: to, Info: info, Precedence: prec, Classification: class,
-		Subject: c.Subject, Ref: c.Ref, Body: body, ExpiresAt: expires})
+		Subject: c.Subject, Ref: c.Ref, Body: body, ExpiresAt: expires, DeliverAt: deliverAt})
 	if err != nil {
 		return err
 	}
@@ -121,4 +127,32 @@ func parseExpire(s string, now time.Time) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fault.Errorf("send", fault.Invalid, "--expire %q: give a duration (90m, 2h) or an RFC 3339 time (2026-12-01T08:00:00+07:00)", s)
+}
+
+// parseDeliverAt reads --deliver-at: a positive duration from now, a local
+// time today (15:04) or a local date and time (2006-01-02 15:04), or an
+// RFC 3339 time. Whether the time is acceptable (not past, before the
+// latest delivery time) is the switch's to say, on its own clock.
+func parseDeliverAt(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, fault.Errorf("send", fault.Invalid, "--deliver-at %s: the duration must be positive", s)
+		}
+		return now.Add(d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02 15:04", s, now.Location()); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("15:04", s, now.Location()); err == nil {
+		y, m, d := now.Date()
+		return time.Date(y, m, d, t.Hour(), t.Minute(), 0, 0, now.Location()), nil
+	}
+	return time.Time{}, fault.Errorf("send", fault.Invalid,
+		"--deliver-at %q: give a duration (90m), a local time (14:30), a local date and time (2026-12-01 08:00) or an RFC 3339 time", s)
 }

@@ -165,6 +165,9 @@ func TestSendErrorsExitNonZero(t *testing.T) {
 		{"empty body", "", []string{"send", "--to", "NA.TU"}, exitInvalid, "body is empty"},
 		{"oversize body", "", []string{"send", "--to", "NA.TU", "--file", big}, exitTooLarge, "the limit is"},
 		{"no --to", "", []string{"send", "x"}, exitInvalid, "--to"},
+		{"deliver-at not a time", "", []string{"send", "--to", "NA.TU", "--deliver-at", "soon", "x"}, exitInvalid, "--deliver-at \"soon\""},
+		{"deliver-at past", "", []string{"send", "--to", "NA.TU", "--deliver-at", "2020-01-01T00:00:00Z", "x"}, exitInvalid, "is already past"},
+		{"deliver-at after expiry", "", []string{"send", "--to", "NA.TU", "--deliver-at", "2h", "--expire", "1h", "x"}, exitInvalid, "would expire undelivered"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,9 @@ type Telegram struct {
 	// not have the telegram by then never get it, and the sender receives
 	// NOT_DELIVERED, reason expired.
 	ExpiresAt time.Time
+	// DeliverAt, if set, defers delivery: the switch takes custody at once
+	// and queues the telegram at that time.
+	DeliverAt time.Time
 }
 
 // Filed is the switch's answer to one filing.
@@ -62,7 +65,7 @@ func (c *Client) SendBatch(ctx context.Context, ts []Telegram) ([]Filed, error) 
 			cl = telegram.Unclassified
 		}
 		req.Filings[i] = wire.Filing{To: t.To, Info: t.Info, Precedence: p, Classification: cl,
-			Subject: t.Subject, Ref: t.Ref, BodyLen: int64(len(t.Body)), ExpiresAt: t.ExpiresAt}
+			Subject: t.Subject, Ref: t.Ref, BodyLen: int64(len(t.Body)), ExpiresAt: t.ExpiresAt, DeliverAt: t.DeliverAt}
 	}
 	str, err := c.conn.OpenStreamSync(ctx)
 	if err != nil {

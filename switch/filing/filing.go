@@ -11,11 +11,23 @@ import (
 	"unicode/utf8"
 
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
-	"github.com/dienbao/dienbao/switch/wire"
 )
+
+// Request is what a terminal asks to file, as the protocol carried it:
+// nothing in it is trusted yet.
+type Request struct {
+	To, Info       []telegram.Address
+	Precedence     telegram.Precedence
+	Classification telegram.Classification
+	Subject, Ref   string
+	BodyLen        int64
+	ExpiresAt      time.Time // latest delivery time; zero: none
+	DeliverAt      time.Time // deferred delivery: not before this time; zero: at once
+}
 
 // Limits bound what one filing may carry.
 type Limits struct {
@@ -49,23 +61,23 @@ const op = "file"
 
 // CheckSize checks only the announced body length, before any body byte
 // is read.
-func CheckSize(f wire.Filing, lim Limits) error {
+func CheckSize(bodyLen int64, lim Limits) error {
 	switch {
-	case f.BodyLen <= 0:
+	case bodyLen <= 0:
 		return fault.E(op, fault.Invalid, "the body is empty: a telegram must have text")
-	case f.BodyLen > lim.MaxBody:
-		return fault.Errorf(op, fault.TooLarge, "the body is %d bytes; the limit is %d", f.BodyLen, lim.MaxBody)
+	case bodyLen > lim.MaxBody:
+		return fault.Errorf(op, fault.TooLarge, "the body is %d bytes; the limit is %d", bodyLen, lim.MaxBody)
 	}
 	return nil
 }
 
 // Check validates f, filed by sender at now, and returns the header to
 // store (ID and filing time are the store's to assign).
-func Check(sender certs.Identity, f wire.Filing, dir *directory.Directory, lim Limits, now time.Time) (telegram.Header, error) {
+func Check(sender certs.Identity, f Request, dir *directory.Directory, lim Limits, now time.Time) (telegram.Header, error) {
 	if sender.Role != certs.Terminal {
 		return telegram.Header{}, fault.Errorf(op, fault.Permission, "%s certificates cannot file telegrams; only terminals can", sender.Role)
 	}
-	if err := CheckSize(f, lim); err != nil {
+	if err := CheckSize(f.BodyLen, lim); err != nil {
 		return telegram.Header{}, err
 	}
 	if !f.Precedence.Valid() {
@@ -124,13 +136,19 @@ func Check(sender certs.Identity, f wire.Filing, dir *directory.Directory, lim L
 	if !f.ExpiresAt.IsZero() && !f.ExpiresAt.After(now) {
 		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the latest delivery time %s is already past", f.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	var expires time.Time
+	if err := custody.CheckDeliverAt(f.DeliverAt, f.ExpiresAt, now); err != nil {
+		return telegram.Header{}, fault.E(op, fault.Invalid, err.Error())
+	}
+	var expires, deliverAt time.Time
 	if !f.ExpiresAt.IsZero() {
 		expires = f.ExpiresAt.UTC()
 	}
+	if f.DeliverAt.After(now) { // one at or before the filing time is delivery at once
+		deliverAt = f.DeliverAt.UTC()
+	}
 	return telegram.Header{
 		From: sender.Agency, To: to, Info: info, Precedence: f.Precedence, Classification: f.Classification,
-		Subject: f.Subject, Ref: f.Ref, BodyLen: f.BodyLen, ExpiresAt: expires,
+		Subject: f.Subject, Ref: f.Ref, BodyLen: f.BodyLen, ExpiresAt: expires, DeliverAt: deliverAt,
 	}, nil
 }
 

@@ -34,7 +34,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 	}
 	var total int64
 	for _, f := range req.Filings {
-		if err := filing.CheckSize(f, lim); err != nil {
+		if err := filing.CheckSize(f.BodyLen, lim); err != nil {
 			sess.refused(err)
 			sess.replyError(str, err)
 			str.CancelRead(streamTooLarge)
@@ -78,7 +78,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 	var index []int // accepted[k] answers results[index[k]]
 	now := sess.s.clock.Now()
 	for i, f := range req.Filings {
-		h, err := filing.Check(sess.id, f, sess.s.directory(), lim, now)
+		h, err := filing.Check(sess.id, filingRequest(f), sess.s.directory(), lim, now)
 		if err == nil {
 			if err = sess.s.storageRefuses(h.Precedence); err != nil {
 				// Counted, not audited one by one (see storage.go).
@@ -136,4 +136,10 @@ func (sess *session) refused(err error) {
 		From: sess.id.Agency, Reason: err.Error()}); e != nil {
 		sess.log.Error("cannot audit a refusal", zap.Error(e))
 	}
+}
+
+// filingRequest is the domain request a protocol filing carries.
+func filingRequest(f wire.Filing) filing.Request {
+	return filing.Request{To: f.To, Info: f.Info, Precedence: f.Precedence, Classification: f.Classification,
+		Subject: f.Subject, Ref: f.Ref, BodyLen: f.BodyLen, ExpiresAt: f.ExpiresAt, DeliverAt: f.DeliverAt}
 }

@@ -56,6 +56,7 @@ func (s *Server) queues(overdueN int) (wire.Queues, error) {
 			r.Waiting += st.Waiting
 			r.Parked += st.Parked
 			r.Held += st.Held
+			r.Deferred += st.Deferred
 			r.Overdue += st.Overdue
 			if !st.Oldest.IsZero() {
 				r.OldestAgeSeconds = max(r.OldestAgeSeconds, now.Sub(st.Oldest).Seconds())
@@ -150,6 +151,8 @@ func (sess *session) handleShow(str *quic.Stream, payload []byte) {
 		ds := states[a]
 		st := wire.AddresseeState{Addressee: a, Reason: ds.Reason, At: ds.At, Terminal: ds.Terminal, Attempts: ds.Attempts, Overdue: ds.Overdue}
 		switch {
+		case ds.Deferred:
+			st.State = "deferred"
 		case ds.Held:
 			st.State = "held"
 		case ds.Parked():

@@ -50,6 +50,17 @@ func (s *Server) runTimers() {
 		return
 	}
 	now := s.clock.Now()
+	s.forDue(store.DueDeferral, now, func(id telegram.ID) bool {
+		queued, err := s.store.Undefer(id)
+		if err != nil {
+			s.log.Error("cannot queue a deferred telegram", zap.Stringer("id", id), zap.Error(err))
+			return false
+		}
+		for _, a := range queued {
+			s.log.Info("deferred telegram queued", zap.Stringer("id", id), zap.Stringer("addressee", a))
+		}
+		return true
+	})
 	s.forDue(store.DueExpiry, now, func(id telegram.ID) bool { s.ex.expire(id); return true })
 	s.forDue(store.DueOverdue, now, func(id telegram.ID) bool {
 		late, err := s.store.MarkOverdue(id)

@@ -23,6 +23,9 @@ type Header struct {
 	// OverdueAt is when the telegram passes its precedence's
 	// speed-of-service target. The switch's business, not the terminal's.
 	OverdueAt time.Time `cbor:"12,keyasint,omitzero" json:"-"`
+	// DeliverAt, if set, defers delivery: the switch holds the telegram
+	// (custody taken, ACCEPTED as always) and queues it at this time.
+	DeliverAt time.Time `cbor:"13,keyasint,omitzero" json:"deliver_at,omitzero"`
 }
 
 // Expired reports whether h is past its latest delivery time at now.

@@ -48,6 +48,8 @@ type Filing struct {
 	BodyLen        int64                   `cbor:"7,keyasint"`
 	// ExpiresAt, if set, is the latest delivery time.
 	ExpiresAt time.Time `cbor:"8,keyasint,omitzero"`
+	// DeliverAt, if set, defers delivery until that time.
+	DeliverAt time.Time `cbor:"9,keyasint,omitzero"`
 }
 
 // FileRequest carries a batch of filings; their bodies follow the frame

@@ -25,6 +25,7 @@ type QueueRow struct {
 	OldestAgeSeconds float64             `cbor:"9,keyasint" json:"oldest_age_seconds"`
 	AgencyHeld       bool                `cbor:"10,keyasint,omitempty" json:"agency_held"`
 	Connected        int                 `cbor:"11,keyasint,omitempty" json:"terminals"`
+	Deferred         int64               `cbor:"12,keyasint,omitempty" json:"deferred"` // filed for delivery at a later time
 }
 
 // OverdueRow is one telegram waiting past its speed-of-service target.
