@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -27,10 +26,10 @@ import (
 // State is what the console shows.
 type State struct {
 	Switch   string                `json:"switch"`
-	Queues   []wire.QueueRow       `json:"queues"`
-	Overdue  []wire.OverdueRow     `json:"overdue"`
-	Sessions []wire.SessionInfo    `json:"sessions"`
-	Totals   wire.Totals           `json:"totals"`
+	Queues   []QueueRow            `json:"queues"`
+	Overdue  []OverdueRow          `json:"overdue"`
+	Sessions []Session             `json:"sessions"`
+	Totals   Totals                `json:"totals"`
 	Targets  map[string]float64    `json:"targets"` // speed-of-service target per precedence, seconds
 	Agencies map[string]AgencyInfo `json:"agencies"`
 }

@@ -10,8 +10,21 @@ func (s *Server) State() (monitor.State, error) {
 	if err != nil {
 		return monitor.State{}, err
 	}
-	st := monitor.State{Switch: s.cfg.Name, Queues: q.Rows, Overdue: q.Overdue, Totals: q.Totals,
-		Sessions: s.sessionList(), Targets: map[string]float64{}, Agencies: map[string]monitor.AgencyInfo{}}
+	sessions := s.sessionList()
+	st := monitor.State{Switch: s.cfg.Name, Totals: monitor.Totals(q.Totals), Queues: make([]monitor.QueueRow, 0, len(q.Rows)),
+		Overdue: make([]monitor.OverdueRow, 0, len(q.Overdue)), Sessions: make([]monitor.Session, 0, len(sessions)),
+		Targets: map[string]float64{}, Agencies: map[string]monitor.AgencyInfo{}}
+	for _, r := range q.Rows {
+		st.Queues = append(st.Queues, monitor.QueueRow{Agency: r.Agency, Tier: r.Tier, Precedence: r.Precedence,
+			Waiting: r.Waiting, InFlight: r.InFlight, Parked: r.Parked, Held: r.Held, Deferred: r.Deferred, Overdue: r.Overdue,
+			OldestAgeSeconds: r.OldestAgeSeconds, AgencyHeld: r.AgencyHeld, Terminals: r.Connected})
+	}
+	for _, o := range q.Overdue {
+		st.Overdue = append(st.Overdue, monitor.OverdueRow(o))
+	}
+	for _, x := range sessions {
+		st.Sessions = append(st.Sessions, monitor.Session(x))
+	}
 	for p, d := range s.cfg.SpeedTargets {
 		st.Targets[p.String()] = d.Seconds()
 	}
