@@ -98,10 +98,22 @@ func (c *commitCtx) step(h telegram.Header, a telegram.Address, ds DeliveryState
 	return true, fx, nil
 }
 
-// inFlight reports whether the addressee's entry is handed out at this
-// moment, by skip (nil: nothing is); only a queued entry can be.
-func inFlight(skip func(SubQueue, uint64) bool, q SubQueue, ds DeliveryState) bool {
-	return skip != nil && ds.Pending() && !ds.Held && skip(q, ds.Seq)
+// Slot names one addressee's queue entry: the agency and the sequence.
+type Slot struct {
+	Agency telegram.Address
+	Seq    uint64
+}
+
+// InFlight is what of a telegram is handed out to terminals and not yet
+// acknowledged, as the switchboard saw it with hand-outs paused: the
+// store reads it inside the commit of an action that must leave those
+// deliveries alone (hold, cancel, expiry). Nil: nothing is.
+type InFlight map[Slot]bool
+
+// of reports whether addressee a's entry is handed out at this
+// moment; only a queued entry can be.
+func (busy InFlight) of(a telegram.Address, ds DeliveryState) bool {
+	return ds.Pending() && !ds.Held && !ds.Deferred && busy[Slot{Agency: a, Seq: ds.Seq}]
 }
 
 // putIn keeps an entry in place p and counts it in; one put back in its

@@ -59,9 +59,9 @@ func (c *commitCtx) reinsert(q SubQueue, seq uint64, id telegram.ID) error {
 }
 
 // Hold takes telegram id out of the queues of its pending addressees until
-// Release, except deliveries in flight (skip).
-func (s *Store) Hold(id telegram.ID, actor string, skip func(SubQueue, uint64) bool) (OpResult, error) {
-	return s.operatorStep(id, custody.Event{Kind: custody.Hold, Actor: actor}, skip)
+// Release, except deliveries in flight (busy).
+func (s *Store) Hold(id telegram.ID, actor string, busy InFlight) (OpResult, error) {
+	return s.operatorStep(id, custody.Event{Kind: custody.Hold, Actor: actor}, busy)
 }
 
 // Release puts telegram id back in the queues of its held addressees.
@@ -76,8 +76,8 @@ func (s *Store) Requeue(id telegram.ID, actor string) (OpResult, error) {
 }
 
 // operatorStep applies an operator's event to every addressee of telegram
-// id it applies to; skip says which queue entries are in flight.
-func (s *Store) operatorStep(id telegram.ID, e custody.Event, skip func(SubQueue, uint64) bool) (OpResult, error) {
+// id it applies to; busy says which queue entries are in flight.
+func (s *Store) operatorStep(id telegram.ID, e custody.Event, busy InFlight) (OpResult, error) {
 	var res OpResult
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
 		res = OpResult{}
@@ -91,7 +91,7 @@ func (s *Store) operatorStep(id telegram.ID, e custody.Event, skip func(SubQueue
 				return err
 			}
 			q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-			e.InFlight = inFlight(skip, q, ds)
+			e.InFlight = busy.of(a, ds)
 			done, fx, err := c.step(h, a, ds, e)
 			if err != nil {
 				return err
@@ -114,14 +114,14 @@ func (s *Store) operatorStep(id telegram.ID, e custody.Event, skip func(SubQueue
 // (queued, held or parked; not deliveries in flight, which their
 // acknowledgement settles). Each gets NOT_DELIVERED with reason, and the
 // sender a report saying so.
-func (s *Store) Cancel(id telegram.ID, actor, reason string, skip func(SubQueue, uint64) bool) (OpResult, error) {
+func (s *Store) Cancel(id telegram.ID, actor, reason string, busy InFlight) (OpResult, error) {
 	var res OpResult
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
 		res = OpResult{}
 		if _, err := c.telegramFor(id); err != nil {
 			return err
 		}
-		ws, err := c.withdraw(id, withdrawal{event: audit.Cancelled, reason: reason, actor: actor, skip: skip})
+		ws, err := c.withdraw(id, withdrawal{event: audit.Cancelled, reason: reason, actor: actor, busy: busy})
 		if err != nil {
 			return err
 		}

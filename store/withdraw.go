@@ -20,16 +20,15 @@ type Withdrawn struct {
 }
 
 // Withdraw takes telegram id out of the queues of its pending addressees
-// (only addressee `only`, if set), skipping those for which skip reports
-// true (for example, deliveries in flight). For each one it removes the
+// (only addressee `only`, if set), skipping deliveries in flight (busy). For each one it removes the
 // queue entry, records NOT_DELIVERED with reason, queues a report to the
 // sender and writes the audit record; parked entries are also indexed for
 // operators. When no addressee was skipped and the reason is expiry, the
 // expiry index entry goes too. It returns what it removed.
-func (s *Store) Withdraw(id telegram.ID, reason string, only telegram.Address, skip func(q SubQueue, seq uint64) bool) ([]Withdrawn, error) {
+func (s *Store) Withdraw(id telegram.ID, reason string, only telegram.Address, busy InFlight) ([]Withdrawn, error) {
 	var out []Withdrawn
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) (err error) {
-		out, err = c.withdraw(id, withdrawal{event: reason, reason: reason, only: only, skip: skip})
+		out, err = c.withdraw(id, withdrawal{event: reason, reason: reason, only: only, busy: busy})
 		return err
 	}})
 	return out, err
@@ -40,7 +39,7 @@ func (s *Store) Withdraw(id telegram.ID, reason string, only telegram.Address, s
 type withdrawal struct {
 	event, reason, actor string
 	only                 telegram.Address
-	skip                 func(SubQueue, uint64) bool
+	busy                 InFlight
 }
 
 func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) {
@@ -68,7 +67,7 @@ func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) 
 			return nil, err
 		}
 		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-		busy := inFlight(w.skip, q, ds)
+		busy := w.busy.of(a, ds)
 		done, _, err := c.step(h, a, ds, custody.Event{Kind: kind, Actor: w.actor, Reason: w.reason, InFlight: busy})
 		if err != nil {
 			return nil, err

@@ -7,17 +7,19 @@ import (
 	"io"
 	"time"
 
-	"github.com/dienbao/dienbao/store"
-	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/schedule"
-	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/switchboard"
 	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
 )
 
-const receiptRank = 4
+// Delivery on the wire: a subscribed session has a seat at the
+// switchboard, which decides what goes out next and what a write or an
+// acknowledgement does to custody. This file opens one stream per
+// precedence (and one for delivery reports), writes each hand-out on its
+// stream and reads the acknowledgements back.
 
 // dstream is one delivery stream: a precedence's, or the receipts'.
 type dstream struct {
@@ -60,7 +62,7 @@ func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release f
 		return
 	}
 	sess.replaceOlder(sub)
-	ag, err := sess.s.ex.attach(sess, sub.Inbox)
+	seat, err := sess.s.board.Attach(sess.id, sub.Inbox, sub.Receipts, sess.poke)
 	if fault.Is(fault.Unavailable, err) {
 		sess.log.Warn("subscription refused", zap.Error(err))
 		sess.replyError(str, err)
@@ -71,70 +73,61 @@ func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release f
 		return
 	}
 	sess.mu.Lock()
-	sess.ag = ag
+	sess.seat = seat
 	sess.mu.Unlock()
 	if err := wire.WriteFrame(str, wire.TSubscribed, wire.Subscribed{Agency: sess.id.Agency}); err != nil {
 		return
 	}
 	sess.log.Info("subscribed", zap.Bool("inbox", sub.Inbox), zap.Bool("receipts", sub.Receipts))
 	release()
-	go sess.watchAcks()
+	go sess.watchAcks(seat)
 	// The client ends the subscription by closing its side of the stream.
 	go func() {
 		io.Copy(io.Discard, io.LimitReader(str, 1<<10))
 		sess.conn.CloseWithError(0, "subscription ended")
 	}()
-	sess.pump(str, sub)
+	sess.pump(str, seat)
 }
 
-// pump hands out items to this session until the connection ends.
-func (sess *session) pump(notices io.Writer, sub wire.Subscribe) {
-	window := sess.s.cfg.Window
-	clearance := sess.id.Clearance
-	ag := sess.ag.sched
+// pump hands out items to this session until the connection ends, and
+// tells the terminal when nothing is left for it.
+func (sess *session) pump(notices io.Writer, seat *switchboard.Seat) {
 	drainedSent := false
 	for {
 		handed := false
 		inboxEmpty, receiptsEmpty := true, true
-		if sub.Inbox && !sess.ag.held.Load() {
-			for {
-				it, res, err := ag.Next(clearance, func(p telegram.Precedence) int {
-					return sess.inflightOf(p.Rank())
-				}, window)
-				if err != nil {
-					sess.log.Error("cannot read the queue", zap.Error(err))
-				}
-				if res != schedule.Got {
-					inboxEmpty = res == schedule.Empty
-					break
-				}
-				if !sess.send(it.Prec.Rank(), it) {
-					return
-				}
-				handed = true
+		for {
+			it, res, err := seat.NextTelegram()
+			if err != nil {
+				sess.log.Error("cannot read the queue", zap.Error(err))
 			}
+			if res != switchboard.Got {
+				inboxEmpty = res == switchboard.Empty
+				break
+			}
+			if !sess.send(seat, it) {
+				return
+			}
+			handed = true
 		}
-		if sub.Receipts {
-			receiptsEmpty = false
-			for sess.inflightOf(receiptRank) < window {
-				it, ok, err := ag.NextReceipt()
-				if err != nil {
-					sess.log.Error("cannot read the receipt queue", zap.Error(err))
-				}
-				if !ok {
-					receiptsEmpty = err == nil
-					break
-				}
-				if !sess.send(receiptRank, it) {
-					return
-				}
-				handed = true
+		for {
+			it, ok, full, err := seat.NextReceipt()
+			if err != nil {
+				sess.log.Error("cannot read the receipt queue", zap.Error(err))
 			}
+			if !ok {
+				receiptsEmpty = err == nil && !full
+				break
+			}
+			if !sess.send(seat, it) {
+				return
+			}
+			handed = true
 		}
 		if handed {
 			drainedSent = false
 		}
-		if !drainedSent && inboxEmpty && receiptsEmpty && sess.totalInflight() == 0 {
+		if !drainedSent && inboxEmpty && receiptsEmpty && seat.InFlight() == 0 {
 			if err := wire.WriteFrame(notices, wire.TDrained, wire.Drained{At: time.Now().UTC()}); err != nil {
 				return
 			}
@@ -148,24 +141,9 @@ func (sess *session) pump(notices io.Writer, sub wire.Subscribe) {
 	}
 }
 
-func (sess *session) inflightOf(rank int) int {
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
-	return sess.inflight[rank]
-}
-
-func (sess *session) totalInflight() int {
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
-	n := 0
-	for _, v := range sess.inflight {
-		n += v
-	}
-	return n
-}
-
-// send queues it on its stream, opening the stream on first use.
-func (sess *session) send(rank int, it schedule.Item) bool {
+// send queues a hand-out on its stream, opening the stream on first use.
+func (sess *session) send(seat *switchboard.Seat, it schedule.Item) bool {
+	rank := switchboard.Rank(it)
 	sess.mu.Lock()
 	ds := sess.streams[rank]
 	sess.mu.Unlock()
@@ -173,11 +151,11 @@ func (sess *session) send(rank int, it schedule.Item) bool {
 		str, err := sess.conn.OpenStreamSync(sess.ctx)
 		if err != nil {
 			sess.log.Debug("cannot open a delivery stream", zap.Error(err))
-			sess.ag.sched.Return([]schedule.Item{it})
+			seat.Return(it)
 			return false
 		}
 		urgency := int8(rank)
-		if rank == receiptRank {
+		if rank == switchboard.ReceiptRank {
 			urgency = 0
 		}
 		str.SetPriority(urgency, false)
@@ -185,23 +163,16 @@ func (sess *session) send(rank int, it schedule.Item) bool {
 		sess.mu.Lock()
 		sess.streams[rank] = ds
 		sess.mu.Unlock()
-		go sess.writeLoop(rank, ds)
-		go sess.ackLoop(rank, ds)
+		go sess.writeLoop(seat, ds)
+		go sess.ackLoop(seat, ds)
 	}
-	sess.mu.Lock()
-	sess.nextTag++
-	tag := sess.nextTag
-	sess.inflight[rank]++
-	it.Tag = tag
-	sess.tags[tag] = it
-	sess.mu.Unlock()
 	ds.items <- it
 	return true
 }
 
 // writeLoop writes deliveries on one stream, body streamed from the store
 // a chunk at a time.
-func (sess *session) writeLoop(rank int, ds *dstream) {
+func (sess *session) writeLoop(seat *switchboard.Seat, ds *dstream) {
 	w := bufio.NewWriterSize(ds.str, 64<<10)
 	for {
 		var it schedule.Item
@@ -210,7 +181,7 @@ func (sess *session) writeLoop(rank int, ds *dstream) {
 		case <-sess.ctx.Done():
 			return
 		}
-		err := sess.writeItem(w, rank, it)
+		err := sess.writeItem(w, seat, it)
 		// Whatever became of this item (written, withdrawn, quarantined),
 		// what is buffered goes out once nothing more is queued.
 		if err == nil && len(ds.items) == 0 {
@@ -225,146 +196,62 @@ func (sess *session) writeLoop(rank int, ds *dstream) {
 }
 
 // writeItem writes one hand-out to w. An item that must not go out is
-// skipped: withdrawn (see writeTelegram), or quarantined when its records
+// skipped: withdrawn (see Seat.Prepare), or quarantined when its records
 // fail their integrity check (the store is damaged there; the rest go
 // on). Only an error that ends the stream is returned.
-func (sess *session) writeItem(w io.Writer, rank int, it schedule.Item) error {
+func (sess *session) writeItem(w io.Writer, seat *switchboard.Seat, it schedule.Item) error {
 	var err error
-	if rank == receiptRank {
+	if it.Prec == 0 {
 		err = wire.WriteFrame(w, wire.TReceipt, wire.ReceiptFrame{Tag: it.Tag, Receipt: it.Receipt})
 	} else {
-		err = sess.writeTelegram(w, rank, it)
+		err = sess.writeTelegram(w, seat, it)
 	}
 	switch {
 	case err == nil:
-		sess.mu.Lock()
-		sess.sent[it.Tag] = time.Now()
-		sess.mu.Unlock()
+		seat.Written(it.Tag)
 		return nil
-	case errors.Is(err, errWithdrawn):
+	case errors.Is(err, switchboard.ErrWithdrawn):
 		return nil
-	case fault.Is(fault.Integrity, err) && rank != receiptRank:
-		sess.quarantine(rank, it, err)
+	case fault.Is(fault.Integrity, err) && it.Prec != 0:
+		seat.Quarantine(it, err)
 		return nil
 	}
 	return err
 }
 
-// errWithdrawn says a hand-out was not written: the telegram was expired,
-// parked, held or already settled, and its slot released.
-var errWithdrawn = errors.New("withdrawn")
-
-// writeTelegram writes one delivery, unless the telegram must not go out:
-// past its latest delivery time (withdrawn, sender told "expired"), out of
-// attempts (parked for an operator, sender told "parked"), or settled
-// meanwhile. Every hand-out that is written counts as an attempt; a
-// telegram handed out before is marked as a possible duplicate.
-func (sess *session) writeTelegram(w io.Writer, rank int, it schedule.Item) error {
-	st := sess.s.store
-	agency := sess.id.Agency
-	if it.Dup {
-		// Handed out before: its attempt count must be complete before
-		// the count decides whether it goes out again. (Here, not where
-		// the session's items are returned: a stream writer may still
-		// count an attempt after that. Under load the flush rides the
-		// next group commit.)
-		if err := st.FlushAttempts(); err != nil {
-			return err
-		}
-	}
-	h, cs, err := st.ForDelivery(it.ID, agency)
+// writeTelegram writes one delivery the seat cleared: the frame, then the
+// body a chunk at a time.
+func (sess *session) writeTelegram(w io.Writer, seat *switchboard.Seat, it schedule.Item) error {
+	d, err := seat.Prepare(it)
 	if err != nil {
 		return err
 	}
-	decision, dup := custody.Offer(cs, sess.s.expired(h), it.Suspect, it.Dup, sess.s.policy())
-	switch decision {
-	case custody.Skip:
-		// Settled, or held by an operator between the hand-out and now
-		// (the hold took it out of the queue; the scheduler is told just
-		// after the hold's commit).
-		sess.release(rank, it)
-		return errWithdrawn
-	case custody.Withdraw:
-		return sess.withdraw(rank, it, store.ReasonExpired)
-	case custody.ParkIt:
-		sess.log.Warn("telegram parked after failed attempts", zap.Stringer("id", it.ID), zap.Int("attempts", cs.Attempts))
-		return sess.withdraw(rank, it, store.ReasonParked)
-	}
-	// The first chunk is read and checked before anything is written, so
-	// a damaged telegram of up to one chunk never touches the stream.
-	body := st.Body(h)
-	first, err := body.Next()
-	if err != nil && err != io.EOF {
+	if err := wire.WriteFrame(w, wire.TDeliver, wire.Deliver{Tag: it.Tag, Header: d.Header, PossibleDuplicate: d.PossibleDuplicate}); err != nil {
 		return err
 	}
-	st.Attempt(h, agency, sess.id.String(), it.Suspect)
-	if err := wire.WriteFrame(w, wire.TDeliver, wire.Deliver{Tag: it.Tag, Header: h, PossibleDuplicate: dup}); err != nil {
-		return err
-	}
-	for chunk := first; chunk != nil; {
-		if _, err := w.Write(chunk); err != nil {
-			return err
-		}
-		if chunk, err = body.Next(); err == io.EOF {
-			break
+	for {
+		chunk, err := d.Next()
+		if err == io.EOF {
+			return nil
 		} else if fault.Is(fault.Integrity, err) {
 			// The frame is out and the body cannot follow: quarantine the
 			// telegram, then let the stream fail (the terminal reconnects).
-			sess.quarantine(rank, it, err)
+			seat.Quarantine(it, err)
 			return fault.E("deliver", fault.Internal, "body failed its integrity check mid-delivery", err)
 		} else if err != nil {
 			return err
 		}
+		if _, err := w.Write(chunk); err != nil {
+			return err
+		}
 	}
-	return nil
-}
-
-// withdraw takes a handed-out telegram out of this agency's queue for
-// reason and releases its slot.
-func (sess *session) withdraw(rank int, it schedule.Item, reason string) error {
-	ws, err := sess.s.store.Withdraw(it.ID, reason, sess.id.Agency, nil)
-	if err != nil {
-		return err
-	}
-	sess.s.ex.dropped(it.ID, reason, ws)
-	sess.release(rank, it)
-	return errWithdrawn
-}
-
-// quarantine handles a telegram whose stored records fail their integrity
-// check: it is never delivered; its queue entry goes to the parked list for
-// an operator (to restore from backup), the event is logged and audited,
-// and the session goes on with the rest.
-func (sess *session) quarantine(rank int, it schedule.Item, cause error) {
-	sess.log.Error("telegram failed its integrity check; not delivered, parked for an operator",
-		zap.Stringer("id", it.ID), zap.Error(cause))
-	q := store.SubQueue{Agency: sess.id.Agency, Prec: it.Prec, Class: it.Class}
-	if err := sess.s.store.Quarantine(q, it.Seq, it.ID, cause.Error()); err != nil {
-		sess.log.Error("cannot quarantine the telegram", zap.Stringer("id", it.ID), zap.Error(err))
-		return // left in flight: it goes back to the queue when the session ends
-	}
-	sess.release(rank, it)
-}
-
-// release frees the window slot of a hand-out that is settled
-// (acknowledged or withdrawn) and wakes the pump.
-func (sess *session) release(rank int, it schedule.Item) {
-	sess.ag.sched.Acked(it)
-	sess.mu.Lock()
-	if _, ok := sess.tags[it.Tag]; ok {
-		delete(sess.tags, it.Tag)
-		delete(sess.sent, it.Tag)
-		sess.inflight[rank]--
-	}
-	sess.mu.Unlock()
-	sess.poke()
 }
 
 // watchAcks closes the connection when a delivery written to it goes
 // unacknowledged for longer than the ack timeout. Everything in flight
 // then returns to the queue, counted as a failed attempt, and goes out
 // again, flagged as a possible duplicate, when a terminal is back.
-func (sess *session) watchAcks() {
+func (sess *session) watchAcks(seat *switchboard.Seat) {
 	timeout := sess.s.cfg.AckTimeout
 	t := time.NewTicker(max(timeout/4, 10*time.Millisecond))
 	defer t.Stop()
@@ -373,15 +260,7 @@ func (sess *session) watchAcks() {
 		case <-sess.ctx.Done():
 			return
 		case now := <-t.C:
-			sess.mu.Lock()
-			var late int
-			for _, at := range sess.sent {
-				if now.Sub(at) > timeout {
-					late++
-				}
-			}
-			sess.mu.Unlock()
-			if late > 0 {
+			if late := seat.Late(now); late > 0 {
 				sess.log.Warn("deliveries not acknowledged in time; closing the session", zap.Int("late", late),
 					zap.Duration("ack_timeout", timeout))
 				sess.conn.CloseWithError(codeAckTimeout, "deliveries not acknowledged in time")
@@ -392,7 +271,7 @@ func (sess *session) watchAcks() {
 }
 
 // ackLoop reads acknowledgements from one delivery stream.
-func (sess *session) ackLoop(rank int, ds *dstream) {
+func (sess *session) ackLoop(seat *switchboard.Seat, ds *dstream) {
 	for {
 		var ack wire.Ack
 		if err := wire.ReadExpect(ds.str, sess.s.cfg.MaxFrame, wire.TAck, &ack); err != nil {
@@ -402,66 +281,23 @@ func (sess *session) ackLoop(rank int, ds *dstream) {
 			}
 			return
 		}
-		sess.mu.Lock()
-		it, ok := sess.tags[ack.Tag]
-		sess.mu.Unlock()
-		if !ok {
+		if err := seat.Ack(ack.Tag); err != nil {
 			sess.s.security(sess.id, fmt.Sprintf("acknowledgement for a delivery never made (tag %d); connection closed", ack.Tag))
 			sess.conn.CloseWithError(codeProtocol, "acknowledgement for an unknown delivery")
 			return
 		}
-		go sess.commitAck(rank, it)
 	}
-}
-
-// commitAck makes an acknowledgement durable, then frees the window slot.
-func (sess *session) commitAck(rank int, it schedule.Item) {
-	ag := sess.ag.sched
-	head := ag.HeadAfterAck(it)
-	var err error
-	if rank == receiptRank {
-		_, err = sess.s.store.AckReceipt(sess.id.Agency, it.Seq, sess.id.String(), head)
-	} else {
-		q := store.SubQueue{Agency: sess.id.Agency, Prec: it.Prec, Class: it.Class}
-		var done bool
-		done, err = sess.s.store.Ack(store.Ack{Queue: q, Seq: it.Seq, ID: it.ID, Terminal: sess.id.String(), Head: head})
-		if err == nil && done {
-			sess.log.Info("telegram delivered", zap.Stringer("id", it.ID), zap.Stringer("precedence", it.Prec))
-			sess.s.stats.delivered(it.Prec, time.Since(it.ID.Time()))
-		}
-	}
-	if err != nil {
-		// Not durable: leave it in flight; it goes back to the queue when
-		// the session ends.
-		sess.log.Error("acknowledgement not recorded", zap.Error(err))
-		return
-	}
-	sess.release(rank, it)
 }
 
 // close returns everything handed out but unacknowledged to the queues
-// and leaves the agency.
+// and leaves the switchboard.
 func (sess *session) close() {
 	sess.mu.Lock()
-	ag := sess.ag
-	var back []schedule.Item
-	for _, it := range sess.tags {
-		back = append(back, it)
-	}
-	sess.tags = map[uint64]schedule.Item{}
-	sess.sent = map[uint64]time.Time{}
+	seat := sess.seat
 	sess.mu.Unlock()
-	if ag == nil {
-		return
+	if seat != nil {
+		seat.Close()
 	}
-	ag.sched.Return(back)
-	sess.s.ex.detach(sess, ag)
-	// Other sessions of the agency may now take what came back.
-	sess.s.ex.mu.Lock()
-	for other := range ag.sessions {
-		other.poke()
-	}
-	sess.s.ex.mu.Unlock()
 }
 
 // isClosed reports whether err only says the connection or stream ended.
@@ -471,6 +307,3 @@ func isClosed(err error) bool {
 	var ie *quic.IdleTimeoutError
 	return errors.As(err, &ae) || errors.As(err, &se) || errors.As(err, &ie)
 }
-
-// policy is the custody policy of the switch's configuration.
-func (s *Server) policy() custody.Policy { return custody.Policy{MaxAttempts: s.cfg.MaxAttempts} }

@@ -1,7 +1,10 @@
 // Package server is the switch's network edge: the QUIC listener, one
-// session per authenticated connection, the request handlers, and the
-// delivery pump that moves telegrams from the scheduler to a terminal's
-// precedence streams and acknowledgements back to the store.
+// session per authenticated connection, the routes table and the request
+// handlers, and the delivery streams. What goes out next, what is in
+// flight, what an acknowledgement or a timer does to custody, is the
+// switchboard's (switch/switchboard): a subscribed session takes a seat
+// there, writes on its precedence streams what the seat hands out and
+// clears, and reports writes and acknowledgements back.
 //
 // Identity comes only from the verified client certificate (certs.IdentityOf);
 // no request field can name a sender. TLS 1.3 only, client certificates

@@ -36,7 +36,7 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 func (s *Server) queues(overdueN int) (wire.Queues, error) {
 	now := s.clock.Now()
 	out := wire.Queues{Totals: s.stats.totals(now)}
-	inflight, terminals := s.ex.inflight()
+	inflight, terminals := s.board.Load()
 	for _, ag := range s.directory().Agencies() {
 		a := ag.Address
 		stats, err := s.store.QueueStats(a)
@@ -126,8 +126,12 @@ func (s *Server) sessionList() []wire.SessionInfo {
 	for _, sess := range list {
 		sess.mu.Lock()
 		info := wire.SessionInfo{Agency: sess.id.Agency, Terminal: sess.id.String(), Role: string(sess.id.Role),
-			Since: sess.since, Remote: sess.remote, InFlight: len(sess.tags), Inbox: sess.subscribed, KeyExchange: sess.group}
+			Since: sess.since, Remote: sess.remote, Inbox: sess.subscribed, KeyExchange: sess.group}
+		seat := sess.seat
 		sess.mu.Unlock()
+		if seat != nil {
+			info.InFlight = seat.InFlight()
+		}
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
@@ -161,7 +165,7 @@ func (sess *session) handleShow(str *quic.Stream, payload []byte) {
 			st.State = "delivered"
 		case ds.Status == telegram.NotDelivered:
 			st.State = "not_delivered"
-		case sess.s.ex.inFlight(store.SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}, ds.Seq):
+		case sess.s.board.InFlight(store.SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}, ds.Seq):
 			st.State = "in_flight"
 		default:
 			st.State = "waiting"
@@ -177,30 +181,28 @@ func (sess *session) handleOperate(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	st, ex, actor := sess.s.store, sess.s.ex, sess.id.String()
+	board, actor := sess.s.board, sess.id.String()
 	var res store.OpResult
 	var err error
 	switch req.Action {
 	case wire.ActHold:
-		res, err = st.Hold(req.ID, actor, ex.inFlight)
-		ex.dropped(req.ID, "held", res.Removed)
+		res, err = board.Hold(req.ID, actor)
 	case wire.ActRelease:
-		res, err = st.Release(req.ID, actor)
+		res, err = board.Release(req.ID, actor)
 	case wire.ActRequeue:
-		res, err = st.Requeue(req.ID, actor)
+		res, err = board.Requeue(req.ID, actor)
 	case wire.ActCancel:
 		reason := req.Reason
 		if reason == "" {
 			reason = "cancelled by an operator"
 		}
-		res, err = st.Cancel(req.ID, actor, reason, ex.inFlight)
-		ex.dropped(req.ID, "cancelled", res.Removed)
+		res, err = board.Cancel(req.ID, actor, reason)
 	case wire.ActHoldAgency, wire.ActReleaseAgency:
 		if !sess.s.directory().Has(req.Agency) {
 			sess.replyError(str, fault.Errorf("operator", fault.NotExist, "unknown agency %s: not in the agency directory", req.Agency))
 			return
 		}
-		err = st.HoldAgency(req.Agency, actor, req.Action == wire.ActHoldAgency)
+		err = board.HoldAgency(req.Agency, actor, req.Action == wire.ActHoldAgency)
 		res.Done = []telegram.Address{req.Agency}
 	default:
 		sess.replyError(str, fault.Errorf("operator", fault.Invalid, "unknown operator action %q", req.Action))

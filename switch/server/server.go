@@ -14,6 +14,7 @@ import (
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
+	"github.com/dienbao/dienbao/switch/switchboard"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
@@ -24,7 +25,7 @@ type Server struct {
 	cfg   Config
 	log   *zap.Logger
 	store *store.Store
-	ex    *exchange
+	board *switchboard.Board
 	disk  storage
 	clock *clock.Clock
 	// clockTold is the clock's state last logged and audited; clockMu
@@ -75,19 +76,25 @@ func New(cfg Config) (*Server, error) {
 	s.limits.Store(&cfg.Limits)
 	s.stats = newStats(s)
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background()) // cancelled when draining starts
-	s.ex = newExchange(s)
 	s.clock = clock.New(cfg.Clock, cfg.ClockTolerance)
+	var board atomic.Pointer[switchboard.Board] // commits before it exists concern no terminal
 	if free, err := s.freeBytes(); err == nil {
 		s.releaseReserve(free) // a switch stopped on a full disk must start
 	}
 	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, Origin: cfg.Origin, Now: s.clock.Now,
 		CheckpointCopy: cfg.CheckpointCopy, AcceptLoss: cfg.AcceptLoss,
-		OnBatch: func(n int) { s.stats.batches.Observe(float64(n)) }, OnCommit: s.ex.onCommit})
+		OnBatch: func(n int) { s.stats.batches.Observe(float64(n)) }, OnCommit: func(evs []store.Event) {
+			if b := board.Load(); b != nil {
+				b.OnCommit(evs)
+			}
+		}})
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
-	s.ex.store = st
+	s.board = switchboard.New(st, switchboard.Config{Window: cfg.Window, MaxTerminals: cfg.MaxTerminals,
+		MaxAttempts: cfg.MaxAttempts, AckTimeout: cfg.AckTimeout, Expired: s.expired, Delivered: s.stats.delivered, Logger: cfg.Logger})
+	board.Store(s.board)
 	s.clock.Start(st.LastTimeAtOpen())
 	if cfg.CRL != "" {
 		if err := s.loadCRL(); err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/fault"
-	"github.com/dienbao/dienbao/switch/schedule"
+	"github.com/dienbao/dienbao/switch/switchboard"
 	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
@@ -37,13 +37,9 @@ type session struct {
 
 	mu         sync.Mutex
 	subscribed bool
-	sub        wire.Subscribe // what it subscribed to
-	ag         *agencyState
-	tags       map[uint64]schedule.Item // handed out, not acknowledged
-	sent       map[uint64]time.Time     // written, awaiting acknowledgement
-	nextTag    uint64
-	inflight   [5]int // per rank; [4] is receipts
-	streams    [5]*dstream
+	sub        wire.Subscribe    // what it subscribed to
+	seat       *switchboard.Seat // its place at the switchboard, once subscribed
+	streams    [5]*dstream       // delivery streams, by rank
 	wake       chan struct{}
 }
 
@@ -62,7 +58,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 	}
 	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(), since: time.Now(), remote: remote, group: state.CurveID.String(), cert: state.PeerCertificates[0],
 		log:  s.log.With(zap.String("identity", id.String()), zap.String("role", string(id.Role)), zap.String("remote", remote)),
-		tags: map[uint64]schedule.Item{}, sent: map[uint64]time.Time{}, wake: make(chan struct{}, 1), closed: make(chan struct{})}
+		wake: make(chan struct{}, 1), closed: make(chan struct{})}
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()

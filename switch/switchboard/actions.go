@@ -1,0 +1,195 @@
+package switchboard
+
+import (
+	"slices"
+	"time"
+
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"go.uber.org/zap"
+)
+
+// Custody actions from outside a delivery: operators' and the timers'.
+// Those that leave a delivery in flight alone (hold, cancel, expiry) pause
+// hand-outs to the telegram's agencies, take the snapshot of its
+// hand-outs, and keep the pause until the store has committed, so nothing
+// is handed out between the snapshot and the commit.
+
+// withFrozen runs fn with hand-outs to telegram id's attached agencies
+// paused, giving it what of the telegram is in flight.
+func (b *Board) withFrozen(id telegram.ID, fn func(store.InFlight) error) error {
+	h, err := b.store.Header(id)
+	if fault.Is(fault.NotExist, err) {
+		return fn(nil) // the store says so, in the caller's words
+	} else if err != nil {
+		return err
+	}
+	var ags []*agency
+	b.mu.Lock()
+	for _, a := range h.Addressees() {
+		if ag := b.agencies[a]; ag != nil && !slices.Contains(ags, ag) {
+			ags = append(ags, ag)
+		}
+	}
+	b.mu.Unlock()
+	slices.SortFunc(ags, func(x, y *agency) int { return compareAddr(x.addr, y.addr) }) // one order: no deadlock between two freezes
+	for _, ag := range ags {
+		ag.gate.Lock()
+		defer ag.gate.Unlock()
+	}
+	busy := store.InFlight{}
+	for _, ag := range ags {
+		b.mu.Lock()
+		seats := make([]*Seat, 0, len(ag.seats))
+		for s := range ag.seats {
+			seats = append(seats, s)
+		}
+		b.mu.Unlock()
+		for _, s := range seats {
+			s.mu.Lock()
+			for _, it := range s.tags {
+				if it.ID == id && it.Prec != 0 {
+					busy[store.Slot{Agency: ag.addr, Seq: it.Seq}] = true
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+	return fn(busy)
+}
+
+func compareAddr(x, y telegram.Address) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// Hold takes telegram id out of its pending addressees' queues until
+// Release, leaving deliveries in flight alone.
+func (b *Board) Hold(id telegram.ID, actor string) (res store.OpResult, err error) {
+	err = b.withFrozen(id, func(busy store.InFlight) error {
+		if res, err = b.store.Hold(id, actor, busy); err == nil {
+			b.dropped(id, "held", res.Removed)
+		}
+		return err
+	})
+	return res, err
+}
+
+// Release puts a held telegram back in its addressees' queues.
+func (b *Board) Release(id telegram.ID, actor string) (store.OpResult, error) {
+	return b.store.Release(id, actor)
+}
+
+// Requeue puts a parked or quarantined telegram back in its addressees'
+// queues, its attempts counted afresh.
+func (b *Board) Requeue(id telegram.ID, actor string) (store.OpResult, error) {
+	return b.store.Requeue(id, actor)
+}
+
+// Cancel withdraws telegram id from every addressee still waiting for it,
+// leaving deliveries in flight to their acknowledgement.
+func (b *Board) Cancel(id telegram.ID, actor, reason string) (res store.OpResult, err error) {
+	err = b.withFrozen(id, func(busy store.InFlight) error {
+		if res, err = b.store.Cancel(id, actor, reason, busy); err == nil {
+			b.dropped(id, "cancelled", res.Removed)
+		}
+		return err
+	})
+	return res, err
+}
+
+// HoldAgency holds (on) or releases (off) every delivery to agency.
+func (b *Board) HoldAgency(agency telegram.Address, actor string, on bool) error {
+	return b.store.HoldAgency(agency, actor, on)
+}
+
+// expire withdraws telegram id from every addressee that does not have it
+// yet, except deliveries in flight: those are settled by their
+// acknowledgement, or expire when they come back.
+func (b *Board) expire(id telegram.ID) {
+	err := b.withFrozen(id, func(busy store.InFlight) error {
+		ws, err := b.store.Withdraw(id, store.ReasonExpired, "", busy)
+		if err == nil {
+			b.dropped(id, store.ReasonExpired, ws)
+		}
+		return err
+	})
+	if err != nil {
+		b.log.Error("cannot expire a telegram", zap.Stringer("id", id), zap.Error(err))
+	}
+}
+
+// dropped tells the schedulers that entries left the queues, and logs it.
+func (b *Board) dropped(id telegram.ID, reason string, ws []store.Withdrawn) {
+	for _, w := range ws {
+		b.mu.Lock()
+		ag := b.agencies[w.Queue.Agency]
+		b.mu.Unlock()
+		if ag != nil {
+			ag.sched.Drop(w.Queue.Prec, w.Queue.Class, w.Seq)
+		}
+		b.log.Info("telegram withdrawn", zap.Stringer("id", id), zap.Stringer("addressee", w.Queue.Agency),
+			zap.Stringer("precedence", w.Queue.Prec), zap.String("reason", reason))
+	}
+}
+
+// RunTimers handles every custody deadline due at now: deferred
+// telegrams whose time came are queued, expired ones withdrawn, late ones
+// marked overdue (targets gives each precedence's, for the log). Call it
+// only on a clock the switch trusts: a wrong clock would withdraw
+// telegrams and tell their senders so, for good.
+func (b *Board) RunTimers(now time.Time, targets map[telegram.Precedence]time.Duration) {
+	b.forDue(store.DueDeferral, now, func(id telegram.ID) bool {
+		queued, err := b.store.Undefer(id)
+		if err != nil {
+			b.log.Error("cannot queue a deferred telegram", zap.Stringer("id", id), zap.Error(err))
+			return false
+		}
+		for _, a := range queued {
+			b.log.Info("deferred telegram queued", zap.Stringer("id", id), zap.Stringer("addressee", a))
+		}
+		return true
+	})
+	b.forDue(store.DueExpiry, now, func(id telegram.ID) bool { b.expire(id); return true })
+	b.forDue(store.DueOverdue, now, func(id telegram.ID) bool {
+		late, err := b.store.MarkOverdue(id)
+		if err != nil {
+			b.log.Error("cannot mark a telegram overdue", zap.Stringer("id", id), zap.Error(err))
+			return false
+		}
+		for _, o := range late {
+			b.log.Warn("telegram overdue", zap.Stringer("id", id), zap.Stringer("addressee", o.Agency),
+				zap.Stringer("precedence", o.Prec), zap.Duration("age", o.Age), zap.Duration("target", targets[o.Prec]))
+		}
+		return true
+	})
+}
+
+// forDue calls fn for each telegram whose deadline of kind is due at now,
+// in pages, until none is left or fn returns false.
+func (b *Board) forDue(kind byte, now time.Time, fn func(telegram.ID) bool) {
+	const page = 256
+	var cursor []byte
+	for {
+		ids, next, err := b.store.Due(kind, now, cursor, page)
+		if err != nil {
+			b.log.Error("cannot read deadlines", zap.Error(err))
+			return
+		}
+		for _, id := range ids {
+			if !fn(id) {
+				return
+			}
+		}
+		if len(ids) < page {
+			return
+		}
+		cursor = next
+	}
+}
