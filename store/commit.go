@@ -149,8 +149,8 @@ func (s *Store) loop() {
 		}
 		done, rest := s.commit(batch, urgent)
 		carry = append(carry, rest...)
-		if s.opts.OnBatch != nil {
-			s.opts.OnBatch(len(done))
+		if h := s.hooks.Load(); h.onBatch != nil {
+			h.onBatch(len(done))
 		}
 		sort.SliceStable(done, func(i, j int) bool { return done[i].prec > done[j].prec })
 		for _, o := range done {
@@ -230,8 +230,8 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 		if err == nil {
 			failpoint.Hit("after-commit")
 			s.st = st
-			if s.opts.OnCommit != nil && len(events) > 0 {
-				s.opts.OnCommit(events)
+			if h := s.hooks.Load(); h.onCommit != nil && len(events) > 0 {
+				h.onCommit(events)
 			}
 			return batch, rest
 		}

@@ -59,13 +59,15 @@ type Options struct {
 // Store is the durable state. Reads may run concurrently; all writes go
 // through the commit loop.
 type Store struct {
-	db   *badger.DB
-	ring *crypto.Keyring
-	ks   keyspace
-	opts Options
-	log  *zap.Logger
-	ids  *telegram.IDGen
-	ops  chan *op
+	// hooks are OnCommit and OnBatch, from Options or Observe.
+	hooks atomic.Pointer[hooks]
+	db    *badger.DB
+	ring  *crypto.Keyring
+	ks    keyspace
+	opts  Options
+	log   *zap.Logger
+	ids   *telegram.IDGen
+	ops   chan *op
 	// urgent is the FLASH lane of the commit loop.
 	urgent chan *op
 	// lazy is the lane of work that rides the next commit (attempts,
@@ -161,6 +163,19 @@ func BadgerOptions(dir string) badger.Options {
 	return o
 }
 
+// hooks are the commit loop's observers.
+type hooks struct {
+	onCommit func([]Event)
+	onBatch  func(int)
+}
+
+// Observe sets the commit loop's observers, in place of Options.OnCommit
+// and OnBatch (nil: none): for the one who opened the store to give its
+// events to what was built on it. Neither may block.
+func (s *Store) Observe(onCommit func([]Event), onBatch func(ops int)) {
+	s.hooks.Store(&hooks{onCommit: onCommit, onBatch: onBatch})
+}
+
 // Open opens (creating if absent) the store in opts.Dir and starts its
 // commit loop.
 func Open(opts Options) (*Store, error) {
@@ -189,6 +204,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, ring: opts.Keyring, ks: keyspaceOf(opts.Keyring), opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
 		ops: make(chan *op, 4096), urgent: make(chan *op, 1024), lazy: make(chan *op, 4096), done: make(chan struct{})}
+	s.Observe(opts.OnCommit, opts.OnBatch)
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
 		if s.st.qseq, err = s.getU64(txn, metaKey("qseq")); err != nil {

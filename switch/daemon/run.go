@@ -150,23 +150,37 @@ func Start(o Options) (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := server.New(server.Config{
+	scfg := server.Config{
 		Listen: cfg.Listen, DataDir: StoreDir(cfg), Keyring: ring, Cert: pair, CAs: pool, CACerts: caCerts, CRL: cfg.CRL,
 		DirectoryFile: cfg.Directory,
 		Directory:     dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,
 		SpeedTargets: cfg.Speed.targets(), AckTimeout: time.Duration(cfg.Custody.AckTimeout),
 		MaxAttempts: cfg.Custody.MaxAttempts, TimerInterval: time.Duration(cfg.Custody.TimerInterval),
-		Origin: cfg.origin(), CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
+		CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval),
 		RequestTimeout: time.Duration(cfg.Limits.RequestTimeout),
 		MaxStreams:     cfg.Limits.MaxStreams, ConnWindow: cfg.Limits.ConnWindow, FilingRate: cfg.Limits.FilingRate,
 		HandshakeRate: cfg.Limits.HandshakeRate, MaxSessions: cfg.Limits.MaxSessions, MaxTerminals: cfg.Limits.MaxTerminals,
 		IdleTimeout: time.Duration(cfg.Limits.IdleTimeout), HandshakeTimeout: time.Duration(cfg.Limits.HandshakeTimeout),
 		LowWatermark: cfg.Storage.LowWatermark, CriticalWatermark: cfg.Storage.CriticalWatermark, Reserve: cfg.Storage.Reserve,
 		ReclaimInterval: time.Duration(cfg.Storage.ReclaimInterval),
-		Clock:           o.Clock, ClockTolerance: time.Duration(cfg.Custody.ClockTolerance),
-		CheckpointCopy: CheckpointCopy(cfg), AcceptLoss: o.AcceptLoss,
-	})
+	}
+	// The store, on the switch's one clock, opened here and handed to the
+	// server (which closes it when it drains). A switch stopped on a full
+	// disk first gets its reserve back, so that the store can open.
+	src := o.Clock
+	if src.Wall == nil || src.Mono == nil {
+		src = clock.System()
+	}
+	scfg.Clock = clock.New(src, time.Duration(cfg.Custody.ClockTolerance))
+	scfg.ReserveReleased = server.ReleaseReserve(scfg)
+	scfg.Store, err = store.Open(store.Options{Dir: scfg.DataDir, Keyring: ring, Logger: log, Origin: cfg.origin(),
+		Now: scfg.Clock.Now, CheckpointCopy: CheckpointCopy(cfg), AcceptLoss: o.AcceptLoss})
 	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(scfg)
+	if err != nil {
+		scfg.Store.Close()
 		return nil, err
 	}
 	addr := srv.Addr().String()

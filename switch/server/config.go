@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/crypto"
-	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/clock"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/filing"
@@ -18,8 +18,14 @@ import (
 // Config is everything a Server needs. It is data: built and validated by
 // the daemon, never read from files here.
 type Config struct {
-	Listen  string          // UDP HOST:PORT
-	DataDir string          // the Badger folder
+	Listen string // UDP HOST:PORT
+	// Store is the switch's store, opened by the daemon (on Clock's time).
+	// The server takes it over: Serve closes it when it drains. If New
+	// fails, it is the caller's to close.
+	Store *store.Store
+	// Clock is the switch's one clock (the store reads the same).
+	Clock   *clock.Clock
+	DataDir string          // the Badger folder (free space, the reserve beside it)
 	Keyring *crypto.Keyring // seals the store; nil only in tests
 	Cert    tls.Certificate // the switch's certificate and key
 	CAs     *x509.CertPool  // the network CA
@@ -40,9 +46,6 @@ type Config struct {
 	Logger *zap.Logger
 	// Name is the switch's name in audit records (default "switch").
 	Name string
-	// Origin names the audit log in its signed checkpoints; it is fixed
-	// when the data folder is created (default: audit.OriginFor(Name)).
-	Origin string
 	// CheckpointInterval is how often the audit log's checkpoint is signed
 	// when the log has grown (default 30 s). One is also signed at start,
 	// at stop and whenever an auditor asks.
@@ -78,14 +81,9 @@ type Config struct {
 	// reclaimed.
 	LowWatermark, CriticalWatermark, Reserve int64
 	ReclaimInterval                          time.Duration
-	// Clock is where time comes from (zero: the machine's clocks; tests
-	// step it); ClockTolerance is how far the wall clock may move at once
-	// before it is untrusted (see switch/clock).
-	Clock          clock.Source
-	ClockTolerance time.Duration
-	// CheckpointCopy and AcceptLoss go to the store (store.Options).
-	CheckpointCopy   string
-	AcceptLoss       bool
+	// ReserveReleased: ReleaseReserve gave the reserve to the store before
+	// it was opened.
+	ReserveReleased  bool
 	IdleTimeout      time.Duration // a silent connection is closed (default 15 s)
 	HandshakeTimeout time.Duration // default 10 s
 }
@@ -109,9 +107,6 @@ func (c *Config) defaults() {
 	}
 	if c.Name == "" {
 		c.Name = "switch"
-	}
-	if c.Origin == "" {
-		c.Origin = audit.OriginFor(c.Name)
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
@@ -166,9 +161,6 @@ func (c *Config) defaults() {
 		c.Reserve = 0
 	} else if c.Reserve == 0 {
 		c.Reserve = DefaultReserve
-	}
-	if c.Clock.Wall == nil || c.Clock.Mono == nil {
-		c.Clock = clock.System()
 	}
 	if c.ReclaimInterval <= 0 {
 		c.ReclaimInterval = 10 * time.Minute

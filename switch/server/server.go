@@ -68,7 +68,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Directory == nil || cfg.CAs == nil {
 		return nil, fault.E("server", fault.Invalid, "a switch needs an agency directory and a CA")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}}
+	if cfg.Store == nil || cfg.Clock == nil {
+		return nil, fault.E("server", fault.Invalid, "a switch needs its store and its clock")
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}, store: cfg.Store, clock: cfg.Clock}
 	s.dir.Store(cfg.Directory)
 	if cfg.DirectoryFile != "" {
 		s.dirFile.changed(cfg.DirectoryFile) // remember it as loaded
@@ -76,29 +79,14 @@ func New(cfg Config) (*Server, error) {
 	s.limits.Store(&cfg.Limits)
 	s.stats = newStats(s)
 	s.bgCtx, s.bgStop = context.WithCancel(context.Background()) // cancelled when draining starts
-	s.clock = clock.New(cfg.Clock, cfg.ClockTolerance)
-	var board atomic.Pointer[switchboard.Board] // commits before it exists concern no terminal
-	if free, err := s.freeBytes(); err == nil {
-		s.releaseReserve(free) // a switch stopped on a full disk must start
-	}
-	st, err := store.Open(store.Options{Dir: cfg.DataDir, Keyring: cfg.Keyring, Logger: cfg.Logger, Origin: cfg.Origin, Now: s.clock.Now,
-		CheckpointCopy: cfg.CheckpointCopy, AcceptLoss: cfg.AcceptLoss,
-		OnBatch: func(n int) { s.stats.batches.Observe(float64(n)) }, OnCommit: func(evs []store.Event) {
-			if b := board.Load(); b != nil {
-				b.OnCommit(evs)
-			}
-		}})
-	if err != nil {
-		return nil, err
-	}
-	s.store = st
+	s.disk.released.Store(cfg.ReserveReleased)
+	st := s.store
 	s.board = switchboard.New(st, switchboard.Config{Window: cfg.Window, MaxTerminals: cfg.MaxTerminals,
 		MaxAttempts: cfg.MaxAttempts, AckTimeout: cfg.AckTimeout, Expired: s.expired, Delivered: s.stats.delivered, Logger: cfg.Logger})
-	board.Store(s.board)
+	st.Observe(s.board.OnCommit, func(n int) { s.stats.batches.Observe(float64(n)) })
 	s.clock.Start(st.LastTimeAtOpen())
 	if cfg.CRL != "" {
 		if err := s.loadCRL(); err != nil {
-			st.Close()
 			return nil, err
 		}
 	} else {
@@ -107,7 +95,6 @@ func New(cfg Config) (*Server, error) {
 	s.filings, s.handshakes = newLimiters(cfg.FilingRate), newLimiters(cfg.HandshakeRate)
 	tr, err := s.transport()
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	ln, err := tr.Listen(s.tlsConfig(), &quic.Config{
@@ -123,14 +110,12 @@ func New(cfg Config) (*Server, error) {
 	})
 	if err != nil {
 		tr.Close()
-		st.Close()
 		return nil, fault.E("server", fault.Unavailable, "cannot listen on "+cfg.Listen, err)
 	}
 	s.tr, s.ln = tr, ln
 	if err := st.Record(store.AuditEntry{Actor: cfg.Name, Event: store.AuditSwitchStart}); err != nil {
 		ln.Close()
 		tr.Close()
-		st.Close()
 		return nil, err
 	}
 	s.checkpoint()

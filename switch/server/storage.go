@@ -129,9 +129,22 @@ func (s *Server) levelFor(free int64) pressureLevel {
 // filesystem.
 func (s *Server) reservePath() string { return filepath.Join(filepath.Dir(s.cfg.DataDir), reserveFile) }
 
+// ReleaseReserve runs before the store is opened, so that a switch that
+// stopped on a full disk starts: it deletes the reserve beside cfg's data
+// folder if free space is below the critical watermark, and reports
+// whether it did (pass that on as Config.ReserveReleased).
+func ReleaseReserve(cfg Config) bool {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	cfg.defaults()
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	free, err := s.freeBytes()
+	return err == nil && s.releaseReserve(free)
+}
+
 // releaseReserve deletes the reserve if free space is below the critical
-// watermark, and reports whether it did. It runs before the store is
-// opened, so that a switch that stopped on a full disk starts.
+// watermark, and reports whether it did.
 func (s *Server) releaseReserve(free int64) bool {
 	if free >= s.cfg.CriticalWatermark {
 		return false
