@@ -1,18 +1,32 @@
 package store
 
 import (
-	"encoding/binary"
 	"strconv"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/store/auditlog"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
+// The audit log lives in store/auditlog, behind a small transaction
+// interface (audittxn.go); this file gives it the store's commits and
+// snapshots and keeps its size and checkpoint bookkeeping among the
+// store's counters.
+
 // AuditEntry is one audit record (see package audit).
 type AuditEntry = audit.Entry
+
+// AuditQuery selects audit entries (see auditlog.Query).
+type AuditQuery = auditlog.Query
+
+// MaxQueryLimit bounds one page of a query.
+const MaxQueryLimit = auditlog.MaxQueryLimit
+
+// SignedCheckpoint is a checkpoint as the switch signed it.
+type SignedCheckpoint = auditlog.Checkpoint
 
 // Audit events, as package audit names them.
 const (
@@ -33,49 +47,40 @@ const (
 	AuditSwitchStop      = audit.SwitchStop
 )
 
-func auditKey(index uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pAudit}, index) }
-
-func auditIDKey(id telegram.ID, index uint64) []byte {
-	return binary.BigEndian.AppendUint64(idKey(pAuditID, id), index)
-}
-
-func (ks keyspace) auditAgencyKey(a telegram.Address, index uint64) []byte {
-	return binary.BigEndian.AppendUint64(ks.agencyKey(pAuditAgency, a), index)
-}
-
-// appendAudit writes e as the next audit entry in c's transaction: the
-// leaf, its index entries (by telegram and by agency) and the tree nodes it
-// completes. The entry's index and time are assigned here.
+// appendAudit writes e as the next audit entry in c's transaction. The
+// entry's index and time are assigned here.
 func (c *commitCtx) appendAudit(e AuditEntry) error {
 	e.Index = c.st.aseq
 	e.At = unixUTC(c.now)
-	leaf, err := audit.Leaf(e)
-	if err != nil {
-		return fault.E("store.audit", fault.Internal, "encode an audit entry", err)
-	}
-	if err := c.set(auditKey(e.Index), leaf); err != nil {
-		return err
-	}
-	if !e.ID.IsZero() {
-		if err := c.txn.Set(auditIDKey(e.ID, e.Index), nil); err != nil {
-			return err
-		}
-	}
-	if e.From != "" {
-		if err := c.txn.Set(c.s.ks.auditAgencyKey(e.From, e.Index), nil); err != nil {
-			return err
-		}
-	}
-	if e.To != "" && e.To != e.From {
-		if err := c.txn.Set(c.s.ks.auditAgencyKey(e.To, e.Index), nil); err != nil {
-			return err
-		}
-	}
-	if err := c.appendLeaf(audit.LeafHash(leaf)); err != nil {
+	if err := c.s.alog.Append(c.audit(), e); err != nil {
 		return err
 	}
 	c.st.aseq++
 	return nil
+}
+
+// openAudit opens the audit log at Open, or starts a new one.
+func (s *Store) openAudit() error {
+	agencyTag := s.ks.agencyTag
+	err := s.db.View(func(txn *badger.Txn) error {
+		l, o, err := auditlog.Open(auditTxn{s, txn}, s.st.aseq, metaKey, agencyTag)
+		if err != nil {
+			return err
+		}
+		s.alog, s.altered = l, o.Altered
+		if !o.LastAt.IsZero() {
+			s.st.at = o.LastAt.UnixNano()
+		}
+		s.st.cpSize, s.st.hasCP = o.Checkpoint, o.HasCheckpoint
+		return nil
+	})
+	if err != nil || s.alog != nil {
+		return err
+	}
+	return s.db.Update(func(txn *badger.Txn) error {
+		s.alog, err = auditlog.NewKey(auditTxn{s, txn}, s.opts.Origin, metaKey, agencyTag)
+		return err
+	})
 }
 
 // Record appends one audit entry on its own (refusals, security events,
@@ -129,36 +134,108 @@ func (s *Store) Audit(from uint64, limit int) ([]AuditEntry, error) {
 // in index order, as stored (fn must not keep leaf). A leaf that fails its
 // integrity check ends the walk with an Integrity error naming its index.
 func (s *Store) AuditLeaves(from uint64, limit int, fn func(index uint64, leaf []byte) error) error {
-	return s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pAudit}, PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		n := 0
-		for it.Seek(auditKey(from)); it.Valid() && n < limit; it.Next() {
-			index := binary.BigEndian.Uint64(it.Item().Key()[1:])
-			v, err := s.value(it.Item())
-			if err != nil {
-				return fault.E("store.audit", fault.Integrity, "audit entry "+itoa(index)+" fails its integrity check", err)
-			}
-			if err := fn(index, v); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
+	return s.viewAudit(func(tx auditlog.Txn) error { return auditlog.Leaves(tx, from, limit, fn) })
 }
 
-// auditAt reads one audit entry.
-func (s *Store) auditAt(txn *badger.Txn, index uint64) (AuditEntry, []byte, error) {
-	v, err := s.get(txn, auditKey(index))
-	if err != nil {
-		return AuditEntry{}, nil, fault.E("store.audit", fault.Integrity, "audit entry "+itoa(index)+" is missing or fails its integrity check", err)
+// QueryAudit returns the entries q selects, up to q.Limit, in the order
+// asked (see auditlog.Log.Select).
+func (s *Store) QueryAudit(q AuditQuery) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := s.view(func(txn *badger.Txn) error {
+		size, err := s.getU64(txn, metaKey("aseq"))
+		if err != nil {
+			return err
+		}
+		out, err = s.alog.Select(auditTxn{s, txn}, size, q)
+		return err
+	})
+	return out, err
+}
+
+// VerifierKey is the key that checks the switch's checkpoints, in the form
+// golang.org/x/mod/sumdb/note.NewVerifier accepts. Publish it.
+func (s *Store) VerifierKey() string { return s.alog.VerifierKey() }
+
+// Checkpoint returns a signed checkpoint of the whole log as it stands:
+// the latest one if nothing was appended since, else a new one, signed and
+// stored before it is returned.
+func (s *Store) Checkpoint() (SignedCheckpoint, error) {
+	var cp SignedCheckpoint
+	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
+		size := c.st.aseq
+		if c.st.hasCP && c.st.cpSize == size {
+			stored, ok, err := auditlog.Stored(c.audit(), size)
+			if err != nil {
+				return err
+			}
+			if ok {
+				cp = stored
+				return nil
+			}
+		}
+		signed, err := c.s.alog.Sign(c.audit(), size)
+		if err != nil {
+			return err
+		}
+		c.st.cpSize, c.st.hasCP = size, true
+		cp = signed
+		return nil
+	}})
+	if err == nil {
+		err = s.copyCheckpoint(cp)
 	}
-	e, err := audit.ParseLeaf(v)
+	return cp, err
+}
+
+// Checkpoints calls fn with every stored checkpoint of size greater than
+// after (all of them when after is 0), smallest first, until fn fails.
+func (s *Store) Checkpoints(after uint64, fn func(SignedCheckpoint) error) error {
+	return s.viewAudit(func(tx auditlog.Txn) error { return auditlog.Checkpoints(tx, after, fn) })
+}
+
+// Proof builds the proof bundle for a telegram's audit entries against a
+// checkpoint that covers them all (signed now if needed).
+func (s *Store) Proof(id telegram.ID) (audit.Bundle, error) {
+	b := audit.Bundle{ID: id, VerifierKey: s.VerifierKey()}
+	var indices []uint64
+	err := s.viewAudit(func(tx auditlog.Txn) (err error) {
+		indices, err = auditlog.EntriesOf(tx, id)
+		return err
+	})
 	if err != nil {
-		return AuditEntry{}, nil, fault.E("store.audit", fault.Integrity, "audit entry "+itoa(index)+" is malformed", err)
+		return b, err
 	}
-	return e, v, nil
+	if len(indices) == 0 {
+		return b, fault.Errorf("audit.proof", fault.NotExist, "no audit entry for telegram %s", id)
+	}
+	cp, err := s.Checkpoint()
+	if err != nil {
+		return b, err
+	}
+	b.Checkpoint = string(cp.Note)
+	err = s.viewAudit(func(tx auditlog.Txn) (err error) {
+		b.Entries, err = auditlog.Proof(tx, indices, cp.Size)
+		return err
+	})
+	return b, err
+}
+
+// ConsistencyProof proves that the tree of size1 is a prefix of the tree
+// of size2 (both no larger than the log).
+func (s *Store) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
+	var out [][]byte
+	err := s.view(func(txn *badger.Txn) error {
+		n, err := s.getU64(txn, metaKey("aseq"))
+		if err != nil {
+			return err
+		}
+		if size2 > n {
+			return fault.Errorf("audit.consistency", fault.Invalid, "the log holds %d entries, not %d", n, size2)
+		}
+		out, err = auditlog.Consistency(auditTxn{s, txn}, size1, size2)
+		return err
+	})
+	return out, err
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dienbao/dienbao/store/auditlog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,10 +105,11 @@ func checkLog(t *testing.T, s *Store) uint64 {
 	last := cps[len(cps)-1]
 	s.db.View(func(txn *badger.Txn) error {
 		for i := uint64(0); i < last.Size; i += 1 + last.Size/50 {
-			p, err := s.inclusion(txn, i, last.Size)
+			es, err := auditlog.Proof(auditTxn{s, txn}, []uint64{i}, last.Size)
 			if err != nil {
 				t.Fatal(err)
 			}
+			p := es[0].Proof
 			if err := tlog.CheckRecord(toTlog(p), int64(last.Size), l.root(t, last.Size), int64(i), tlog.RecordHash(l.leaves[i])); err != nil {
 				t.Fatalf("inclusion of %d in %d: %v", i, last.Size, err)
 			}
@@ -213,14 +215,14 @@ func tamper(t *testing.T, s *Store, fn func(txn *badger.Txn, leaf func(uint64) [
 	t.Helper()
 	err := s.db.Update(func(txn *badger.Txn) error {
 		leaf := func(i uint64) []byte {
-			v, err := s.get(txn, auditKey(i))
+			v, err := s.get(txn, auditlog.LeafKey(i))
 			if err != nil {
 				t.Fatal(err)
 			}
 			return v
 		}
 		put := func(i uint64, v []byte) {
-			if err := txn.Set(auditKey(i), s.sealValue(auditKey(i), v)); err != nil {
+			if err := txn.Set(auditlog.LeafKey(i), s.sealValue(auditlog.LeafKey(i), v)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -280,7 +282,7 @@ func TestVerifyNamesTheTamperedEntry(t *testing.T) {
 			put(64, b)
 		}, "entry 64 is not the entry the signed checkpoint"},
 		{"removed", 200, func(txn *badger.Txn, _ func(uint64) []byte, _ func(uint64, []byte)) {
-			txn.Delete(auditKey(200))
+			txn.Delete(auditlog.LeafKey(200))
 		}, "entry 200 is missing"},
 		{"reordered", 90, func(_ *badger.Txn, leaf func(uint64) []byte, put func(uint64, []byte)) {
 			a, b := leaf(90), leaf(91)

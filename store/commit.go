@@ -169,7 +169,7 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
-	if s.treeStale {
+	if s.alog.IsStale() {
 		if err := s.reloadTree(); err != nil {
 			s.log.Error("cannot reload the audit tree", zap.Error(err))
 			for _, o := range batch {
@@ -196,7 +196,7 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 		err := o.apply(c)
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			txn.Discard()
-			s.treeStale = true
+			s.alog.Stale()
 			s.splits.Add(1)
 			if i == 0 {
 				o.err = fault.E("store.commit", fault.TooLarge, "the request is too large to commit in one transaction")
@@ -216,7 +216,7 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
 		// The counters did not fit after the batch: commit it in halves.
 		txn.Discard()
-		s.treeStale = true
+		s.alog.Stale()
 		s.splits.Add(1)
 		d1, _ := s.commit(batch[:len(batch)/2], nil)
 		d2, _ := s.commit(batch[len(batch)/2:], nil)
@@ -236,7 +236,7 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 			return batch, rest
 		}
 	}
-	s.treeStale = true
+	s.alog.Stale()
 	s.lostWrites = true
 	s.log.Error("commit failed", zap.Error(err), zap.Int("ops", len(batch)))
 	for _, o := range batch {
@@ -266,13 +266,7 @@ func (s *Store) putCounters(txn *badger.Txn, st *state) error {
 
 // reloadTree rebuilds the audit tree from the store after a failed commit.
 func (s *Store) reloadTree() error {
-	return s.db.View(func(txn *badger.Txn) error {
-		t, _, err := s.loadTree(txn, s.st.aseq)
-		if err == nil {
-			s.tree, s.treeStale = t, false
-		}
-		return err
-	})
+	return s.db.View(func(txn *badger.Txn) error { return s.alog.Reload(auditTxn{s, txn}, s.st.aseq) })
 }
 
 // receive waits for work to start the next commit with: it returns the

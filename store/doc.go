@@ -1,7 +1,8 @@
 // Package store owns dienbao's durable state in Badger: telegram headers and
 // bodies, one queue per addressee agency, delivery state, delivery reports
 // waiting for their sender, the sender-reference index that makes filing
-// idempotent, and the audit log with its Merkle tree and signed checkpoints.
+// idempotent, and the audit log with its Merkle tree and signed checkpoints
+// (kept by store/auditlog through the store's transactions, audittxn.go).
 //
 // Durability. Badger runs with SyncWrites on, checksums verified on every
 // table and block read and on every value-log read. A single goroutine, the
@@ -41,12 +42,17 @@
 //	R<agency tag>                            receipt queue head
 //	i<agency tag><reference tag>             sender reference → telegram ID
 //	p<agency tag><seq:8>                     parked for an operator → telegram ID
+//	w<agency tag><seq:8>, W<agency tag>      held by an operator → telegram ID; the agency is held
+//	v<agency tag><seq:8>                     deferred until its delivery time → telegram ID
+//	D<agency tag><rank:1><class:1>           a sub-queue's figures for operators (counts.go)
 //	U<agency tag>                            the agency has had a terminal receiving (empty; handout.go)
 //	x<unix ns:8><id:16>, o<unix ns:8><id:16> expiry and speed-of-service deadlines (empty)
+//	e<unix ns:8><id:16>                      delivery time of a deferred telegram (empty)
 //	a<index:8>                               audit entry: its leaf (canonical JSON, package audit)
 //	A<id:16><index:8>, Y<agency tag><index:8>  audit entries of a telegram, naming an agency (empty)
 //	n<level:1><group:8>                      audit tree: 64 perfect-subtree hashes of one level
 //	c<size:8>                                signed checkpoint of the audit log at that size
+//	                                         (a, A, Y, n, c: store/auditlog's)
 //
 // Sealing. Every value is sealed by the keyring (crypto.Keyring: AEAD bound
 // to the storage key and the data key's ID); the deadline, audit index,

@@ -11,29 +11,28 @@ import (
 )
 
 const (
-	pMeta        = 'm'
-	pHeader      = 'h'
-	pBody        = 'b'
-	pDelivery    = 'd'
-	pQueue       = 'q'
-	pQueueHead   = 'Q'
-	pReceipt     = 'r'
-	pRcptHead    = 'R'
-	pRef         = 'i'
-	pAudit       = 'a' // a<index:8> → audit leaf
-	pAuditID     = 'A' // A<id:16><index:8>: audit entries of a telegram (empty)
-	pAuditAgency = 'Y' // Y<agency tag:16><index:8>: audit entries naming an agency (empty)
-	pNode        = 'n' // n<level:1><group:8> → audit tree hashes
-	pCheckpoint  = 'c' // c<size:8> → signed checkpoint
-	pCounts      = 'D' // D<agency tag><rank:1><class:1> → a sub-queue's Counts
-	pHeld        = 'w' // w<agency tag><seq:8> → id: held by an operator
-	pAgencyHeld  = 'W' // W<agency tag>: the agency's deliveries are held
-	pExpiry      = 'x' // x<unix ns:8><id:16>: latest delivery time
-	pOverdue     = 'o' // o<unix ns:8><id:16>: speed-of-service deadline
-	pParked      = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
-	pReceiving   = 'U' // U<agency tag>: a terminal of the agency has received telegrams (handout.go)
-	pDeferred    = 'v' // v<agency tag:16><seq:8> → id: deferred until its delivery time
-	pDeferral    = 'e' // e<unix ns:8><id:16>: delivery time of a deferred telegram
+	pMeta      = 'm'
+	pHeader    = 'h'
+	pBody      = 'b'
+	pDelivery  = 'd'
+	pQueue     = 'q'
+	pQueueHead = 'Q'
+	pReceipt   = 'r'
+	pRcptHead  = 'R'
+	pRef       = 'i'
+	// The audit log's records (store/auditlog): a<index:8> → leaf;
+	// A<id:16><index:8> and Y<agency tag:16><index:8>, its indexes (empty);
+	// n<level:1><group:8> → tree hashes; c<size:8> → signed checkpoint.
+	pAudit      = 'a'
+	pCounts     = 'D' // D<agency tag><rank:1><class:1> → a sub-queue's Counts
+	pHeld       = 'w' // w<agency tag><seq:8> → id: held by an operator
+	pAgencyHeld = 'W' // W<agency tag>: the agency's deliveries are held
+	pExpiry     = 'x' // x<unix ns:8><id:16>: latest delivery time
+	pOverdue    = 'o' // o<unix ns:8><id:16>: speed-of-service deadline
+	pParked     = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
+	pReceiving  = 'U' // U<agency tag>: a terminal of the agency has received telegrams (handout.go)
+	pDeferred   = 'v' // v<agency tag:16><seq:8> → id: deferred until its delivery time
+	pDeferral   = 'e' // e<unix ns:8><id:16>: delivery time of a deferred telegram
 )
 
 // ChunkSize is the size of one stored body chunk.

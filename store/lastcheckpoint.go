@@ -40,7 +40,7 @@ func (s *Store) checkShortened() error {
 	if err != nil {
 		return fault.E("store.open", fault.Internal, "cannot read the checkpoint copy "+path, err)
 	}
-	cp, err := audit.OpenCheckpoint(b, s.vkey)
+	cp, err := audit.OpenCheckpoint(b, s.VerifierKey())
 	if err != nil {
 		return fault.E("store.open", fault.Integrity, "the checkpoint copy "+path+" is not a checkpoint of this log", err)
 	}

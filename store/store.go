@@ -14,10 +14,10 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dienbao/dienbao/crypto"
+	"github.com/dienbao/dienbao/store/auditlog"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"go.uber.org/zap"
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,10 +74,8 @@ type Store struct {
 	// routine acknowledgements).
 	lazy chan *op
 	st   state // owned by the commit loop
-	// tree is the audit log's Merkle tree, owned by the commit loop;
-	// treeStale says a failed commit left it ahead of the store.
-	tree      *tree
-	treeStale bool
+	// alog is the audit log (its tree is the commit loop's).
+	alog *auditlog.Log
 	// lostWrites says a commit failed in this run (owned by the commit
 	// loop, read at Close): attempts may be lost as in a crash, so the
 	// stop is not recorded as clean.
@@ -92,8 +90,6 @@ type Store struct {
 	copied    uint64
 	shortened string
 	altered   []uint64 // audit entries found altered at Open
-	signer    note.Signer
-	vkey      string
 	mu        sync.Mutex
 	shut      bool
 	// views is held (shared) by every read transaction, and exclusively
@@ -223,17 +219,7 @@ func Open(opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	var skey, vkey string
-	err = db.View(func(txn *badger.Txn) error {
-		skey, vkey, err = s.openAuditLog(txn)
-		return err
-	})
-	if err == nil && skey == "" {
-		skey, vkey, err = s.newAuditKey(opts.Origin)
-	}
-	if err == nil {
-		err = s.useAuditKey(skey, vkey)
-	}
+	err = s.openAudit()
 	if err == nil {
 		err = s.checkShortened()
 	}

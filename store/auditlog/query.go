@@ -1,4 +1,4 @@
-package store
+package auditlog
 
 import (
 	"bytes"
@@ -6,13 +6,13 @@ import (
 	"sort"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
-// AuditQuery selects audit entries. Zero fields do not filter.
-type AuditQuery struct {
+// Query selects audit entries. Zero fields do not filter.
+type Query struct {
 	ID             telegram.ID
 	Agency         telegram.Address // as sender (From) or addressee (To)
 	Event          string
@@ -27,37 +27,33 @@ type AuditQuery struct {
 // MaxQueryLimit bounds one page of a query.
 const MaxQueryLimit = 10000
 
-// QueryAudit returns the entries q selects, up to q.Limit, in the order
-// asked. A telegram ID or an agency is looked up in an index; a time range
-// is found by binary search (entry times never go backwards: the commit
-// loop's clock is held monotonic across restarts); other filters are
-// checked on each entry of the range.
-func (s *Store) QueryAudit(q AuditQuery) ([]AuditEntry, error) {
+// Select returns the entries q selects from the log of size entries, up
+// to q.Limit, in the order asked. A telegram ID or an agency is looked up
+// in an index; a time range is found by binary search (entry times never
+// go backwards: the commit loop's clock is held monotonic across
+// restarts); other filters are checked on each entry of the range.
+func (l *Log) Select(tx Txn, size uint64, q Query) ([]audit.Entry, error) {
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
 	if q.Limit > MaxQueryLimit {
 		q.Limit = MaxQueryLimit
 	}
-	var out []AuditEntry
-	err := s.view(func(txn *badger.Txn) error {
-		size, err := s.getU64(txn, metaKey("aseq"))
-		if err != nil {
-			return err
-		}
+	var out []audit.Entry
+	err := func() error {
 		lo, hi := q.From, size
 		if q.To > 0 && q.To < hi {
 			hi = q.To
 		}
 		if !q.Since.IsZero() {
-			n, err := s.firstAfter(txn, size, func(t time.Time) bool { return !t.Before(q.Since) })
+			n, err := firstAfter(tx, size, func(t time.Time) bool { return !t.Before(q.Since) })
 			if err != nil {
 				return err
 			}
 			lo = max(lo, n)
 		}
 		if !q.Until.IsZero() {
-			n, err := s.firstAfter(txn, size, func(t time.Time) bool { return t.After(q.Until) })
+			n, err := firstAfter(tx, size, func(t time.Time) bool { return t.After(q.Until) })
 			if err != nil {
 				return err
 			}
@@ -66,15 +62,15 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEntry, error) {
 		if lo >= hi {
 			return nil
 		}
-		prefix := []byte{pAudit}
+		prefix := []byte{pLeaf}
 		switch {
 		case !q.ID.IsZero():
-			prefix = idKey(pAuditID, q.ID)
+			prefix = idPrefix(q.ID)
 		case q.Agency != "":
-			prefix = s.ks.agencyKey(pAuditAgency, q.Agency)
+			prefix = l.agencyPrefix(q.Agency)
 		}
-		return s.walkAudit(txn, prefix, lo, hi, q.Newest, func(index uint64) (bool, error) {
-			e, _, err := s.auditAt(txn, index)
+		return walk(tx, prefix, lo, hi, q.Newest, func(index uint64) (bool, error) {
+			e, _, err := At(tx, index)
 			if err != nil {
 				return false, err
 			}
@@ -83,11 +79,11 @@ func (s *Store) QueryAudit(q AuditQuery) ([]AuditEntry, error) {
 			}
 			return len(out) < q.Limit, nil
 		})
-	})
+	}()
 	return out, err
 }
 
-func (q AuditQuery) match(e AuditEntry) bool {
+func (q Query) match(e audit.Entry) bool {
 	return (q.ID.IsZero() || e.ID == q.ID) &&
 		(q.Agency == "" || e.From == q.Agency || e.To == q.Agency) &&
 		(q.Event == "" || e.Event == q.Event) &&
@@ -95,36 +91,29 @@ func (q AuditQuery) match(e AuditEntry) bool {
 		(q.Classification == 0 || e.Classification == q.Classification)
 }
 
-// walkAudit visits the indices under prefix (the log itself, or an index)
-// in [lo, hi), in either direction, until fn returns false.
-func (s *Store) walkAudit(txn *badger.Txn, prefix []byte, lo, hi uint64, reverse bool, fn func(uint64) (bool, error)) error {
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse})
-	defer it.Close()
+// walk visits the indices under prefix (the log itself, or an index) in
+// [lo, hi), in either direction, until fn returns false.
+func walk(tx Txn, prefix []byte, lo, hi uint64, reverse bool, fn func(uint64) (bool, error)) error {
 	seek := binary.BigEndian.AppendUint64(bytes.Clone(prefix), lo)
 	if reverse {
 		seek = binary.BigEndian.AppendUint64(bytes.Clone(prefix), hi-1)
 	}
-	for it.Seek(seek); it.Valid(); it.Next() {
-		k := it.Item().Key()
+	return tx.Keys(prefix, seek, reverse, func(k []byte) (bool, error) {
 		if len(k) != len(prefix)+8 {
-			continue
+			return true, nil
 		}
 		index := binary.BigEndian.Uint64(k[len(prefix):])
 		if index < lo || index >= hi {
-			break
+			return false, nil
 		}
-		more, err := fn(index)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
+		return fn(index)
+	})
 }
 
-// auditIndex lists up to limit indices under an index prefix in [lo, hi).
-func (s *Store) auditIndex(txn *badger.Txn, prefix []byte, lo, hi uint64, reverse bool, limit int) ([]uint64, error) {
+// index lists up to limit indices under an index prefix in [lo, hi).
+func index(tx Txn, prefix []byte, lo, hi uint64, reverse bool, limit int) ([]uint64, error) {
 	var out []uint64
-	err := s.walkAudit(txn, prefix, lo, hi, reverse, func(i uint64) (bool, error) {
+	err := walk(tx, prefix, lo, hi, reverse, func(i uint64) (bool, error) {
 		out = append(out, i)
 		return len(out) < limit, nil
 	})
@@ -133,13 +122,13 @@ func (s *Store) auditIndex(txn *badger.Txn, prefix []byte, lo, hi uint64, revers
 
 // firstAfter is the smallest index whose entry's time satisfies ok (size
 // if none), found by binary search.
-func (s *Store) firstAfter(txn *badger.Txn, size uint64, ok func(time.Time) bool) (uint64, error) {
+func firstAfter(tx Txn, size uint64, ok func(time.Time) bool) (uint64, error) {
 	var ferr error
 	n := sort.Search(int(size), func(i int) bool {
 		if ferr != nil {
 			return true
 		}
-		e, _, err := s.auditAt(txn, uint64(i))
+		e, _, err := At(tx, uint64(i))
 		if err != nil {
 			ferr = err
 			return true

@@ -1,11 +1,10 @@
-package store
+package auditlog
 
 import (
 	"bytes"
 	"encoding/binary"
 	"errors"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/transparency-dev/merkle/compact"
@@ -47,7 +46,7 @@ func nodeKey(level uint, group uint64) []byte {
 // loadTree rebuilds the tree of the given size from the stored groups and
 // leaves. It also returns the entries of the last partial group whose leaf
 // no longer hashes to what the tree stored for it.
-func (s *Store) loadTree(txn *badger.Txn, size uint64) (*tree, []uint64, error) {
+func loadTree(tx Txn, size uint64) (*tree, []uint64, error) {
 	t := &tree{last: map[uint][]byte{}, size: size}
 	var altered []uint64
 	for level := uint(0); level < 64 && size>>level > 0; level++ {
@@ -58,15 +57,15 @@ func (s *Store) loadTree(txn *badger.Txn, size uint64) (*tree, []uint64, error) 
 		}
 		first := n - have
 		g := make([]byte, 0, groupSize*audit.HashSize)
-		stored, err := s.get(txn, nodeKey(level, first/groupSize))
-		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+		stored, err := tx.Get(nodeKey(level, first/groupSize))
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, nil, fault.E("store.tree", fault.Integrity, "the audit log's tree is unreadable", err)
 		}
 		k := min(uint64(len(stored))/audit.HashSize, have)
 		g = append(g, stored[:k*audit.HashSize]...)
 		if level == 0 {
 			for i := first; i < first+k; i++ {
-				_, leaf, err := s.auditAt(txn, i)
+				_, leaf, err := At(tx, i)
 				if err != nil || !bytes.Equal(audit.LeafHash(leaf), g[(i-first)*audit.HashSize:][:audit.HashSize]) {
 					altered = append(altered, i)
 				}
@@ -75,13 +74,13 @@ func (s *Store) loadTree(txn *badger.Txn, size uint64) (*tree, []uint64, error) 
 		for i := first + k; i < n; i++ {
 			var h []byte
 			if level == 0 {
-				_, leaf, err := s.auditAt(txn, i)
+				_, leaf, err := At(tx, i)
 				if err != nil {
 					return nil, nil, err
 				}
 				h = audit.LeafHash(leaf)
 			} else {
-				kids, err := s.nodeHashes(txn, []compact.NodeID{compact.NewNodeID(level-1, 2*i), compact.NewNodeID(level-1, 2*i+1)}, t)
+				kids, err := nodeHashes(tx, []compact.NodeID{compact.NewNodeID(level-1, 2*i), compact.NewNodeID(level-1, 2*i+1)}, t)
 				if err != nil {
 					return nil, nil, err
 				}
@@ -92,7 +91,7 @@ func (s *Store) loadTree(txn *badger.Txn, size uint64) (*tree, []uint64, error) 
 		t.last[level] = g
 	}
 	ids := compact.RangeNodes(0, size, nil)
-	hashes, err := s.nodeHashes(txn, ids, t)
+	hashes, err := nodeHashes(tx, ids, t)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,7 +104,7 @@ func (s *Store) loadTree(txn *badger.Txn, size uint64) (*tree, []uint64, error) 
 
 // nodeHashes reads the hashes of the given perfect-subtree nodes, from the
 // partial groups in t (if not nil) or from the store.
-func (s *Store) nodeHashes(txn *badger.Txn, ids []compact.NodeID, t *tree) ([][]byte, error) {
+func nodeHashes(tx Txn, ids []compact.NodeID, t *tree) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	groups := map[[2]uint64][]byte{}
 	for i, id := range ids {
@@ -116,7 +115,7 @@ func (s *Store) nodeHashes(txn *badger.Txn, ids []compact.NodeID, t *tree) ([][]
 			if t != nil && id.Index >= t.partialStart(id.Level) {
 				v, err = t.last[id.Level], nil
 			} else {
-				v, err = s.get(txn, nodeKey(id.Level, g))
+				v, err = tx.Get(nodeKey(id.Level, g))
 			}
 			if err != nil {
 				return nil, fault.E("store.tree", fault.Integrity, "an audit tree node is missing or unreadable", err)
@@ -145,8 +144,8 @@ func (t *tree) partialStart(level uint) uint64 {
 }
 
 // appendLeaf adds a leaf hash to the tree, writing each group that fills.
-func (c *commitCtx) appendLeaf(hash []byte) error {
-	t := c.s.tree
+func (l *Log) appendLeaf(tx Txn, hash []byte) error {
+	t := l.tree
 	var err error
 	visit := func(id compact.NodeID, h []byte) {
 		g := append(t.last[id.Level], h...)
@@ -154,7 +153,7 @@ func (c *commitCtx) appendLeaf(hash []byte) error {
 			t.last[id.Level] = g
 			return
 		}
-		if e := c.set(nodeKey(id.Level, id.Index/groupSize), g); e != nil && err == nil {
+		if e := tx.Set(nodeKey(id.Level, id.Index/groupSize), g); e != nil && err == nil {
 			err = e
 		}
 		t.last[id.Level] = g[:0]
@@ -167,14 +166,14 @@ func (c *commitCtx) appendLeaf(hash []byte) error {
 
 // flushTree writes every partial group, so that the stored tree holds
 // every node complete at the current size (done with each checkpoint).
-func (c *commitCtx) flushTree() error {
-	t := c.s.tree
+func (l *Log) flushTree(tx Txn) error {
+	t := l.tree
 	for level, g := range t.last {
 		if len(g) == 0 {
 			continue
 		}
 		n := t.rng.End() >> level
-		if err := c.set(nodeKey(level, n/groupSize), g); err != nil {
+		if err := tx.Set(nodeKey(level, n/groupSize), g); err != nil {
 			return err
 		}
 	}
@@ -191,26 +190,26 @@ func (t *tree) root() []byte {
 }
 
 // inclusion returns the inclusion proof of index in the tree of size,
-// read from txn.
-func (s *Store) inclusion(txn *badger.Txn, index, size uint64) ([][]byte, error) {
+// read from tx.
+func inclusion(tx Txn, index, size uint64) ([][]byte, error) {
 	nodes, err := proof.Inclusion(index, size)
 	if err != nil {
 		return nil, fault.E("store.proof", fault.Invalid, err.Error())
 	}
-	return s.rehash(txn, nodes)
+	return rehash(tx, nodes)
 }
 
 // consistency returns the consistency proof between two tree sizes.
-func (s *Store) consistency(txn *badger.Txn, size1, size2 uint64) ([][]byte, error) {
+func consistency(tx Txn, size1, size2 uint64) ([][]byte, error) {
 	nodes, err := proof.Consistency(size1, size2)
 	if err != nil {
 		return nil, fault.E("store.proof", fault.Invalid, err.Error())
 	}
-	return s.rehash(txn, nodes)
+	return rehash(tx, nodes)
 }
 
-func (s *Store) rehash(txn *badger.Txn, nodes proof.Nodes) ([][]byte, error) {
-	hashes, err := s.nodeHashes(txn, nodes.IDs, nil)
+func rehash(tx Txn, nodes proof.Nodes) ([][]byte, error) {
+	hashes, err := nodeHashes(tx, nodes.IDs, nil)
 	if err != nil {
 		return nil, err
 	}
