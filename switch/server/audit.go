@@ -1,7 +1,6 @@
 package server
 
 import (
-	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
@@ -11,19 +10,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// Who sees what of the audit log:
-//
-//	auditor   everything: query, export, every checkpoint, any proof
-//	terminal  entries that name its own agency as sender or addressee; all
-//	          the entries of a telegram its agency sent or was sent (asked
-//	          by ID), and proofs for them
-//	operator  every entry, but telegram entries without sender, addressee,
-//	          precedence or classification (the ID stays); no filter on
-//	          those, no export, no proof
-//	switch    nothing
-//
-// Anyone connected may read the latest checkpoint. Every refusal is a
-// security event in the log itself.
+// The audit log's requests. Who sees what is decided in policy.go; every
+// refusal is a security event in the log itself.
 
 // exportPage bounds one page of leaves, well inside a frame.
 const exportPage = 160 << 10
@@ -38,23 +26,10 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 		sess.replyError(str, fault.Errorf("audit", fault.Invalid, "unknown audit event %q", q.Event))
 		return
 	}
-	redact := false
-	switch sess.id.Role {
-	case certs.Auditor:
-	case certs.Terminal:
-		if q.Agency != "" && q.Agency != sess.id.Agency {
-			sess.deny(str, fault.Errorf("audit", fault.Permission, "a terminal of %s cannot read the audit entries of %s", sess.id.Agency, q.Agency))
-			return
-		}
-		if q.ID.IsZero() || q.Agency != "" || !sess.party(q.ID) {
-			q.Agency = sess.id.Agency
-		}
-	case certs.Operator:
-		if q.Agency != "" || q.Precedence != 0 || q.Classification != 0 {
-			sess.deny(str, fault.E("audit", fault.Permission, "operators cannot filter the audit log by agency, precedence or classification; only auditors can"))
-			return
-		}
-		redact = true
+	q, redact, err := auditQueryScope(sess.id, q, func() bool { return sess.party(q.ID) })
+	if err != nil {
+		sess.deny(str, err)
+		return
 	}
 	// No more than a frame holds (entries are at least ~160 bytes encoded):
 	// reading more would only be thrown away; the client asks for the rest.
@@ -74,8 +49,8 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 	size := 0
 	for i := range entries {
 		e := &entries[i]
-		if redact && !e.ID.IsZero() {
-			e.From, e.To, e.Precedence, e.Classification = "", "", 0, 0
+		if redact {
+			redactEntry(e)
 		}
 		// A generous bound on the entry's encoded size: the page must fit
 		// in one frame; the client asks again for the rest.
@@ -120,9 +95,11 @@ func (sess *session) handleAuditCheckpoint(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	if req.All && sess.id.Role != certs.Auditor {
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "%s certificates cannot list the audit log's checkpoints; only auditors can", sess.id.Role))
-		return
+	if req.All {
+		if err := mayListCheckpoints(sess.id); err != nil {
+			sess.deny(str, err)
+			return
+		}
 	}
 	st := sess.s.store
 	out := wire.AuditCheckpoints{VerifierKey: st.VerifierKey()}
@@ -164,8 +141,8 @@ func (sess *session) handleAuditProof(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	if sess.id.Role == certs.Terminal && !namesAgency(b, sess.id) {
-		sess.deny(str, fault.Errorf("audit", fault.Permission, "telegram %s was neither sent by nor addressed to %s", req.ID, sess.id.Agency))
+	if err := mayProve(sess.id, b); err != nil {
+		sess.deny(str, err)
 		return
 	}
 	wire.WriteFrame(str, wire.TAuditBundle, wire.AuditBundle{Bundle: b})
@@ -183,18 +160,6 @@ func (sess *session) party(id telegram.ID) bool {
 	}
 	for _, a := range h.Addressees() {
 		if a == sess.id.Agency {
-			return true
-		}
-	}
-	return false
-}
-
-// namesAgency reports whether any entry of the bundle names id's agency as
-// the telegram's sender or an addressee.
-func namesAgency(b audit.Bundle, id certs.Identity) bool {
-	for _, be := range b.Entries {
-		e, err := audit.ParseLeaf(be.Leaf)
-		if err == nil && (e.From == id.Agency || e.To == id.Agency) {
 			return true
 		}
 	}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/wire"
+)
+
+// The finer conditions of the routes table, as pure functions of who asks
+// and what: each returns what the role may have, or a Permission error
+// (the handler denies, audited). Who sees what of the audit log:
+//
+//	auditor   everything: query, export, every checkpoint, any proof
+//	terminal  entries that name its own agency as sender or addressee; all
+//	          the entries of a telegram its agency sent or was sent (asked
+//	          by ID), and proofs for them
+//	operator  every entry, but telegram entries without sender, addressee,
+//	          precedence or classification (the ID stays); no filter on
+//	          those, no export, no proof
+//	switch    nothing
+//
+// Anyone connected may read the latest checkpoint.
+
+// auditQueryScope narrows query q to what who may read; party says
+// whether who's agency sent or was sent the telegram q names (asked only
+// when it matters: a terminal asking by ID). redact says the telegram
+// entries must go out without sender, addressee, precedence or
+// classification.
+func auditQueryScope(who certs.Identity, q wire.AuditQuery, party func() bool) (_ wire.AuditQuery, redact bool, _ error) {
+	switch who.Role {
+	case certs.Auditor:
+		return q, false, nil
+	case certs.Terminal:
+		if q.Agency != "" && q.Agency != who.Agency {
+			return q, false, fault.Errorf("audit", fault.Permission, "a terminal of %s cannot read the audit entries of %s", who.Agency, q.Agency)
+		}
+		if q.ID.IsZero() || q.Agency != "" || !party() {
+			q.Agency = who.Agency
+		}
+		return q, false, nil
+	case certs.Operator:
+		if q.Agency != "" || q.Precedence != 0 || q.Classification != 0 {
+			return q, false, fault.E("audit", fault.Permission, "operators cannot filter the audit log by agency, precedence or classification; only auditors can")
+		}
+		return q, true, nil
+	}
+	return q, false, fault.Errorf("audit", fault.Permission, "%s certificates cannot read the audit log", who.Role)
+}
+
+// redactEntry takes out of a telegram entry what an operator may not see.
+func redactEntry(e *audit.Entry) {
+	if !e.ID.IsZero() {
+		e.From, e.To, e.Precedence, e.Classification = "", "", 0, 0
+	}
+}
+
+// mayListCheckpoints: the list of every checkpoint is for auditors.
+func mayListCheckpoints(who certs.Identity) error {
+	if who.Role != certs.Auditor {
+		return fault.Errorf("audit", fault.Permission, "%s certificates cannot list the audit log's checkpoints; only auditors can", who.Role)
+	}
+	return nil
+}
+
+// mayProve: a terminal gets proofs only for telegrams its agency sent or
+// was sent (some entry of the bundle names it); auditors for any.
+func mayProve(who certs.Identity, b audit.Bundle) error {
+	if who.Role != certs.Terminal {
+		return nil
+	}
+	for _, be := range b.Entries {
+		e, err := audit.ParseLeaf(be.Leaf)
+		if err == nil && (e.From == who.Agency || e.To == who.Agency) {
+			return nil
+		}
+	}
+	return fault.Errorf("audit", fault.Permission, "telegram %s was neither sent by nor addressed to %s", b.ID, who.Agency)
+}
