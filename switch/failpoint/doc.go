@@ -10,4 +10,8 @@
 //	before-commit  the batch is in the transaction, not committed
 //	after-commit   the transaction is committed and fsynced, nobody answered
 //	before-reply   a filing's commit was answered; its reply is not written
+//
+// Panic makes the N-th pass through its step panic instead (a bug there):
+//
+//	handler        a request's handler is about to run
 package failpoint

@@ -4,3 +4,6 @@ package failpoint
 
 // Hit does nothing without the failpoints build tag.
 func Hit(string) {}
+
+// Panic does nothing without the failpoints build tag.
+func Panic(string) {}

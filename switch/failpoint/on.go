@@ -36,3 +36,11 @@ func Hit(step string) {
 		select {} // the signal is on its way
 	}
 }
+
+// Panic counts a pass through step, and panics at the chosen one: a bug
+// in the code there, for the tests of what recovers from it.
+func Panic(step string) {
+	if step == name && count.Add(1) == at {
+		panic("failpoint " + step)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/failpoint"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/quic-go/quic-go"
@@ -68,6 +69,7 @@ func (sess *session) dispatch(t wire.Type, str *quic.Stream, payload []byte, rel
 		sess.deny(str, fault.Errorf(t.String(), fault.Permission, "%s certificates cannot %s; only %s can", sess.id.Role, r.what, roleList(r.roles)))
 		return
 	}
+	failpoint.Panic("handler")
 	r.handle(sess, str, payload, release)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -137,9 +138,29 @@ func (sess *session) handleStream(str *quic.Stream, release func()) {
 		}
 		return
 	}
-	sess.dispatch(t, str, payload, release)
+	if !sess.serve(t, str, payload, release) {
+		return
+	}
 	release()
 	sess.finishRead(str)
+}
+
+// serve dispatches one request and recovers from a panic in its handler:
+// the request is answered Internal, its stream cancelled, the event logged
+// with the stack and audited, and the switch goes on serving everyone. It
+// reports whether the handler returned normally.
+func (sess *session) serve(t wire.Type, str *quic.Stream, payload []byte, release func()) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			ok = false
+			sess.log.Error("request handler failed; recovered", zap.Stringer("request", t), zap.Any("panic", p), zap.Stack("stack"))
+			sess.s.security(sess.id, fmt.Sprintf("a %s request made the switch fail internally (recovered)", t))
+			sess.replyError(str, fault.Errorf(t.String(), fault.Internal, "the switch failed on this request; it was not carried out"))
+			str.CancelRead(streamProtocol)
+		}
+	}()
+	sess.dispatch(t, str, payload, release)
+	return true
 }
 
 // finishRead waits, once the request is answered, for the client's end of

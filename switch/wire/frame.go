@@ -134,6 +134,11 @@ func Decode(t Type, payload []byte, v any) error {
 	if err := decMode.Unmarshal(payload, v); err != nil {
 		return fault.E("wire.decode", fault.Invalid, "malformed "+t.String()+" frame", err)
 	}
+	if m, ok := v.(validator); ok {
+		if err := m.Validate(); err != nil {
+			return fault.E("wire.decode", fault.Invalid, "invalid "+t.String()+" request: "+err.Error())
+		}
+	}
 	return nil
 }
 
