@@ -193,9 +193,20 @@ func (s *Store) Checkpoints(after uint64, fn func(SignedCheckpoint) error) error
 	return s.viewAudit(func(tx auditlog.Txn) error { return auditlog.Checkpoints(tx, after, fn) })
 }
 
+// LatestCheckpoint returns the latest signed checkpoint (ok false if none
+// was ever signed).
+func (s *Store) LatestCheckpoint() (cp SignedCheckpoint, ok bool, err error) {
+	err = s.viewAudit(func(tx auditlog.Txn) (err error) {
+		cp, ok, err = auditlog.Latest(tx)
+		return err
+	})
+	return cp, ok, err
+}
+
 // Proof builds the proof bundle for a telegram's audit entries against a
-// checkpoint that covers them all (signed now if needed).
-func (s *Store) Proof(id telegram.ID) (audit.Bundle, error) {
+// checkpoint that covers them all: checkpoint is asked for one of at least
+// the given size (it may sign one, or refuse).
+func (s *Store) Proof(id telegram.ID, checkpoint func(size uint64) (SignedCheckpoint, error)) (audit.Bundle, error) {
 	b := audit.Bundle{ID: id, VerifierKey: s.VerifierKey()}
 	var indices []uint64
 	err := s.viewAudit(func(tx auditlog.Txn) (err error) {
@@ -208,7 +219,7 @@ func (s *Store) Proof(id telegram.ID) (audit.Bundle, error) {
 	if len(indices) == 0 {
 		return b, fault.Errorf("audit.proof", fault.NotExist, "no audit entry for telegram %s", id)
 	}
-	cp, err := s.Checkpoint()
+	cp, err := checkpoint(indices[len(indices)-1] + 1)
 	if err != nil {
 		return b, err
 	}

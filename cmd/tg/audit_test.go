@@ -157,7 +157,13 @@ func TestAuditWalkThrough(t *testing.T) {
 	cp := filepath.Join(t.TempDir(), "cp.txt")
 	os.WriteFile(cp, []byte(r.stdout), 0o644)
 	tg(t, "", "--id", hn, "send", "--to", "NA.TU", "later")
+	// An operator gets the latest checkpoint; an auditor one of the log as
+	// it stands, consistent with the earlier one.
 	r = tg(t, "", "--id", ops, "--json", "audit", "checkpoint", "--since", cp)
+	if m := jsonLines(t, r.stdout); r.code != 0 || len(m) != 1 || m[0]["size"].(float64) != m[0]["consistent_with_size"].(float64) {
+		t.Fatalf("operator's audit checkpoint --since: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	r = tg(t, "", "--id", aud, "--json", "audit", "checkpoint", "--since", cp)
 	if m := jsonLines(t, r.stdout); r.code != 0 || len(m) != 1 || m[0]["consistent_with_size"] == nil || m[0]["size"].(float64) <= m[0]["consistent_with_size"].(float64) {
 		t.Fatalf("audit checkpoint --since: %d %q %s", r.code, r.stdout, r.stderr)
 	}

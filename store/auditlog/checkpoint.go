@@ -27,6 +27,19 @@ func Stored(tx Txn, size uint64) (Checkpoint, bool, error) {
 	return Checkpoint{Size: size, Note: v}, true, nil
 }
 
+// Latest returns the latest stored checkpoint (ok false if none).
+func Latest(tx Txn) (cp Checkpoint, ok bool, err error) {
+	var size uint64
+	err = tx.Keys([]byte{pCheckpoint}, checkpointKey(^uint64(0)), true, func(k []byte) (bool, error) {
+		size, ok = binary.BigEndian.Uint64(k[1:]), true
+		return false, nil
+	})
+	if err != nil || !ok {
+		return cp, false, err
+	}
+	return Stored(tx, size)
+}
+
 // Sign signs a checkpoint of the log at size (its current size) and
 // stores it in tx, with every partial group of the tree (the proofs
 // against it need every node complete at that size). Commit-loop only.

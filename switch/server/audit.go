@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
@@ -104,7 +105,7 @@ func (sess *session) handleAuditCheckpoint(str *quic.Stream, payload []byte) {
 	st := sess.s.store
 	out := wire.AuditCheckpoints{VerifierKey: st.VerifierKey()}
 	if !req.All {
-		cp, err := st.Checkpoint()
+		cp, err := sess.s.checkpointFor(sess.id, 0)
 		if err != nil {
 			sess.log.Error("cannot sign a checkpoint", zap.Error(err))
 			sess.replyError(str, err)
@@ -136,7 +137,7 @@ func (sess *session) handleAuditProof(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	b, err := sess.s.store.Proof(req.ID)
+	b, err := sess.s.store.Proof(req.ID, func(size uint64) (store.SignedCheckpoint, error) { return sess.s.checkpointFor(sess.id, size) })
 	if err != nil {
 		sess.replyError(str, err)
 		return
@@ -184,4 +185,26 @@ func (sess *session) handleAuditConsistency(str *quic.Stream, payload []byte) {
 		return
 	}
 	wire.WriteFrame(str, wire.TAuditProofHashes, wire.AuditProofHashes{Hashes: hashes})
+}
+
+// checkpointFor returns a checkpoint of at least size entries for who:
+// the latest stored one if it covers them; otherwise one signed now, for
+// an auditor always (auditors may force one), for others at most once per
+// CheckpointInterval across the switch (signing is work on the FLASH lane
+// and every checkpoint is checked by every verify). Asked for size 0, an
+// auditor gets one of the whole log as it stands, others the latest.
+func (s *Server) checkpointFor(who certs.Identity, size uint64) (store.SignedCheckpoint, error) {
+	auditor := who.Role == certs.Auditor
+	latest, ok, err := s.store.LatestCheckpoint()
+	if err != nil {
+		return latest, err
+	}
+	if ok && latest.Size >= size && !(auditor && size == 0) {
+		return latest, nil
+	}
+	if !auditor && ok && !s.signing.Allow() {
+		return latest, fault.Errorf("audit", fault.Unavailable,
+			"the latest checkpoint covers %d entries, not yet these; the switch signs one every %s: retry then", latest.Size, s.cfg.CheckpointInterval)
+	}
+	return s.store.Checkpoint()
 }

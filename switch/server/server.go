@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // Server is a running switch.
@@ -38,6 +39,9 @@ type Server struct {
 	// filings and handshakes are the rate limiters per agency and per
 	// source address.
 	filings, handshakes *limiters
+	// signing bounds the checkpoints requests make the switch sign (one
+	// per CheckpointInterval; auditors are not bound).
+	signing *rate.Limiter
 	// dir and limits change on Reload (SIGHUP).
 	dir    atomic.Pointer[directory.Directory]
 	limits atomic.Pointer[filing.Limits]
@@ -93,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		s.log.Warn("no CRL configured: revoked certificates cannot be refused")
 	}
 	s.filings, s.handshakes = newLimiters(cfg.FilingRate), newLimiters(cfg.HandshakeRate)
+	s.signing = rate.NewLimiter(rate.Every(cfg.CheckpointInterval), 1)
 	tr, err := s.transport()
 	if err != nil {
 		return nil, err
