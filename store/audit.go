@@ -47,9 +47,11 @@ const (
 	AuditSwitchStop      = audit.SwitchStop
 )
 
-// appendAudit writes e as the next audit entry in c's transaction. The
-// entry's index and time are assigned here.
+// appendAudit writes e as the next audit entry in c's transaction: made
+// safe and bounded (audit.Bounded: nothing from outside can make an entry
+// large or unprintable), its index and time assigned here.
 func (c *commitCtx) appendAudit(e AuditEntry) error {
+	e = audit.Bounded(e)
 	e.Index = c.st.aseq
 	e.At = unixUTC(c.now)
 	if err := c.s.alog.Append(c.audit(), e); err != nil {

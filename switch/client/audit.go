@@ -20,8 +20,20 @@ func (c *Client) request(ctx context.Context, t wire.Type, req any, want wire.Ty
 		return c.closeErr(err)
 	}
 	str.Close()
-	return c.closeErr(wire.ReadExpect(str, c.MaxFrame, want, reply))
+	limit := c.MaxFrame
+	if t.Audit() {
+		// A page of the audit log may carry one entry written before
+		// entries were bounded (a refusal quoting a whole request): it
+		// must still be read, or the log could never be verified or
+		// exported past it.
+		limit = max(limit, AuditMaxFrame)
+	}
+	return c.closeErr(wire.ReadExpect(str, limit, want, reply))
 }
+
+// AuditMaxFrame bounds a reply to an audit request: larger than other
+// frames, for entries written before each was bounded to audit.MaxLeaf.
+const AuditMaxFrame = 16 << 20
 
 // AuditQuery reads one page of audit entries. What the switch returns
 // depends on the certificate's role (see the server's rules).

@@ -6,6 +6,7 @@
 package filing
 
 import (
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -125,7 +126,11 @@ func Check(sender certs.Identity, f Request, dir *directory.Directory, lim Limit
 		return telegram.Header{}, err
 	}
 	if len(unknown) > 0 {
-		return telegram.Header{}, fault.Errorf(op, fault.NotExist, "unknown addressee %s: not in the agency directory", strings.Join(unknown, ", "))
+		list := strings.Join(unknown[:min(len(unknown), 10)], ", ")
+		if len(unknown) > 10 {
+			list += fmt.Sprintf(" and %d more", len(unknown)-10)
+		}
+		return telegram.Header{}, fault.Errorf(op, fault.NotExist, "unknown addressee %s: not in the agency directory", list)
 	}
 	if len(f.Subject) > lim.MaxSubject || !utf8.ValidString(f.Subject) || hasControl(f.Subject) {
 		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the subject must be valid UTF-8 without control characters, at most %d bytes", lim.MaxSubject)

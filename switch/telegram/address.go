@@ -2,6 +2,7 @@ package telegram
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dienbao/dienbao/switch/fault"
 )
@@ -26,15 +27,15 @@ func ParseAddress(s string) (Address, error) {
 	}
 	segs := strings.Split(s, ".")
 	if len(segs) > maxSegments {
-		return "", fault.Errorf("address", fault.Invalid, "agency address %q has more than %d segments", s, maxSegments)
+		return "", fault.Errorf("address", fault.Invalid, "agency address %q has more than %d segments", short(s), maxSegments)
 	}
 	for _, seg := range segs {
 		if seg == "" || len(seg) > maxSegmentLen {
-			return "", fault.Errorf("address", fault.Invalid, "agency address %q: segments must be 1-%d characters", s, maxSegmentLen)
+			return "", fault.Errorf("address", fault.Invalid, "agency address %q: segments must be 1-%d characters", short(s), maxSegmentLen)
 		}
 		for _, c := range seg {
 			if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-				return "", fault.Errorf("address", fault.Invalid, "agency address %q: only A-Z, 0-9 and '.' are allowed", s)
+				return "", fault.Errorf("address", fault.Invalid, "agency address %q: only A-Z, 0-9 and '.' are allowed", short(s))
 			}
 		}
 	}
@@ -46,3 +47,16 @@ func ParseAddress(s string) (Address, error) {
 func (a Address) Tier() int { return strings.Count(string(a), ".") + 1 }
 
 func (a Address) String() string { return string(a) }
+
+// short is at most the first 64 bytes of s, for quoting input in an error:
+// an error must not grow with what the client sent.
+func short(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -129,6 +129,9 @@ func ReadFrame(r io.Reader, max int) (Type, []byte, error) {
 	return Type(hdr[5]), payload, nil
 }
 
+// Audit reports whether t is an audit log request or reply.
+func (t Type) Audit() bool { return t >= TAuditQuery && t <= TAuditProofHashes }
+
 // Decode decodes a frame payload into v with the protocol's limits.
 func Decode(t Type, payload []byte, v any) error {
 	if err := decMode.Unmarshal(payload, v); err != nil {
