@@ -67,6 +67,7 @@ import (
 //	[audit]
 //	origin              = "dienbao/HN-SWITCH-1"  # names the log in checkpoints; fixed when the data folder is created
 //	checkpoint_interval = "30s"        # sign a checkpoint this often when the log has grown
+//	refusal_interval = "10s"           # refusals are aggregated in the audit log per this period
 type Config struct {
 	Listen    string `toml:"listen"`
 	Data      string `toml:"data"`
@@ -113,6 +114,9 @@ type Audit struct {
 	// key, when the data folder is created.
 	Origin             string   `toml:"origin"`
 	CheckpointInterval Duration `toml:"checkpoint_interval"`
+	// RefusalInterval is the period over which refusals are aggregated in
+	// the audit log (default 10 s; see the README's security section).
+	RefusalInterval Duration `toml:"refusal_interval"`
 }
 
 // Custody is the [custody] table.

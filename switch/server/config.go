@@ -50,6 +50,9 @@ type Config struct {
 	// when the log has grown (default 30 s). One is also signed at start,
 	// at stop and whenever an auditor asks.
 	CheckpointInterval time.Duration
+	// RefusalInterval is the period over which refusals are aggregated in
+	// the audit log (default 10 s; refusals.go).
+	RefusalInterval time.Duration
 
 	// SpeedTargets are the speed-of-service targets per precedence: a
 	// telegram still waiting for an addressee this long after filing is
@@ -130,6 +133,9 @@ func (c *Config) defaults() {
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = 30 * time.Second
+	}
+	if c.RefusalInterval <= 0 {
+		c.RefusalInterval = 10 * time.Second
 	}
 	c.Limits = c.Limits.WithDefaults()
 	targets := map[telegram.Precedence]time.Duration{}

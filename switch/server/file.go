@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/dienbao/dienbao/switch/audit"
 	"io"
 
 	"github.com/dienbao/dienbao/store"
@@ -127,15 +128,12 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 // refused logs and audits a refused filing. The reason is the error
 // message, which never contains a body or subject.
 func (sess *session) refused(err error) {
-	sess.log.Info("filing refused", zap.String("reason", err.Error()), zap.Stringer("kind", fault.KindOf(err)))
+	sess.log.Info("filing refused", zap.String("reason", audit.Clean(err.Error(), 512)), zap.Stringer("kind", fault.KindOf(err)))
+	e := store.AuditEntry{Actor: sess.id.String(), Event: store.AuditRefused, From: sess.id.Agency, Reason: err.Error()}
 	if fault.KindOf(err) == fault.Permission {
-		sess.s.security(sess.id, "filing refused: "+err.Error())
-		return
+		e.Event, e.Reason = store.AuditSecurity, "filing refused: "+err.Error()
 	}
-	if e := sess.s.store.Record(store.AuditEntry{Actor: sess.id.String(), Event: store.AuditRefused,
-		From: sess.id.Agency, Reason: err.Error()}); e != nil {
-		sess.log.Error("cannot audit a refusal", zap.Error(e))
-	}
+	sess.s.refusal(deniedKey(e.Event, e.Actor, e.From, e.Reason), e, false)
 }
 
 // filingRequest is the domain request a protocol filing carries.

@@ -5,12 +5,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/wire"
-	"go.uber.org/zap"
 )
 
 // tlsConfig is TLS 1.3 with a required client certificate. The chain and
@@ -63,12 +63,14 @@ func (s *Server) verifyPeer(cs tls.ConnectionState, remote string) error {
 	return err
 }
 
-// refuse counts, logs and audits a refused handshake.
+// refuse counts, logs and audits a refused handshake, aggregated per
+// source host, refusal class and certificate name (refusals.go).
 func (s *Server) refuse(who certs.Identity, remote, class string, err error) {
 	s.stats.refused.WithLabelValues(class).Inc()
 	reason := "handshake refused from " + remote + ": " + err.Error()
-	s.log.Warn("security event", zap.String("actor", who.String()), zap.String("reason", reason))
-	s.store.RecordAsync(store.AuditEntry{Actor: who.String(), Event: store.AuditSecurity, Reason: reason})
+	s.logRefusal(who.String(), reason)
+	host, _, _ := net.SplitHostPort(remote)
+	s.refusal(deniedKey("handshake/"+class, who.String(), "", host), store.AuditEntry{Actor: who.String(), Event: store.AuditSecurity, Reason: reason}, true)
 }
 
 func (s *Server) checkPeer(cs tls.ConnectionState) error {

@@ -182,7 +182,7 @@ func TestBadFilingsStoreNothing(t *testing.T) {
 		kind     fault.Kind
 	}{
 		{"unknown addressee", "HN.UBND", tg("XX.NOWHERE", telegram.Routine, "x"), fault.NotExist},
-		{"one of two addressees unknown", "HN.UBND", client.Telegram{To: []telegram.Address{"NA.TU", "XX.NOWHERE"}, Body: []byte("x")}, fault.NotExist},
+		{"one of two addressees unknown", "HN.UBND", client.Telegram{To: []telegram.Address{"NA.TU", "XX.ELSEWHERE"}, Body: []byte("x")}, fault.NotExist},
 		{"no action addressee", "HN.UBND", client.Telegram{Info: []telegram.Address{"NA.TU"}, Body: []byte("x")}, fault.Invalid},
 		{"addressee twice", "HN.UBND", client.Telegram{To: []telegram.Address{"NA.TU"}, Info: []telegram.Address{"NA.TU"}, Body: []byte("x")}, fault.Invalid},
 		{"above clearance", "NA.UBND", client.Telegram{To: []telegram.Address{"NA.TU"}, Classification: telegram.Secret, Body: []byte("x")}, fault.Permission},

@@ -39,6 +39,8 @@ type Server struct {
 	// filings and handshakes are the rate limiters per agency and per
 	// source address.
 	filings, handshakes *limiters
+	// refusals aggregates the audit entries of refusals (refusals.go).
+	refusals refusalLog
 	// signing bounds the checkpoints requests make the switch sign (one
 	// per CheckpointInterval; auditors are not bound).
 	signing *rate.Limiter
@@ -98,6 +100,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.filings, s.handshakes = newLimiters(cfg.FilingRate), newLimiters(cfg.HandshakeRate)
 	s.signing = rate.NewLimiter(rate.Every(cfg.CheckpointInterval), 1)
+	s.refusals.interval = cfg.RefusalInterval
 	tr, err := s.transport()
 	if err != nil {
 		return nil, err

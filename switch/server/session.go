@@ -192,6 +192,9 @@ func (sess *session) replyError(w io.Writer, err error) {
 // deny refuses a request for lack of permission: error to the client,
 // log line and audit record.
 func (sess *session) deny(w io.Writer, err error) {
-	sess.s.security(sess.id, "request denied: "+err.Error())
+	reason := "request denied: " + err.Error()
+	sess.s.logRefusal(sess.id.String(), reason)
+	sess.s.refusal(deniedKey("denied", sess.id.String(), sess.id.Agency, reason),
+		store.AuditEntry{Actor: sess.id.String(), From: sess.id.Agency, Event: store.AuditSecurity, Reason: reason}, false)
 	sess.replyError(w, err)
 }

@@ -20,6 +20,7 @@ func (s *Server) timers(ctx context.Context) {
 			return
 		case now := <-t.C:
 			s.watchClock()
+			s.flushRefusals(now)
 			s.runTimers()
 			s.watchStorage(now)
 			s.watchCRL()

@@ -1,0 +1,165 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/daemon"
+	"github.com/dienbao/dienbao/switch/daemon/daemontest"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+var moreLikeThis = regexp.MustCompile(`^(\d+) more like this in `)
+
+// represented counts the refusals the entries stand for: one each, or
+// "N more like this" for a summary.
+func represented(es []store.AuditEntry) int {
+	n := 0
+	for _, e := range es {
+		if m := moreLikeThis.FindStringSubmatch(e.Reason); m != nil {
+			k, _ := strconv.Atoi(m[1])
+			n += k
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// Refusals are audited aggregated (issue 15, finding 1): 1,000 denied
+// requests from one terminal are one entry when they start and one summary
+// per interval that counts the rest, exactly. The log stays verifiable and
+// a normal terminal files and receives meanwhile.
+func TestRefusalsAggregated(t *testing.T) {
+	site := daemontest.StartWith(t, t.TempDir(), nil, func(c *daemon.Config) {
+		fastTimers(c)
+		c.Audit.RefusalInterval = daemon.Duration(300 * time.Millisecond)
+		c.Limits.HandshakeRate = 10000
+	})
+	st := site.Server.Store()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	hn := site.Dial("HN.UBND")
+	start := time.Now()
+	const denials = 1000
+	for i := 0; i < denials; i++ {
+		if _, err := hn.Queues(ctx, 0); !fault.Is(fault.Permission, err) {
+			t.Fatalf("a terminal reading the queues: %v", err)
+		}
+	}
+	intervals := int(time.Since(start)/(300*time.Millisecond)) + 2
+	denied := func() []store.AuditEntry {
+		es, err := st.QueryAudit(store.AuditQuery{Event: audit.Security, Agency: "HN.UBND", Limit: store.MaxQueryLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for represented(denied()) < denials && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	es := denied()
+	if n := represented(es); n != denials {
+		t.Fatalf("the audit log stands for %d denials, want %d", n, denials)
+	}
+	if len(es) > 2*intervals {
+		t.Fatalf("%d entries for %d denials over %d intervals, want at most 2 per interval", len(es), denials, intervals)
+	}
+	t.Logf("%d denials: %d audit entries", denials, len(es))
+
+	v, n := daemontest.VerifyAudit(t, st)
+	if v == 0 || n == 0 {
+		t.Fatal("the audit log did not verify")
+	}
+	healthy(t, site)
+}
+
+// 300 refused handshakes (another CA), each certificate with its own
+// 2,000-character name, write at most the budget of entries per interval,
+// each bounded; the rest are counted in one overflow entry.
+func TestHandshakeRefusalsWithinBudget(t *testing.T) {
+	const interval = 3 * time.Second
+	site := daemontest.StartWith(t, t.TempDir(), nil, func(c *daemon.Config) {
+		fastTimers(c)
+		c.Audit.RefusalInterval = daemon.Duration(interval)
+		c.Limits.HandshakeRate = 10000
+	})
+	st := site.Server.Store()
+	sizeBefore := st.AuditSize()
+	// Handshakes from another CA, each certificate with its own name.
+
+	ca, err := certs.NewCA("rogue CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sitePEM, err := os.ReadFile(filepath.Join(site.IDDir("NA.TU"), certs.FolderCA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rogues = 300
+	start := time.Now()
+	defer func() { t.Logf("the flood took %s", time.Since(start).Round(time.Millisecond)) }()
+	for i := 0; i < rogues; i++ {
+		iss, err := ca.Issue(certs.Request{Name: fmt.Sprintf("rogue %d %s", i, strings.Repeat("x", 2000)), Role: certs.Terminal,
+			Agency: "NA.TU", Clearance: telegram.Secret, Validity: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "rogue" + strconv.Itoa(i)
+		if err := certs.WriteFolder(site.IDDir(name), iss, sitePEM, site.Server.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := rawDial(t, site, name, nil); err == nil {
+			c.CloseWithError(0, "")
+		}
+	}
+	intervals := int(time.Since(start)/interval) + 2
+	time.Sleep(interval + time.Second) // the last interval's summaries
+	handshakes, err := st.QueryAudit(store.AuditQuery{Event: audit.Security, From: sizeBefore, Limit: store.MaxQueryLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused, overflow, bytes int
+	for _, e := range handshakes {
+		if e.From == "HN.UBND" {
+			continue
+		}
+		l, _ := audit.Leaf(e)
+		bytes += len(l)
+		switch {
+		case strings.Contains(e.Reason, "handshake refused"):
+			refused++
+		case strings.Contains(e.Reason, "over the audit budget for refusals"):
+			overflow++
+		}
+	}
+	if refused+overflow > 100*intervals || overflow == 0 && refused != rogues {
+		t.Fatalf("%d handshake entries and %d overflow summaries for %d refusals over %d intervals", refused, overflow, rogues, intervals)
+	}
+	t.Logf("%d refused handshakes: %d entries, %d overflow summaries, %d bytes of leaves", rogues, refused, overflow, bytes)
+	if overflow == 0 {
+		t.Fatalf("300 refusals in at most two intervals and no overflow summary")
+	}
+	for _, e := range handshakes {
+		if len(e.Actor) > 256 {
+			t.Fatalf("an actor of %d bytes", len(e.Actor))
+		}
+	}
+	v, n := daemontest.VerifyAudit(t, st)
+	if v == 0 || n == 0 {
+		t.Fatal("the audit log did not verify")
+	}
+	healthy(t, site)
+}
