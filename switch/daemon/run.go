@@ -159,7 +159,7 @@ func Start(o Options) (*server.Server, error) {
 		CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval), RefusalInterval: time.Duration(cfg.Audit.RefusalInterval),
 		RequestTimeout: time.Duration(cfg.Limits.RequestTimeout),
 		MaxStreams:     cfg.Limits.MaxStreams, ConnWindow: cfg.Limits.ConnWindow, FilingRate: cfg.Limits.FilingRate,
-		HandshakeRate: cfg.Limits.HandshakeRate, MaxSessions: cfg.Limits.MaxSessions, MaxTerminals: cfg.Limits.MaxTerminals,
+		HandshakeRate: cfg.Limits.HandshakeRate, RetryAbove: cfg.Limits.RetryAbove, MaxSessions: cfg.Limits.MaxSessions, MaxTerminals: cfg.Limits.MaxTerminals,
 		IdleTimeout: time.Duration(cfg.Limits.IdleTimeout), HandshakeTimeout: time.Duration(cfg.Limits.HandshakeTimeout),
 		LowWatermark: cfg.Storage.LowWatermark, CriticalWatermark: cfg.Storage.CriticalWatermark, Reserve: cfg.Storage.Reserve,
 		ReclaimInterval: time.Duration(cfg.Storage.ReclaimInterval),

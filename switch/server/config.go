@@ -77,8 +77,13 @@ type Config struct {
 	ConnWindow    int // bytes a client may have in flight to the switch
 	FilingRate    int // filings per second per agency
 	HandshakeRate int // handshakes per second per source address
-	MaxSessions   int // sessions at once
-	MaxTerminals  int // terminals of one agency receiving at once
+	// RetryAbove: past this many connection attempts per second across
+	// the switch, a new one must first prove its source address (QUIC
+	// Retry, one more round trip), so that spoofed packets cannot make
+	// the switch work or write (default DefaultRetryAbove).
+	RetryAbove   int
+	MaxSessions  int // sessions at once
+	MaxTerminals int // terminals of one agency receiving at once
 	// Storage (storage.go): free-space watermarks in bytes, the reserve
 	// kept for the store, and how often delivered bodies' space is
 	// reclaimed.
@@ -123,6 +128,7 @@ func (c *Config) defaults() {
 	def(&c.ConnWindow, DefaultConnWindow)
 	def(&c.FilingRate, DefaultFilingRate)
 	def(&c.HandshakeRate, DefaultHandshakeRate)
+	def(&c.RetryAbove, DefaultRetryAbove)
 	def(&c.MaxSessions, DefaultMaxSessions)
 	def(&c.MaxTerminals, DefaultMaxTerminals)
 	if c.IdleTimeout <= 0 {

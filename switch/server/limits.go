@@ -34,6 +34,7 @@ const (
 	DefaultConnWindow    = 16 << 20
 	DefaultFilingRate    = 10000 // per agency per second
 	DefaultHandshakeRate = 100   // per source address per second
+	DefaultRetryAbove    = 200   // connection attempts per second, switch-wide, before QUIC Retry
 	DefaultMaxSessions   = 10000
 	// DefaultMaxTerminals bounds the terminals of one agency that receive
 	// at once; it also bounds what a crash can leave uncounted in flight

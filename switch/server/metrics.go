@@ -19,6 +19,7 @@ type stats struct {
 	deliverd [5]atomic.Int64
 	latency  *prometheus.HistogramVec
 	refused  *prometheus.CounterVec
+	retries  prometheus.Counter
 	batches  prometheus.Histogram
 	reg      *prometheus.Registry
 	// scrapeErrors counts scrapes that could not read the queue figures.
@@ -36,6 +37,10 @@ func newStats(s *Server) *stats {
 		Name: "dienbao_handshake_failures_total",
 		Help: "Handshakes refused, by reason.",
 	}, []string{"reason"})
+	st.retries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dienbao_handshake_retries_total",
+		Help: "Connection attempts asked to validate their source address first (QUIC Retry), past retry_above per second.",
+	})
 	st.batches = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "dienbao_commit_batch_operations",
 		Help:    "Operations written per commit (one fsync each): the group-commit batch size.",
@@ -47,7 +52,7 @@ func newStats(s *Server) *stats {
 	for p := telegram.Routine; p <= telegram.Flash; p++ {
 		st.latency.WithLabelValues(p.String())
 	}
-	st.reg.MustRegister(st.latency, st.refused, st.batches, &queueCollector{s: s}, procCollector{},
+	st.reg.MustRegister(st.latency, st.refused, st.retries, st.batches, &queueCollector{s: s}, procCollector{},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return st
 }

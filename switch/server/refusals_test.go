@@ -163,3 +163,32 @@ func TestHandshakeRefusalsWithinBudget(t *testing.T) {
 	}
 	healthy(t, site)
 }
+
+// Past retry_above connection attempts per second, a new connection must
+// first prove its source address (QUIC Retry): real clients still get in,
+// one round trip later, and the retries are counted.
+func TestRetryPastTheThreshold(t *testing.T) {
+	site := daemontest.StartWith(t, t.TempDir(), nil, func(c *daemon.Config) { c.Limits.RetryAbove = 1 }) // burst 2
+	for i := 0; i < 6; i++ {
+		c, err := rawDial(t, site, "HN.UBND", nil)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		c.CloseWithError(0, "")
+	}
+	mfs, err := site.Server.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	retries := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() == "dienbao_handshake_retries_total" {
+			retries = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if retries < 1 {
+		t.Fatalf("dienbao_handshake_retries_total = %v after 6 rapid connections over a threshold of 1 per second", retries)
+	}
+	t.Logf("6 connections, %v asked to retry", retries)
+	healthy(t, site)
+}

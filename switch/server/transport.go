@@ -8,6 +8,7 @@ import (
 
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/quic-go/quic-go"
+	"golang.org/x/time/rate"
 )
 
 // transport opens the UDP socket the switch serves on, with a stateless
@@ -40,5 +41,16 @@ func (s *Server) transport() (*quic.Transport, error) {
 	} else {
 		rand.Read(key[:])
 	}
-	return &quic.Transport{Conn: udp, StatelessResetKey: &key}, nil
+	// Source-address validation (RFC 9000, 8.1.2) once connection
+	// attempts exceed RetryAbove per second: a spoofed source never
+	// answers the Retry, so it reaches neither the handshake nor the log.
+	attempts := rate.NewLimiter(rate.Limit(s.cfg.RetryAbove), 2*s.cfg.RetryAbove)
+	verify := func(net.Addr) bool {
+		if attempts.Allow() {
+			return false
+		}
+		s.stats.retries.Inc()
+		return true
+	}
+	return &quic.Transport{Conn: udp, StatelessResetKey: &key, VerifySourceAddress: verify}, nil
 }
