@@ -170,15 +170,17 @@ type Limits struct {
 	// this long is dropped (default 10s).
 	RequestTimeout Duration `toml:"request_timeout"`
 	// Guards against exhaustion; 0 takes the default (see README).
-	MaxStreams       int      `toml:"max_streams"`
-	ConnWindow       int      `toml:"connection_window"`
-	FilingRate       int      `toml:"filing_rate"`
-	HandshakeRate    int      `toml:"handshake_rate"`
-	RetryAbove       int      `toml:"retry_above"`
-	MaxSessions      int      `toml:"max_sessions"`
-	MaxTerminals     int      `toml:"max_terminals"`
-	IdleTimeout      Duration `toml:"idle_timeout"`
-	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	MaxStreams           int      `toml:"max_streams"`
+	ConnWindow           int      `toml:"connection_window"`
+	FilingRate           int      `toml:"filing_rate"`
+	HandshakeRate        int      `toml:"handshake_rate"`
+	RetryAbove           int      `toml:"retry_above"`
+	MaxSessionsPerCert   int      `toml:"max_sessions_per_cert"`
+	MaxSessionsPerAgency int      `toml:"max_sessions_per_agency"`
+	MaxSessions          int      `toml:"max_sessions"`
+	MaxTerminals         int      `toml:"max_terminals"`
+	IdleTimeout          Duration `toml:"idle_timeout"`
+	HandshakeTimeout     Duration `toml:"handshake_timeout"`
 }
 
 func (l Limits) filing() filing.Limits {
@@ -240,7 +242,7 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	}
 	l := c.Limits
 	if l.MaxBody < 0 || l.MaxSubject < 0 || l.MaxRef < 0 || l.MaxAddressees < 0 || l.Window < 0 || c.Custody.MaxAttempts < 0 ||
-		l.MaxStreams < 0 || l.ConnWindow < 0 || l.FilingRate < 0 || l.HandshakeRate < 0 || l.RetryAbove < 0 || l.MaxSessions < 0 || l.MaxTerminals < 0 {
+		l.MaxStreams < 0 || l.ConnWindow < 0 || l.FilingRate < 0 || l.HandshakeRate < 0 || l.RetryAbove < 0 || l.MaxSessionsPerCert < 0 || l.MaxSessionsPerAgency < 0 || l.MaxSessions < 0 || l.MaxTerminals < 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: limits cannot be negative", path)
 	}
 	if st := c.Storage; st.LowWatermark < 0 || st.CriticalWatermark < 0 || st.Reserve < 0 {

@@ -81,9 +81,12 @@ type Config struct {
 	// the switch, a new one must first prove its source address (QUIC
 	// Retry, one more round trip), so that spoofed packets cannot make
 	// the switch work or write (default DefaultRetryAbove).
-	RetryAbove   int
-	MaxSessions  int // sessions at once
-	MaxTerminals int // terminals of one agency receiving at once
+	RetryAbove  int
+	MaxSessions int // sessions at once
+	// MaxSessionsPerCert and MaxSessionsPerAgency bound the sessions one
+	// certificate and one agency's terminals may hold (admit.go).
+	MaxSessionsPerCert, MaxSessionsPerAgency int
+	MaxTerminals                             int // terminals of one agency receiving at once
 	// Storage (storage.go): free-space watermarks in bytes, the reserve
 	// kept for the store, and how often delivered bodies' space is
 	// reclaimed.
@@ -130,6 +133,8 @@ func (c *Config) defaults() {
 	def(&c.HandshakeRate, DefaultHandshakeRate)
 	def(&c.RetryAbove, DefaultRetryAbove)
 	def(&c.MaxSessions, DefaultMaxSessions)
+	def(&c.MaxSessionsPerCert, DefaultMaxSessionsPerCert)
+	def(&c.MaxSessionsPerAgency, DefaultMaxSessionsPerAgency)
 	def(&c.MaxTerminals, DefaultMaxTerminals)
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout

@@ -22,7 +22,10 @@ import (
 //     twice that); more are refused before any cryptography;
 //   - per agency: terminals receiving its telegrams at once (MaxTerminals);
 //     a further inbox subscription is refused with "retry later";
-//   - for the switch: sessions (MaxSessions); idle and handshake timeouts;
+//   - for the switch: sessions (MaxSessions), per certificate and per
+//     agency (MaxSessionsPerCert, MaxSessionsPerAgency), the last tenth
+//     kept for operators and agencies with nothing connected (admit.go);
+//     idle and handshake timeouts;
 //     a request stream without its frame within RequestTimeout.
 //
 // Refusals for rate reasons are counted in the metrics and audited at most
@@ -36,6 +39,11 @@ const (
 	DefaultHandshakeRate = 100   // per source address per second
 	DefaultRetryAbove    = 200   // connection attempts per second, switch-wide, before QUIC Retry
 	DefaultMaxSessions   = 10000
+	// One certificate, and one agency's terminals, may hold this many
+	// sessions (a terminal uses one to three: inbox, reports, filing; a
+	// few more while old connections time out).
+	DefaultMaxSessionsPerCert   = 16
+	DefaultMaxSessionsPerAgency = 64
 	// DefaultMaxTerminals bounds the terminals of one agency that receive
 	// at once; it also bounds what a crash can leave uncounted in flight
 	// (schedule.Suspects).

@@ -81,8 +81,10 @@ func TestTerminalsPerAgencyBounded(t *testing.T) {
 	}()
 	// Wait until the first terminal is receiving.
 	deadline := time.Now().Add(10 * time.Second)
+	op := site.Dial("operator")
+	defer op.Close()
 	for {
-		ss, err := site.Dial("operator").Sessions(context.Background())
+		ss, err := op.Sessions(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -118,7 +118,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			sums[key{tier, p}] = &agg{}
 		}
 	}
-	q, err := s.queues(0)
+	q, err := s.queues(0, telegram.TopSecret)
 	if err != nil {
 		s.stats.scrapeErrors.Add(1)
 	}

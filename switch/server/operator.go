@@ -22,7 +22,7 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	q, err := sess.s.queues(min(req.Overdue, 1000))
+	q, err := sess.s.queues(req.Overdue, sess.id.Clearance)
 	if err != nil {
 		sess.log.Error("cannot read the queues", zap.Error(err))
 		sess.replyError(str, err)
@@ -32,8 +32,9 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 }
 
 // queues gathers the figures of every agency in the directory, per
-// precedence, and up to overdueN overdue telegrams, oldest first.
-func (s *Server) queues(overdueN int) (wire.Queues, error) {
+// precedence, and up to overdueN overdue telegrams classified up to
+// clearance, oldest first.
+func (s *Server) queues(overdueN int, clearance telegram.Classification) (wire.Queues, error) {
 	now := s.clock.Now()
 	out := wire.Queues{Totals: s.stats.totals(now)}
 	inflight, terminals := s.board.Load()
@@ -64,7 +65,7 @@ func (s *Server) queues(overdueN int) (wire.Queues, error) {
 			if held {
 				r.Held += st.Waiting
 			}
-			if st.Overdue > 0 && overdueN > 0 {
+			if st.Overdue > 0 && overdueN > 0 && st.Queue.Class <= clearance {
 				out.Overdue = append(out.Overdue, s.overdueOf(st, now, overdueN)...)
 			}
 		}
@@ -149,6 +150,10 @@ func (sess *session) handleShow(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
+	if err := mayHandle(sess.id, h); err != nil {
+		sess.deny(str, err)
+		return
+	}
 	h.Subject = "" // never to an operator
 	out := wire.Show{Header: h}
 	for _, a := range h.Addressees() {
@@ -184,6 +189,20 @@ func (sess *session) handleOperate(str *quic.Stream, payload []byte) {
 	board, actor := sess.s.board, sess.id.String()
 	var res store.OpResult
 	var err error
+	if !req.ID.IsZero() {
+		h, err := sess.s.store.Header(req.ID)
+		if fault.Is(fault.NotExist, err) {
+			err = fault.Errorf("operator", fault.NotExist, "no telegram %s", req.ID)
+		}
+		if err != nil {
+			sess.replyError(str, err)
+			return
+		}
+		if err := mayHandle(sess.id, h); err != nil {
+			sess.deny(str, err)
+			return
+		}
+	}
 	switch req.Action {
 	case wire.ActHold:
 		res, err = board.Hold(req.ID, actor)

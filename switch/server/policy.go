@@ -4,6 +4,7 @@ import (
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
 )
 
@@ -76,4 +77,14 @@ func mayProve(who certs.Identity, b audit.Bundle) error {
 		}
 	}
 	return fault.Errorf("audit", fault.Permission, "telegram %s was neither sent by nor addressed to %s", b.ID, who.Agency)
+}
+
+// mayHandle: an operator sees and acts on a telegram only up to its
+// clearance; above it, it sees the queues' counts and nothing of the
+// telegram.
+func mayHandle(who certs.Identity, h telegram.Header) error {
+	if h.Classification > who.Clearance {
+		return fault.Errorf("operator", fault.Permission, "telegram %s is classified above this operator's clearance (%s)", h.ID, who.Clearance)
+	}
+	return nil
 }

@@ -56,6 +56,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
+	open      openSessions // the sessions counted by certificate and agency (admit.go)
 	draining  bool
 	resealing bool
 	bg        sync.WaitGroup // background work: re-sealing

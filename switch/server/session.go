@@ -66,14 +66,17 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		conn.CloseWithError(codeShutdown, "the switch is shutting down")
 		return
 	}
-	if len(s.sessions) >= s.cfg.MaxSessions {
+	if err := admit(id, sess.cert, s.open, s.cfg.MaxSessions, s.cfg.MaxSessionsPerCert, s.cfg.MaxSessionsPerAgency); err != nil {
 		s.mu.Unlock()
-		s.log.Warn("session refused: the switch is at its session limit", zap.Int("max_sessions", s.cfg.MaxSessions),
-			zap.String("identity", id.String()), zap.String("remote", remote))
-		conn.CloseWithError(codeBusy, "the switch is at its session limit; retry later")
+		reason := "session refused from " + remote + ": " + err.Error()
+		s.logRefusal(id.String(), reason)
+		s.refusal(deniedKey("session", id.String(), id.Agency, err.Error()), store.AuditEntry{Actor: id.String(), From: id.Agency,
+			Event: store.AuditSecurity, Reason: reason}, true)
+		conn.CloseWithError(codeBusy, err.Error())
 		return
 	}
 	s.sessions[sess] = struct{}{}
+	s.open.add(id, sess.cert, 1)
 	s.mu.Unlock()
 	// A CRL loaded between this handshake and now missed this session.
 	if err := s.crlCheck(func(crl *certs.CRL) bool { return crl.Revoked(sess.cert) }); err != nil {
@@ -85,6 +88,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		sess.close()
 		s.mu.Lock()
 		delete(s.sessions, sess)
+		s.open.add(id, sess.cert, -1)
 		s.mu.Unlock()
 		close(sess.closed)
 		sess.log.Info("session closed")
