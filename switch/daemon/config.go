@@ -181,6 +181,13 @@ type Limits struct {
 	MaxTerminals         int      `toml:"max_terminals"`
 	IdleTimeout          Duration `toml:"idle_timeout"`
 	HandshakeTimeout     Duration `toml:"handshake_timeout"`
+	// Filing bodies being received, in bytes: across the switch, the part
+	// kept for FLASH, per connection; and how long a body may make no
+	// progress before it is cut.
+	BodyBudget       int64    `toml:"body_budget"`
+	BodyFlashReserve int64    `toml:"body_flash_reserve"`
+	ConnBodyBudget   int64    `toml:"connection_body_budget"`
+	BodyTimeout      Duration `toml:"body_timeout"`
 }
 
 func (l Limits) filing() filing.Limits {
@@ -242,7 +249,8 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	}
 	l := c.Limits
 	if l.MaxBody < 0 || l.MaxSubject < 0 || l.MaxRef < 0 || l.MaxAddressees < 0 || l.Window < 0 || c.Custody.MaxAttempts < 0 ||
-		l.MaxStreams < 0 || l.ConnWindow < 0 || l.FilingRate < 0 || l.HandshakeRate < 0 || l.RetryAbove < 0 || l.MaxSessionsPerCert < 0 || l.MaxSessionsPerAgency < 0 || l.MaxSessions < 0 || l.MaxTerminals < 0 {
+		l.MaxStreams < 0 || l.ConnWindow < 0 || l.FilingRate < 0 || l.HandshakeRate < 0 || l.RetryAbove < 0 || l.MaxSessionsPerCert < 0 || l.MaxSessionsPerAgency < 0 || l.MaxSessions < 0 || l.MaxTerminals < 0 ||
+		l.BodyBudget < 0 || l.BodyFlashReserve < 0 || l.ConnBodyBudget < 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: limits cannot be negative", path)
 	}
 	if st := c.Storage; st.LowWatermark < 0 || st.CriticalWatermark < 0 || st.Reserve < 0 {

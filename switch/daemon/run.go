@@ -162,6 +162,8 @@ func Start(o Options) (*server.Server, error) {
 		HandshakeRate: cfg.Limits.HandshakeRate, RetryAbove: cfg.Limits.RetryAbove, MaxSessions: cfg.Limits.MaxSessions,
 		MaxSessionsPerCert: cfg.Limits.MaxSessionsPerCert, MaxSessionsPerAgency: cfg.Limits.MaxSessionsPerAgency, MaxTerminals: cfg.Limits.MaxTerminals,
 		IdleTimeout: time.Duration(cfg.Limits.IdleTimeout), HandshakeTimeout: time.Duration(cfg.Limits.HandshakeTimeout),
+		BodyBudget: cfg.Limits.BodyBudget, BodyFlashReserve: cfg.Limits.BodyFlashReserve, ConnBodyBudget: cfg.Limits.ConnBodyBudget,
+		BodyTimeout:  time.Duration(cfg.Limits.BodyTimeout),
 		LowWatermark: cfg.Storage.LowWatermark, CriticalWatermark: cfg.Storage.CriticalWatermark, Reserve: cfg.Storage.Reserve,
 		ReclaimInterval: time.Duration(cfg.Storage.ReclaimInterval),
 	}

@@ -77,6 +77,12 @@ type Config struct {
 	ConnWindow    int // bytes a client may have in flight to the switch
 	FilingRate    int // filings per second per agency
 	HandshakeRate int // handshakes per second per source address
+	// Bodies being received and not yet stored: at most BodyBudget bytes
+	// across the switch (BodyFlashReserve of them kept for FLASH-only
+	// batches) and ConnBodyBudget per connection; a body that makes no
+	// progress for BodyTimeout is cut (budget.go).
+	BodyBudget, BodyFlashReserve, ConnBodyBudget int64
+	BodyTimeout                                  time.Duration
 	// RetryAbove: past this many connection attempts per second across
 	// the switch, a new one must first prove its source address (QUIC
 	// Retry, one more round trip), so that spoofed packets cannot make
@@ -132,6 +138,17 @@ func (c *Config) defaults() {
 	def(&c.FilingRate, DefaultFilingRate)
 	def(&c.HandshakeRate, DefaultHandshakeRate)
 	def(&c.RetryAbove, DefaultRetryAbove)
+	def64 := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def64(&c.BodyBudget, DefaultBodyBudget)
+	def64(&c.BodyFlashReserve, min(DefaultBodyFlashReserve, c.BodyBudget/4))
+	def64(&c.ConnBodyBudget, DefaultConnBodyBudget)
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = DefaultBodyTimeout
+	}
 	def(&c.MaxSessions, DefaultMaxSessions)
 	def(&c.MaxSessionsPerCert, DefaultMaxSessionsPerCert)
 	def(&c.MaxSessionsPerAgency, DefaultMaxSessionsPerAgency)

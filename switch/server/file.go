@@ -1,13 +1,16 @@
 package server
 
 import (
-	"github.com/dienbao/dienbao/switch/audit"
-	"io"
+	"errors"
+	"net"
+	"time"
 
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/failpoint"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
+	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
@@ -15,6 +18,25 @@ import (
 
 // maxBatchBytes bounds the bodies of one File request together.
 const maxBatchBytes = 64 << 20
+
+// bodyBudgetWait is how long a filing waits for the switch's body budget
+// before it is refused with "retry later".
+const bodyBudgetWait = 2 * time.Second
+
+// readBody reads one body in chunks, each of which must come within
+// BodyTimeout: a sender that stops sending is cut, not waited for.
+func (sess *session) readBody(str *quic.Stream, buf []byte) error {
+	defer str.SetReadDeadline(time.Time{})
+	for off := 0; off < len(buf); {
+		str.SetReadDeadline(time.Now().Add(sess.s.cfg.BodyTimeout))
+		n, err := str.Read(buf[off:min(off+64<<10, len(buf))])
+		off += n
+		if err != nil && off < len(buf) {
+			return err
+		}
+	}
+	return nil
+}
 
 // handleFile serves a File request: check sizes before reading any body,
 // read the bodies, check each filing, commit the acceptable ones (group
@@ -65,11 +87,33 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		str.CancelRead(streamBusy)
 		return
 	}
+	// The bodies' bytes are reserved, on the connection and across the
+	// switch, before any is allocated or read (budget.go).
+	flash := true
+	for _, f := range req.Filings {
+		flash = flash && f.Precedence == telegram.Flash
+	}
+	if !sess.bodies.take(total, flash, 0) {
+		sess.replyError(str, fault.Errorf("file", fault.Unavailable, "this connection is already receiving %d bytes of bodies, the most it may; nothing was filed, retry later", sess.s.cfg.ConnBodyBudget))
+		str.CancelRead(streamBusy)
+		return
+	}
+	defer sess.bodies.give(total)
+	if !sess.s.bodies.take(total, flash, bodyBudgetWait) {
+		sess.replyError(str, fault.E("file", fault.Unavailable, "the switch is receiving as many bodies as it may at once; nothing was filed, retry later"))
+		str.CancelRead(streamBusy)
+		return
+	}
+	defer sess.s.bodies.give(total)
 	bodies := make([][]byte, n)
 	for i, f := range req.Filings {
 		bodies[i] = make([]byte, f.BodyLen)
-		if _, err := io.ReadFull(str, bodies[i]); err != nil {
+		if err := sess.readBody(str, bodies[i]); err != nil {
 			sess.log.Info("filing body cut short", zap.Error(err))
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				sess.replyError(str, fault.Errorf("file", fault.Invalid, "the body made no progress for %s; nothing was filed", sess.s.cfg.BodyTimeout))
+			}
 			str.CancelRead(streamProtocol)
 			return
 		}

@@ -15,7 +15,10 @@ import (
 //   - per connection: concurrent request streams (MaxStreams) and the bytes
 //     the client may have in flight to the switch (ConnWindow, QUIC flow
 //     control); a frame's declared length and a body's announced length
-//     are checked before either is read (MaxFrame, Limits.MaxBody);
+//     are checked before either is read (MaxFrame, Limits.MaxBody); bodies
+//     being received are reserved against ConnBodyBudget and, across the
+//     switch, BodyBudget before they are allocated, and cut when they make
+//     no progress for BodyTimeout (budget.go);
 //   - per agency: filings per second (FilingRate, with a burst of twice
 //     that); filings over it are refused with "retry later";
 //   - per source address: handshakes per second (HandshakeRate, burst
@@ -38,7 +41,14 @@ const (
 	DefaultFilingRate    = 10000 // per agency per second
 	DefaultHandshakeRate = 100   // per source address per second
 	DefaultRetryAbove    = 200   // connection attempts per second, switch-wide, before QUIC Retry
-	DefaultMaxSessions   = 10000
+	// Filing bodies being received (budget.go): across the switch, the
+	// part of it kept for FLASH, per connection, and how long a body may
+	// make no progress.
+	DefaultBodyBudget       = 96 << 20
+	DefaultBodyFlashReserve = 16 << 20
+	DefaultConnBodyBudget   = 64 << 20
+	DefaultBodyTimeout      = 10 * time.Second
+	DefaultMaxSessions      = 10000
 	// One certificate, and one agency's terminals, may hold this many
 	// sessions (a terminal uses one to three: inbox, reports, filing; a
 	// few more while old connections time out).

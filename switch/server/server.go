@@ -39,6 +39,8 @@ type Server struct {
 	// filings and handshakes are the rate limiters per agency and per
 	// source address.
 	filings, handshakes *limiters
+	// bodies is the switch-wide budget of filing bodies being received.
+	bodies *budget
 	// refusals aggregates the audit entries of refusals (refusals.go).
 	refusals refusalLog
 	// signing bounds the checkpoints requests make the switch sign (one
@@ -102,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 	s.filings, s.handshakes = newLimiters(cfg.FilingRate), newLimiters(cfg.HandshakeRate)
 	s.signing = rate.NewLimiter(rate.Every(cfg.CheckpointInterval), 1)
 	s.refusals.interval = cfg.RefusalInterval
+	s.bodies = newBudget(cfg.BodyBudget, cfg.BodyFlashReserve)
 	tr, err := s.transport()
 	if err != nil {
 		return nil, err

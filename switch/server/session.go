@@ -41,6 +41,7 @@ type session struct {
 	sub        wire.Subscribe    // what it subscribed to
 	seat       *switchboard.Seat // its place at the switchboard, once subscribed
 	streams    [5]*dstream       // delivery streams, by rank
+	bodies     *budget           // filing bodies being received on this connection
 	wake       chan struct{}
 }
 
@@ -59,7 +60,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 	}
 	sess := &session{s: s, conn: conn, id: id, ctx: conn.Context(), since: time.Now(), remote: remote, group: state.CurveID.String(), cert: state.PeerCertificates[0],
 		log:  s.log.With(zap.String("identity", id.String()), zap.String("role", string(id.Role)), zap.String("remote", remote)),
-		wake: make(chan struct{}, 1), closed: make(chan struct{})}
+		wake: make(chan struct{}, 1), closed: make(chan struct{}), bodies: newBudget(s.cfg.ConnBodyBudget, 0)}
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()

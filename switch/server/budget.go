@@ -1,0 +1,71 @@
+package server
+
+import (
+	"sync"
+	"time"
+)
+
+// budget bounds the bytes of filing bodies being received and not yet
+// stored, so that no terminal, and no set of terminals, can make the
+// switch allocate without bound by announcing bodies it never sends (issue
+// 15, finding 3). A filing reserves its bodies' bytes before reading them
+// and gives them back once they are stored or the request failed. The last
+// `reserve` bytes are kept for FLASH-only batches.
+type budget struct {
+	mu      sync.Mutex
+	limit   int64
+	reserve int64
+	used    int64
+	freed   chan struct{} // closed, and replaced, whenever bytes are given back
+}
+
+func newBudget(limit, reserve int64) *budget {
+	return &budget{limit: limit, reserve: reserve, freed: make(chan struct{})}
+}
+
+// take reserves n bytes, waiting up to wait for others to give some back;
+// it reports whether it did.
+func (b *budget) take(n int64, flash bool, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		b.mu.Lock()
+		lim := b.limit - b.reserve
+		if flash {
+			lim = b.limit
+		}
+		if b.used+n <= lim {
+			b.used += n
+			b.mu.Unlock()
+			return true
+		}
+		freed := b.freed
+		b.mu.Unlock()
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-freed:
+			t.Stop()
+		case <-t.C:
+			return false
+		}
+	}
+}
+
+// give returns n bytes taken before.
+func (b *budget) give(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	close(b.freed)
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// inUse is the bytes reserved now.
+func (b *budget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
