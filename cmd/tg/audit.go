@@ -150,6 +150,9 @@ func (c *auditQueryCmd) Run(e *env) error {
 				cw.Write(auditRow(en))
 			default:
 				row := auditRow(en)
+				for i := range row {
+					row[i] = e.line(row[i])
+				}
 				row[1] = en.At.Local().Format("2006-01-02 15:04:05.000")
 				fmt.Fprintln(tw, strings.Join(row, "\t"))
 			}

@@ -89,7 +89,7 @@ func (p *printer) print(m client.Message) error {
 		dup = "  POSSIBLE DUPLICATE"
 	}
 	_, err := fmt.Fprintf(p.e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
-		m.ID, m.Precedence, m.Classification, dup, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), m.Subject, m.Body)
+		m.ID, m.Precedence, m.Classification, dup, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), p.e.line(m.Subject), p.e.text(string(m.Body)))
 	return err
 }
 
@@ -103,7 +103,7 @@ func (p *printer) Receipt(r telegram.Receipt) error {
 	}
 	p.e.mu.Lock()
 	defer p.e.mu.Unlock()
-	_, err = fmt.Fprintf(p.e.stdout, "%s  %-14s %-13s %s %s\n", r.ID, r.Addressee, r.Status, r.At.Format(time.RFC3339), r.Reason)
+	_, err = fmt.Fprintf(p.e.stdout, "%s  %-14s %-13s %s %s\n", r.ID, r.Addressee, r.Status, r.At.Format(time.RFC3339), p.e.line(r.Reason))
 	return err
 }
 

@@ -117,7 +117,7 @@ func (c *sessionsCmd) Run(e *env) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "AGENCY\tTERMINAL\tROLE\tSINCE\tREMOTE\tIN FLIGHT\tKEY EXCHANGE")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Agency, s.Terminal, s.Role, s.Since.Local().Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Agency, e.line(s.Terminal), s.Role, s.Since.Local().Format("2006-01-02 15:04:05"),
 			s.Remote, s.InFlight, s.KeyExchange)
 	}
 	return tw.Flush()
@@ -167,7 +167,7 @@ func (c *showCmd) Run(e *env) error {
 		if !a.At.IsZero() {
 			at = a.At.Local().Format("15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s\t%s\t%s\n", a.Addressee, a.State, a.Attempts, a.Overdue, at, a.Terminal, a.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s\t%s\t%s\n", a.Addressee, a.State, a.Attempts, a.Overdue, at, e.line(a.Terminal), e.line(a.Reason))
 	}
 	return tw.Flush()
 }

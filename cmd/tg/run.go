@@ -19,6 +19,7 @@ import (
 type cli struct {
 	ID   string `name:"id" env:"TG_ID" type:"path" help:"Identity folder (certificate, key, CA, switch address)."`
 	JSON bool   `name:"json" help:"Print JSON: one object for one result, JSON Lines for many."`
+	Raw  bool   `name:"raw" help:"Print what came from others (bodies, subjects, names, reasons) exactly as received, escape sequences included. Without it they are shown safe: control and bidirectional characters escaped visibly."`
 
 	Send     sendCmd     `cmd:"" help:"File a telegram."`
 	Inbox    inboxCmd    `cmd:"" help:"Receive this agency's telegrams, most urgent first, storing each before acknowledging."`
@@ -44,6 +45,7 @@ type env struct {
 	id     string
 	loaded *certs.Folder // the identity folder, once loaded
 	json   bool
+	raw    bool // print text from others as received (--raw)
 	stdin  io.Reader
 	mu     sync.Mutex // serialises output from concurrent handlers
 	stdout io.Writer
@@ -169,7 +171,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "tg:", err)
 		return exitInvalid
 	}
-	e := &env{ctx: ctx, id: c.ID, json: c.JSON, stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{ctx: ctx, id: c.ID, json: c.JSON, raw: c.Raw, stdin: stdin, stdout: stdout, stderr: stderr}
 	if err := kctx.Run(e); err != nil {
 		fmt.Fprintln(stderr, "tg:", err)
 		return exitCode(err)

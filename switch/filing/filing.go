@@ -133,7 +133,7 @@ func Check(sender certs.Identity, f Request, dir *directory.Directory, lim Limit
 		return telegram.Header{}, fault.Errorf(op, fault.NotExist, "unknown addressee %s: not in the agency directory", list)
 	}
 	if len(f.Subject) > lim.MaxSubject || !utf8.ValidString(f.Subject) || hasControl(f.Subject) {
-		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the subject must be valid UTF-8 without control characters, at most %d bytes", lim.MaxSubject)
+		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the subject must be valid UTF-8 without control or bidirectional formatting characters, at most %d bytes", lim.MaxSubject)
 	}
 	if len(f.Ref) > lim.MaxRef || !utf8.ValidString(f.Ref) || hasControl(f.Ref) {
 		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the reference must be printable UTF-8, at most %d bytes", lim.MaxRef)
@@ -157,9 +157,15 @@ func Check(sender certs.Identity, f Request, dir *directory.Directory, lim Limit
 	}, nil
 }
 
+// hasControl reports control characters (C0, DEL, C1) and the
+// bidirectional formatting characters that can reorder what a terminal
+// shows (U+202A–202E, U+2066–2069, U+200E, U+200F, U+061C).
 func hasControl(s string) bool {
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		switch {
+		case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+			return true
+		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
 			return true
 		}
 	}
