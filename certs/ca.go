@@ -88,6 +88,9 @@ func (ca *CA) Save(dir string) error {
 
 // LoadCA reads ca.pem and ca.key from dir.
 func LoadCA(dir string) (*CA, error) {
+	if err := CheckPrivate(filepath.Join(dir, CAKeyFile)); err != nil && !os.IsNotExist(err) { // missing: the load says so
+		return nil, fault.E("certs.loadca", fault.Invalid, err.Error())
+	}
 	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile))
 	if err != nil {
 		return nil, fault.E("certs.loadca", fault.Invalid, "cannot load CA from "+dir, err)

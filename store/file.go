@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -63,12 +66,20 @@ func (s *Store) FileBatch(fs []*Filing) ([]FileResult, []error) {
 
 func (c *commitCtx) file(f *Filing) (FileResult, error) {
 	h := f.Header
+	var digest []byte
 	if h.Ref != "" {
+		digest = contentDigest(f)
 		v, err := c.s.get(c.txn, c.s.ks.refKey(h.From, h.Ref))
 		switch {
 		case err == nil:
 			var id telegram.ID
 			copy(id[:], v)
+			// A reference filed before digests were kept (16 bytes) is
+			// taken as the same telegram, as it always was.
+			if len(v) == len(id)+len(digest) && !bytes.Equal(v[len(id):], digest) {
+				return FileResult{}, fault.Errorf("store.file", fault.Invalid,
+					"reference %q was already used for another telegram (%s) with different content; nothing was filed: give a new reference", h.Ref, id)
+			}
 			return FileResult{ID: id, Duplicate: true}, nil
 		case !errors.Is(err, badger.ErrKeyNotFound):
 			return FileResult{}, err
@@ -101,7 +112,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		}
 	}
 	if h.Ref != "" {
-		if err := c.set(c.s.ks.refKey(h.From, h.Ref), h.ID[:]); err != nil {
+		if err := c.set(c.s.ks.refKey(h.From, h.Ref), append(h.ID[:], digest...)); err != nil {
 			return FileResult{}, err
 		}
 	}
@@ -154,4 +165,17 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		}
 	}
 	return FileResult{ID: h.ID}, nil
+}
+
+// contentDigest is what makes two filings with one reference the same
+// telegram: addressees, precedence, classification, subject and body
+// (SHA-256, kept sealed with the reference's index entry). Times are left
+// out: a clerk who files again after a lost answer with "--expire 90m"
+// files the same telegram, 90 minutes from a later now.
+func contentDigest(f *Filing) []byte {
+	h := sha256.New()
+	hd := f.Header
+	fmt.Fprintf(h, "%q %q %d %d %q\x00", hd.To, hd.Info, hd.Precedence, hd.Classification, hd.Subject)
+	h.Write(f.Body)
+	return h.Sum(nil)
 }

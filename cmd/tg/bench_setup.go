@@ -127,7 +127,10 @@ func (r *benchRun) waitKnown(e *env) error {
 		if err == nil {
 			return nil
 		}
-		if !fault.Is(fault.NotExist, err) || time.Now().After(deadline) {
+		// Until the switch has loaded the new directory, the senders and
+		// recipients it names are unknown to it.
+		waiting := fault.Is(fault.NotExist, err) || fault.Is(fault.Permission, err) && strings.Contains(err.Error(), "not in the agency directory")
+		if !waiting || time.Now().After(deadline) {
 			return err
 		}
 		time.Sleep(200 * time.Millisecond)

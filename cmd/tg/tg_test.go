@@ -48,12 +48,18 @@ func TestWalkThrough(t *testing.T) {
 	if len(id) != 26 {
 		t.Fatalf("send printed %q, want a 26-character ID", r.stdout)
 	}
-	// The same reference again: same ID, nothing new.
+	// The same telegram with the same reference again: same ID, nothing
+	// new. The same reference with other content: refused.
 	r = tg(t, "", "--id", hn, "--json", "send", "--to", "NA.UBND", "--info", "NA.TU", "--prec", "FLASH", "--class", "CONFIDENTIAL",
-		"--ref", "HN-001", "again")
+		"--subject", "Báo cáo lũ", "--ref", "HN-001", "Mực nước sông Lam vượt báo động 3")
 	var sent map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &sent); err != nil || sent["id"] != id || sent["duplicate"] != true {
 		t.Fatalf("refiling with the same --ref: %q %v", r.stdout, err)
+	}
+	r = tg(t, "", "--id", hn, "send", "--to", "NA.UBND", "--info", "NA.TU", "--prec", "FLASH", "--class", "CONFIDENTIAL",
+		"--subject", "Báo cáo lũ", "--ref", "HN-001", "another text")
+	if r.code != exitInvalid || !strings.Contains(r.stderr, "already used for another telegram") || r.stdout != "" {
+		t.Fatalf("the same --ref with another body: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	// Body from a file and from standard input.
 	body := filepath.Join(t.TempDir(), "body.txt")

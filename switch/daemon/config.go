@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/dienbao/dienbao/certs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -281,6 +282,11 @@ func (c *Config) Secret() (crypto.Secret, error) {
 	for _, f := range []string{c.KeyFile, c.PassphraseFile} {
 		if f != "" && c.Data != "" && inside(c.Data, f) {
 			return crypto.Secret{}, fmt.Errorf("%s is inside the data folder: keep the key-encryption key elsewhere", f)
+		}
+		if f != "" {
+			if err := certs.CheckPrivate(f); err != nil && !os.IsNotExist(err) {
+				return crypto.Secret{}, err
+			}
 		}
 	}
 	switch {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dienbao/dienbao/switch/fault"
@@ -59,5 +60,27 @@ func TestDevSiteWritesUsableConfig(t *testing.T) {
 	after, _ := os.ReadFile(c.CA)
 	if string(before) != string(after) {
 		t.Fatal("a second dev start replaced the CA")
+	}
+}
+
+// A key file or passphrase file open to group or others is refused, as
+// ssh refuses such a private key.
+func TestSecretFilesMustBePrivate(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		cfg  Config
+		path string
+	}{
+		{Config{KeyFile: filepath.Join(dir, "kek.key"), Data: filepath.Join(dir, "data")}, filepath.Join(dir, "kek.key")},
+		{Config{PassphraseFile: filepath.Join(dir, "pass"), Data: filepath.Join(dir, "data")}, filepath.Join(dir, "pass")},
+	} {
+		os.WriteFile(c.path, []byte("secret\n"), 0o644)
+		if _, err := c.cfg.Secret(); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("%s of mode 0644: %v", c.path, err)
+		}
+		os.Chmod(c.path, 0o600)
+		if _, err := c.cfg.Secret(); err != nil {
+			t.Errorf("%s of mode 0600: %v", c.path, err)
+		}
 	}
 }

@@ -130,6 +130,9 @@ func Start(o Options) (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := certs.CheckPrivate(cfg.Key); err != nil && !os.IsNotExist(err) {
+		return nil, fault.E(op, fault.Invalid, err.Error())
+	}
 	pair, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
 	if err != nil {
 		return nil, fault.E(op, fault.Invalid, "cannot load the switch certificate and key", err)

@@ -60,6 +60,10 @@ func (l Limits) WithDefaults() Limits {
 
 const op = "file"
 
+// MaxAhead bounds a latest delivery time or a delivery time: a year (the
+// store keeps times as nanoseconds since 1970, which end in 2262).
+const MaxAhead = 366 * 24 * time.Hour
+
 // CheckSize checks only the announced body length, before any body byte
 // is read.
 func CheckSize(bodyLen int64, lim Limits) error {
@@ -77,6 +81,9 @@ func CheckSize(bodyLen int64, lim Limits) error {
 func Check(sender certs.Identity, f Request, dir *directory.Directory, lim Limits, now time.Time) (telegram.Header, error) {
 	if sender.Role != certs.Terminal {
 		return telegram.Header{}, fault.Errorf(op, fault.Permission, "%s certificates cannot file telegrams; only terminals can", sender.Role)
+	}
+	if !dir.Has(sender.Agency) {
+		return telegram.Header{}, fault.Errorf(op, fault.Permission, "this certificate's agency %s is not in the agency directory; it cannot file", sender.Agency)
 	}
 	if err := CheckSize(f.BodyLen, lim); err != nil {
 		return telegram.Header{}, err
@@ -137,6 +144,14 @@ func Check(sender certs.Identity, f Request, dir *directory.Directory, lim Limit
 	}
 	if len(f.Ref) > lim.MaxRef || !utf8.ValidString(f.Ref) || hasControl(f.Ref) {
 		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the reference must be printable UTF-8, at most %d bytes", lim.MaxRef)
+	}
+	for _, t := range []struct {
+		what string
+		at   time.Time
+	}{{"latest delivery time", f.ExpiresAt}, {"delivery time", f.DeliverAt}} {
+		if !t.at.IsZero() && t.at.After(now.Add(MaxAhead)) {
+			return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the %s %s is more than %d days ahead", t.what, t.at.UTC().Format(time.RFC3339), MaxAhead/(24*time.Hour))
+		}
 	}
 	if !f.ExpiresAt.IsZero() && !f.ExpiresAt.After(now) {
 		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the latest delivery time %s is already past", f.ExpiresAt.UTC().Format(time.RFC3339))

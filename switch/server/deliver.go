@@ -23,6 +23,7 @@ import (
 
 // dstream is one delivery stream: a precedence's, or the receipts'.
 type dstream struct {
+	rank  int // the precedence's rank, or switchboard.ReceiptRank
 	str   *quic.Stream
 	items chan schedule.Item
 }
@@ -159,7 +160,7 @@ func (sess *session) send(seat *switchboard.Seat, it schedule.Item) bool {
 			urgency = 0
 		}
 		str.SetPriority(urgency, false)
-		ds = &dstream{str: str, items: make(chan schedule.Item, sess.s.cfg.Window)}
+		ds = &dstream{rank: rank, str: str, items: make(chan schedule.Item, sess.s.cfg.Window)}
 		sess.mu.Lock()
 		sess.streams[rank] = ds
 		sess.mu.Unlock()
@@ -281,7 +282,7 @@ func (sess *session) ackLoop(seat *switchboard.Seat, ds *dstream) {
 			}
 			return
 		}
-		if err := seat.Ack(ack.Tag); err != nil {
+		if err := seat.Ack(ack.Tag, ds.rank); err != nil {
 			sess.s.security(sess.id, fmt.Sprintf("acknowledgement for a delivery never made (tag %d); connection closed", ack.Tag))
 			sess.conn.CloseWithError(codeProtocol, "acknowledgement for an unknown delivery")
 			return

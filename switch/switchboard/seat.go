@@ -141,18 +141,20 @@ func (s *Seat) Late(now time.Time) int {
 }
 
 // ErrUnknownTag is an acknowledgement for a hand-out this seat never made
-// (or already settled).
+// (or already settled), or made on another stream.
 var ErrUnknownTag = errors.New("acknowledgement for a delivery never made")
 
-// Ack takes a terminal's acknowledgement of the hand-out tagged tag: it is
-// made durable in the background (the store's group commit), then the
-// window slot is freed. An acknowledgement that is not made durable
-// leaves the hand-out in flight: it goes back to the queue with the seat.
-func (s *Seat) Ack(tag uint64) error {
+// Ack takes a terminal's acknowledgement, read on the stream of rank, of
+// the hand-out tagged tag: it is made durable in the background (the
+// store's group commit), then the window slot is freed. An
+// acknowledgement that is not made durable leaves the hand-out in flight:
+// it goes back to the queue with the seat. A tag handed out on another
+// stream (a telegram's acknowledged on the receipt stream) is unknown.
+func (s *Seat) Ack(tag uint64, rank int) error {
 	s.mu.Lock()
 	it, ok := s.tags[tag]
 	s.mu.Unlock()
-	if !ok {
+	if !ok || Rank(it) != rank {
 		return ErrUnknownTag
 	}
 	go s.commitAck(it)

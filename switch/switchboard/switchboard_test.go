@@ -79,10 +79,13 @@ func TestHandOutAndAck(t *testing.T) {
 	if _, res, _ := seat.NextTelegram(); res != Blocked {
 		t.Fatalf("with a FLASH in flight: %v, want blocked", res)
 	}
-	if err := seat.Ack(it.Tag + 100); err != ErrUnknownTag {
+	if err := seat.Ack(it.Tag+100, Rank(it)); err != ErrUnknownTag {
 		t.Fatalf("unknown tag: %v", err)
 	}
-	if err := seat.Ack(it.Tag); err != nil {
+	if err := seat.Ack(it.Tag, ReceiptRank); err != ErrUnknownTag {
+		t.Fatalf("a telegram's tag acknowledged on the receipt stream: %v", err)
+	}
+	if err := seat.Ack(it.Tag, Rank(it)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return seat.InFlight() == 0 })
