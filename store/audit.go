@@ -142,16 +142,22 @@ func (s *Store) AuditLeaves(from uint64, limit int, fn func(index uint64, leaf [
 // QueryAudit returns the entries q selects, up to q.Limit, in the order
 // asked (see auditlog.Log.Select).
 func (s *Store) QueryAudit(q AuditQuery) ([]AuditEntry, error) {
-	var out []AuditEntry
-	err := s.view(func(txn *badger.Txn) error {
+	out, _, err := s.QueryAuditPage(q)
+	return out, err
+}
+
+// QueryAuditPage is QueryAudit for a query with a scan budget (q.Scan):
+// resume, if not 0, is where it stopped for the budget.
+func (s *Store) QueryAuditPage(q AuditQuery) (out []AuditEntry, resume uint64, err error) {
+	err = s.view(func(txn *badger.Txn) error {
 		size, err := s.getU64(txn, metaKey("aseq"))
 		if err != nil {
 			return err
 		}
-		out, err = s.alog.Select(auditTxn{s, txn}, size, q)
+		out, resume, err = s.alog.SelectPage(auditTxn{s, txn}, size, q)
 		return err
 	})
-	return out, err
+	return out, resume, err
 }
 
 // VerifierKey is the key that checks the switch's checkpoints, in the form

@@ -159,13 +159,20 @@ func (c *auditQueryCmd) Run(e *env) error {
 		}
 		printed += len(page.Entries)
 		n := len(page.Entries)
-		if !page.More || n == 0 {
+		if !page.More || n == 0 && page.Resume == 0 {
 			break
 		}
-		last := page.Entries[n-1].Index
-		if q.Newest {
+		var last uint64
+		switch {
+		case page.Resume != 0 && q.Newest: // stopped at its scan budget
+			q.To, last = page.Resume, page.Resume
+		case page.Resume != 0:
+			q.From, last = page.Resume, page.Resume-1
+		case q.Newest:
+			last = page.Entries[n-1].Index
 			q.To = last
-		} else {
+		default:
+			last = page.Entries[n-1].Index
 			q.From = last + 1
 		}
 		if !c.All && printed >= c.Limit {

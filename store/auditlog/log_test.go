@@ -3,6 +3,7 @@ package auditlog
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -170,5 +171,51 @@ func TestOpenNamesAnAlteredLeaf(t *testing.T) {
 	}
 	if _, _, err := Open(memTxn{string(LeafKey(0)): forged}, 1, meta, tag); err == nil || errors.Is(err, ErrNotFound) {
 		t.Fatalf("a log with entries and no key opened: %v", err)
+	}
+}
+
+// A query with a scan budget stops after reading that many entries and
+// says where to go on; paging on covers the whole range exactly once.
+func TestScanBudget(t *testing.T) {
+	tx := memTxn{}
+	l, _ := NewKey(tx, "dienbao/test", meta, tag)
+	for i := uint64(0); i < 250; i++ {
+		e := audit.Entry{Index: i, Event: audit.Attempt, Actor: "x"}
+		if i == 5 || i == 180 {
+			e.Event = audit.Parked
+		}
+		if err := l.Append(tx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, newest := range []bool{false, true} {
+		q := Query{Event: audit.Parked, Scan: 100, Newest: newest}
+		var found []uint64
+		pages := 0
+		for {
+			es, resume, err := l.SelectPage(tx, 250, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			for _, e := range es {
+				found = append(found, e.Index)
+			}
+			if resume == 0 {
+				break
+			}
+			if newest {
+				q.To = resume
+			} else {
+				q.From = resume
+			}
+		}
+		want := "[5 180]"
+		if newest {
+			want = "[180 5]"
+		}
+		if fmt.Sprint(found) != want || pages != 3 {
+			t.Fatalf("newest %v: found %v in %d pages, want %s in 3", newest, found, pages, want)
+		}
 	}
 }

@@ -22,6 +22,7 @@ type Query struct {
 	From, To       uint64    // index range [From, To); To 0: no bound
 	Newest         bool      // newest first
 	Limit          int       // default 100
+	Scan           int       // entries read at most (0: no bound); see SelectPage
 }
 
 // MaxQueryLimit bounds one page of a query.
@@ -32,7 +33,18 @@ const MaxQueryLimit = 10000
 // in an index; a time range is found by binary search (entry times never
 // go backwards: the commit loop's clock is held monotonic across
 // restarts); other filters are checked on each entry of the range.
+//
+// With q.Scan set, at most that many entries are read: a query whose
+// filters match little stops there, and Resume says where to go on (the
+// next From for oldest first, the next To for newest first).
 func (l *Log) Select(tx Txn, size uint64, q Query) ([]audit.Entry, error) {
+	out, _, err := l.SelectPage(tx, size, q)
+	return out, err
+}
+
+// SelectPage is Select, also returning where a query stopped by its scan
+// budget would go on (0: it did not stop for the budget).
+func (l *Log) SelectPage(tx Txn, size uint64, q Query) ([]audit.Entry, uint64, error) {
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
@@ -40,6 +52,7 @@ func (l *Log) Select(tx Txn, size uint64, q Query) ([]audit.Entry, error) {
 		q.Limit = MaxQueryLimit
 	}
 	var out []audit.Entry
+	var resume uint64
 	err := func() error {
 		lo, hi := q.From, size
 		if q.To > 0 && q.To < hi {
@@ -69,7 +82,16 @@ func (l *Log) Select(tx Txn, size uint64, q Query) ([]audit.Entry, error) {
 		case q.Agency != "":
 			prefix = l.agencyPrefix(q.Agency)
 		}
+		scanned := 0
 		return walk(tx, prefix, lo, hi, q.Newest, func(index uint64) (bool, error) {
+			if q.Scan > 0 && scanned == q.Scan {
+				resume = index // the next From: go on from here
+				if q.Newest {
+					resume = index + 1 // the next To (exclusive): go on from here down
+				}
+				return false, nil
+			}
+			scanned++
 			e, _, err := At(tx, index)
 			if err != nil {
 				return false, err
@@ -80,7 +102,7 @@ func (l *Log) Select(tx Txn, size uint64, q Query) ([]audit.Entry, error) {
 			return len(out) < q.Limit, nil
 		})
 	}()
-	return out, err
+	return out, resume, err
 }
 
 func (q Query) match(e audit.Entry) bool {

@@ -17,6 +17,11 @@ import (
 // exportPage bounds one page of leaves, well inside a frame.
 const exportPage = 160 << 10
 
+// auditScanBudget bounds the entries one audit query reads: a query whose
+// filters match little answers after that many with where to go on,
+// instead of reading the whole log in one request.
+const auditScanBudget = 20000
+
 func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 	var q wire.AuditQuery
 	if err := wire.Decode(wire.TAuditQuery, payload, &q); err != nil {
@@ -38,15 +43,21 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, store.MaxQueryLimit, exportPage/160)
-	entries, err := sess.s.store.QueryAudit(store.AuditQuery{ID: q.ID, Agency: q.Agency, Event: q.Event,
+	if !sess.s.auditReads.take(sess.s.cfg.RequestTimeout) {
+		sess.replyError(str, fault.E("audit", fault.Unavailable, "the switch is answering as many audit queries as it may at once; retry"))
+		return
+	}
+	entries, resume, err := sess.s.store.QueryAuditPage(store.AuditQuery{ID: q.ID, Agency: q.Agency, Event: q.Event,
 		Precedence: q.Precedence, Classification: q.Classification, Since: q.Since, Until: q.Until,
-		From: q.From, To: q.To, Newest: q.Newest, Limit: q.Limit})
+		From: q.From, To: q.To, Newest: q.Newest, Limit: q.Limit, Scan: auditScanBudget})
+	sess.s.auditReads.give()
 	if err != nil {
 		sess.log.Error("audit query failed", zap.Error(err))
 		sess.replyError(str, err)
 		return
 	}
-	more := len(entries) == q.Limit
+	more := len(entries) == q.Limit || resume != 0
+	all := entries
 	size := 0
 	for i := range entries {
 		e := &entries[i]
@@ -61,7 +72,10 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 			break
 		}
 	}
-	wire.WriteFrame(str, wire.TAuditEntries, wire.AuditEntries{Entries: entries, Redacted: redact, More: more})
+	if cut := len(entries) < len(all); cut {
+		resume = 0 // cut for the frame's size: the client goes on from the last entry
+	}
+	wire.WriteFrame(str, wire.TAuditEntries, wire.AuditEntries{Entries: entries, Redacted: redact, More: more, Resume: resume})
 }
 
 func (sess *session) handleAuditExport(str *quic.Stream, payload []byte) {

@@ -69,3 +69,26 @@ func (b *budget) inUse() int64 {
 	defer b.mu.Unlock()
 	return b.used
 }
+
+// slots bounds how many of a kind of work run at once.
+type slots chan struct{}
+
+// take waits up to wait for a slot and reports whether it got one.
+func (s slots) take(wait time.Duration) bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case s <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// give returns a slot.
+func (s slots) give() { <-s }

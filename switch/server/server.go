@@ -39,6 +39,9 @@ type Server struct {
 	// filings and handshakes are the rate limiters per agency and per
 	// source address.
 	filings, handshakes *limiters
+	// auditReads bounds the audit queries answered at once, so that
+	// queries cannot take the cores that filing and delivery need.
+	auditReads slots
 	// bodies is the switch-wide budget of filing bodies being received.
 	bodies *budget
 	// refusals aggregates the audit entries of refusals (refusals.go).
@@ -105,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 	s.signing = rate.NewLimiter(rate.Every(cfg.CheckpointInterval), 1)
 	s.refusals.interval = cfg.RefusalInterval
 	s.bodies = newBudget(cfg.BodyBudget, cfg.BodyFlashReserve)
+	s.auditReads = make(slots, 2)
 	tr, err := s.transport()
 	if err != nil {
 		return nil, err

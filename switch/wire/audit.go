@@ -31,6 +31,9 @@ type AuditEntries struct {
 	Entries  []audit.Entry `cbor:"1,keyasint"`
 	Redacted bool          `cbor:"2,keyasint,omitempty"`
 	More     bool          `cbor:"3,keyasint,omitempty"`
+	// Resume, when set, is where the query stopped for its scan budget:
+	// ask again with From (oldest first) or To (newest first) set to it.
+	Resume uint64 `cbor:"4,keyasint,omitempty"`
 }
 
 // AuditExport asks for the stored leaves from index From on (auditors).
