@@ -13,6 +13,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -104,6 +105,15 @@ func Dial(ctx context.Context, f *certs.Folder, opts ...Option) (*Client, error)
 	if err != nil {
 		if ref := refusedCertificate(f, err); ref != nil {
 			return nil, ref
+		}
+		var unknown x509.UnknownAuthorityError
+		var invalid x509.CertificateInvalidError
+		switch {
+		case errors.As(err, &unknown):
+			return nil, fault.E(op, fault.Permission, "the switch at "+f.Switch+" presented a certificate this identity's CA did not issue: "+
+				"it is not this network's switch, or this folder's ca.pem belongs to another network", err)
+		case errors.As(err, &invalid):
+			return nil, fault.E(op, fault.Permission, "the switch at "+f.Switch+" presented a certificate that is not valid now (expired, or this machine's clock is wrong)", err)
 		}
 		return nil, fault.E(op, fault.Unavailable, "cannot reach the switch at "+f.Switch, err)
 	}

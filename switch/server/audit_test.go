@@ -209,3 +209,25 @@ func TestEveryStepIsAudited(t *testing.T) {
 		t.Fatalf("%d checkpoints over a log of %d", n, size)
 	}
 }
+
+// A terminal whose folder trusts another CA than the switch's is told the
+// switch is not its network's, as a permission error (exit 3 in tg), not
+// "cannot reach".
+func TestSwitchFromAnotherCA(t *testing.T) {
+	site := daemontest.Start(t)
+	other, err := certs.NewCA("other network", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := certs.LoadFolder(site.IDDir("NA.TU"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.CAs = other.Pool()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = client.Dial(ctx, f)
+	if !fault.Is(fault.Permission, err) || !strings.Contains(err.Error(), "did not issue") {
+		t.Fatalf("dialing a switch of another CA: %v, want a permission error saying so", err)
+	}
+}

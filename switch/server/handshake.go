@@ -21,10 +21,14 @@ import (
 // off, so every connection is a full handshake and passes verifyPeer.
 func (s *Server) tlsConfig() *tls.Config {
 	base := &tls.Config{
-		MinVersion:             tls.VersionTLS13,
-		CurvePreferences:       wire.KeyExchanges,
-		Certificates:           []tls.Certificate{s.cfg.Cert},
-		ClientAuth:             tls.RequireAnyClientCert,
+		MinVersion:       tls.VersionTLS13,
+		CurvePreferences: wire.KeyExchanges,
+		Certificates:     []tls.Certificate{s.cfg.Cert},
+		// Requested, not required, so that a handshake without one reaches
+		// verifyPeer and is counted and audited like every other refusal
+		// (a certificate sent must still be proven by its key: crypto/tls
+		// checks CertificateVerify whatever the setting).
+		ClientAuth:             tls.RequestClientCert,
 		NextProtos:             []string{wire.ALPN},
 		SessionTicketsDisabled: true,
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -198,5 +199,42 @@ func TestRetryPastTheThreshold(t *testing.T) {
 		t.Fatalf("dienbao_handshake_retries_total = %v after 6 rapid connections over a threshold of 1 per second", retries)
 	}
 	t.Logf("6 connections, %v asked to retry", retries)
+	healthy(t, site)
+}
+
+// A handshake without a client certificate is refused like any other:
+// counted in the metrics and audited.
+func TestNoCertificateCounted(t *testing.T) {
+	site := daemontest.Start(t)
+	if c, err := rawDial(t, site, "HN.UBND", func(c *tls.Config) { c.Certificates = nil }); err == nil {
+		select {
+		case <-c.Context().Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("a connection without a client certificate was kept")
+		}
+	}
+	mfs, err := site.Server.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "dienbao_handshake_failures_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == "no_certificate" {
+					n = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("dienbao_handshake_failures_total{reason=no_certificate} = %v, want 1", n)
+	}
+	if securityEntries(t, site, "no client certificate") != 1 {
+		t.Fatal("the refusal was not audited once")
+	}
 	healthy(t, site)
 }
