@@ -54,6 +54,29 @@
 //	c<size:8>                                signed checkpoint of the audit log at that size
 //	                                         (a, A, Y, n, c: store/auditlog's)
 //
+// What the disk still shows without the keys (issue 15, finding 10, not
+// yet closed; the values are sealed, the keys are not):
+//
+//   - q and Q keys: each waiting telegram's precedence rank and
+//     classification (one byte each), per addressee tag, and the global
+//     queue sequence (so the order of filings across agencies);
+//   - h, b, d, A keys: telegram IDs, which are ULIDs: the filing time to
+//     the millisecond; d keys join each ID to its addressees' tags and stay
+//     after delivery; A keys join it to its audit entries;
+//   - b keys and sealed lengths: each body's size, to 64 KiB by the chunk
+//     count and to the byte by the last chunk's length;
+//   - x, o, e keys: expiry, speed-of-service and delivery times, to the
+//     nanosecond, with the telegram's ID;
+//   - D, w, p, v, U, W, r, R keys: per agency tag, that it has figures,
+//     held, parked or deferred entries, receipts, and has received;
+//   - Y keys and the a keys' count: how many audit entries name each
+//     agency tag, and the log's size.
+//
+// Tags are 128-bit HMACs under the keyring's index key: the same agency
+// is the same tag everywhere, so the traffic's shape between unnamed
+// parties shows. Closing this means deriving queue, index and deadline
+// keys under the index key and padding bodies to size classes.
+//
 // Sealing. Every value is sealed by the keyring (crypto.Keyring: AEAD bound
 // to the storage key and the data key's ID); the deadline, audit index,
 // receiving and clean-stop markers are empty.
