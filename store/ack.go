@@ -95,7 +95,8 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	done, _, err := c.step(h, a.Queue.Agency, ds, custody.Event{Kind: custody.Ack, Actor: a.Terminal})
+	// The entry is in its queue (read above): not quarantined.
+	done, _, err := c.stepFrom(h, a.Queue.Agency, ds, ds.custody(false), custody.Event{Kind: custody.Ack, Actor: a.Terminal})
 	// (An acknowledged addressee is settled: only the others can keep the body.)
 	if err != nil || !done {
 		return false, err

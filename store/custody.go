@@ -17,7 +17,11 @@ import (
 // sub-queue q. A quarantined entry is pending on record and kept in the
 // parked list.
 func (c *commitCtx) custodyOf(q SubQueue, ds DeliveryState) custody.State {
-	return ds.custody(c.quarantined(q, ds.Seq))
+	st := ds.custody(false)
+	if st.Phase == custody.Queued && c.quarantined(q, ds.Seq) { // only a queued one can be
+		st.Phase = custody.Quarantined
+	}
+	return st
 }
 
 func (ds DeliveryState) custody(quarantined bool) custody.State {
@@ -64,7 +68,14 @@ func recorded(ds DeliveryState, n custody.State, at time.Time, terminal string) 
 // queues the report. It reports whether the event applied and the effects.
 func (c *commitCtx) step(h telegram.Header, a telegram.Address, ds DeliveryState, e custody.Event) (bool, custody.Effects, error) {
 	q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-	n, fx := custody.Step(c.custodyOf(q, ds), e, unixUTC(c.now), custody.Policy{})
+	return c.stepFrom(h, a, ds, c.custodyOf(q, ds), e)
+}
+
+// stepFrom is step from a custody state the caller already knows (an
+// acknowledgement found the entry in its queue: it is not quarantined).
+func (c *commitCtx) stepFrom(h telegram.Header, a telegram.Address, ds DeliveryState, from custody.State, e custody.Event) (bool, custody.Effects, error) {
+	q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
+	n, fx := custody.Step(from, e, unixUTC(c.now), custody.Policy{})
 	if !fx.Applied {
 		return false, fx, nil
 	}

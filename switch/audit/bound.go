@@ -3,7 +3,6 @@ package audit
 import (
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -93,10 +92,12 @@ func Clean(s string, max int) string {
 // U+200E, U+200F, U+061C).
 func unsafeRune(r rune) bool {
 	switch {
+	case r >= 0x20 && r < 0x7f: // printable ASCII, most of every entry
+		return false
 	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
 		return true
 	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
 		return true
 	}
-	return unicode.Is(unicode.Cc, r)
+	return false
 }
