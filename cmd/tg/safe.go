@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/dienbao/dienbao/switch/audit"
 	"strings"
 	"unicode/utf8"
 )
@@ -50,13 +52,8 @@ func (e *env) safeText(s string, multiline bool) string {
 }
 
 func unsafeRune(r rune, multiline bool) bool {
-	switch {
-	case multiline && (r == '\n' || r == '\t'):
+	if multiline && (r == '\n' || r == '\t') {
 		return false
-	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
-		return true
 	}
-	return false
+	return audit.UnsafeRune(r)
 }

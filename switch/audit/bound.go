@@ -53,7 +53,7 @@ func Bounded(e Entry) Entry {
 func Clean(s string, max int) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || unsafeRune(r) {
+		if r == utf8.RuneError || UnsafeRune(r) {
 			clean = false
 			break
 		}
@@ -64,9 +64,9 @@ func Clean(s string, max int) string {
 	var b strings.Builder
 	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
 		switch {
-		case r < 0x80 && unsafeRune(r):
+		case r < 0x80 && UnsafeRune(r):
 			fmt.Fprintf(&b, `\x%02x`, r)
-		case unsafeRune(r):
+		case UnsafeRune(r):
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteRune(r)
@@ -86,11 +86,11 @@ func Clean(s string, max int) string {
 	return out[:cut] + fmt.Sprintf("…(+%d bytes)", len(out)-cut)
 }
 
-// unsafeRune reports characters that must not reach a terminal as they
+// UnsafeRune reports characters that must not reach a terminal as they
 // are: C0 and C1 controls, DEL, and the bidirectional formatting
 // characters that can reorder what is shown (U+202A–202E, U+2066–2069,
 // U+200E, U+200F, U+061C).
-func unsafeRune(r rune) bool {
+func UnsafeRune(r rune) bool {
 	switch {
 	case r >= 0x20 && r < 0x7f: // printable ASCII, most of every entry
 		return false

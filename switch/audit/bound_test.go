@@ -42,7 +42,7 @@ func TestBounded(t *testing.T) {
 				t.Fatalf("leaf does not read back: %v", err)
 			}
 			for _, r := range b.Actor + b.Reason + string(b.From) + string(b.To) {
-				if unsafeRune(r) {
+				if UnsafeRune(r) {
 					t.Fatalf("raw %U kept", r)
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
@@ -172,15 +173,11 @@ func Check(sender certs.Identity, f Request, dir *directory.Directory, lim Limit
 	}, nil
 }
 
-// hasControl reports control characters (C0, DEL, C1) and the
-// bidirectional formatting characters that can reorder what a terminal
-// shows (U+202A–202E, U+2066–2069, U+200E, U+200F, U+061C).
+// hasControl reports control characters and the bidirectional formatting
+// characters that can reorder what a terminal shows (audit.UnsafeRune).
 func hasControl(s string) bool {
 	for _, r := range s {
-		switch {
-		case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
-			return true
-		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
+		if audit.UnsafeRune(r) {
 			return true
 		}
 	}
