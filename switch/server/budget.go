@@ -63,12 +63,6 @@ func (b *budget) give(n int64) {
 	b.mu.Unlock()
 }
 
-// inUse is the bytes reserved now.
-func (b *budget) inUse() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used
-}
 
 // slots bounds how many of a kind of work run at once.
 type slots chan struct{}
