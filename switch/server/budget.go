@@ -63,7 +63,6 @@ func (b *budget) give(n int64) {
 	b.mu.Unlock()
 }
 
-
 // slots bounds how many of a kind of work run at once.
 type slots chan struct{}
 

@@ -165,6 +165,13 @@ func (c *Collector) Telegram(d client.Delivery) error {
 	return nil
 }
 
+// Count is how many telegrams it holds now (safe while it receives).
+func (c *Collector) Count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.Telegrams)
+}
+
 // Receipt implements client.Handler.
 func (c *Collector) Receipt(r telegram.Receipt) error {
 	c.mu.Lock()
