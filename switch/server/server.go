@@ -39,8 +39,10 @@ type Server struct {
 	// filings and handshakes are the rate limiters per agency and per
 	// source address.
 	filings, handshakes *limiters
-	// auditReads bounds the audit queries answered at once, so that
-	// queries cannot take the cores that filing and delivery need.
+	// auditReads bounds the audit queries answered at once (one), so that
+	// queries cannot take the cores that filing and delivery need: with
+	// 16 clients running whole-log queries, a FLASH filing took 1.2 ms at
+	// the median and 5 ms at most with one slot, 23 and 82 ms with two.
 	auditReads slots
 	// bodies is the switch-wide budget of filing bodies being received.
 	bodies *budget
@@ -108,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 	s.signing = rate.NewLimiter(rate.Every(cfg.CheckpointInterval), 1)
 	s.refusals.interval = cfg.RefusalInterval
 	s.bodies = newBudget(cfg.BodyBudget, cfg.BodyFlashReserve)
-	s.auditReads = make(slots, 2)
+	s.auditReads = make(slots, 1)
 	tr, err := s.transport()
 	if err != nil {
 		return nil, err
