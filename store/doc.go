@@ -63,8 +63,10 @@
 //   - h, b, d, A keys: telegram IDs, which are ULIDs: the filing time to
 //     the millisecond; d keys join each ID to its addressees' tags and stay
 //     after delivery; A keys join it to its audit entries;
-//   - b keys and sealed lengths: each body's size, to 64 KiB by the chunk
-//     count and to the byte by the last chunk's length;
+//   - b keys and sealed lengths: each body's size to 64 KiB by the chunk
+//     count, and the last chunk's to a power of two (chunks are padded to
+//     one, from 256 bytes: file.go); a header's sealed length still
+//     follows its subject, reference and addressee list;
 //   - x, o, e keys: expiry, speed-of-service and delivery times, to the
 //     nanosecond, with the telegram's ID;
 //   - D, w, p, v, U, W, r, R keys: per agency tag, that it has figures,
@@ -74,8 +76,9 @@
 //
 // Tags are 128-bit HMACs under the keyring's index key: the same agency
 // is the same tag everywhere, so the traffic's shape between unnamed
-// parties shows. Closing this means deriving queue, index and deadline
-// keys under the index key and padding bodies to size classes.
+// parties shows. Closing the rest means deriving queue, index and
+// deadline keys under the index key, and a format version to migrate the
+// stores written before.
 //
 // Sealing. Every value is sealed by the keyring (crypto.Keyring: AEAD bound
 // to the storage key and the data key's ID); the deadline, audit index,

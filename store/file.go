@@ -107,7 +107,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 	}
 	for n := 0; n*ChunkSize < len(f.Body); n++ {
 		end := min((n+1)*ChunkSize, len(f.Body))
-		if err := c.set(bodyKey(h.ID, uint32(n)), f.Body[n*ChunkSize:end]); err != nil {
+		if err := c.set(bodyKey(h.ID, uint32(n)), padChunk(f.Body[n*ChunkSize:end])); err != nil {
 			return FileResult{}, err
 		}
 	}
@@ -178,4 +178,31 @@ func contentDigest(f *Filing) []byte {
 	fmt.Fprintf(h, "%q %q %d %d %q\x00", hd.To, hd.Info, hd.Precedence, hd.Classification, hd.Subject)
 	h.Write(f.Body)
 	return h.Sum(nil)
+}
+
+// minChunkClass is the smallest size a stored body chunk is padded to.
+const minChunkClass = 256
+
+// chunkClass is the size a chunk of n bytes is stored as: the next power
+// of two from 256 bytes to ChunkSize, so that the disk shows a body's size
+// only to a power of two (and to 64 KiB by its chunk count), not to the
+// byte. The padding is sealed with the chunk; the header's BodyLen says
+// where the body ends.
+func chunkClass(n int) int {
+	c := minChunkClass
+	for c < n {
+		c *= 2
+	}
+	return min(c, ChunkSize)
+}
+
+// padChunk returns b padded with zeros to its chunk class.
+func padChunk(b []byte) []byte {
+	c := chunkClass(len(b))
+	if c == len(b) {
+		return b
+	}
+	out := make([]byte, c)
+	copy(out, b)
+	return out
 }

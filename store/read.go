@@ -145,11 +145,14 @@ func (b *Body) Next() ([]byte, error) {
 	if err != nil {
 		return nil, fault.E("store.body", fault.Integrity, "telegram "+b.h.ID.String()+": body unreadable", err)
 	}
-	if want := min(ChunkSize, b.h.BodyLen-b.n*ChunkSize); int64(len(b.chunk)) != want {
+	// A chunk is stored padded to its size class (file.go), or exact
+	// (stores written before padding).
+	want := min(ChunkSize, b.h.BodyLen-b.n*ChunkSize)
+	if got := int64(len(b.chunk)); got != want && got != int64(chunkClass(int(want))) {
 		return nil, fault.Errorf("store.body", fault.Integrity, "telegram %s: body chunk %d has the wrong length", b.h.ID, b.n)
 	}
 	b.n++
-	return b.chunk, nil
+	return b.chunk[:want], nil
 }
 
 func (s *Store) getHeader(txn *badger.Txn, id telegram.ID) (telegram.Header, error) {
