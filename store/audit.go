@@ -50,8 +50,10 @@ const (
 // appendAudit writes e as the next audit entry in c's transaction: made
 // safe and bounded (audit.Bounded: nothing from outside can make an entry
 // large or unprintable), its index and time assigned here.
-func (c *commitCtx) appendAudit(e AuditEntry) error {
-	e = audit.Bounded(e)
+func (c *commitCtx) appendAudit(e AuditEntry) error { return c.appendEntry(audit.Bounded(e)) }
+
+// appendEntry writes e, as it is, as the next entry.
+func (c *commitCtx) appendEntry(e AuditEntry) error {
 	e.Index = c.st.aseq
 	e.At = unixUTC(c.now)
 	if err := c.s.alog.Append(c.audit(), e); err != nil {

@@ -25,29 +25,18 @@ func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
 	var out []Overdue
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
 		out = out[:0]
-		h, err := c.s.getHeader(c.txn, id)
-		if fault.Is(fault.NotExist, err) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		age := unixUTC(c.now).Sub(h.FiledAt).Round(time.Second)
-		for _, a := range h.Addressees() {
-			ds, err := c.s.getDelivery(c.txn, id, a)
-			if err != nil {
-				return err
-			}
-			done, fx, err := c.step(h, a, ds, custody.Event{Kind: custody.Overdue, Reason: "waiting " + age.String()})
-			if err != nil {
-				return err
-			}
-			if !done {
-				continue
-			}
+		var age time.Duration
+		h, ok, err := c.stepAddressees(id, func(h telegram.Header) custody.Event {
+			age = unixUTC(c.now).Sub(h.FiledAt).Round(time.Second)
+			return custody.Event{Kind: custody.Overdue, Reason: "waiting " + age.String()}
+		}, func(h telegram.Header, a telegram.Address, fx custody.Effects) {
 			if fx.To == custody.InQueue { // counted among the queue's overdue
 				c.count(SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}, Counts{Overdue: 1})
 			}
 			out = append(out, Overdue{Agency: a, Prec: h.Precedence, Age: age})
+		})
+		if !ok || err != nil {
+			return err
 		}
 		return c.txn.Delete(dueKey(pOverdue, h.OverdueAt, id))
 	}})
@@ -68,24 +57,10 @@ func (s *Store) Undefer(id telegram.ID) ([]telegram.Address, error) {
 	var out []telegram.Address
 	err := s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
 		out = out[:0]
-		h, err := c.s.getHeader(c.txn, id)
-		if fault.Is(fault.NotExist, err) {
-			return nil
-		} else if err != nil {
+		h, ok, err := c.stepAddressees(id, func(telegram.Header) custody.Event { return custody.Event{Kind: custody.Due} },
+			func(_ telegram.Header, a telegram.Address, _ custody.Effects) { out = append(out, a) })
+		if !ok || err != nil {
 			return err
-		}
-		for _, a := range h.Addressees() {
-			ds, err := c.s.getDelivery(c.txn, id, a)
-			if err != nil {
-				return err
-			}
-			done, _, err := c.step(h, a, ds, custody.Event{Kind: custody.Due})
-			if err != nil {
-				return err
-			}
-			if done {
-				out = append(out, a)
-			}
 		}
 		return c.txn.Delete(dueKey(pDeferral, h.DeliverAt, id))
 	}})
@@ -120,4 +95,32 @@ func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []t
 		return nil
 	})
 	return ids, next, err
+}
+
+// stepAddressees applies the custody event ev makes from telegram id's
+// header to each of its addressees, calling applied for those it applied
+// to. ok is false when the telegram is gone (nothing to do).
+func (c *commitCtx) stepAddressees(id telegram.ID, ev func(telegram.Header) custody.Event,
+	applied func(telegram.Header, telegram.Address, custody.Effects)) (h telegram.Header, ok bool, err error) {
+	h, err = c.s.getHeader(c.txn, id)
+	if fault.Is(fault.NotExist, err) {
+		return h, false, nil
+	} else if err != nil {
+		return h, false, err
+	}
+	e := ev(h)
+	for _, a := range h.Addressees() {
+		ds, err := c.s.getDelivery(c.txn, id, a)
+		if err != nil {
+			return h, false, err
+		}
+		done, fx, err := c.step(h, a, ds, e)
+		if err != nil {
+			return h, false, err
+		}
+		if done {
+			applied(h, a, fx)
+		}
+	}
+	return h, true, nil
 }

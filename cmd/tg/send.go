@@ -114,17 +114,9 @@ func addresses(list []string) ([]telegram.Address, error) {
 // parseExpire reads --expire: a positive duration from now, or an
 // absolute RFC 3339 time.
 func parseExpire(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d <= 0 {
-			return time.Time{}, fault.Errorf("send", fault.Invalid, "--expire %s: the duration must be positive", s)
-		}
-		return now.Add(d), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+	t, ok, err := parseAhead("--expire", s, now)
+	if err != nil || ok || s == "" {
+		return t, err
 	}
 	return time.Time{}, fault.Errorf("send", fault.Invalid, "--expire %q: give a duration (90m, 2h) or an RFC 3339 time (2026-12-01T08:00:00+07:00)", s)
 }
@@ -134,17 +126,9 @@ func parseExpire(s string, now time.Time) (time.Time, error) {
 // RFC 3339 time. Whether the time is acceptable (not past, before the
 // latest delivery time) is the switch's to say, on its own clock.
 func parseDeliverAt(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d <= 0 {
-			return time.Time{}, fault.Errorf("send", fault.Invalid, "--deliver-at %s: the duration must be positive", s)
-		}
-		return now.Add(d), nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+	t, ok, err := parseAhead("--deliver-at", s, now)
+	if err != nil || ok || s == "" {
+		return t, err
 	}
 	if t, err := time.ParseInLocation("2006-01-02 15:04", s, now.Location()); err == nil {
 		return t, nil
@@ -155,4 +139,22 @@ func parseDeliverAt(s string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, fault.Errorf("send", fault.Invalid,
 		"--deliver-at %q: give a duration (90m), a local time (14:30), a local date and time (2026-12-01 08:00) or an RFC 3339 time", s)
+}
+
+// parseAhead reads the forms --expire and --deliver-at share: nothing, a
+// positive duration from now, an RFC 3339 time. ok says s was one of them.
+func parseAhead(flag, s string, now time.Time) (t time.Time, ok bool, err error) {
+	if s == "" {
+		return time.Time{}, true, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, true, fault.Errorf("send", fault.Invalid, "%s %s: the duration must be positive", flag, s)
+		}
+		return now.Add(d), true, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, true, nil
+	}
+	return time.Time{}, false, nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // Keys of the log's signing key pair, among the store's meta records.
-var (
+const (
 	SigningKeyName  = "notekey"
 	VerifierKeyName = "notevkey"
 )

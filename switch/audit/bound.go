@@ -46,33 +46,10 @@ func Bounded(e Entry) Entry {
 }
 
 // Clean makes text that came from outside safe to keep and to show on a
-// terminal: invalid UTF-8 becomes U+FFFD, control characters and
-// bidirectional controls are written as visible escapes (\x1b, \u202e),
-// and the result is cut at a character boundary to at most max bytes,
-// ending with "…(+N bytes)" when something was cut.
+// terminal (Escape, on one line), cut at a character boundary to at most
+// max bytes, ending with "…(+N bytes)" when something was cut.
 func Clean(s string, max int) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || UnsafeRune(r) {
-			clean = false
-			break
-		}
-	}
-	if clean && len(s) <= max {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case r < 0x80 && UnsafeRune(r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case UnsafeRune(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	out := b.String()
+	out := Escape(s, false)
 	if len(out) <= max {
 		return out
 	}
@@ -84,6 +61,36 @@ func Clean(s string, max int) string {
 		cut--
 	}
 	return out[:cut] + fmt.Sprintf("…(+%d bytes)", len(out)-cut)
+}
+
+// Escape makes text safe to show on a terminal: invalid UTF-8 becomes
+// U+FFFD, and control characters and bidirectional controls (UnsafeRune)
+// are written as visible escapes (\x1b, \u202e), except line breaks and
+// tabs when lines is set. Text with nothing to escape is returned as is.
+func Escape(s string, lines bool) string {
+	unsafe := func(r rune) bool { return UnsafeRune(r) && !(lines && (r == '\n' || r == '\t')) }
+	clean := utf8.ValidString(s)
+	for _, r := range s {
+		if !clean || unsafe(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case !unsafe(r):
+			b.WriteRune(r)
+		case r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
 }
 
 // UnsafeRune reports characters that must not reach a terminal as they

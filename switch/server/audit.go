@@ -57,7 +57,6 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 		return
 	}
 	more := len(entries) == q.Limit || resume != 0
-	all := entries
 	size := 0
 	for i := range entries {
 		e := &entries[i]
@@ -68,12 +67,13 @@ func (sess *session) handleAuditQuery(str *quic.Stream, payload []byte) {
 		// in one frame; the client asks again for the rest.
 		size += 96 + len(e.Actor) + len(e.Event) + len(e.From) + len(e.To) + len(e.Reason)
 		if size > exportPage {
-			entries, more = entries[:max(i, 1)], true
+			n := max(i, 1)
+			if n < len(entries) {
+				resume = 0 // cut for the frame's size: the client goes on from the last entry
+			}
+			entries, more = entries[:n], true
 			break
 		}
-	}
-	if cut := len(entries) < len(all); cut {
-		resume = 0 // cut for the frame's size: the client goes on from the last entry
 	}
 	wire.WriteFrame(str, wire.TAuditEntries, wire.AuditEntries{Entries: entries, Redacted: redact, More: more, Resume: resume})
 }

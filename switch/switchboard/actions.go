@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -33,7 +34,7 @@ func (b *Board) withFrozen(id telegram.ID, fn func(store.InFlight) error) error 
 		}
 	}
 	b.mu.Unlock()
-	slices.SortFunc(ags, func(x, y *agency) int { return compareAddr(x.addr, y.addr) }) // one order: no deadlock between two freezes
+	slices.SortFunc(ags, func(x, y *agency) int { return cmp.Compare(x.addr, y.addr) }) // one order: no deadlock between two freezes
 	for _, ag := range ags {
 		ag.gate.Lock()
 		defer ag.gate.Unlock()
@@ -57,16 +58,6 @@ func (b *Board) withFrozen(id telegram.ID, fn func(store.InFlight) error) error 
 		}
 	}
 	return fn(busy)
-}
-
-func compareAddr(x, y telegram.Address) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // Hold takes telegram id out of its pending addressees' queues until

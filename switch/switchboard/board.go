@@ -2,6 +2,7 @@ package switchboard
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
@@ -47,7 +48,7 @@ type agency struct {
 	addr  telegram.Address
 	sched *schedule.Agency
 	seats map[*Seat]struct{}
-	held  bool // an operator holds every delivery to the agency (under Board.mu)
+	held  atomic.Bool // an operator holds every delivery to the agency
 	// gate: hand-outs hold it shared; a custody action that must know
 	// what is in flight holds it exclusively while its commit runs.
 	gate sync.RWMutex
@@ -107,7 +108,8 @@ func (b *Board) Attach(who certs.Identity, inbox, receipts bool, wake func()) (*
 	if err != nil {
 		return nil, err
 	}
-	ag := &agency{addr: a, seats: map[*Seat]struct{}{seat: {}}, held: held}
+	ag := &agency{addr: a, seats: map[*Seat]struct{}{seat: {}}}
+	ag.held.Store(held)
 	ag.sched = schedule.NewAgency(b.loader(a), heads, rhead)
 	ag.sched.Recover(suspect)
 	b.agencies[a] = ag
@@ -233,7 +235,7 @@ func (b *Board) OnCommit(events []store.Event) {
 		case store.EvReinserted:
 			ag.sched.Reinsert(schedule.Item{Seq: ev.Seq, ID: ev.ID, Prec: ev.Queue.Prec, Class: ev.Queue.Class})
 		case store.EvAgencyHold:
-			ag.held = ev.Seq == 1
+			ag.held.Store(ev.Seq == 1)
 		default:
 			ag.sched.Notify(schedule.Item{Seq: ev.Seq, ID: ev.ID, Prec: ev.Queue.Prec, Class: ev.Queue.Class})
 		}

@@ -56,7 +56,7 @@ const (
 // its window allows. Empty says nothing is waiting for it, or its agency
 // is held by an operator (nothing will come until released).
 func (s *Seat) NextTelegram() (schedule.Item, Result, error) {
-	if !s.inbox || s.agencyHeld() {
+	if !s.inbox || s.ag.held.Load() {
 		return schedule.Item{}, Empty, nil
 	}
 	s.ag.gate.RLock()
@@ -85,12 +85,6 @@ func (s *Seat) NextReceipt() (it schedule.Item, ok, full bool, err error) {
 		it = s.tag(it)
 	}
 	return it, ok, false, err
-}
-
-func (s *Seat) agencyHeld() bool {
-	s.b.mu.Lock()
-	defer s.b.mu.Unlock()
-	return s.ag.held
 }
 
 func (s *Seat) tag(it schedule.Item) schedule.Item {
@@ -187,27 +181,26 @@ func (s *Seat) commitAck(it schedule.Item) {
 // Return gives back a hand-out that could not be written (its stream
 // could not be opened): it goes out again, flagged.
 func (s *Seat) Return(it schedule.Item) {
+	s.untag(it)
+	s.ag.sched.Return([]schedule.Item{it})
+}
+
+// untag forgets a hand-out's tag and frees its window slot.
+func (s *Seat) untag(it schedule.Item) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, ok := s.tags[it.Tag]; ok {
 		delete(s.tags, it.Tag)
 		delete(s.sent, it.Tag)
 		s.inflight[Rank(it)]--
 	}
-	s.mu.Unlock()
-	s.ag.sched.Return([]schedule.Item{it})
 }
 
 // release frees the window slot of a hand-out that is settled
 // (acknowledged or withdrawn) and wakes the seat.
 func (s *Seat) release(it schedule.Item) {
 	s.ag.sched.Acked(it)
-	s.mu.Lock()
-	if _, ok := s.tags[it.Tag]; ok {
-		delete(s.tags, it.Tag)
-		delete(s.sent, it.Tag)
-		s.inflight[Rank(it)]--
-	}
-	s.mu.Unlock()
+	s.untag(it)
 	s.wake()
 }
 
