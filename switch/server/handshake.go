@@ -72,7 +72,6 @@ func (s *Server) verifyPeer(cs tls.ConnectionState, remote string) error {
 func (s *Server) refuse(who certs.Identity, remote, class string, err error) {
 	s.stats.refused.WithLabelValues(class).Inc()
 	reason := "handshake refused from " + remote + ": " + err.Error()
-	s.logRefusal(who.String(), reason)
 	host, _, _ := net.SplitHostPort(remote)
 	s.refusal(deniedKey("handshake/"+class, who.String(), "", host), store.AuditEntry{Actor: who.String(), Event: store.AuditSecurity, Reason: reason}, true)
 }

@@ -314,7 +314,7 @@ func TestLimits(t *testing.T) {
 }
 
 // Handshakes per source address: over the rate, refused before any
-// certificate work, and audited once a second at most.
+// certificate work, and audited aggregated (never more than once a second).
 func TestHandshakeRate(t *testing.T) {
 	site := daemontest.StartWith(t, t.TempDir(), nil, func(c *daemon.Config) { c.Limits.HandshakeRate = 2 }) // burst 4
 	refused, start := 0, time.Now()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
 	"golang.org/x/time/rate"
 )
 
@@ -31,8 +32,8 @@ import (
 //     idle and handshake timeouts;
 //     a request stream without its frame within RequestTimeout.
 //
-// Refusals for rate reasons are counted in the metrics and audited at most
-// once a second per agency or address, so a flood cannot flood the log.
+// Refusals for rate reasons are counted in the metrics and audited like
+// every refusal, aggregated (refusals.go), so a flood cannot flood the log.
 
 // Defaults.
 const (
@@ -77,18 +78,16 @@ type limiters struct {
 }
 
 type bucket struct {
-	lim       *rate.Limiter
-	last      time.Time
-	lastAudit time.Time
+	lim  *rate.Limiter
+	last time.Time
 }
 
 func newLimiters(perSec int) *limiters {
 	return &limiters{perSec: float64(perSec), buckets: map[string]*bucket{}}
 }
 
-// allow takes n tokens for key; audit says whether a refusal should be
-// audited now (at most once a second per key).
-func (l *limiters) allow(key string, n int, now time.Time) (ok, audit bool) {
+// allow takes n tokens for key.
+func (l *limiters) allow(key string, n int, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.sweep) > time.Minute {
@@ -105,14 +104,7 @@ func (l *limiters) allow(key string, n int, now time.Time) (ok, audit bool) {
 		l.buckets[key] = b
 	}
 	b.last = now
-	if b.lim.AllowN(now, n) {
-		return true, false
-	}
-	if now.Sub(b.lastAudit) >= time.Second {
-		b.lastAudit = now
-		return false, true
-	}
-	return false, false
+	return b.lim.AllowN(now, n)
 }
 
 // allowHandshake applies the per-address handshake rate.
@@ -121,22 +113,23 @@ func (s *Server) allowHandshake(remote string) bool {
 	if err != nil {
 		host = remote
 	}
-	ok, audit := s.handshakes.allow(host, 1, time.Now())
+	ok := s.handshakes.allow(host, 1, time.Now())
 	if !ok {
 		s.stats.refused.WithLabelValues("rate").Inc()
-		if audit {
-			s.security(certs.Identity{Name: "address " + host}, "handshakes from "+host+" over "+
-				strconv.Itoa(s.cfg.HandshakeRate)+" per second: refused")
-		}
+		who := certs.Identity{Name: "address " + host}
+		reason := "handshakes from " + host + " over " + strconv.Itoa(s.cfg.HandshakeRate) + " per second: refused"
+		s.refusal(deniedKey("handshake/rate", who.String(), "", ""), store.AuditEntry{Actor: who.String(), Event: store.AuditSecurity, Reason: reason}, true)
 	}
 	return ok
 }
 
 // allowFilings applies the per-agency filing rate to a batch of n.
 func (s *Server) allowFilings(who certs.Identity, n int) bool {
-	ok, audit := s.filings.allow(string(who.Agency), n, time.Now())
-	if !ok && audit {
-		s.security(who, "filings from "+string(who.Agency)+" over "+strconv.Itoa(s.cfg.FilingRate)+" per second: refused, retry later")
+	ok := s.filings.allow(string(who.Agency), n, time.Now())
+	if !ok {
+		reason := "filings from " + string(who.Agency) + " over " + strconv.Itoa(s.cfg.FilingRate) + " per second: refused, retry later"
+		s.refusal(deniedKey("filing/rate", who.String(), who.Agency, ""), store.AuditEntry{Actor: who.String(), From: who.Agency,
+			Event: store.AuditSecurity, Reason: reason}, false)
 	}
 	return ok
 }

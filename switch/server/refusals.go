@@ -35,36 +35,27 @@ type refusalLog struct {
 }
 
 // refusalKind is one kind of refusal within the interval: the entry
-// written for the first, and how many came after it.
+// written for the first, and how many came after it; or, past the budget,
+// nothing written and every one counted in the overflow.
 type refusalKind struct {
 	entry store.AuditEntry
 	more  int
+	over  bool
 }
 
 // refusal audits one refusal of the given kind (the key: who and why,
-// without what varies from one to the next); e is its entry. A refusal
+// without what varies from one to the next); e is its entry. The first of
+// each kind in an interval is also logged; the rest only counted. A refusal
 // written at once is durable when this returns, unless async (handshakes:
 // recorded with the next commit, the handshake does not wait).
 func (s *Server) refusal(key string, e store.AuditEntry, async bool) {
-	now := time.Now()
-	r := &s.refusals
-	r.mu.Lock()
-	due := r.roll(now)
-	var write bool
-	switch k := r.kinds[key]; {
-	case k != nil:
-		k.more++
-	case r.written < refusalBudget-1: // one left for the overflow summary
-		r.kinds[key] = &refusalKind{entry: e}
-		r.written++
-		write = true
-	default:
-		r.overflow.count++
-		r.overflow.kinds++
-		r.kinds[key] = &refusalKind{entry: e, more: -1} // counted in the overflow from now on
-	}
-	r.mu.Unlock()
+	s.refusals.mu.Lock()
+	write, due := s.refusals.note(key, e, time.Now())
+	s.refusals.mu.Unlock()
 	s.writeRefusals(due)
+	if write { // the first of its kind in the interval; the rest are counted
+		s.log.Warn("security event", zap.String("actor", audit.Clean(e.Actor, 256)), zap.String("reason", audit.Clean(e.Reason, 512)))
+	}
 	switch {
 	case !write:
 	case async:
@@ -74,6 +65,27 @@ func (s *Server) refusal(key string, e store.AuditEntry, async bool) {
 			s.log.Error("cannot audit a refusal", zap.Error(err))
 		}
 	}
+}
+
+// note counts one refusal of kind key at now (mu held): write says e is
+// to be written now; due are the summaries of an interval that ended.
+func (r *refusalLog) note(key string, e store.AuditEntry, now time.Time) (write bool, due []store.AuditEntry) {
+	due = r.roll(now)
+	switch k := r.kinds[key]; {
+	case k != nil && k.over:
+		r.overflow.count++
+	case k != nil:
+		k.more++
+	case r.written < refusalBudget-1: // one left for the overflow summary
+		r.kinds[key] = &refusalKind{entry: e}
+		r.written++
+		write = true
+	default:
+		r.overflow.count++
+		r.overflow.kinds++
+		r.kinds[key] = &refusalKind{over: true}
+	}
+	return write, due
 }
 
 // flushRefusals writes the summaries of an interval that has ended (timer
@@ -126,9 +138,4 @@ func deniedKey(kind, who string, from telegram.Address, why string) string {
 		why = why[:96]
 	}
 	return kind + "\x00" + who + "\x00" + string(from) + "\x00" + why
-}
-
-// logRefusal logs a refusal (the log is rate-limited by zap's sampling).
-func (s *Server) logRefusal(actor, reason string) {
-	s.log.Warn("security event", zap.String("actor", audit.Clean(actor, 256)), zap.String("reason", audit.Clean(reason, 512)))
 }

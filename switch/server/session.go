@@ -70,7 +70,6 @@ func (s *Server) handleConn(conn *quic.Conn) {
 	if err := admit(id, sess.cert, s.open, s.cfg.MaxSessions, s.cfg.MaxSessionsPerCert, s.cfg.MaxSessionsPerAgency); err != nil {
 		s.mu.Unlock()
 		reason := "session refused from " + remote + ": " + err.Error()
-		s.logRefusal(id.String(), reason)
 		s.refusal(deniedKey("session", id.String(), id.Agency, err.Error()), store.AuditEntry{Actor: id.String(), From: id.Agency,
 			Event: store.AuditSecurity, Reason: reason}, true)
 		conn.CloseWithError(codeBusy, err.Error())
@@ -198,7 +197,6 @@ func (sess *session) replyError(w io.Writer, err error) {
 // log line and audit record.
 func (sess *session) deny(w io.Writer, err error) {
 	reason := "request denied: " + err.Error()
-	sess.s.logRefusal(sess.id.String(), reason)
 	sess.s.refusal(deniedKey("denied", sess.id.String(), sess.id.Agency, reason),
 		store.AuditEntry{Actor: sess.id.String(), From: sess.id.Agency, Event: store.AuditSecurity, Reason: reason}, false)
 	sess.replyError(w, err)
