@@ -10,7 +10,7 @@ import (
 // switch allocate without bound by announcing bodies it never sends (issue
 // 15, finding 3). A filing reserves its bodies' bytes before reading them
 // and gives them back once they are stored or the request failed. The last
-// `reserve` bytes are kept for FLASH-only batches.
+// `reserve` bytes are kept for FLASH bodies.
 type budget struct {
 	mu      sync.Mutex
 	limit   int64
@@ -23,18 +23,17 @@ func newBudget(limit, reserve int64) *budget {
 	return &budget{limit: limit, reserve: reserve, freed: make(chan struct{})}
 }
 
-// take reserves n bytes, waiting up to wait for others to give some back;
-// it reports whether it did.
-func (b *budget) take(n int64, flash bool, wait time.Duration) bool {
+// take reserves a request's bytes, routine (not FLASH) and flash,
+// waiting up to wait for others to give some back; it reports whether it
+// did. All of them must fit in the limit, and the routine ones below the
+// FLASH reserve: the reserve is only ever taken by FLASH bytes, also in a
+// batch that mixes precedences.
+func (b *budget) take(routine, flash int64, wait time.Duration) bool {
 	deadline := time.Now().Add(wait)
 	for {
 		b.mu.Lock()
-		lim := b.limit - b.reserve
-		if flash {
-			lim = b.limit
-		}
-		if b.used+n <= lim {
-			b.used += n
+		if b.used+routine+flash <= b.limit && (routine == 0 || b.used+routine <= b.limit-b.reserve) {
+			b.used += routine + flash
 			b.mu.Unlock()
 			return true
 		}

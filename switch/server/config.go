@@ -78,8 +78,8 @@ type Config struct {
 	FilingRate    int // filings per second per agency
 	HandshakeRate int // handshakes per second per source address
 	// Bodies being received and not yet stored: at most BodyBudget bytes
-	// across the switch (BodyFlashReserve of them kept for FLASH-only
-	// batches) and ConnBodyBudget per connection; a body that makes no
+	// across the switch (BodyFlashReserve of them only FLASH bodies may
+	// take) and ConnBodyBudget per connection; a body that makes no
 	// progress for BodyTimeout is cut (budget.go).
 	BodyBudget, BodyFlashReserve, ConnBodyBudget int64
 	BodyTimeout                                  time.Duration

@@ -89,17 +89,19 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 	}
 	// The bodies' bytes are reserved, on the connection and across the
 	// switch, before any is allocated or read (budget.go).
-	flash := true
+	var flash int64 // of total, the FLASH bodies' bytes
 	for _, f := range req.Filings {
-		flash = flash && f.Precedence == telegram.Flash
+		if f.Precedence == telegram.Flash {
+			flash += f.BodyLen
+		}
 	}
-	if !sess.bodies.take(total, flash, 0) {
+	if !sess.bodies.take(total-flash, flash, 0) {
 		sess.replyError(str, fault.Errorf("file", fault.Unavailable, "this connection is already receiving %d bytes of bodies, the most it may; nothing was filed, retry later", sess.s.cfg.ConnBodyBudget))
 		str.CancelRead(streamBusy)
 		return
 	}
 	defer sess.bodies.give(total)
-	if !sess.s.bodies.take(total, flash, bodyBudgetWait) {
+	if !sess.s.bodies.take(total-flash, flash, bodyBudgetWait) {
 		sess.replyError(str, fault.E("file", fault.Unavailable, "the switch is receiving as many bodies as it may at once; nothing was filed, retry later"))
 		str.CancelRead(streamBusy)
 		return
