@@ -117,22 +117,22 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 // delivery states stay, for operators and auditors.
 func (c *commitCtx) finish(h telegram.Header) error {
 	for n := int64(0); n*ChunkSize < h.BodyLen; n++ {
-		if err := c.txn.Delete(bodyKey(h.ID, uint32(n))); err != nil {
+		if err := c.txn.Delete(c.s.ks.bodyKey(h.ID, uint32(n))); err != nil {
 			return err
 		}
 	}
 	if !h.ExpiresAt.IsZero() {
-		if err := c.txn.Delete(dueKey(pExpiry, h.ExpiresAt, h.ID)); err != nil {
+		if err := c.txn.Delete(c.s.ks.dueKey(pExpiry, h.ExpiresAt, h.ID)); err != nil {
 			return err
 		}
 	}
 	if !h.DeliverAt.IsZero() {
-		if err := c.txn.Delete(dueKey(pDeferral, h.DeliverAt, h.ID)); err != nil {
+		if err := c.txn.Delete(c.s.ks.dueKey(pDeferral, h.DeliverAt, h.ID)); err != nil {
 			return err
 		}
 	}
 	if !h.OverdueAt.IsZero() {
-		return c.txn.Delete(dueKey(pOverdue, h.OverdueAt, h.ID))
+		return c.txn.Delete(c.s.ks.dueKey(pOverdue, h.OverdueAt, h.ID))
 	}
 	return nil
 }

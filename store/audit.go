@@ -65,9 +65,9 @@ func (c *commitCtx) appendEntry(e AuditEntry) error {
 
 // openAudit opens the audit log at Open, or starts a new one.
 func (s *Store) openAudit() error {
-	agencyTag := s.ks.agencyTag
+	tags := auditlog.Tags{Agency: s.ks.agencyTag, Telegram: s.ks.telegramTag}
 	err := s.db.View(func(txn *badger.Txn) error {
-		l, o, err := auditlog.Open(auditTxn{s, txn}, s.st.aseq, metaKey, agencyTag)
+		l, o, err := auditlog.Open(auditTxn{s, txn}, s.st.aseq, metaKey, tags)
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func (s *Store) openAudit() error {
 		return err
 	}
 	return s.db.Update(func(txn *badger.Txn) error {
-		s.alog, err = auditlog.NewKey(auditTxn{s, txn}, s.opts.Origin, metaKey, agencyTag)
+		s.alog, err = auditlog.NewKey(auditTxn{s, txn}, s.opts.Origin, metaKey, tags)
 		return err
 	})
 }
@@ -220,7 +220,7 @@ func (s *Store) Proof(id telegram.ID, checkpoint func(size uint64) (SignedCheckp
 	b := audit.Bundle{ID: id, VerifierKey: s.VerifierKey()}
 	var indices []uint64
 	err := s.viewAudit(func(tx auditlog.Txn) (err error) {
-		indices, err = auditlog.EntriesOf(tx, id)
+		indices, err = s.alog.EntriesOf(tx, id)
 		return err
 	})
 	if err != nil {

@@ -60,10 +60,6 @@ func decodeCounts(b []byte) Counts {
 	return Counts{Waiting: v(0), Overdue: v(1), Held: v(2), Parked: v(3), Deferred: v(4)}
 }
 
-func (ks keyspace) countsKey(q SubQueue) []byte {
-	return append(ks.agencyKey(pCounts, q.Agency), byte(q.Prec.Rank()), byte(q.Class))
-}
-
 // count records a change to q's figures in this commit.
 func (c *commitCtx) count(q SubQueue, d Counts) {
 	if c.counts == nil {

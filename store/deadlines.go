@@ -1,12 +1,14 @@
 package store
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"go.uber.org/zap"
 )
 
 // Overdue is one addressee of a telegram found past its speed-of-service
@@ -38,7 +40,7 @@ func (s *Store) MarkOverdue(id telegram.ID) ([]Overdue, error) {
 		if !ok || err != nil {
 			return err
 		}
-		return c.txn.Delete(dueKey(pOverdue, h.OverdueAt, id))
+		return c.txn.Delete(c.s.ks.dueKey(pOverdue, h.OverdueAt, id))
 	}})
 	return out, err
 }
@@ -62,7 +64,7 @@ func (s *Store) Undefer(id telegram.ID) ([]telegram.Address, error) {
 		if !ok || err != nil {
 			return err
 		}
-		return c.txn.Delete(dueKey(pDeferral, h.DeliverAt, id))
+		return c.txn.Delete(c.s.ks.dueKey(pDeferral, h.DeliverAt, id))
 	}})
 	return out, err
 }
@@ -73,7 +75,7 @@ func (s *Store) Undefer(id telegram.ID) ([]telegram.Address, error) {
 // page; entries that stay in the index (deliveries in flight) are not
 // returned again within one pass.
 func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []telegram.ID, next []byte, err error) {
-	end := dueKey(kind, now, telegram.ID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	end := binary.BigEndian.AppendUint64([]byte{kind}, uint64(now.UnixNano())+1) // every key at or before now sorts below
 	err = s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kind}})
 		defer it.Close()
@@ -84,13 +86,18 @@ func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []t
 		}
 		for ; it.Valid() && len(ids) < limit; it.Next() {
 			k := it.Item().Key()
-			if string(k) > string(end) {
+			if string(k) >= string(end) {
 				break
 			}
-			var id telegram.ID
-			copy(id[:], k[9:])
-			ids = append(ids, id)
 			next = it.Item().KeyCopy(nil)
+			v, err := s.value(it.Item())
+			if err != nil || len(v) != len(telegram.ID{}) {
+				// A damaged timer names no telegram to act on; the
+				// telegram's own records are checked when it is read.
+				s.log.Error("unreadable timer skipped", zap.Binary("key", next), zap.Error(err))
+				continue
+			}
+			ids = append(ids, telegram.ID(v))
 		}
 		return nil
 	})

@@ -26,63 +26,85 @@
 // deliveries are settled first. New filings are taken at most MaxFilings
 // per commit.
 //
-// Key layout. No key carries plaintext that says who writes to whom: an
-// agency address appears only as its tag (16 bytes of HMAC-SHA256 under the
-// keyring's index key), and a sender reference likewise.
+// Key layout (format 2; FormatVersion, format.go). No key carries
+// plaintext, a telegram ID, a precedence or a classification: an agency
+// address appears only as its tag (16 bytes of HMAC-SHA256 under the
+// keyring's index key), and so does a sender reference, a telegram (one
+// tag for its header, body and audit index, another for each addressee's
+// delivery state, another for each timer), and a sub-queue (agency tag,
+// precedence and classification together).
 //
 //	m<name>                                  counters (queue and receipt sequence, audit log size); the
-//	                                         audit log's signing and verifier keys; the clean-stop marker
-//	                                         and the suspect bound (handout.go)
-//	h<id:16>                                 telegram header
-//	b<id:16><chunk:4>                        body, in 64 KiB chunks
-//	d<id:16><addressee tag>                  delivery state for one addressee
-//	q<agency tag><rank:1><class:1><seq:8>    queue entry → telegram ID
-//	Q<agency tag><rank:1><class:1>           queue head: lowest sequence possibly present
+//	                                         format version; the audit log's signing and verifier keys;
+//	                                         the clean-stop marker and the suspect bound (handout.go)
+//	H<telegram tag>                          telegram header, padded to a power of two from 256 bytes
+//	B<telegram tag><chunk:4>                 body, in 64 KiB chunks, the last padded likewise
+//	S<delivery tag>                          delivery state for one addressee (tag of ID and agency tag)
+//	k<sub-queue tag><seq:8>                  queue entry → telegram ID
+//	K<sub-queue tag>                         queue head: lowest sequence possibly present
+//	F<sub-queue tag>                         a sub-queue's figures for operators (counts.go)
 //	r<agency tag><seq:8>                     delivery report waiting for the sender agency
 //	R<agency tag>                            receipt queue head
-//	i<agency tag><reference tag>             sender reference → telegram ID
+//	i<agency tag><reference tag>             sender reference → telegram ID and content digest
 //	p<agency tag><seq:8>                     parked for an operator → telegram ID
 //	w<agency tag><seq:8>, W<agency tag>      held by an operator → telegram ID; the agency is held
 //	v<agency tag><seq:8>                     deferred until its delivery time → telegram ID
-//	D<agency tag><rank:1><class:1>           a sub-queue's figures for operators (counts.go)
 //	U<agency tag>                            the agency has had a terminal receiving (empty; handout.go)
-//	x<unix ns:8><id:16>, o<unix ns:8><id:16> expiry and speed-of-service deadlines (empty)
-//	e<unix ns:8><id:16>                      delivery time of a deferred telegram (empty)
+//	X<unix ns:8><timer tag>                  expiry → telegram ID
+//	O<unix ns:8><timer tag>                  speed-of-service deadline → telegram ID
+//	T<unix ns:8><timer tag>                  delivery time of a deferred telegram → telegram ID
 //	a<index:8>                               audit entry: its leaf (canonical JSON, package audit)
-//	A<id:16><index:8>, Y<agency tag><index:8>  audit entries of a telegram, naming an agency (empty)
+//	I<telegram tag><index:8>, Y<agency tag><index:8>  audit entries of a telegram, naming an agency (empty)
 //	n<level:1><group:8>                      audit tree: 64 perfect-subtree hashes of one level
 //	c<size:8>                                signed checkpoint of the audit log at that size
-//	                                         (a, A, Y, n, c: store/auditlog's)
+//	                                         (a, I, Y, n, c: store/auditlog's)
 //
-// What the disk still shows without the keys (issue 15, finding 10, not
-// yet closed; the values are sealed, the keys are not):
+// A store of format 1 (telegram IDs in h, b, d, x, o, e and A keys;
+// precedence and classification in q, Q and D keys) is migrated at its
+// first start by this version, resumably (format.go), and the migration
+// is audited. TestDiskShowsNoMetadata dumps every key and value in every
+// version Badger keeps, and every byte of every file, and finds no
+// telegram ID or filing time, and no agency tag outside the per-agency
+// records above.
 //
-//   - q and Q keys: each waiting telegram's precedence rank and
-//     classification (one byte each), per addressee tag, and the global
-//     queue sequence (so the order of filings across agencies);
-//   - h, b, d, A keys: telegram IDs, which are ULIDs: the filing time to
-//     the millisecond; d keys join each ID to its addressees' tags and stay
-//     after delivery; A keys join it to its audit entries;
-//   - b keys and sealed lengths: each body's size to 64 KiB by the chunk
-//     count, and the last chunk's to a power of two (chunks are padded to
-//     one, from 256 bytes: file.go); a header's sealed length still
-//     follows its subject, reference and addressee list;
-//   - x, o, e keys: expiry, speed-of-service and delivery times, to the
-//     nanosecond, with the telegram's ID;
-//   - D, w, p, v, U, W, r, R keys: per agency tag, that it has figures,
-//     held, parked or deferred entries, receipts, and has received;
-//   - Y keys and the a keys' count: how many audit entries name each
-//     agency tag, and the log's size.
+// What the disk still shows without the keys (the values are sealed; the
+// keys are opaque but not silent):
 //
-// Tags are 128-bit HMACs under the keyring's index key: the same agency
-// is the same tag everywhere, so the traffic's shape between unnamed
-// parties shows. Closing the rest means deriving queue, index and
-// deadline keys under the index key, and a format version to migrate the
-// stores written before.
+//   - Record counts and sizes: how many telegrams are stored (H), waiting
+//     per sub-queue tag (k), held, parked, deferred or reported per agency
+//     tag (w, p, v, r), filed with a reference per sender tag (i); each
+//     body's size to 64 KiB by its chunk count and its last chunk's to a
+//     power of two; each header's to a power of two (a header over 256
+//     bytes shows a long subject or address list).
+//   - Order: queue, report and list sequences are global, assigned in
+//     commit order, so entries of different tags can be put in filing
+//     order; audit indexes likewise.
+//   - Times in timer keys, to the nanosecond: expiries, deferred delivery
+//     times and speed-of-service deadlines (not joined to the telegram's
+//     other records, but a deadline is the filing time plus its
+//     precedence's target, so with the filing time known to within the
+//     gap between targets its precedence shows).
+//   - Linkage: the audit index keys I and Y share the entry index, so
+//     they join a telegram's tag to the tags of the agencies its entries
+//     name (the audit log's index by agency: who wrote to whom, between
+//     unnamed tags, for as long as the log is kept); and Badger stores
+//     each key with its commit version, so records written in one commit
+//     are linked (at low load a commit often holds one telegram: its
+//     header, sub-queue tags, delivery tags and agencies' index keys).
+//     Hiding these needs a storage layer that does not expose versions
+//     (Badger's own encryption: see below) or commits stored as sealed
+//     records.
+//   - The format-1 keys a migration moved stay in the value-log files
+//     until value-log GC rewrites them (the tables are rewritten at once:
+//     format.go).
+//
+// Tags are deterministic: the same agency is the same tag everywhere and
+// across restarts, so the traffic's shape between unnamed parties shows;
+// naming them needs the index key.
 //
 // Sealing. Every value is sealed by the keyring (crypto.Keyring: AEAD bound
-// to the storage key and the data key's ID); the deadline, audit index,
-// receiving and clean-stop markers are empty.
+// to the storage key and the data key's ID); the audit index, receiving
+// and clean-stop markers are empty.
 //
 // Outside the Badger folder, beside the keyring, the store keeps a copy of
 // its latest checkpoint (lastcheckpoint.go). Space: value-log files are
@@ -105,16 +127,17 @@
 // 238-340 MiB whatever the table and memtable sizes, and the switch was
 // OOM-killed in a 256 MiB memory cgroup: encryption by Badger and the
 // bounded-memory promise cannot both hold on Badger v4.9. With opaque keys
-// and sealed values, no body, subject, reference or agency address is on
-// disk in plaintext. What remains visible to someone holding the disk but
-// not the keys is the shape of the traffic between tags: how many entries
-// each tag's queues hold, and (through Badger's commit versions) which
-// tags were written in the same transaction. That is a pattern between
+// and sealed values, no body, subject, reference, agency address,
+// telegram ID, precedence or classification is on disk in plaintext. What
+// remains visible to someone holding the disk but not the keys is listed
+// above: the shape of the traffic between tags. That is a pattern between
 // unnamed parties; naming them needs the index key.
 //
-// rank is 0 for FLASH through 3 for ROUTINE, so one agency's queues sort
-// most urgent first; within a (rank, class) sub-queue, entries sort by a
-// global sequence assigned in commit order, which is filing order. Readers
+// A sub-queue's tag hides its precedence and classification, so an
+// agency's sub-queues do not sort together: readers name each of the 16
+// (precedence, classification) sub-queues of an agency they want, most
+// urgent first. Within a sub-queue, entries sort by a global sequence
+// assigned in commit order, which is filing order. Readers
 // never scan from the start of a prefix: every scan starts from a
 // remembered head, because delivered entries linger as tombstones and a
 // seek across them costs milliseconds once there are hundreds of thousands.

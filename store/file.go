@@ -102,12 +102,12 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		return FileResult{}, fault.E("store.file", fault.Internal, "encode header", err)
 	}
 	// Reads and checks are done; from here on only writes.
-	if err := c.set(headerKey(h.ID), hb); err != nil {
+	if err := c.set(c.s.ks.headerKey(h.ID), padRecord(hb)); err != nil {
 		return FileResult{}, err
 	}
 	for n := 0; n*ChunkSize < len(f.Body); n++ {
 		end := min((n+1)*ChunkSize, len(f.Body))
-		if err := c.set(bodyKey(h.ID, uint32(n)), padChunk(f.Body[n*ChunkSize:end])); err != nil {
+		if err := c.set(c.s.ks.bodyKey(h.ID, uint32(n)), padChunk(f.Body[n*ChunkSize:end])); err != nil {
 			return FileResult{}, err
 		}
 	}
@@ -121,17 +121,17 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		return FileResult{}, err
 	}
 	if !h.ExpiresAt.IsZero() {
-		if err := c.txn.Set(dueKey(pExpiry, h.ExpiresAt, h.ID), nil); err != nil { // an empty marker
+		if err := c.set(c.s.ks.dueKey(pExpiry, h.ExpiresAt, h.ID), h.ID[:]); err != nil {
 			return FileResult{}, err
 		}
 	}
 	if !h.OverdueAt.IsZero() {
-		if err := c.txn.Set(dueKey(pOverdue, h.OverdueAt, h.ID), nil); err != nil { // an empty marker
+		if err := c.set(c.s.ks.dueKey(pOverdue, h.OverdueAt, h.ID), h.ID[:]); err != nil {
 			return FileResult{}, err
 		}
 	}
 	if !h.DeliverAt.IsZero() {
-		if err := c.txn.Set(dueKey(pDeferral, h.DeliverAt, h.ID), nil); err != nil { // an empty marker
+		if err := c.set(c.s.ks.dueKey(pDeferral, h.DeliverAt, h.ID), h.ID[:]); err != nil {
 			return FileResult{}, err
 		}
 	}

@@ -4,35 +4,39 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 	"sync"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
+// Key prefixes of the current format (2). doc.go lays them out.
 const (
 	pMeta      = 'm'
-	pHeader    = 'h'
-	pBody      = 'b'
-	pDelivery  = 'd'
-	pQueue     = 'q'
-	pQueueHead = 'Q'
+	pHeader    = 'H' // H<telegram tag> → header
+	pBody      = 'B' // B<telegram tag><chunk:4> → body chunk
+	pDelivery  = 'S' // S<delivery tag> → one addressee's delivery state
+	pQueue     = 'k' // k<sub-queue tag><seq:8> → telegram ID
+	pQueueHead = 'K' // K<sub-queue tag> → the sub-queue's head
+	pCounts    = 'F' // F<sub-queue tag> → a sub-queue's Counts
+	pExpiry    = 'X' // X<unix ns:8><timer tag> → telegram ID: latest delivery time
+	pOverdue   = 'O' // O<unix ns:8><timer tag> → telegram ID: speed-of-service deadline
+	pDeferral  = 'T' // T<unix ns:8><timer tag> → telegram ID: delivery time of a deferred telegram
 	pReceipt   = 'r'
 	pRcptHead  = 'R'
 	pRef       = 'i'
 	// The audit log's records (store/auditlog): a<index:8> → leaf;
-	// A<id:16><index:8> and Y<agency tag:16><index:8>, its indexes (empty);
-	// n<level:1><group:8> → tree hashes; c<size:8> → signed checkpoint.
+	// I<telegram tag><index:8> and Y<agency tag:16><index:8>, its indexes
+	// (empty); n<level:1><group:8> → tree hashes; c<size:8> → signed
+	// checkpoint.
 	pAudit      = 'a'
-	pCounts     = 'D' // D<agency tag><rank:1><class:1> → a sub-queue's Counts
+	pAuditByID  = 'I' // store/auditlog's pByID
 	pHeld       = 'w' // w<agency tag><seq:8> → id: held by an operator
 	pAgencyHeld = 'W' // W<agency tag>: the agency's deliveries are held
-	pExpiry     = 'x' // x<unix ns:8><id:16>: latest delivery time
-	pOverdue    = 'o' // o<unix ns:8><id:16>: speed-of-service deadline
 	pParked     = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
 	pReceiving  = 'U' // U<agency tag>: a terminal of the agency has received telegrams (handout.go)
 	pDeferred   = 'v' // v<agency tag:16><seq:8> → id: deferred until its delivery time
-	pDeferral   = 'e' // e<unix ns:8><id:16>: delivery time of a deferred telegram
 )
 
 // ChunkSize is the size of one stored body chunk.
@@ -40,63 +44,89 @@ const ChunkSize = 64 << 10
 
 func metaKey(name string) []byte { return append([]byte{pMeta}, name...) }
 
-func idKey(p byte, id telegram.ID) []byte {
-	k := make([]byte, 17, 32)
-	k[0] = p
-	copy(k[1:], id[:])
-	return k
-}
-
-func headerKey(id telegram.ID) []byte { return idKey(pHeader, id) }
-
-func bodyKey(id telegram.ID, chunk uint32) []byte {
-	return binary.BigEndian.AppendUint32(idKey(pBody, id), chunk)
-}
-
-// keyspace builds the storage keys that involve an agency or a sender
-// reference. Those never carry plaintext: an agency address becomes a
-// 16-byte tag, HMAC-SHA256 under the keyring's index key, and a reference
-// likewise. Without a keyring (tests, the plaintext benchmark) the tag is
-// an unkeyed SHA-256, so the layout is the same.
+// keyspace builds the storage keys. None carries plaintext, nor anything
+// that says when a telegram was filed, how urgent or how classified it is,
+// or to whom it goes: an agency address becomes a 16-byte tag,
+// HMAC-SHA256 under the keyring's index key, and so do a sender reference,
+// a telegram's ID (one tag for its header and body, another for each
+// addressee's delivery state, its timers and its audit index) and a
+// sub-queue (agency tag, precedence, classification). Without a keyring
+// (tests, the plaintext benchmark) a tag is an unkeyed SHA-256, so the
+// layout is the same.
 type keyspace struct {
 	indexKey []byte
-	agencies *sync.Map // address → tag: a network has few agencies
+	agencies *sync.Map  // address → tag: a network has few agencies
+	subs     *sync.Map  // SubQueue → tag
+	macs     *sync.Pool // of HMAC-SHA256 under indexKey
+}
+
+func newKeyspace(indexKey []byte) keyspace {
+	ks := keyspace{indexKey: indexKey, agencies: &sync.Map{}, subs: &sync.Map{}}
+	ks.macs = &sync.Pool{New: func() any {
+		if indexKey == nil {
+			return sha256.New()
+		}
+		return hmac.New(sha256.New, indexKey)
+	}}
+	return ks
 }
 
 func (ks keyspace) agencyTag(a telegram.Address) []byte {
 	if t, ok := ks.agencies.Load(a); ok {
 		return t.([]byte)
 	}
-	t := ks.tag("agency", string(a))
+	t := ks.tag("agency", []byte(a))
 	ks.agencies.Store(a, t)
 	return t
 }
 
-func (ks keyspace) tag(kind string, v string) []byte {
-	var sum []byte
-	if ks.indexKey == nil {
-		h := sha256.Sum256([]byte(kind + "\x00" + v))
-		sum = h[:]
-	} else {
-		m := hmac.New(sha256.New, ks.indexKey)
-		m.Write([]byte(kind + "\x00" + v))
-		sum = m.Sum(nil)
+// tag is the 16-byte tag of (kind, parts). kind never holds a zero byte,
+// so tags of different kinds never meet.
+func (ks keyspace) tag(kind string, parts ...[]byte) []byte {
+	m := ks.macs.Get().(hash.Hash)
+	m.Reset()
+	m.Write([]byte(kind))
+	m.Write([]byte{0})
+	for _, p := range parts {
+		m.Write(p)
 	}
-	return sum[:tagLen]
+	var sum [sha256.Size]byte
+	out := m.Sum(sum[:0])
+	ks.macs.Put(m)
+	return out[:tagLen:tagLen]
 }
 
 // tagLen is the length of an opaque tag: 128 bits, no collision among the
-// agencies and references of any network.
+// agencies, references, telegrams and sub-queues of any network.
 const tagLen = 16
 
-func (ks keyspace) agencyKey(p byte, a telegram.Address) []byte {
-	k := make([]byte, 0, 1+tagLen+16)
-	k = append(k, p)
-	return append(k, ks.agencyTag(a)...)
+func tagged(p byte, tag []byte, extra int) []byte {
+	k := make([]byte, 0, 1+len(tag)+extra)
+	return append(append(k, p), tag...)
 }
 
+func (ks keyspace) agencyKey(p byte, a telegram.Address) []byte {
+	return tagged(p, ks.agencyTag(a), 8)
+}
+
+// telegramTag is the tag of a telegram's header, body and audit index.
+func (ks keyspace) telegramTag(id telegram.ID) []byte { return ks.tag("telegram", id[:]) }
+
+func (ks keyspace) headerKey(id telegram.ID) []byte { return tagged(pHeader, ks.telegramTag(id), 0) }
+
+func (ks keyspace) bodyKey(id telegram.ID, chunk uint32) []byte {
+	return binary.BigEndian.AppendUint32(tagged(pBody, ks.telegramTag(id), 4), chunk)
+}
+
+// deliveryKey is derived from the telegram's ID and the addressee's tag
+// (not its address), so a store of format 1 can be migrated from its keys
+// alone (format.go).
 func (ks keyspace) deliveryKey(id telegram.ID, a telegram.Address) []byte {
-	return append(idKey(pDelivery, id), ks.agencyTag(a)...)
+	return ks.deliveryKeyOf(id[:], ks.agencyTag(a))
+}
+
+func (ks keyspace) deliveryKeyOf(id, agencyTag []byte) []byte {
+	return tagged(pDelivery, ks.tag("delivery", id, agencyTag), 0)
 }
 
 // SubQueue names one (agency, precedence, classification) sub-queue.
@@ -106,17 +136,28 @@ type SubQueue struct {
 	Class  telegram.Classification
 }
 
-func (ks keyspace) queuePrefix(q SubQueue) []byte {
-	return append(ks.agencyKey(pQueue, q.Agency), byte(q.Prec.Rank()), byte(q.Class))
+func (ks keyspace) subTag(q SubQueue) []byte {
+	if t, ok := ks.subs.Load(q); ok {
+		return t.([]byte)
+	}
+	t := ks.subTagOf(ks.agencyTag(q.Agency), byte(q.Prec.Rank()), byte(q.Class))
+	ks.subs.Store(q, t)
+	return t
 }
+
+func (ks keyspace) subTagOf(agencyTag []byte, rank, class byte) []byte {
+	return ks.tag("queue", agencyTag, []byte{rank, class})
+}
+
+func (ks keyspace) queuePrefix(q SubQueue) []byte { return tagged(pQueue, ks.subTag(q), 8) }
 
 func (ks keyspace) queueKey(q SubQueue, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(ks.queuePrefix(q), seq)
 }
 
-func (ks keyspace) queueHeadKey(q SubQueue) []byte {
-	return append(ks.agencyKey(pQueueHead, q.Agency), byte(q.Prec.Rank()), byte(q.Class))
-}
+func (ks keyspace) queueHeadKey(q SubQueue) []byte { return tagged(pQueueHead, ks.subTag(q), 0) }
+
+func (ks keyspace) countsKey(q SubQueue) []byte { return tagged(pCounts, ks.subTag(q), 0) }
 
 func (ks keyspace) receiptKey(a telegram.Address, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(ks.agencyKey(pReceipt, a), seq)
@@ -125,7 +166,7 @@ func (ks keyspace) receiptKey(a telegram.Address, seq uint64) []byte {
 func (ks keyspace) receiptHeadKey(a telegram.Address) []byte { return ks.agencyKey(pRcptHead, a) }
 
 func (ks keyspace) refKey(a telegram.Address, ref string) []byte {
-	return append(ks.agencyKey(pRef, a), ks.tag("ref/"+string(a), ref)...)
+	return append(ks.agencyKey(pRef, a), ks.tag("ref/"+string(a), []byte(ref))...)
 }
 
 func (ks keyspace) parkedKey(a telegram.Address, seq uint64) []byte {
@@ -140,6 +181,19 @@ func (ks keyspace) heldKey(a telegram.Address, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(ks.agencyKey(pHeld, a), seq)
 }
 
+// dueKey is a timer: kind (pExpiry, pOverdue, pDeferral), the time, and a
+// tag of the telegram of that kind, so that the timer sorts by time and
+// joins no other record. Its value is the telegram's ID, sealed.
+func (ks keyspace) dueKey(kind byte, at time.Time, id telegram.ID) []byte {
+	return ks.timerKey(kind, uint64(at.UnixNano()), id)
+}
+
+func (ks keyspace) timerKey(kind byte, ns uint64, id telegram.ID) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 1, 1+8+tagLen), ns)
+	k[0] = kind
+	return append(k, ks.tag("timer", []byte{kind}, id[:])...)
+}
+
 func u64(b []byte) uint64 {
 	if len(b) != 8 {
 		return 0
@@ -148,8 +202,3 @@ func u64(b []byte) uint64 {
 }
 
 func putU64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-
-func dueKey(p byte, at time.Time, id telegram.ID) []byte {
-	k := binary.BigEndian.AppendUint64([]byte{p}, uint64(at.UnixNano()))
-	return append(k, id[:]...)
-}

@@ -1,10 +1,10 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/dienbao/dienbao/crypto"
 	"hash/crc32"
 	"io/fs"
 	"math"
@@ -208,7 +208,7 @@ type walValue struct {
 // checkWAL reads a write-ahead log to its end, noting in newest each
 // key's newest version, and reports damage with whole commits after it,
 // or nil.
-func checkWAL(name string, b []byte, newest map[string]walValue) *walDamage {
+func checkWAL(name string, b []byte, newest map[string]walValue, filed filedID) *walDamage {
 	off := logFileHeader
 	torn := uint64(0) // the version of the commit cut at the end, if known
 	for {
@@ -251,7 +251,7 @@ func checkWAL(name string, b []byte, newest map[string]walValue) *walDamage {
 		// rest of the torn one (its first entries lost): not evidence.
 		if !(first && (torn == 0 || c.version == torn)) {
 			d.commits++
-			d.note(c)
+			d.note(c, filed)
 		}
 		first = false
 		p = c.end
@@ -262,13 +262,44 @@ func checkWAL(name string, b []byte, newest map[string]walValue) *walDamage {
 	return &d
 }
 
+// filedID reads the telegram ID from a header written in a write-ahead
+// log (key k, without its version): the key holds only a tag (format 2),
+// so the value is unsealed and decoded. ok is false if it cannot be read.
+type filedID func(k []byte, e logEntry) (telegram.ID, bool)
+
+// filedIDs unseals headers with ring (nil: a store without a keyring).
+func filedIDs(ring *crypto.Keyring) filedID {
+	return func(k []byte, e logEntry) (telegram.ID, bool) {
+		if k[0] == f1Header {
+			return telegram.ID(k[1:]), true
+		}
+		if e.meta&bitValuePtr != 0 {
+			return telegram.ID{}, false
+		}
+		v := e.value
+		if ring != nil {
+			var err error
+			if v, err = ring.Open(nil, k, v); err != nil {
+				return telegram.ID{}, false
+			}
+		}
+		var h telegram.Header
+		if decodePadded(v, &h) != nil {
+			return telegram.ID{}, false
+		}
+		return h.ID, true
+	}
+}
+
 // note records what a lost commit held.
-func (d *walDamage) note(c logCommit) {
+func (d *walDamage) note(c logCommit, filed filedID) {
 	for _, e := range c.entries {
 		k := e.key[:len(e.key)-tsSize]
 		switch {
-		case len(k) == 17 && k[0] == pHeader:
-			d.filed = append(d.filed, telegram.ID(k[1:]))
+		case len(k) == 17 && (k[0] == pHeader || k[0] == f1Header):
+			if id, ok := filed(k, e); ok {
+				d.filed = append(d.filed, id)
+			}
 		case len(k) == 9 && k[0] == pAudit:
 			i := binary.BigEndian.Uint64(k[1:])
 			if d.audit[1] == 0 || i < d.audit[0] {
@@ -372,15 +403,15 @@ func filler(n int) []byte {
 // is not there.
 type lostValues struct {
 	values int
-	files  []string      // value-log files missing or cut short
-	bodies []telegram.ID // telegrams whose body is among them
+	files  []string // value-log files missing or cut short
+	bodies int      // telegrams whose body is among them (by the tag in their keys: not named)
 }
 
 func (m lostValues) String() string {
 	s := fmt.Sprintf("%d values the store's write-ahead logs point to are missing from its value log (%s missing or cut short)",
 		m.values, strings.Join(m.files, ", "))
-	if len(m.bodies) > 0 {
-		s += fmt.Sprintf(": the bodies of %d telegrams: %s", len(m.bodies), idList(m.bodies, 50))
+	if m.bodies > 0 {
+		s += fmt.Sprintf(": the bodies of %d telegrams (each is quarantined, and named in the audit log, when it is due)", m.bodies)
 	}
 	return s
 }
@@ -393,7 +424,7 @@ func (m lostValues) String() string {
 func missingValues(newest map[string]walValue, vlogEnd map[uint32]uint64) *lostValues {
 	var m lostValues
 	files := map[string]bool{}
-	seen := map[telegram.ID]bool{}
+	seen := map[string]bool{}
 	for k, v := range newest {
 		if !v.ptr {
 			continue
@@ -403,10 +434,10 @@ func missingValues(newest map[string]walValue, vlogEnd map[uint32]uint64) *lostV
 		}
 		m.values++
 		files[fmt.Sprintf("%06d.vlog", v.fid)] = true
-		if len(k) >= 17 && k[0] == pBody {
-			if id := telegram.ID([]byte(k[1:17])); !seen[id] {
-				seen[id] = true
-				m.bodies = append(m.bodies, id)
+		if len(k) == 1+tagLen+4 && (k[0] == pBody || k[0] == f1Body) {
+			if tag := k[:1+tagLen]; !seen[tag] {
+				seen[tag] = true
+				m.bodies++
 			}
 		}
 	}
@@ -417,7 +448,6 @@ func missingValues(newest map[string]walValue, vlogEnd map[uint32]uint64) *lostV
 		m.files = append(m.files, f)
 	}
 	sort.Strings(m.files)
-	sort.Slice(m.bodies, func(i, j int) bool { return bytes.Compare(m.bodies[i][:], m.bodies[j][:]) < 0 })
 	return &m
 }
 
@@ -485,7 +515,7 @@ func allZero(b []byte) bool {
 // checkLogs reads every log file in dir before Badger opens them: it
 // repairs damaged value-log files, and refuses a damaged write-ahead log
 // unless acceptLoss. It returns what is to be recorded in the audit log.
-func checkLogs(dir string, acceptLoss bool, log *zap.Logger) ([]string, error) {
+func checkLogs(dir string, acceptLoss bool, log *zap.Logger, filed filedID) ([]string, error) {
 	const op = "store.open"
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -533,7 +563,7 @@ func checkLogs(dir string, acceptLoss bool, log *zap.Logger) ([]string, error) {
 			}
 			continue
 		}
-		d := checkWAL(name, b, newest)
+		d := checkWAL(name, b, newest, filed)
 		if d == nil {
 			continue
 		}
@@ -548,7 +578,7 @@ func checkLogs(dir string, acceptLoss bool, log *zap.Logger) ([]string, error) {
 	}
 	if m := missingValues(newest, vlogEnd); m != nil {
 		log.Error("values missing from the value log", zap.Int("values", m.values), zap.Strings("files", m.files),
-			zap.Stringers("telegrams", m.bodies))
+			zap.Int("bodies", m.bodies))
 		if !acceptLoss {
 			return nil, fault.E(op, fault.Integrity, m.String()+"; restore the store from a backup, "+
 				"or start with --accept-loss to go on (those telegrams are quarantined when due; the loss is recorded in the audit log)", ErrDamagedLog)

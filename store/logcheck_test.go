@@ -276,7 +276,7 @@ func BenchmarkCheckLogs(b *testing.B) {
 	b.SetBytes(size)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := checkLogs(dir, false, s.log); err != nil {
+		if _, err := checkLogs(dir, false, s.log, filedIDs(s.ring)); err != nil {
 			b.Fatal(err)
 		}
 	}

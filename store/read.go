@@ -139,7 +139,7 @@ func (b *Body) Next() ([]byte, error) {
 		return nil, io.EOF
 	}
 	err := b.s.view(func(txn *badger.Txn) (err error) {
-		b.chunk, err = b.s.get(txn, bodyKey(b.h.ID, uint32(b.n)))
+		b.chunk, err = b.s.get(txn, b.s.ks.bodyKey(b.h.ID, uint32(b.n)))
 		return err
 	})
 	if err != nil {
@@ -155,14 +155,21 @@ func (b *Body) Next() ([]byte, error) {
 	return b.chunk[:want], nil
 }
 
+// HeaderKey and BodyKey are the storage keys of telegram id's header and
+// body chunk (for tests and tools that damage or inspect stored records).
+func (s *Store) HeaderKey(id telegram.ID) []byte { return s.ks.headerKey(id) }
+
+// BodyKey: see HeaderKey.
+func (s *Store) BodyKey(id telegram.ID, chunk uint32) []byte { return s.ks.bodyKey(id, chunk) }
+
 func (s *Store) getHeader(txn *badger.Txn, id telegram.ID) (telegram.Header, error) {
 	var h telegram.Header
-	v, err := s.get(txn, headerKey(id))
+	v, err := s.get(txn, s.ks.headerKey(id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return h, fault.Errorf("store.header", fault.NotExist, "no telegram %s", id)
 	}
 	if err == nil {
-		err = decodeRecord(v, &h)
+		err = decodePadded(v, &h)
 	}
 	if err != nil {
 		return h, fault.E("store.header", fault.Integrity, "telegram "+id.String()+": header unreadable", err)

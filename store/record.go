@@ -1,6 +1,10 @@
 package store
 
-import "github.com/fxamacker/cbor/v2"
+import (
+	"errors"
+
+	"github.com/fxamacker/cbor/v2"
+)
 
 // The store's own record codec. Records (headers, delivery states,
 // receipts) are CBOR with integer keys and a canonical encoding, the same
@@ -45,3 +49,29 @@ func encodeRecord(v any) ([]byte, error) { return recEnc.Marshal(v) }
 
 // decodeRecord decodes a record read from the disk.
 func decodeRecord(b []byte, v any) error { return recDec.Unmarshal(b, v) }
+
+// padRecord pads an encoded record with zeros to its size class (a power
+// of two from 256 bytes, as body chunks: file.go), so that its sealed
+// length says little of what it holds.
+func padRecord(b []byte) []byte {
+	c := minChunkClass
+	for c < len(b) {
+		c *= 2
+	}
+	return append(b, make([]byte, c-len(b))...)
+}
+
+// decodePadded decodes a record stored padded (or exact: records written
+// before padding). Anything after the record must be zeros.
+func decodePadded(b []byte, v any) error {
+	rest, err := recDec.UnmarshalFirst(b, v)
+	if err != nil {
+		return err
+	}
+	for _, c := range rest {
+		if c != 0 {
+			return errors.New("record followed by data that is not padding")
+		}
+	}
+	return nil
+}

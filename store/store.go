@@ -54,6 +54,11 @@ type Options struct {
 	// lastcheckpoint.go).
 	CheckpointCopy string
 	AcceptLoss     bool
+
+	// onMigratePage, in tests, is called after each page of a format
+	// migration with the records moved so far; an error stops the open
+	// there, as a crash would.
+	onMigratePage func(moved int) error
 }
 
 // Store is the durable state. Reads may run concurrently; all writes go
@@ -201,6 +206,11 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{db: db, ring: opts.Keyring, ks: keyspaceOf(opts.Keyring), opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
 		ops: make(chan *op, 4096), urgent: make(chan *op, 1024), lazy: make(chan *op, 4096), done: make(chan struct{})}
 	s.Observe(opts.OnCommit, opts.OnBatch)
+	moved, err := s.upgrade()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
 		if s.st.qseq, err = s.getU64(txn, metaKey("qseq")); err != nil {
@@ -234,6 +244,10 @@ func Open(opts Options) (*Store, error) {
 			s.Close()
 			return nil, err
 		}
+	}
+	if err := s.recordUpgrade(moved); err != nil {
+		s.Close()
+		return nil, err
 	}
 	for _, reason := range damage {
 		if err := s.Record(AuditEntry{Actor: "switch", Event: AuditIntegrity, Reason: reason}); err != nil {
@@ -294,11 +308,10 @@ func (s *Store) getU64(txn *badger.Txn, key []byte) (uint64, error) {
 }
 
 func keyspaceOf(r *crypto.Keyring) keyspace {
-	ks := keyspace{agencies: &sync.Map{}}
-	if r != nil {
-		ks.indexKey = r.IndexKey()
+	if r == nil {
+		return newKeyspace(nil)
 	}
-	return ks
+	return newKeyspace(r.IndexKey())
 }
 
 // sealValue seals v for storage under key.
@@ -354,7 +367,7 @@ func checkFiles(opts Options) ([]string, error) {
 	if err := verifyTables(opts.Dir, BadgerOptions(opts.Dir)); err != nil {
 		return nil, err
 	}
-	return checkLogs(opts.Dir, opts.AcceptLoss, opts.Logger)
+	return checkLogs(opts.Dir, opts.AcceptLoss, opts.Logger, filedIDs(opts.Keyring))
 }
 
 // removeEmptyLogs deletes the empty write-ahead (.mem) and value-log

@@ -88,7 +88,7 @@ func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) 
 	}
 	if kind == custody.Expire && w.only == "" && !skippedInFlight && !h.ExpiresAt.IsZero() {
 		// Every addressee is settled for expiry purposes: the timer is done.
-		return out, c.txn.Delete(dueKey(pExpiry, h.ExpiresAt, id))
+		return out, c.txn.Delete(c.s.ks.dueKey(pExpiry, h.ExpiresAt, id))
 	}
 	return out, nil
 }

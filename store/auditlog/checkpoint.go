@@ -74,8 +74,8 @@ func Checkpoints(tx Txn, after uint64, fn func(Checkpoint) error) error {
 }
 
 // EntriesOf lists the indices of telegram id's entries, oldest first.
-func EntriesOf(tx Txn, id telegram.ID) ([]uint64, error) {
-	return index(tx, idPrefix(id), 0, ^uint64(0), false, 1<<20)
+func (l *Log) EntriesOf(tx Txn, id telegram.ID) ([]uint64, error) {
+	return index(tx, l.tags.idPrefix(id), 0, ^uint64(0), false, 1<<20)
 }
 
 // Proof builds the bundle entries (leaf and inclusion proof) of the given

@@ -50,7 +50,7 @@ var ErrNotFound = errors.New("not found")
 // Key prefixes of the log's records.
 const (
 	pLeaf       = 'a' // a<index:8> → audit leaf
-	pByID       = 'A' // A<id:16><index:8>: audit entries of a telegram (empty)
+	pByID       = 'I' // I<telegram tag:16><index:8>: audit entries of a telegram (empty)
 	pByAgency   = 'Y' // Y<agency tag:16><index:8>: audit entries naming an agency (empty)
 	pNode       = 'n' // n<level:1><group:8> → audit tree hashes
 	pCheckpoint = 'c' // c<size:8> → signed checkpoint
@@ -60,10 +60,18 @@ const (
 // damage or inspect the stored log).
 func LeafKey(index uint64) []byte { return binary.BigEndian.AppendUint64([]byte{pLeaf}, index) }
 
-func idPrefix(id telegram.ID) []byte { return append([]byte{pByID}, id[:]...) }
+// Tags are the store's opaque tags for what the log indexes by, so that
+// no key holds an agency address or a telegram ID (whose first bytes are
+// its filing time).
+type Tags struct {
+	Agency   func(telegram.Address) []byte
+	Telegram func(telegram.ID) []byte
+}
 
-func (l *Log) agencyPrefix(a telegram.Address) []byte {
-	return append([]byte{pByAgency}, l.agencyTag(a)...)
+func (t Tags) idPrefix(id telegram.ID) []byte { return append([]byte{pByID}, t.Telegram(id)...) }
+
+func (t Tags) agencyPrefix(a telegram.Address) []byte {
+	return append([]byte{pByAgency}, t.Agency(a)...)
 }
 
 func checkpointKey(size uint64) []byte {
@@ -72,9 +80,8 @@ func checkpointKey(size uint64) []byte {
 
 // Log is an open audit log.
 type Log struct {
-	// agencyTag is the store's opaque tag for an agency address (no
-	// plaintext address in a key).
-	agencyTag func(telegram.Address) []byte
+	// tags are the store's opaque tags for index keys.
+	tags Tags
 	// tree is the Merkle tree as of the last commit, owned by the commit
 	// loop; stale says a failed commit left it ahead of the store.
 	tree   *tree
@@ -95,17 +102,17 @@ func (l *Log) Append(tx Txn, e audit.Entry) error {
 		return err
 	}
 	if !e.ID.IsZero() {
-		if err := tx.Mark(binary.BigEndian.AppendUint64(idPrefix(e.ID), e.Index)); err != nil {
+		if err := tx.Mark(binary.BigEndian.AppendUint64(l.tags.idPrefix(e.ID), e.Index)); err != nil {
 			return err
 		}
 	}
 	if e.From != "" {
-		if err := tx.Mark(binary.BigEndian.AppendUint64(l.agencyPrefix(e.From), e.Index)); err != nil {
+		if err := tx.Mark(binary.BigEndian.AppendUint64(l.tags.agencyPrefix(e.From), e.Index)); err != nil {
 			return err
 		}
 	}
 	if e.To != "" && e.To != e.From {
-		if err := tx.Mark(binary.BigEndian.AppendUint64(l.agencyPrefix(e.To), e.Index)); err != nil {
+		if err := tx.Mark(binary.BigEndian.AppendUint64(l.tags.agencyPrefix(e.To), e.Index)); err != nil {
 			return err
 		}
 	}

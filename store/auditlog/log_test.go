@@ -61,8 +61,11 @@ func (m memTxn) Values(prefix, seek []byte, fn func(k, v []byte, err error) (boo
 }
 
 func meta(name string) []byte { return append([]byte{'m'}, name...) }
-func tag(a telegram.Address) []byte {
-	return append([]byte(a), bytes.Repeat([]byte{0}, 16-len(a))...)
+
+// tags are readable stand-ins for the store's opaque tags.
+var tags = Tags{
+	Agency:   func(a telegram.Address) []byte { return append([]byte(a), bytes.Repeat([]byte{0}, 16-len(a))...) },
+	Telegram: func(id telegram.ID) []byte { return id[:] },
 }
 
 // Entries appended across a restart (Open on what was written) verify
@@ -70,7 +73,7 @@ func tag(a telegram.Address) []byte {
 // two checkpoints, and the indexes by telegram and agency.
 func TestAppendSignProve(t *testing.T) {
 	tx := memTxn{}
-	l, err := NewKey(tx, "dienbao/test", meta, tag)
+	l, err := NewKey(tx, "dienbao/test", meta, tags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +100,7 @@ func TestAppendSignProve(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A restart: the tree is rebuilt from what is stored.
-	l, o, err := Open(tx, 150, meta, tag)
+	l, o, err := Open(tx, 150, meta, tags)
 	if err != nil || len(o.Altered) != 0 || !o.HasCheckpoint || o.Checkpoint != 150 || !o.LastAt.Equal(at.Add(149*time.Second)) {
 		t.Fatalf("Open = %+v, %v", o, err)
 	}
@@ -114,7 +117,7 @@ func TestAppendSignProve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, err := EntriesOf(tx, id)
+	ids, err := l.EntriesOf(tx, id)
 	if err != nil || len(ids) != 38 {
 		t.Fatalf("EntriesOf = %d entries, %v; want 38", len(ids), err)
 	}
@@ -154,7 +157,7 @@ func TestAppendSignProve(t *testing.T) {
 // A leaf changed after the tree stored its hash is named at Open.
 func TestOpenNamesAnAlteredLeaf(t *testing.T) {
 	tx := memTxn{}
-	l, _ := NewKey(tx, "dienbao/test", meta, tag)
+	l, _ := NewKey(tx, "dienbao/test", meta, tags)
 	for i := uint64(0); i < 5; i++ {
 		if err := l.Append(tx, audit.Entry{Index: i, Event: audit.Filed, Actor: "x"}); err != nil {
 			t.Fatal(err)
@@ -165,11 +168,11 @@ func TestOpenNamesAnAlteredLeaf(t *testing.T) {
 	}
 	forged, _ := audit.Leaf(audit.Entry{Index: 3, Event: audit.Filed, Actor: "forged"})
 	tx.Set(LeafKey(3), forged)
-	_, o, err := Open(tx, 5, meta, tag)
+	_, o, err := Open(tx, 5, meta, tags)
 	if err != nil || len(o.Altered) != 1 || o.Altered[0] != 3 {
 		t.Fatalf("Open = %+v, %v; want entry 3 altered", o, err)
 	}
-	if _, _, err := Open(memTxn{string(LeafKey(0)): forged}, 1, meta, tag); err == nil || errors.Is(err, ErrNotFound) {
+	if _, _, err := Open(memTxn{string(LeafKey(0)): forged}, 1, meta, tags); err == nil || errors.Is(err, ErrNotFound) {
 		t.Fatalf("a log with entries and no key opened: %v", err)
 	}
 }
@@ -178,7 +181,7 @@ func TestOpenNamesAnAlteredLeaf(t *testing.T) {
 // says where to go on; paging on covers the whole range exactly once.
 func TestScanBudget(t *testing.T) {
 	tx := memTxn{}
-	l, _ := NewKey(tx, "dienbao/test", meta, tag)
+	l, _ := NewKey(tx, "dienbao/test", meta, tags)
 	for i := uint64(0); i < 250; i++ {
 		e := audit.Entry{Index: i, Event: audit.Attempt, Actor: "x"}
 		if i == 5 || i == 180 {

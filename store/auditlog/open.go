@@ -7,7 +7,6 @@ import (
 
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
-	"github.com/dienbao/dienbao/switch/telegram"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -36,7 +35,7 @@ type Opened struct {
 // written before the log became verifiable (no tree): it is refused
 // rather than silently given a tree that nobody ever signed. A log with
 // neither is new: the caller makes a key (NewKey) and calls Start.
-func Open(tx Txn, size uint64, metaKey func(string) []byte, agencyTag func(telegram.Address) []byte) (*Log, Opened, error) {
+func Open(tx Txn, size uint64, metaKey func(string) []byte, tags Tags) (*Log, Opened, error) {
 	var o Opened
 	sk, err := tx.Get(metaKey(SigningKeyName))
 	if errors.Is(err, ErrNotFound) {
@@ -53,7 +52,7 @@ func Open(tx Txn, size uint64, metaKey func(string) []byte, agencyTag func(teleg
 	if err != nil {
 		return nil, o, fault.E("store.open", fault.Integrity, "the audit log's verifier key is unreadable", err)
 	}
-	l := &Log{agencyTag: agencyTag}
+	l := &Log{tags: tags}
 	if err := l.useKey(string(sk), string(vk)); err != nil {
 		return nil, o, err
 	}
@@ -76,7 +75,7 @@ func Open(tx Txn, size uint64, metaKey func(string) []byte, agencyTag func(teleg
 
 // NewKey makes the signing key pair of a new log named origin and writes
 // it (sealed) in tx, and returns the new, empty log.
-func NewKey(tx Txn, origin string, metaKey func(string) []byte, agencyTag func(telegram.Address) []byte) (*Log, error) {
+func NewKey(tx Txn, origin string, metaKey func(string) []byte, tags Tags) (*Log, error) {
 	skey, vkey, err := audit.NewKey(origin)
 	if err != nil {
 		return nil, fault.E("store.open", fault.Invalid, err.Error())
@@ -87,7 +86,7 @@ func NewKey(tx Txn, origin string, metaKey func(string) []byte, agencyTag func(t
 	if err := tx.Set(metaKey(VerifierKeyName), []byte(vkey)); err != nil {
 		return nil, fault.E("store.open", fault.Internal, "cannot store the audit log's signing key", err)
 	}
-	l := &Log{agencyTag: agencyTag, tree: &tree{rng: audit.Ranges.NewEmptyRange(0), last: map[uint][]byte{}}}
+	l := &Log{tags: tags, tree: &tree{rng: audit.Ranges.NewEmptyRange(0), last: map[uint][]byte{}}}
 	return l, l.useKey(skey, vkey)
 }
 

@@ -78,9 +78,9 @@ func (l *Log) SelectPage(tx Txn, size uint64, q Query) ([]audit.Entry, uint64, e
 		prefix := []byte{pLeaf}
 		switch {
 		case !q.ID.IsZero():
-			prefix = idPrefix(q.ID)
+			prefix = l.tags.idPrefix(q.ID)
 		case q.Agency != "":
-			prefix = l.agencyPrefix(q.Agency)
+			prefix = l.tags.agencyPrefix(q.Agency)
 		}
 		scanned := 0
 		return walk(tx, prefix, lo, hi, q.Newest, func(index uint64) (bool, error) {

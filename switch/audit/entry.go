@@ -29,7 +29,7 @@ const (
 	Security        = "security"         // a refused handshake or a denied request
 	Integrity       = "integrity"        // a stored record failed its integrity check
 	KeyRotation     = "key_rotation"     // a data key became current, or was retired
-	Storage         = "storage"          // free space crossed a watermark (Reason says what is refused)
+	Storage         = "storage"          // free space crossed a watermark, or the store was migrated to a new format (Reason says what)
 	Clock           = "clock"            // the switch's clock became untrusted, or trusted again (Reason says why)
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"

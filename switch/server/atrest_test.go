@@ -84,8 +84,8 @@ func TestTamperedRecordsAreReportedNotDelivered(t *testing.T) {
 	site.Stop()
 
 	st := daemontest.OpenStore(t, site.Dir)
-	headerKey := func(id telegram.ID) []byte { return append([]byte{'h'}, id[:]...) }
-	bodyKey := func(id telegram.ID) []byte { return append(append([]byte{'b'}, id[:]...), 0, 0, 0, 0) }
+	headerKey := st.HeaderKey
+	bodyKey := func(id telegram.ID) []byte { return st.BodyKey(id, 0) }
 	err := st.DB().Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(headerKey(altered))
 		if err != nil {
@@ -191,7 +191,7 @@ func TestTamperedLargeBodyMidDelivery(t *testing.T) {
 		Body: bytes.Repeat([]byte("b"), 200<<10)})
 	other := site.Send("HN.UBND", tg("NA.TU", telegram.Routine, "other"))
 	site.Stop()
-	flipStoredBit(t, dir, append(append([]byte{'b'}, big[:]...), 0, 0, 0, 1), 100)
+	flipStoredBit(t, dir, func(st *store.Store) []byte { return st.BodyKey(big, 1) }, 100)
 	site = daemontest.StartIn(t, dir)
 	col := &daemontest.Collector{}
 	var err2 error

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -34,10 +35,11 @@ func issueTerminal(t *testing.T, site *daemontest.Site, agency telegram.Address,
 // flipStoredBit flips one bit, at offset at (negative: from the end), of
 // the stored value of key in the stopped dev site in dir, as damage on
 // disk would.
-func flipStoredBit(t *testing.T, dir string, key []byte, at int) {
+func flipStoredBit(t *testing.T, dir string, keyOf func(*store.Store) []byte, at int) {
 	t.Helper()
 	st := daemontest.OpenStore(t, dir)
 	defer st.Close()
+	key := keyOf(st)
 	err := st.DB().Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
 		if err != nil {

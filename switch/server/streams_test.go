@@ -69,7 +69,7 @@ func TestDeliveriesFlushedPastASkippedItem(t *testing.T) {
 	}
 	damaged := site.Send("HN.UBND", tg("NA.TU", telegram.Flash, "damaged"))
 	site.Stop()
-	flipStoredBit(t, dir, append(append([]byte{'b'}, damaged[:]...), 0, 0, 0, 0), -3)
+	flipStoredBit(t, dir, func(st *store.Store) []byte { return st.BodyKey(damaged, 0) }, -3)
 	site = daemontest.StartIn(t, dir)
 	col := &daemontest.Collector{}
 	// Well within the ack timeout (2 minutes): a delivery held back in the
