@@ -42,9 +42,13 @@ func (s *Server) tlsConfig() *tls.Config {
 			return nil, errors.New("too many handshakes from this address; retry later")
 		}
 		if !slices.Contains(hello.SupportedCurves, tls.X25519MLKEM768) {
+			// Refused here, and audited; crypto/tls then ends the
+			// handshake itself, finding no group in common, with a
+			// handshake_failure alert (an error returned here would send
+			// internal_error).
 			err := errors.New("the client offers no post-quantum key exchange (X25519MLKEM768 is required)")
 			s.refuse(certs.Identity{Name: "client " + hello.ServerName}, remote, "no_post_quantum", err)
-			return nil, err
+			return base, nil
 		}
 		c := base.Clone()
 		c.VerifyConnection = func(cs tls.ConnectionState) error { return s.verifyPeer(cs, remote) }

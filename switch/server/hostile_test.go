@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"math"
 	"net"
 	"path/filepath"
@@ -91,8 +92,10 @@ func securityEntries(t *testing.T, site *daemontest.Site, substr string) int {
 func TestClassicalKeyExchangeRefused(t *testing.T) {
 	site := daemontest.Start(t)
 	_, err := rawDial(t, site, "HN.UBND", func(c *tls.Config) { c.CurvePreferences = []tls.CurveID{tls.X25519} })
-	if err == nil {
-		t.Fatal("a client offering only X25519 was accepted")
+	// The alert is handshake_failure (40), not internal_error (80).
+	var alert *quic.TransportError
+	if !errors.As(err, &alert) || alert.ErrorCode != quic.TransportErrorCode(0x100+40) {
+		t.Fatalf("a client offering only X25519: %v, want a handshake_failure alert", err)
 	}
 	if n := securityEntries(t, site, "no post-quantum key exchange"); n != 1 {
 		t.Fatalf("%d audit entries for the refusal, want 1", n)
