@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,7 +22,9 @@ import (
 // byte of every file in the folder, are searched for what they must not
 // show: a telegram's ID or the filing time at its head (IDs are ULIDs); an
 // agency's tag next to a precedence and classification, or joined to a
-// telegram (only the per-agency lists, reports and indexes name a tag);
+// telegram (only the per-agency lists, reports and indexes name a tag); a
+// telegram's audit index key that carries an entry index (the agencies'
+// index keys do, so the two would join);
 // a key of a kind that differs in length from others of its kind; a
 // header whose sealed length is not a power of two (plus the sealing's
 // own bytes), which would show the length of its subject.
@@ -102,6 +105,9 @@ func TestDiskShowsNoMetadata(t *testing.T) {
 				lengths[k[0]] = map[int]bool{}
 			}
 			lengths[k[0]][len(k)] = true
+			if k[0] == pAuditByID && binary.BigEndian.Uint64(k[len(k)-8:]) < 1<<32 {
+				t.Errorf("telegram index key %x ends in an audit index: it would join the agencies' index keys", k)
+			}
 			var v []byte
 			if !item.IsDeletedOrExpired() {
 				v, _ = item.ValueCopy(nil)

@@ -65,7 +65,7 @@ func (c *commitCtx) appendEntry(e AuditEntry) error {
 
 // openAudit opens the audit log at Open, or starts a new one.
 func (s *Store) openAudit() error {
-	tags := auditlog.Tags{Agency: s.ks.agencyTag, Telegram: s.ks.telegramTag}
+	tags := auditlog.Tags{Agency: s.ks.agencyTag, Telegram: s.ks.telegramTag, Batch: s.ks.auditBatchTag}
 	err := s.db.View(func(txn *badger.Txn) error {
 		l, o, err := auditlog.Open(auditTxn{s, txn}, s.st.aseq, metaKey, tags)
 		if err != nil {

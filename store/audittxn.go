@@ -26,8 +26,6 @@ func (t auditTxn) Get(key []byte) ([]byte, error) {
 
 func (t auditTxn) Set(key, value []byte) error { return t.txn.Set(key, t.s.sealValue(key, value)) }
 
-func (t auditTxn) Mark(key []byte) error { return t.txn.Set(key, nil) }
-
 func (t auditTxn) Keys(prefix, seek []byte, reverse bool, fn func(key []byte) (bool, error)) error {
 	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse})
 	defer it.Close()
@@ -39,11 +37,15 @@ func (t auditTxn) Keys(prefix, seek []byte, reverse bool, fn func(key []byte) (b
 	return nil
 }
 
-func (t auditTxn) Values(prefix, seek []byte, fn func(key, value []byte, openErr error) (bool, error)) error {
-	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+func (t auditTxn) Values(prefix, seek []byte, reverse bool, fn func(key, value []byte, openErr error) (bool, error)) error {
+	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse, PrefetchValues: !reverse, PrefetchSize: 64})
 	defer it.Close()
 	for it.Seek(seek); it.Valid(); it.Next() {
-		v, err := t.s.value(it.Item())
+		var v []byte
+		var err error
+		if it.Item().ValueSize() > 0 { // an empty value is an index entry of the form written before
+			v, err = t.s.value(it.Item())
+		}
 		if more, err := fn(it.Item().Key(), v, err); err != nil || !more {
 			return err
 		}

@@ -211,6 +211,9 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 	}
 	err := c.flushCounts()
 	if err == nil {
+		err = s.alog.Flush(c.audit())
+	}
+	if err == nil {
 		err = s.putCounters(txn, &st)
 	}
 	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {

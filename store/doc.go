@@ -54,7 +54,9 @@
 //	O<unix ns:8><timer tag>                  speed-of-service deadline → telegram ID
 //	T<unix ns:8><timer tag>                  delivery time of a deferred telegram → telegram ID
 //	a<index:8>                               audit entry: its leaf (canonical JSON, package audit)
-//	I<telegram tag><index:8>, Y<agency tag><index:8>  audit entries of a telegram, naming an agency (empty)
+//	I<telegram tag><batch tag:8>             indices of a telegram's audit entries, one record per commit
+//	Y<agency tag><first index:8>             indices of the audit entries naming an agency, one record
+//	                                         per commit (store/auditlog/index.go)
 //	n<level:1><group:8>                      audit tree: 64 perfect-subtree hashes of one level
 //	c<size:8>                                signed checkpoint of the audit log at that size
 //	                                         (a, I, Y, n, c: store/auditlog's)
@@ -84,16 +86,18 @@
 //     other records, but a deadline is the filing time plus its
 //     precedence's target, so with the filing time known to within the
 //     gap between targets its precedence shows).
-//   - Linkage: the audit index keys I and Y share the entry index, so
-//     they join a telegram's tag to the tags of the agencies its entries
-//     name (the audit log's index by agency: who wrote to whom, between
-//     unnamed tags, for as long as the log is kept); and Badger stores
-//     each key with its commit version, so records written in one commit
-//     are linked (at low load a commit often holds one telegram: its
-//     header, sub-queue tags, delivery tags and agencies' index keys).
-//     Hiding these needs a storage layer that does not expose versions
-//     (Badger's own encryption: see below) or commits stored as sealed
-//     records.
+//   - Per agency tag, in which commits it was named in the audit log (Y
+//     keys carry the first index of each commit's record), for as long
+//     as the log is kept. A telegram's index keys carry no index, so they
+//     do not join it to agencies.
+//   - Linkage through Badger's commit versions: Badger stores each key
+//     with the version of the commit that wrote it, so records written
+//     in one commit are linked. At low load a commit often holds one
+//     telegram, and then its header, sub-queue, delivery and index tags
+//     and its agencies' index keys are linked: who wrote to whom,
+//     between unnamed tags. Hiding this needs a storage layer that does
+//     not expose versions (Badger's own encryption: see below) or commits
+//     stored as sealed records.
 //   - The format-1 keys a migration moved stay in the value-log files
 //     until value-log GC rewrites them (the tables are rewritten at once:
 //     format.go).

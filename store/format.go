@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/store/auditlog"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -197,8 +198,9 @@ func (ks keyspace) format2(k, v []byte) ([]byte, []byte, error) {
 		if len(k) != 1+16+8 {
 			return nil, nil, bad
 		}
-		nk := tagged(pAuditByID, ks.telegramTag(telegram.ID(k[1:17])), 8)
-		return append(nk, k[17:]...), nil, nil
+		id, index := telegram.ID(k[1:17]), binary.BigEndian.Uint64(k[17:])
+		nk := tagged(pAuditByID, ks.telegramTag(id), 8)
+		return append(nk, ks.auditBatchTag(id, index)...), auditlog.EncodeIndices([]uint64{index}), nil
 	}
 	return nil, nil, bad
 }

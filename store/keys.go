@@ -112,6 +112,12 @@ func (ks keyspace) agencyKey(p byte, a telegram.Address) []byte {
 // telegramTag is the tag of a telegram's header, body and audit index.
 func (ks keyspace) telegramTag(id telegram.ID) []byte { return ks.tag("telegram", id[:]) }
 
+// auditBatchTag names one index record of a telegram's audit entries
+// (store/auditlog's index.go): 8 bytes, so its key shows no index.
+func (ks keyspace) auditBatchTag(id telegram.ID, first uint64) []byte {
+	return ks.tag("audit batch", id[:], binary.BigEndian.AppendUint64(nil, first))[:8]
+}
+
 func (ks keyspace) headerKey(id telegram.ID) []byte { return tagged(pHeader, ks.telegramTag(id), 0) }
 
 func (ks keyspace) bodyKey(id telegram.ID, chunk uint32) []byte {

@@ -64,7 +64,7 @@ func Checkpoints(tx Txn, after uint64, fn func(Checkpoint) error) error {
 	if after > 0 {
 		start = checkpointKey(after + 1)
 	}
-	return tx.Values([]byte{pCheckpoint}, start, func(k, v []byte, openErr error) (bool, error) {
+	return tx.Values([]byte{pCheckpoint}, start, false, func(k, v []byte, openErr error) (bool, error) {
 		size := binary.BigEndian.Uint64(k[1:])
 		if openErr != nil {
 			return false, fault.E("store.checkpoint", fault.Integrity, "checkpoint of size "+itoa(size)+" fails its integrity check", openErr)
@@ -75,7 +75,7 @@ func Checkpoints(tx Txn, after uint64, fn func(Checkpoint) error) error {
 
 // EntriesOf lists the indices of telegram id's entries, oldest first.
 func (l *Log) EntriesOf(tx Txn, id telegram.ID) ([]uint64, error) {
-	return index(tx, l.tags.idPrefix(id), 0, ^uint64(0), false, 1<<20)
+	return l.telegramIndices(tx, id)
 }
 
 // Proof builds the bundle entries (leaf and inclusion proof) of the given

@@ -4,7 +4,7 @@
 // the signed checkpoints, with the reads auditors need (entries, queries,
 // inclusion and consistency proofs).
 //
-// It owns its part of the storage layout (keys a, A, Y, n and c) but not
+// It owns its part of the storage layout (keys a, I, Y, n and c) but not
 // the storage: it reads and writes through Txn, a small interface the
 // store implements over one Badger transaction, sealing and opening values
 // on the way. Appends ride the store's commits, so an entry is durable in
@@ -33,15 +33,13 @@ type Txn interface {
 	Get(key []byte) ([]byte, error)
 	// Set writes a sealed value at key.
 	Set(key, value []byte) error
-	// Mark writes key with no value (an index entry).
-	Mark(key []byte) error
 	// Keys calls fn with the keys under prefix from seek on (backwards
 	// from seek when reverse), until fn returns false or an error.
 	Keys(prefix, seek []byte, reverse bool, fn func(key []byte) (bool, error)) error
-	// Values calls fn with the keys under prefix from seek on and their
-	// values (or why a value failed to open), in order, until fn returns
-	// false or an error.
-	Values(prefix, seek []byte, fn func(key, value []byte, openErr error) (bool, error)) error
+	// Values calls fn with the keys under prefix from seek on (backwards
+	// from seek when reverse) and their values (or why a value failed to
+	// open), in order, until fn returns false or an error.
+	Values(prefix, seek []byte, reverse bool, fn func(key, value []byte, openErr error) (bool, error)) error
 }
 
 // ErrNotFound is Txn.Get's answer for an absent key.
@@ -50,8 +48,8 @@ var ErrNotFound = errors.New("not found")
 // Key prefixes of the log's records.
 const (
 	pLeaf       = 'a' // a<index:8> → audit leaf
-	pByID       = 'I' // I<telegram tag:16><index:8>: audit entries of a telegram (empty)
-	pByAgency   = 'Y' // Y<agency tag:16><index:8>: audit entries naming an agency (empty)
+	pByID       = 'I' // I<telegram tag:16><batch tag:8> → indices of a telegram's entries (index.go)
+	pByAgency   = 'Y' // Y<agency tag:16><first index:8> → indices of entries naming an agency
 	pNode       = 'n' // n<level:1><group:8> → audit tree hashes
 	pCheckpoint = 'c' // c<size:8> → signed checkpoint
 )
@@ -66,6 +64,9 @@ func LeafKey(index uint64) []byte { return binary.BigEndian.AppendUint64([]byte{
 type Tags struct {
 	Agency   func(telegram.Address) []byte
 	Telegram func(telegram.ID) []byte
+	// Batch is 8 bytes naming one index record of a telegram: the one
+	// whose first entry is at index first (index.go).
+	Batch func(id telegram.ID, first uint64) []byte
 }
 
 func (t Tags) idPrefix(id telegram.ID) []byte { return append([]byte{pByID}, t.Telegram(id)...) }
@@ -86,13 +87,15 @@ type Log struct {
 	// loop; stale says a failed commit left it ahead of the store.
 	tree   *tree
 	stale  bool
+	batch  batch // index entries of the current commit
 	signer note.Signer
 	vkey   string
 }
 
 // Append writes e (its Index and At set by the caller: the next index, the
-// commit's time) as the next entry in tx: the leaf, its index entries and
-// the tree nodes it completes. Commit-loop only.
+// commit's time) as the next entry in tx: the leaf and the tree nodes it
+// completes; its index entries are written by Flush, once per commit.
+// Commit-loop only.
 func (l *Log) Append(tx Txn, e audit.Entry) error {
 	leaf, err := audit.Leaf(e)
 	if err != nil {
@@ -101,21 +104,7 @@ func (l *Log) Append(tx Txn, e audit.Entry) error {
 	if err := tx.Set(LeafKey(e.Index), leaf); err != nil {
 		return err
 	}
-	if !e.ID.IsZero() {
-		if err := tx.Mark(binary.BigEndian.AppendUint64(l.tags.idPrefix(e.ID), e.Index)); err != nil {
-			return err
-		}
-	}
-	if e.From != "" {
-		if err := tx.Mark(binary.BigEndian.AppendUint64(l.tags.agencyPrefix(e.From), e.Index)); err != nil {
-			return err
-		}
-	}
-	if e.To != "" && e.To != e.From {
-		if err := tx.Mark(binary.BigEndian.AppendUint64(l.tags.agencyPrefix(e.To), e.Index)); err != nil {
-			return err
-		}
-	}
+	l.batch.add(e.ID, e.From, e.To, e.Index)
 	return l.appendLeaf(tx, audit.LeafHash(leaf))
 }
 
@@ -127,7 +116,7 @@ func Leaves(tx Txn, from uint64, limit int, fn func(index uint64, leaf []byte) e
 	if limit <= 0 {
 		return nil
 	}
-	return tx.Values([]byte{pLeaf}, LeafKey(from), func(k, v []byte, openErr error) (bool, error) {
+	return tx.Values([]byte{pLeaf}, LeafKey(from), false, func(k, v []byte, openErr error) (bool, error) {
 		index := binary.BigEndian.Uint64(k[1:])
 		if openErr != nil {
 			return false, fault.E("store.audit", fault.Integrity, "audit entry "+itoa(index)+" fails its integrity check", openErr)

@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -24,7 +25,6 @@ func (m memTxn) Get(k []byte) ([]byte, error) {
 	return v, nil
 }
 func (m memTxn) Set(k, v []byte) error { m[string(k)] = bytes.Clone(v); return nil }
-func (m memTxn) Mark(k []byte) error   { m[string(k)] = nil; return nil }
 func (m memTxn) sorted(prefix []byte) []string {
 	var ks []string
 	for k := range m {
@@ -56,8 +56,8 @@ func (m memTxn) Keys(prefix, seek []byte, reverse bool, fn func([]byte) (bool, e
 	}
 	return nil
 }
-func (m memTxn) Values(prefix, seek []byte, fn func(k, v []byte, err error) (bool, error)) error {
-	return m.Keys(prefix, seek, false, func(k []byte) (bool, error) { return fn(k, m[string(k)], nil) })
+func (m memTxn) Values(prefix, seek []byte, reverse bool, fn func(k, v []byte, err error) (bool, error)) error {
+	return m.Keys(prefix, seek, reverse, func(k []byte) (bool, error) { return fn(k, m[string(k)], nil) })
 }
 
 func meta(name string) []byte { return append([]byte{'m'}, name...) }
@@ -66,6 +66,9 @@ func meta(name string) []byte { return append([]byte{'m'}, name...) }
 var tags = Tags{
 	Agency:   func(a telegram.Address) []byte { return append([]byte(a), bytes.Repeat([]byte{0}, 16-len(a))...) },
 	Telegram: func(id telegram.ID) []byte { return id[:] },
+	Batch: func(id telegram.ID, first uint64) []byte {
+		return binary.BigEndian.AppendUint64(nil, first^0x5a5a5a5a5a5a5a5a) // any 8 bytes that are not the index
+	},
 }
 
 // Entries appended across a restart (Open on what was written) verify
@@ -89,6 +92,11 @@ func TestAppendSignProve(t *testing.T) {
 			}
 			if err := l.Append(tx, e); err != nil {
 				t.Fatal(err)
+			}
+			if idx%7 == 6 || i == n-1 { // a commit of seven entries
+				if err := l.Flush(tx); err != nil {
+					t.Fatal(err)
+				}
 			}
 			leaf, _ := audit.Leaf(e)
 			leaves = append(leaves, leaf)

@@ -104,7 +104,7 @@ func (l *Log) VerifierKey() string { return l.vkey }
 
 // Stale marks the tree as ahead of the store (a commit that appended
 // failed): Reload before the next append.
-func (l *Log) Stale() { l.stale = true }
+func (l *Log) Stale() { l.stale = true; l.batch.reset() }
 
 // Reload rebuilds the tree of size entries from tx if it is stale.
 func (l *Log) Reload(tx Txn, size uint64) error {

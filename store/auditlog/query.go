@@ -1,8 +1,8 @@
 package auditlog
 
 import (
-	"bytes"
 	"encoding/binary"
+	"slices"
 	"sort"
 	"time"
 
@@ -75,15 +75,17 @@ func (l *Log) SelectPage(tx Txn, size uint64, q Query) ([]audit.Entry, uint64, e
 		if lo >= hi {
 			return nil
 		}
-		prefix := []byte{pLeaf}
+		walk := func(fn func(uint64) (bool, error)) error { return walkLeaves(tx, lo, hi, q.Newest, fn) }
 		switch {
 		case !q.ID.IsZero():
-			prefix = l.tags.idPrefix(q.ID)
+			walk = func(fn func(uint64) (bool, error)) error { return l.walkTelegram(tx, q.ID, lo, hi, q.Newest, fn) }
 		case q.Agency != "":
-			prefix = l.tags.agencyPrefix(q.Agency)
+			walk = func(fn func(uint64) (bool, error)) error {
+				return walkIndex(tx, l.tags.agencyPrefix(q.Agency), lo, hi, q.Newest, fn)
+			}
 		}
 		scanned := 0
-		return walk(tx, prefix, lo, hi, q.Newest, func(index uint64) (bool, error) {
+		return walk(func(index uint64) (bool, error) {
 			if q.Scan > 0 && scanned == q.Scan {
 				resume = index // the next From: go on from here
 				if q.Newest {
@@ -113,12 +115,13 @@ func (q Query) match(e audit.Entry) bool {
 		(q.Classification == 0 || e.Classification == q.Classification)
 }
 
-// walk visits the indices under prefix (the log itself, or an index) in
-// [lo, hi), in either direction, until fn returns false.
-func walk(tx Txn, prefix []byte, lo, hi uint64, reverse bool, fn func(uint64) (bool, error)) error {
-	seek := binary.BigEndian.AppendUint64(bytes.Clone(prefix), lo)
+// walkLeaves visits the log's indices in [lo, hi), in either direction,
+// until fn returns false.
+func walkLeaves(tx Txn, lo, hi uint64, reverse bool, fn func(uint64) (bool, error)) error {
+	prefix := []byte{pLeaf}
+	seek := LeafKey(lo)
 	if reverse {
-		seek = binary.BigEndian.AppendUint64(bytes.Clone(prefix), hi-1)
+		seek = LeafKey(hi - 1)
 	}
 	return tx.Keys(prefix, seek, reverse, func(k []byte) (bool, error) {
 		if len(k) != len(prefix)+8 {
@@ -132,14 +135,25 @@ func walk(tx Txn, prefix []byte, lo, hi uint64, reverse bool, fn func(uint64) (b
 	})
 }
 
-// index lists up to limit indices under an index prefix in [lo, hi).
-func index(tx Txn, prefix []byte, lo, hi uint64, reverse bool, limit int) ([]uint64, error) {
-	var out []uint64
-	err := walk(tx, prefix, lo, hi, reverse, func(i uint64) (bool, error) {
-		out = append(out, i)
-		return len(out) < limit, nil
-	})
-	return out, err
+// walkTelegram visits telegram id's indices in [lo, hi), in either
+// direction, until fn returns false.
+func (l *Log) walkTelegram(tx Txn, id telegram.ID, lo, hi uint64, reverse bool, fn func(uint64) (bool, error)) error {
+	is, err := l.telegramIndices(tx, id)
+	if err != nil {
+		return err
+	}
+	if reverse {
+		slices.Reverse(is)
+	}
+	for _, i := range is {
+		if i < lo || i >= hi {
+			continue
+		}
+		if more, err := fn(i); err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }
 
 // firstAfter is the smallest index whose entry's time satisfies ok (size
