@@ -112,14 +112,11 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	return true, c.finish(h)
 }
 
-// finish drops what a telegram no addressee waits for any more still
-// occupies: its body and its timer index entries. The header and the
-// delivery states stay, for operators and auditors.
+// finish settles a telegram no addressee waits for any more: its timers
+// go, and it is kept in the journal (journal.go) until its purge.
 func (c *commitCtx) finish(h telegram.Header) error {
-	for n := int64(0); n*ChunkSize < h.BodyLen; n++ {
-		if err := c.txn.Delete(c.s.ks.bodyKey(h.ID, uint32(n))); err != nil {
-			return err
-		}
+	if err := c.settle(h); err != nil {
+		return err
 	}
 	if !h.ExpiresAt.IsZero() {
 		if err := c.txn.Delete(c.s.ks.dueKey(pExpiry, h.ExpiresAt, h.ID)); err != nil {

@@ -45,6 +45,9 @@ const (
 	AuditKeyRotation     = audit.KeyRotation
 	AuditSwitchStart     = audit.SwitchStart
 	AuditSwitchStop      = audit.SwitchStop
+	AuditRetrieved       = audit.Retrieved
+	AuditResent          = audit.Resent
+	AuditPurged          = audit.Purged
 )
 
 // appendAudit writes e as the next audit entry in c's transaction: made

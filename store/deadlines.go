@@ -69,13 +69,19 @@ func (s *Store) Undefer(id telegram.ID) ([]telegram.Address, error) {
 	return out, err
 }
 
+// dueEnd is the smallest timer key of kind after now: every key at or
+// before now sorts below it.
+func dueEnd(kind byte, now time.Time) []byte {
+	return binary.BigEndian.AppendUint64([]byte{kind}, uint64(now.UnixNano())+1)
+}
+
 // Due returns up to limit telegram IDs whose timer of the given kind
 // (DueExpiry, DueOverdue) is at or before now, earliest first, starting
 // after cursor (nil: from the first). next is the cursor for the following
 // page; entries that stay in the index (deliveries in flight) are not
 // returned again within one pass.
 func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []telegram.ID, next []byte, err error) {
-	end := binary.BigEndian.AppendUint64([]byte{kind}, uint64(now.UnixNano())+1) // every key at or before now sorts below
+	end := dueEnd(kind, now)
 	err = s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kind}})
 		defer it.Close()

@@ -1,5 +1,6 @@
 // Package store owns dienbao's durable state in Badger: telegram headers and
-// bodies, one queue per addressee agency, delivery state, delivery reports
+// bodies (kept after settlement for the journal's retention: journal.go),
+// one queue per addressee agency, delivery state, delivery reports
 // waiting for their sender, the sender-reference index that makes filing
 // idempotent, and the audit log with its Merkle tree and signed checkpoints
 // (kept by store/auditlog through the store's transactions, audittxn.go).
@@ -53,6 +54,7 @@
 //	X<unix ns:8><timer tag>                  expiry → telegram ID
 //	O<unix ns:8><timer tag>                  speed-of-service deadline → telegram ID
 //	T<unix ns:8><timer tag>                  delivery time of a deferred telegram → telegram ID
+//	P<unix ns:8><timer tag>                  end of a settled telegram's retention (journal.go) → telegram ID
 //	a<index:8>                               audit entry: its leaf (canonical JSON, package audit)
 //	I<telegram tag><batch tag:8>             indices of a telegram's audit entries, one record per commit
 //	Y<agency tag><first index:8>             indices of the audit entries naming an agency, one record
@@ -82,7 +84,8 @@
 //     commit order, so entries of different tags can be put in filing
 //     order; audit indexes likewise.
 //   - Times in timer keys, to the nanosecond: expiries, deferred delivery
-//     times and speed-of-service deadlines (not joined to the telegram's
+//     times, speed-of-service deadlines and the ends of retention (a
+//     purge time is a settlement time plus the retention) (not joined to the telegram's
 //     other records, but a deadline is the filing time plus its
 //     precedence's target, so with the filing time known to within the
 //     gap between targets its precedence shows).

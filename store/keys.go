@@ -23,6 +23,7 @@ const (
 	pExpiry    = 'X' // X<unix ns:8><timer tag> → telegram ID: latest delivery time
 	pOverdue   = 'O' // O<unix ns:8><timer tag> → telegram ID: speed-of-service deadline
 	pDeferral  = 'T' // T<unix ns:8><timer tag> → telegram ID: delivery time of a deferred telegram
+	pPurge     = 'P' // P<unix ns:8><timer tag> → telegram ID: end of a settled telegram's retention (journal.go)
 	pReceipt   = 'r'
 	pRcptHead  = 'R'
 	pRef       = 'i'

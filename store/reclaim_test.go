@@ -3,18 +3,24 @@ package store
 import (
 	"bytes"
 	"testing"
+	"time"
+
+	"github.com/dienbao/dienbao/switch/audit"
 
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
-// Disk use follows what is still queued: rounds of large telegrams, each
-// filed and delivered in full, leave the store no bigger after a reclaim
-// than after the first round, where without reclaiming it grows by each
-// round's bodies (the value log is never shrunk by Badger itself).
+// Disk use follows what is still kept: rounds of large telegrams, each
+// filed and delivered in full, then purged from the journal at the end of
+// a short retention, leave the store no bigger after a reclaim than after
+// the first round, also after a restart, where without reclaiming it
+// grows by each round's bodies (the value log is never shrunk by Badger
+// itself).
 func TestDiskUseFallsBackAfterDelivery(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := open(t, dir)
-	defer s.Close()
+	retain := func(o *Options) { o.Retention = time.Millisecond }
+	s, _ := openWith(t, dir, retain)
+	defer func() { s.Close() }()
 	q := SubQueue{Agency: "NA.TU", Prec: telegram.Routine, Class: telegram.Secret}
 	const rounds, perRound, size = 6, 300, 100 << 10 // 30 MB of bodies a round
 	total := func() int64 {
@@ -42,6 +48,15 @@ func TestDiskUseFallsBackAfterDelivery(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		for {
+			n, err := s.PurgeDue(time.Now().Add(time.Second), 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
 		grown := total()
 		if _, err := s.Reclaim(true); err != nil {
 			t.Fatal(err)
@@ -57,6 +72,14 @@ func TestDiskUseFallsBackAfterDelivery(t *testing.T) {
 		if use > limit {
 			t.Errorf("after round %d: %d MiB on disk, want at most %d MiB", round, use>>20, limit>>20)
 		}
+	}
+	s.Close()
+	s, _ = openWith(t, dir, retain)
+	if use := total(); use > limit {
+		t.Errorf("after a restart: %d MiB on disk, want at most %d MiB", use>>20, limit>>20)
+	}
+	if es, err := s.QueryAudit(AuditQuery{Event: audit.Purged, Limit: MaxQueryLimit}); err != nil || len(es) != rounds*perRound {
+		t.Errorf("%d purges audited (%v), want %d", len(es), err, rounds*perRound)
 	}
 }
 

@@ -54,6 +54,10 @@ type Options struct {
 	// lastcheckpoint.go).
 	CheckpointCopy string
 	AcceptLoss     bool
+	// Retention is how long a settled telegram is kept for retrieval and
+	// resending (journal.go): 0 means DefaultRetention (30 days); a
+	// negative value keeps no body once settled.
+	Retention time.Duration
 
 	// onMigratePage, in tests, is called after each page of a format
 	// migration with the records moved so far; an error stops the open

@@ -17,6 +17,7 @@ import (
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -39,7 +40,9 @@ func smallDisk(t *testing.T, size string) string {
 // writes through memory-mapped files, which a full disk answers with
 // SIGBUS): it refuses ROUTINE first while FLASH is still filed, then
 // everything, with "switch storage full"; it keeps delivering; once
-// delivered bodies' space is reclaimed it files again; and after being
+// delivered bodies' space is reclaimed (the journal gives way: settled
+// telegrams are purged before their retention ends, audited) it files
+// again; and after being
 // stopped on a disk filled to the last byte by something else, it starts
 // (its reserve is released) and delivers what it holds.
 func TestFullDisk(t *testing.T) {
@@ -139,6 +142,12 @@ func TestFullDisk(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	es, err := dialWhenUp(t, p, filepath.Join(data, "ids", "auditor")).AuditQuery(context.Background(),
+		wire.AuditQuery{Event: "purged", Limit: 10000})
+	if err != nil || len(es.Entries) == 0 || !strings.Contains(es.Entries[0].Reason, "short of space") {
+		t.Fatalf("no early purge audited: %d entries, %v", len(es.Entries), err)
+	}
+	t.Logf("%d delivered telegrams purged from the journal early", len(es.Entries))
 
 	// Something else fills the disk to the last byte while the switch is
 	// stopped; it starts anyway and delivers what it holds.

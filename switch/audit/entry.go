@@ -31,13 +31,17 @@ const (
 	KeyRotation     = "key_rotation"     // a data key became current, or was retired
 	Storage         = "storage"          // free space crossed a watermark, or the store was migrated to a new format (Reason says what)
 	Clock           = "clock"            // the switch's clock became untrusted, or trusted again (Reason says why)
+	Retrieved       = "retrieved"        // a copy of a telegram was given from the journal (Actor to whom)
+	Resent          = "resent"           // a telegram was sent again to an addressee, flagged possible duplicate
+	Purged          = "purged"           // a settled telegram's retention ended: its content was deleted
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
 )
 
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
-	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock}
+	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock,
+	Retrieved, Resent, Purged}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

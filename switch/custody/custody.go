@@ -113,9 +113,10 @@ const (
 	Quarantine                 // a record of it failed its integrity check
 	Overdue                    // its speed-of-service target passed
 	Due                        // the delivery time of a deferred telegram came
+	Resend                     // the sender or an operator sent a delivered one again (from the journal)
 )
 
-var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due"}
+var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due", "resend"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k > 0 {
@@ -289,6 +290,14 @@ func Step(s State, e Event, now time.Time, p Policy) (State, Effects) {
 		}
 		n.Phase = Queued
 		fx.Audit = []AuditEntry{{Event: audit.Queued, Actor: actor}}
+	case Resend:
+		if s.Phase != Delivered {
+			return s, Effects{}
+		}
+		// One attempt on record (the delivery), so the copy goes out
+		// flagged possible duplicate, and failures count afresh.
+		n.Phase, n.Reason, n.Attempts, n.Cut, n.Overdue = Queued, "", 1, 0, false
+		fx.Audit = []AuditEntry{{Event: audit.Resent, Actor: actor, Reason: e.Reason}}
 	case Overdue:
 		if !s.Phase.Pending() || s.Overdue {
 			return s, Effects{}

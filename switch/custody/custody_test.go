@@ -107,6 +107,18 @@ func TestScenarios(t *testing.T) {
 			{ev: ev(Attempt, "t2"), t: 2, want: "queued attempts=2 | queue→queue audit=attempt(t2)"},
 			{ev: ev(Ack, "t2"), t: 3, want: "delivered attempts=2 | queue→nowhere report=DELIVERED audit=delivered(t2) at=+3m"},
 		}},
+		{name: "resent from the journal after delivery: flagged, delivered again", steps: []step{
+			{ev: ev(Resend, "op"), want: "queued | -"}, // only a delivered copy is sent again
+			{ev: ev(Attempt, "t1"), want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+			{ev: ev(Attempt, "t1"), want: "queued attempts=2 | queue→queue audit=attempt(t1)"},
+			{ev: ev(Ack, "t1"), t: 1, want: `delivered attempts=2 | queue→nowhere report=DELIVERED audit=delivered(t1) at=+1m`},
+			{ev: Event{Kind: Resend, Actor: "HN.UBND/t", Reason: "lost"}, t: 5, want: `queued attempts=1 | nowhere→queue audit=resent(HN.UBND/t:lost)`},
+			{offer: &offer{}, want: "deliver flagged"},
+			{ev: ev(Ack, "t2"), t: 6, want: `delivered attempts=1 | queue→nowhere report=DELIVERED audit=delivered(t2) at=+6m`},
+		}},
+		{name: "an expired or cancelled copy is not resent", start: State{Phase: NotDelivered, Reason: "expired"}, steps: []step{
+			{ev: ev(Resend, "op"), want: `not delivered "expired" | -`},
+		}},
 		{name: "a restart learns attempts from the state: flagged", start: State{Phase: Queued, Attempts: 1}, steps: []step{
 			{offer: &offer{}, want: "deliver flagged"},
 		}},

@@ -65,6 +65,9 @@ import (
 //	reserve            = 134217728     # bytes kept allocated beside the store, released below the critical watermark
 //	reclaim_interval   = "10m"         # how often delivered bodies' space is reclaimed (also under pressure)
 //
+//	[journal]
+//	retention = "720h"                 # settled telegrams are kept this long for tg retrieve and tg resend
+//
 //	[audit]
 //	origin              = "dienbao/HN-SWITCH-1"  # names the log in checkpoints; fixed when the data folder is created
 //	checkpoint_interval = "30s"        # sign a checkpoint this often when the log has grown
@@ -97,6 +100,15 @@ type Config struct {
 	Speed       SpeedOfService `toml:"speed_of_service"`
 	Audit       Audit          `toml:"audit"`
 	Storage     Storage        `toml:"storage"`
+	Journal     Journal        `toml:"journal"`
+}
+
+// Journal is the [journal] table: how long a settled telegram (delivered,
+// expired, cancelled, given up) is kept for retrieval and resending
+// before it is purged (default 720h, 30 days; a negative value keeps no
+// body once settled). See store/journal.go.
+type Journal struct {
+	Retention Duration `toml:"retention"`
 }
 
 // Storage is the [storage] table: free-space watermarks and the reserve in

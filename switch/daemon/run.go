@@ -180,7 +180,7 @@ func Start(o Options) (*server.Server, error) {
 	scfg.Clock = clock.New(src, time.Duration(cfg.Custody.ClockTolerance))
 	scfg.ReserveReleased = server.ReleaseReserve(scfg)
 	scfg.Store, err = store.Open(store.Options{Dir: scfg.DataDir, Keyring: ring, Logger: log, Origin: cfg.origin(),
-		Now: scfg.Clock.Now, CheckpointCopy: CheckpointCopy(cfg), AcceptLoss: o.AcceptLoss})
+		Now: scfg.Clock.Now, CheckpointCopy: CheckpointCopy(cfg), AcceptLoss: o.AcceptLoss, Retention: time.Duration(cfg.Journal.Retention)})
 	if err != nil {
 		return nil, err
 	}

@@ -211,6 +211,7 @@ const (
 	streamBusy     = 0x14 // stream cancelled: over a rate limit
 	streamProtocol = 0x12 // stream cancelled for a protocol error
 	streamTooLarge = 0x13 // stream cancelled: announced size over the limit
+	streamCut      = 0x16 // stream cancelled: what it carried could not be read whole (a retrieved body)
 	codeAckTimeout = 0x14 // a delivery was not acknowledged in time
 	codeReplaced   = 0x15 // a newer session of the same terminal took over
 )

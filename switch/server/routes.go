@@ -55,6 +55,10 @@ var routes = map[wire.Type]route{
 	wire.TOperate:          {"hold, release, cancel or requeue telegrams", operators, "telegrams up to the operator's clearance", plain((*session).handleOperate)},
 	wire.TRotateKeys:       {"rotate keys", operators, "", plain((*session).handleRotate)},
 	wire.TClock:            {"read or confirm the switch's clock", operators, "", plain((*session).handleClock)},
+	wire.TRetrieve: {"retrieve telegrams from the journal", []certs.Role{certs.Terminal, certs.Auditor},
+		"a copy, never a delivery; terminal: telegrams its agency sent, or was sent once delivered to it; auditor: any; each up to the certificate's clearance", plain((*session).handleRetrieve)},
+	wire.TResend: {"send telegrams again", []certs.Role{certs.Terminal, certs.Operator},
+		"terminal: telegrams its agency sent; operator: any; each up to the certificate's clearance; only to addressees it was delivered to, flagged possible duplicate", plain((*session).handleResend)},
 }
 
 // dispatch runs a request through the table.

@@ -223,8 +223,9 @@ func (s *Server) watchStorage(now time.Time) {
 	}
 }
 
-// reclaim frees delivered bodies' space in the background, one run at a
-// time; it is thorough under pressure or when the value log is large.
+// reclaim frees settled bodies' space in the background, one run at a
+// time; under pressure it purges the journal first and is thorough, as it
+// is when the value log is large.
 func (s *Server) reclaim(pressed bool) {
 	if !s.disk.reclaims.CompareAndSwap(0, 1) {
 		return
@@ -241,6 +242,9 @@ func (s *Server) reclaim(pressed bool) {
 		defer s.bg.Done()
 		defer s.disk.reclaims.Store(0)
 		thorough := pressed
+		if pressed {
+			s.purgeJournal()
+		}
 		if use, err := s.store.DiskUsage(); err == nil && use["vlog"] > store.ThoroughAbove {
 			thorough = true
 		}
@@ -248,6 +252,27 @@ func (s *Server) reclaim(pressed bool) {
 			s.log.Error("reclaiming the store's space failed", zap.Error(err))
 		}
 	}()
+}
+
+// purgeJournal empties the journal of settled telegrams, oldest first,
+// when the disk is short of space: telegrams in custody come first, a
+// copy kept for retrieval second. Each purge is audited with the reason.
+func (s *Server) purgeJournal() {
+	total := 0
+	for {
+		n, err := s.store.PurgeEarly(256, "the disk is short of space")
+		if err != nil {
+			s.log.Error("cannot purge the journal", zap.Error(err))
+			break
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	if total > 0 {
+		s.log.Warn("journal purged early: the disk is short of space", zap.Int("telegrams", total))
+	}
 }
 
 // storageRefusesAll returns the error for a batch whose every filing is

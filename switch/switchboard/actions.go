@@ -132,7 +132,8 @@ func (b *Board) dropped(id telegram.ID, reason string, ws []store.Withdrawn) {
 
 // RunTimers handles every custody deadline due at now: deferred
 // telegrams whose time came are queued, expired ones withdrawn, late ones
-// marked overdue (targets gives each precedence's, for the log). Call it
+// marked overdue (targets gives each precedence's, for the log), and
+// settled ones whose retention ended purged from the journal. Call it
 // only on a clock the switch trusts: a wrong clock would withdraw
 // telegrams and tell their senders so, for good.
 func (b *Board) RunTimers(now time.Time, targets map[telegram.Precedence]time.Duration) {
@@ -160,6 +161,17 @@ func (b *Board) RunTimers(now time.Time, targets map[telegram.Precedence]time.Du
 		}
 		return true
 	})
+	for {
+		n, err := b.store.PurgeDue(now, 256)
+		if err != nil {
+			b.log.Error("cannot purge the journal", zap.Error(err))
+			break
+		}
+		if n == 0 {
+			break
+		}
+		b.log.Info("journal purged", zap.Int("telegrams", n))
+	}
 }
 
 // forDue calls fn for each telegram whose deadline of kind is due at now,

@@ -63,6 +63,11 @@ const (
 	TOperated    Type = 29 // ← Operated
 	TClock       Type = 30 // operator → ClockRequest
 	TClockReply  Type = 31 // ← Clock
+
+	TRetrieve  Type = 32 // terminal or auditor → RetrieveRequest
+	TRetrieved Type = 33 // ← Retrieved, then the body
+	TResend    Type = 34 // sender's terminal or operator → ResendRequest
+	TResent    Type = 35 // ← Resent
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -73,7 +78,8 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TAuditConsistency: "audit_consistency", TAuditProofHashes: "audit_proof_hashes",
 	TQueues: "queues", TQueuesReply: "queues_reply", TSessions: "sessions", TSessionList: "session_list",
 	TShow: "show", TShowReply: "show_reply", TOperate: "operate", TOperated: "operated",
-	TClock: "clock", TClockReply: "clock_reply"}
+	TClock: "clock", TClockReply: "clock_reply", TRetrieve: "retrieve", TRetrieved: "retrieved",
+	TResend: "resend", TResent: "resent"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

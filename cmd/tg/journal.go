@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/telegram"
+)
+
+type retrieveCmd struct {
+	ID  string `arg:"" help:"Telegram ID."`
+	Out string `type:"path" help:"Write the body, exactly, to this file instead of printing the telegram."`
+}
+
+// Run prints a retrieved copy, marked as one; the inbox is not touched.
+func (c *retrieveCmd) Run(e *env) error {
+	id, cl, err := e.dialAbout(c.ID)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	h, body, err := cl.Retrieve(e.ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.Out != "" {
+		return os.WriteFile(c.Out, body, 0o600)
+	}
+	m := client.MessageOf(client.Delivery{Header: h, Body: body})
+	if e.json {
+		return e.emit(struct {
+			client.Message
+			Retrieved bool `json:"retrieved"`
+		}{m, true})
+	}
+	info := "-"
+	if len(m.Info) > 0 {
+		info = join(m.Info)
+	}
+	_, err = fmt.Fprintf(e.stdout, "=== %s  %s  %s  RETRIEVED COPY (not a new delivery)\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
+		m.ID, m.Precedence, m.Classification, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), e.line(m.Subject), e.text(string(m.Body)))
+	return err
+}
+
+type resendCmd struct {
+	ID     string `arg:"" help:"Telegram ID."`
+	To     string `help:"Send it again to this addressee only (default: every addressee it was delivered to)."`
+	Reason string `help:"Why, for the audit log."`
+}
+
+// Run asks the switch to send a delivered telegram again.
+func (c *resendCmd) Run(e *env) error {
+	id, cl, err := e.dialAbout(c.ID)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	r, err := cl.Resend(e.ctx, id, telegram.Address(c.To), c.Reason)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		if r.Resent == nil {
+			r.Resent = []telegram.Address{}
+		}
+		return e.emit(struct {
+			ID telegram.ID `json:"id"`
+			// Resent and Skipped: the addressees it goes to again, and
+			// those it was not delivered to (nothing to send again).
+			Resent  []telegram.Address `json:"resent"`
+			Skipped []telegram.Address `json:"skipped"`
+		}{id, r.Resent, r.Skipped})
+	}
+	if len(r.Resent) == 0 {
+		fmt.Fprintf(e.stdout, "%s: not sent again: delivered to none of %s yet\n", id, joinOr(r.Skipped))
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s: sent again to %s, flagged possible duplicate\n", id, join(r.Resent))
+	if len(r.Skipped) > 0 {
+		fmt.Fprintf(e.stdout, "not to %s: not delivered there\n", join(r.Skipped))
+	}
+	return nil
+}
+
+func joinOr(list []telegram.Address) string {
+	if len(list) == 0 {
+		return "its addressees"
+	}
+	return strings.TrimSpace(join(list))
+}

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"errors"
+	"io"
+
+	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
+	"github.com/quic-go/quic-go"
+)
+
+// The journal's requests (store/journal.go keeps settled telegrams for
+// [journal] retention): retrieve gives a copy, never a delivery; resend
+// queues a delivered telegram again, flagged possible duplicate.
+
+func (sess *session) handleRetrieve(str *quic.Stream, payload []byte) {
+	var req wire.RetrieveRequest
+	if err := wire.Decode(wire.TRetrieve, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	st := sess.s.store
+	h, states, err := st.Deliveries(req.ID)
+	if fault.Is(fault.NotExist, err) {
+		sess.replyError(str, fault.Errorf("retrieve", fault.NotExist, "no telegram %s in custody or in the journal", req.ID))
+		return
+	}
+	if err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	to, err := mayRetrieve(sess.id, h, states)
+	if fault.Is(fault.Permission, err) {
+		sess.deny(str, err)
+		return
+	}
+	if err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	body := st.Body(h)
+	first, err := body.Next()
+	if err != nil && !errors.Is(err, io.EOF) {
+		sess.replyError(str, fault.E("retrieve", fault.NotExist, "the body of telegram "+h.ID.String()+" was not kept", err))
+		return
+	}
+	if err := st.Record(store.AuditEntry{Actor: sess.id.String(), Event: store.AuditRetrieved, ID: h.ID, From: h.From, To: to,
+		Precedence: h.Precedence, Classification: h.Classification}); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if err := wire.WriteFrame(str, wire.TRetrieved, wire.Retrieved{Header: h}); err != nil {
+		return
+	}
+	for chunk := first; chunk != nil; {
+		if _, err := str.Write(chunk); err != nil {
+			return
+		}
+		if chunk, err = body.Next(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				str.CancelWrite(streamCut) // the copy is cut short, never passed off as whole
+			}
+			return
+		}
+	}
+}
+
+func (sess *session) handleResend(str *quic.Stream, payload []byte) {
+	var req wire.ResendRequest
+	if err := wire.Decode(wire.TResend, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	h, err := sess.s.store.Header(req.ID)
+	if fault.Is(fault.NotExist, err) {
+		sess.replyError(str, fault.Errorf("resend", fault.NotExist, "no telegram %s in custody or in the journal", req.ID))
+		return
+	}
+	if err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if err := mayResend(sess.id, h); err != nil {
+		sess.deny(str, err)
+		return
+	}
+	res, err := sess.s.store.Resend(req.ID, req.To, sess.id.String(), req.Reason)
+	if err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	wire.WriteFrame(str, wire.TResent, wire.Resent{Resent: res.Done, Skipped: res.Skipped})
+}
+
+// mayRetrieve says whether who may have a copy of telegram h, whose
+// addressees' states are given, and to which agency the audit entry names
+// it given (none for an auditor, or for the sender's own copy): the
+// sender's terminals, an addressee's once it was delivered to it, and
+// auditors, each cleared to the classification.
+func mayRetrieve(who certs.Identity, h telegram.Header, states map[telegram.Address]store.DeliveryState) (telegram.Address, error) {
+	if h.Classification > who.Clearance {
+		return "", fault.Errorf("retrieve", fault.Permission, "telegram %s is classified above this certificate's clearance (%s)", h.ID, who.Clearance)
+	}
+	switch {
+	case who.Role == certs.Auditor, who.Agency == h.From:
+		return "", nil
+	}
+	ds, ok := states[who.Agency]
+	switch {
+	case !ok:
+		return "", fault.Errorf("retrieve", fault.Permission, "telegram %s was not sent by or to %s", h.ID, who.Agency)
+	case ds.Status != telegram.Delivered:
+		return "", fault.Errorf("retrieve", fault.Invalid, "telegram %s has not been delivered to %s yet: it comes through the inbox", h.ID, who.Agency)
+	}
+	return who.Agency, nil
+}
+
+// mayResend says whether who may send telegram h again: an operator, or a
+// terminal of the sender agency, cleared to its classification.
+func mayResend(who certs.Identity, h telegram.Header) error {
+	switch {
+	case h.Classification > who.Clearance:
+		return fault.Errorf("resend", fault.Permission, "telegram %s is classified above this certificate's clearance (%s)", h.ID, who.Clearance)
+	case who.Role == certs.Operator, who.Agency == h.From:
+		return nil
+	}
+	return fault.Errorf("resend", fault.Permission, "only the sender agency or an operator may send telegram %s again", h.ID)
+}
