@@ -45,6 +45,7 @@ const (
 	AuditKeyRotation     = audit.KeyRotation
 	AuditSwitchStart     = audit.SwitchStart
 	AuditSwitchStop      = audit.SwitchStop
+	AuditDeferred        = audit.Deferred
 	AuditRetrieved       = audit.Retrieved
 	AuditResent          = audit.Resent
 	AuditPurged          = audit.Purged

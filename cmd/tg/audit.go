@@ -29,7 +29,7 @@ type auditCmd struct {
 type auditQueryCmd struct {
 	ID     string  `name:"telegram" aliases:"tid" help:"Only entries of this telegram (ID)."`
 	Agency string  `help:"Only entries naming this agency as sender or addressee."`
-	Event  string  `help:"Only this event (filed, refused, queued, attempt, delivered, expired, parked, cancelled, overdue, report_queued, report_delivered, operator, security, integrity, key_rotation, switch_start, switch_stop)."`
+	Event  string  `help:"Only this event (filed, refused, queued, deferred, attempt, delivered, expired, parked, cancelled, overdue, report_queued, report_delivered, operator, security, integrity, key_rotation, storage, clock, retrieved, resent, purged, switch_start, switch_stop)."`
 	Prec   string  `help:"Only this precedence."`
 	Class  string  `help:"Only this classification."`
 	Since  string  `help:"Only entries at or after this time (RFC 3339, or a duration ago such as 2h)."`

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
 )
 
 type retrieveCmd struct {
@@ -90,4 +91,69 @@ func joinOr(list []telegram.Address) string {
 		return "its addressees"
 	}
 	return strings.TrimSpace(join(list))
+}
+
+type journalCmd struct {
+	Agency string `help:"The agency whose telegrams to list, sent or received (a terminal: its own, the default; others: every agency's filings by default)."`
+	Since  string `help:"Only telegrams filed at or after this time (RFC 3339, or a duration ago such as 2h)."`
+	Until  string `help:"Only telegrams filed at or before this time (RFC 3339, or a duration ago)."`
+	Limit  int    `default:"50" help:"Telegrams per page."`
+	Before uint64 `help:"Page: go on from where the previous page said (its resume)."`
+	All    bool   `help:"Follow the pages to the end instead of printing one page."`
+}
+
+// Run lists telegrams from custody and the journal, newest first.
+func (c *journalCmd) Run(e *env) error {
+	q := wire.JournalQuery{Agency: telegram.Address(c.Agency), Limit: c.Limit, Before: c.Before}
+	var err error
+	if q.Since, err = parseWhen(c.Since); err != nil {
+		return err
+	}
+	if q.Until, err = parseWhen(c.Until); err != nil {
+		return err
+	}
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if !e.json {
+		fmt.Fprintf(e.stdout, "%-26s  %-19s  %-10s  %-12s  %-14s  %-10s  %9s  %s\n", "ID", "FILED", "PRECEDENCE", "CLASS", "FROM", "STATE", "BYTES", "TO")
+	}
+	for {
+		page, err := cl.Journal(e.ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, r := range page.Rows {
+			if r.To == nil {
+				r.To = []telegram.Address{}
+			}
+			if e.json {
+				if err := e.emit(r); err != nil {
+					return err
+				}
+				continue
+			}
+			to, size := join(r.To), fmt.Sprint(r.BodyLen)
+			if r.State == "purged" {
+				to, size = "-", "-"
+			}
+			fmt.Fprintf(e.stdout, "%-26s  %-19s  %-10s  %-12s  %-14s  %-10s  %9s  %s\n", r.ID, r.FiledAt.Local().Format("2006-01-02 15:04:05"),
+				r.Precedence, r.Classification, r.From, r.State, size, to)
+		}
+		if page.Withheld > 0 && !e.json {
+			fmt.Fprintf(e.stdout, "(%d above this operator's clearance not shown)\n", page.Withheld)
+		}
+		if page.Resume == 0 {
+			return nil
+		}
+		if !c.All {
+			if !e.json {
+				fmt.Fprintf(e.stdout, "more: --before %d\n", page.Resume)
+			}
+			return nil
+		}
+		q.Before = page.Resume
+	}
 }

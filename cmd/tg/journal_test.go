@@ -71,3 +71,51 @@ func TestRetrieveAndResendCommands(t *testing.T) {
 		t.Fatalf("operator resend: %d %q %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// tg journal lists an agency's telegrams, sent and received, newest
+// first, with their state: in custody, settled (in the journal), purged;
+// a terminal only its own agency's; pages cover every telegram once.
+func TestJournalCommand(t *testing.T) {
+	site := daemontest.Start(t)
+	hn, tu := site.IDDir("HN.UBND"), site.IDDir("NA.TU")
+	var sent []string
+	for i := 0; i < 5; i++ {
+		r := tg(t, "", "--id", hn, "send", "--to", "NA.TU", "--subject", "bí mật", "x")
+		sent = append(sent, strings.TrimSpace(r.stdout))
+	}
+	r := tg(t, "", "--id", tu, "send", "--to", "HN.UBND", "trả lời")
+	reply := strings.TrimSpace(r.stdout)
+	tg(t, "", "--id", tu, "inbox") // the five are delivered: settled
+
+	r = tg(t, "", "--id", hn, "--json", "journal")
+	rows := jsonLines(t, r.stdout)
+	if r.code != 0 || len(rows) != 6 || rows[0]["id"] != reply || rows[0]["state"] != "in_custody" || rows[1]["id"] != sent[4] || rows[1]["state"] != "settled" {
+		t.Fatalf("journal: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	for _, k := range []string{"id", "filed_at", "from", "to", "precedence", "classification", "body_len", "state"} {
+		if _, ok := rows[1][k]; !ok {
+			t.Errorf("journal JSON lacks %q: %v", k, rows[1])
+		}
+	}
+	if strings.Contains(r.stdout, "bí mật") {
+		t.Fatal("journal printed a subject")
+	}
+	// Pages of two cover the six exactly once.
+	seen := map[string]bool{}
+	r = tg(t, "", "--id", hn, "--json", "journal", "--limit", "2", "--all")
+	for _, row := range jsonLines(t, r.stdout) {
+		if seen[row["id"].(string)] {
+			t.Fatalf("%s listed twice", row["id"])
+		}
+		seen[row["id"].(string)] = true
+	}
+	if len(seen) != 6 {
+		t.Fatalf("paged journal: %d telegrams, want 6\n%s", len(seen), r.stdout)
+	}
+	if r = tg(t, "", "--id", hn, "journal", "--agency", "CP.VPCP"); r.code != 3 {
+		t.Fatalf("another agency's journal: exit %d %s", r.code, r.stderr)
+	}
+	if r = tg(t, "", "--id", site.IDDir("auditor"), "--json", "journal", "--agency", "NA.TU"); len(jsonLines(t, r.stdout)) != 6 {
+		t.Fatalf("auditor's journal of NA.TU: %q %s", r.stdout, r.stderr)
+	}
+}

@@ -26,6 +26,7 @@ type cli struct {
 	Receipts receiptsCmd `cmd:"" help:"Receive delivery reports for telegrams this agency filed."`
 	Retrieve retrieveCmd `cmd:"" help:"A copy of a telegram from the switch's journal: one this agency sent, or was delivered; any for an auditor. Marked as a copy, never stored as a delivery."`
 	Resend   resendCmd   `cmd:"" help:"Send a delivered telegram again, flagged possible duplicate (the sender agency or an operator)."`
+	Journal  journalCmd  `cmd:"" help:"List the telegrams an agency sent or was sent, newest first, from custody and the journal: header fields only."`
 	Certs    certsCmd    `cmd:"" help:"PKI: create the CA, issue certificates."`
 	Keys     keysCmd     `cmd:"" help:"Encryption at rest: rotate the data-encryption key (operator)."`
 	Clock    clockCmd    `cmd:"" help:"The switch's clock, and whether it trusts it; --confirm vouches for its wall clock (operator)."`

@@ -45,3 +45,11 @@ func (c *Client) Resend(ctx context.Context, id telegram.ID, to telegram.Address
 	err := c.request(ctx, wire.TResend, wire.ResendRequest{ID: id, To: to, Reason: reason}, wire.TResent, &r)
 	return r, err
 }
+
+// Journal lists one page of the telegrams an agency sent or was sent,
+// newest filing first (header fields only).
+func (c *Client) Journal(ctx context.Context, q wire.JournalQuery) (wire.JournalPage, error) {
+	var r wire.JournalPage
+	err := c.request(ctx, wire.TJournal, q, wire.TJournaled, &r)
+	return r, err
+}

@@ -44,6 +44,10 @@ func FuzzHandlers(f *testing.F) {
 		{wire.TOperate, enc(wire.Operate{Action: "cancel", ID: id, Reason: "\x1b[2J"})},
 		{wire.TOperate, enc(wire.Operate{Action: "hold_agency", Agency: "XX"})},
 		{wire.TClock, enc(wire.ClockRequest{Confirm: true})},
+		{wire.TRetrieve, enc(wire.RetrieveRequest{ID: id})},
+		{wire.TResend, enc(wire.ResendRequest{ID: id, To: "\x01", Reason: "\x1b[2J"})},
+		{wire.TJournal, enc(wire.JournalQuery{Limit: -5, Before: 1 << 63})},
+		{wire.TJournal, enc(wire.JournalQuery{Agency: "NA.TU", Limit: 1 << 30})},
 		{99, []byte{0xa0}},
 		{wire.TAuditQuery, []byte{0xff, 0xff}},
 	}

@@ -129,3 +129,83 @@ func mayResend(who certs.Identity, h telegram.Header) error {
 	}
 	return fault.Errorf("resend", fault.Permission, "only the sender agency or an operator may send telegram %s again", h.ID)
 }
+
+// handleJournal lists an agency's telegrams through the audit log's
+// index: a filing it made, or a queueing (or deferral) to it, names a
+// telegram; each is then looked up in custody and the journal. It takes
+// the audit query slot and scan budget, like any audit query.
+func (sess *session) handleJournal(str *quic.Stream, payload []byte) {
+	var req wire.JournalQuery
+	if err := wire.Decode(wire.TJournal, payload, &req); err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	if sess.id.Role == certs.Terminal {
+		if req.Agency != "" && req.Agency != sess.id.Agency {
+			sess.deny(str, fault.Errorf("journal", fault.Permission, "a terminal lists only its own agency's telegrams, not %s's", req.Agency))
+			return
+		}
+		req.Agency = sess.id.Agency
+	}
+	if req.Limit <= 0 {
+		req.Limit = 50
+	}
+	req.Limit = min(req.Limit, 1000)
+	q := store.AuditQuery{Agency: req.Agency, Since: req.Since, Until: req.Until, To: req.Before, Newest: true,
+		Limit: store.MaxQueryLimit, Scan: auditScanBudget}
+	if req.Agency == "" {
+		q.Event = store.AuditFiled
+	}
+	if !sess.s.auditReads.take(sess.s.cfg.RequestTimeout) {
+		sess.replyError(str, fault.E("journal", fault.Unavailable, "the switch is answering as many audit queries as it may at once; retry"))
+		return
+	}
+	entries, resume, err := sess.s.store.QueryAuditPage(q)
+	sess.s.auditReads.give()
+	if err != nil {
+		sess.replyError(str, err)
+		return
+	}
+	var page wire.JournalPage
+	seen := map[telegram.ID]bool{}
+	for i, e := range entries {
+		names := e.Event == store.AuditFiled && (req.Agency == "" || e.From == req.Agency) ||
+			(e.Event == store.AuditQueued || e.Event == store.AuditDeferred) && e.To == req.Agency
+		if !names || seen[e.ID] {
+			continue
+		}
+		if len(page.Rows)+page.Withheld == req.Limit {
+			resume = entries[i-1].Index // go on below the last entry read
+			break
+		}
+		seen[e.ID] = true
+		if e.Classification > sess.id.Clearance && sess.id.Role == certs.Operator {
+			page.Withheld++
+			continue
+		}
+		page.Rows = append(page.Rows, sess.journalRow(e))
+	}
+	if resume == 0 && len(entries) == store.MaxQueryLimit {
+		resume = entries[len(entries)-1].Index
+	}
+	page.Resume = resume
+	wire.WriteFrame(str, wire.TJournaled, page)
+}
+
+// journalRow describes the telegram an audit entry names, from custody or
+// the journal, or from the entry alone once purged.
+func (sess *session) journalRow(e store.AuditEntry) wire.JournalRow {
+	row := wire.JournalRow{ID: e.ID, FiledAt: e.ID.Time(), From: e.From, Precedence: e.Precedence,
+		Classification: e.Classification, State: "purged"}
+	h, states, err := sess.s.store.Deliveries(e.ID)
+	if err != nil {
+		return row
+	}
+	row.FiledAt, row.To, row.BodyLen, row.State = h.FiledAt, h.Addressees(), h.BodyLen, "settled"
+	for _, ds := range states {
+		if ds.Pending() || ds.Parked() {
+			row.State = "in_custody"
+		}
+	}
+	return row
+}

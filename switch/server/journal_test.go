@@ -12,6 +12,7 @@ import (
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // A delivered telegram stays in the journal: the sender and the addressee
@@ -114,5 +115,9 @@ func TestJournalPurge(t *testing.T) {
 	}
 	if n := auditCount(t, site, store.AuditDelivered, id); n != 1 {
 		t.Fatalf("%d delivered entries after the purge, want 1 (audit entries stay)", n)
+	}
+	page, err := site.Dial("HN.UBND").Journal(context.Background(), wire.JournalQuery{})
+	if err != nil || len(page.Rows) != 1 || page.Rows[0].ID != id || page.Rows[0].State != "purged" || page.Rows[0].From != "HN.UBND" {
+		t.Fatalf("journal after the purge: %+v %v", page, err)
 	}
 }

@@ -59,6 +59,8 @@ var routes = map[wire.Type]route{
 		"a copy, never a delivery; terminal: telegrams its agency sent, or was sent once delivered to it; auditor: any; each up to the certificate's clearance", plain((*session).handleRetrieve)},
 	wire.TResend: {"send telegrams again", []certs.Role{certs.Terminal, certs.Operator},
 		"terminal: telegrams its agency sent; operator: any; each up to the certificate's clearance; only to addressees it was delivered to, flagged possible duplicate", plain((*session).handleResend)},
+	wire.TJournal: {"list telegrams by agency and date", people,
+		"header fields only, never the subject or the body; terminal: its own agency's; operator: up to its clearance (others counted as withheld)", plain((*session).handleJournal)},
 }
 
 // dispatch runs a request through the table.

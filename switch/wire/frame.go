@@ -68,6 +68,8 @@ const (
 	TRetrieved Type = 33 // ← Retrieved, then the body
 	TResend    Type = 34 // sender's terminal or operator → ResendRequest
 	TResent    Type = 35 // ← Resent
+	TJournal   Type = 36 // terminal, operator or auditor → JournalQuery
+	TJournaled Type = 37 // ← JournalPage
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -79,7 +81,7 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TQueues: "queues", TQueuesReply: "queues_reply", TSessions: "sessions", TSessionList: "session_list",
 	TShow: "show", TShowReply: "show_reply", TOperate: "operate", TOperated: "operated",
 	TClock: "clock", TClockReply: "clock_reply", TRetrieve: "retrieve", TRetrieved: "retrieved",
-	TResend: "resend", TResent: "resent"}
+	TResend: "resend", TResent: "resent", TJournal: "journal", TJournaled: "journal_page"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {
