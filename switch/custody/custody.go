@@ -348,7 +348,8 @@ func Offer(s State, expired, afterCrash, handedOut bool, p Policy) (d Decision, 
 }
 
 // Finished reports whether no addressee waits for the telegram any more,
-// parked ones included (they may be requeued): its body can go.
+// parked ones included (they may be requeued): it is settled, and kept
+// only for the journal's retention.
 func Finished(states []State) bool {
 	for _, s := range states {
 		if s.Phase.Pending() || s.Phase == Parked {

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +17,6 @@ import (
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
-	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -47,18 +45,7 @@ func TestHandshakeFloodFromManySources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss, err := ca.Issue(certs.Request{Name: "rogue " + strings.Repeat("x", 2000), Role: certs.Terminal,
-		Agency: "NA.TU", Clearance: telegram.Secret, Validity: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sitePEM, err := os.ReadFile(filepath.Join(site.IDDir("NA.TU"), certs.FolderCA))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := certs.WriteFolder(site.IDDir("rogue"), iss, sitePEM, site.Server.Addr().String()); err != nil {
-		t.Fatal(err)
-	}
+	foreignIdentity(t, site, ca, "rogue", "rogue "+strings.Repeat("x", 2000))
 	f, err := certs.LoadFolder(site.IDDir("rogue"))
 	if err != nil {
 		t.Fatal(err)

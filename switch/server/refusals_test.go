@@ -21,6 +21,24 @@ import (
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
+// foreignIdentity writes identity folder name for a terminal of NA.TU
+// whose certificate (named cn) comes from ca, not the site's CA, with the
+// site's CA and address, as a rogue client would hold it.
+func foreignIdentity(t *testing.T, site *daemontest.Site, ca *certs.CA, name, cn string) {
+	t.Helper()
+	iss, err := ca.Issue(certs.Request{Name: cn, Role: certs.Terminal, Agency: "NA.TU", Clearance: telegram.Secret, Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sitePEM, err := os.ReadFile(filepath.Join(site.IDDir("NA.TU"), certs.FolderCA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.WriteFolder(site.IDDir(name), iss, sitePEM, site.Server.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 var moreLikeThis = regexp.MustCompile(`^(\d+) more like this in `)
 
 // represented counts the refusals the entries stand for: one each, or
@@ -105,23 +123,12 @@ func TestHandshakeRefusalsWithinBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sitePEM, err := os.ReadFile(filepath.Join(site.IDDir("NA.TU"), certs.FolderCA))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const rogues = 300
 	start := time.Now()
 	defer func() { t.Logf("the flood took %s", time.Since(start).Round(time.Millisecond)) }()
 	for i := 0; i < rogues; i++ {
-		iss, err := ca.Issue(certs.Request{Name: fmt.Sprintf("rogue %d %s", i, strings.Repeat("x", 2000)), Role: certs.Terminal,
-			Agency: "NA.TU", Clearance: telegram.Secret, Validity: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
 		name := "rogue" + strconv.Itoa(i)
-		if err := certs.WriteFolder(site.IDDir(name), iss, sitePEM, site.Server.Addr().String()); err != nil {
-			t.Fatal(err)
-		}
+		foreignIdentity(t, site, ca, name, fmt.Sprintf("rogue %d %s", i, strings.Repeat("x", 2000)))
 		// In TLS 1.3 the client may be done before the switch has
 		// looked at its certificate: wait for the switch's verdict.
 		if c, err := rawDial(t, site, name, nil); err == nil {
