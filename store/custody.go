@@ -173,6 +173,17 @@ func (c *commitCtx) takeOut(q SubQueue, p custody.Place, ds DeliveryState) error
 
 // finished reports whether no addressee of h waits for it any more (as
 // this commit leaves them); settled is an addressee this commit settled.
+// Settled reports whether no addressee waits for a telegram any more,
+// given all its delivery states (custody.Finished): it is kept only for
+// the journal's retention.
+func Settled(states map[telegram.Address]DeliveryState) bool {
+	cs := make([]custody.State, 0, len(states))
+	for _, ds := range states {
+		cs = append(cs, ds.custody(false))
+	}
+	return custody.Finished(cs)
+}
+
 func (c *commitCtx) finished(h telegram.Header, settled telegram.Address) (bool, error) {
 	var states []custody.State
 	for _, a := range h.Addressees() {

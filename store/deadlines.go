@@ -81,33 +81,50 @@ func dueEnd(kind byte, now time.Time) []byte {
 // page; entries that stay in the index (deliveries in flight) are not
 // returned again within one pass.
 func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []telegram.ID, next []byte, err error) {
-	end := dueEnd(kind, now)
 	err = s.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kind}})
-		defer it.Close()
-		if cursor == nil {
-			it.Rewind()
-		} else {
-			it.Seek(append(append([]byte(nil), cursor...), 0)) // the smallest key after cursor
-		}
-		for ; it.Valid() && len(ids) < limit; it.Next() {
-			k := it.Item().Key()
-			if string(k) >= string(end) {
-				break
-			}
-			next = it.Item().KeyCopy(nil)
-			v, err := s.value(it.Item())
-			if err != nil || len(v) != len(telegram.ID{}) {
+		s.timers(txn, kind, cursor, dueEnd(kind, now), func(key []byte, id telegram.ID, ok bool) bool {
+			next = key
+			if !ok {
 				// A damaged timer names no telegram to act on; the
 				// telegram's own records are checked when it is read.
-				s.log.Error("unreadable timer skipped", zap.Binary("key", next), zap.Error(err))
-				continue
+				s.log.Error("unreadable timer skipped", zap.Binary("key", key))
+				return true
 			}
-			ids = append(ids, telegram.ID(v))
-		}
+			ids = append(ids, id)
+			return len(ids) < limit
+		})
 		return nil
 	})
 	return ids, next, err
+}
+
+// timers calls fn with the timers of kind in txn, earliest first, after
+// cursor (nil: from the first) and before end, until fn returns false:
+// each timer's key (a copy) and the telegram it names (ok false: the
+// timer is damaged and names none).
+func (s *Store) timers(txn *badger.Txn, kind byte, cursor, end []byte, fn func(key []byte, id telegram.ID, ok bool) bool) {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kind}})
+	defer it.Close()
+	if cursor == nil {
+		it.Rewind()
+	} else {
+		it.Seek(append(append([]byte(nil), cursor...), 0)) // the smallest key after cursor
+	}
+	for ; it.Valid(); it.Next() {
+		k := it.Item().KeyCopy(nil)
+		if string(k) >= string(end) {
+			return
+		}
+		v, err := s.value(it.Item())
+		ok := err == nil && len(v) == len(telegram.ID{})
+		var id telegram.ID
+		if ok {
+			id = telegram.ID(v)
+		}
+		if !fn(k, id, ok) {
+			return
+		}
+	}
 }
 
 // stepAddressees applies the custody event ev makes from telegram id's

@@ -119,8 +119,9 @@
 // naming them needs the index key.
 //
 // Sealing. Every value is sealed by the keyring (crypto.Keyring: AEAD bound
-// to the storage key and the data key's ID); the audit index, receiving
-// and clean-stop markers are empty.
+// to the storage key and the data key's ID); the receiving and clean-stop
+// markers, and audit index keys of the form written before format 2, are
+// empty.
 //
 // Outside the Badger folder, beside the keyring, the store keeps a copy of
 // its latest checkpoint (lastcheckpoint.go). Space: value-log files are

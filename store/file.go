@@ -188,12 +188,15 @@ const minChunkClass = 256
 // only to a power of two (and to 64 KiB by its chunk count), not to the
 // byte. The padding is sealed with the chunk; the header's BodyLen says
 // where the body ends.
-func chunkClass(n int) int {
+func chunkClass(n int) int { return min(sizeClass(n), ChunkSize) }
+
+// sizeClass is the next power of two from minChunkClass at or above n.
+func sizeClass(n int) int {
 	c := minChunkClass
 	for c < n {
 		c *= 2
 	}
-	return min(c, ChunkSize)
+	return c
 }
 
 // padChunk returns b padded with zeros to its chunk class.

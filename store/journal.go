@@ -69,34 +69,23 @@ func (s *Store) PurgeDue(now time.Time, limit int) (int, error) {
 // of space: custody comes first), audited with why. It returns how many
 // timers it took (0: the journal is empty).
 func (s *Store) PurgeEarly(limit int, why string) (int, error) {
-	return s.purgeTimers(nil, time.Time{}, limit, why)
+	return s.purgeTimers([]byte{pPurge + 1}, time.Time{}, limit, why)
 }
 
-// purgeTimers takes up to limit purge timers below end (nil: all) in one
-// commit, purging their telegrams as of now, or at once if early says why.
+// purgeTimers takes up to limit purge timers below end in one commit,
+// purging their telegrams as of now, or at once if early says why. A
+// damaged timer is taken out and purges nothing.
 func (s *Store) purgeTimers(end []byte, now time.Time, limit int, early string) (int, error) {
 	var n int
 	err := s.submit(&op{prec: telegram.Routine, apply: func(c *commitCtx) error {
-		n = 0
 		var keys [][]byte
 		var ids []telegram.ID
-		it := c.txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pPurge}})
-		for it.Rewind(); it.Valid() && len(keys) < limit; it.Next() {
-			k := it.Item().KeyCopy(nil)
-			if end != nil && string(k) >= string(end) {
-				break
-			}
-			keys = append(keys, k)
-			v, err := c.s.value(it.Item())
-			if err != nil || len(v) != len(telegram.ID{}) {
-				ids = append(ids, telegram.ID{}) // a damaged timer: taken out, nothing purged
-				continue
-			}
-			ids = append(ids, telegram.ID(v))
-		}
-		it.Close()
+		c.s.timers(c.txn, pPurge, nil, end, func(key []byte, id telegram.ID, _ bool) bool {
+			keys, ids = append(keys, key), append(ids, id) // a damaged timer's id is zero
+			return len(keys) < limit
+		})
+		n = len(keys)
 		for i, id := range ids {
-			n++
 			if err := c.txn.Delete(keys[i]); err != nil {
 				return err
 			}
@@ -122,14 +111,20 @@ func (c *commitCtx) purge(id telegram.ID, now time.Time, early string) error {
 	if err != nil {
 		return nil // left for an operator: Integrity shows when it is read
 	}
-	if finished, err := c.finished(h, ""); err != nil || !finished {
-		return err // sent again and waiting: its next settlement times the purge
-	}
-	var last time.Time
+	var states []custody.State
+	var last time.Time // the latest settlement
 	for _, a := range h.Addressees() {
-		if ds, err := c.s.getDelivery(c.txn, id, a); err == nil && ds.At.After(last) {
+		ds, err := c.s.getDelivery(c.txn, id, a)
+		if err != nil {
+			return err
+		}
+		states = append(states, ds.custody(false))
+		if ds.At.After(last) {
 			last = ds.At
 		}
+	}
+	if !custody.Finished(states) {
+		return nil // sent again and waiting: its next settlement times the purge
 	}
 	if early == "" && now.Before(last.Add(c.s.retention())) {
 		return nil // settled again since: a later timer purges it

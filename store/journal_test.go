@@ -96,3 +96,34 @@ func TestJournalRetention(t *testing.T) {
 		t.Fatalf("resend after the purge: %v", err)
 	}
 }
+
+// The journal gives way, custody never: an early purge (disk pressure)
+// takes the timer of a telegram sent again and still waiting, and leaves
+// the telegram queued, whole.
+func TestEarlyPurgeLeavesCustodyAlone(t *testing.T) {
+	s, _ := openWith(t, t.TempDir(), func(o *Options) { o.Retention = time.Hour })
+	defer s.Close()
+	q := SubQueue{Agency: "NA.TU", Prec: telegram.Routine, Class: telegram.Secret}
+	r, _ := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""), Body: []byte("giữ lại")})
+	es, _ := s.ScanQueue(q, 0, 10)
+	if done, err := s.Ack(Ack{Queue: q, Seq: es[0].Seq, ID: r.ID, Terminal: "NA.TU/t", Head: es[0].Seq + 1}); !done || err != nil {
+		t.Fatalf("ack: %v %v", done, err)
+	}
+	if res, err := s.Resend(r.ID, "", "op", ""); err != nil || len(res.Done) != 1 {
+		t.Fatalf("resend: %+v %v", res, err)
+	}
+	if n, err := s.PurgeEarly(100, "the disk is short of space"); err != nil || n != 1 {
+		t.Fatalf("early purge: %d timers, %v; want the one", n, err)
+	}
+	h, err := s.Header(r.ID)
+	var b bytes.Buffer
+	if err != nil || writeBody(s, h, &b) != nil || b.String() != "giữ lại" {
+		t.Fatalf("the telegram waiting again lost its records: %v", err)
+	}
+	if es, _ := s.ScanQueue(q, 0, 10); len(es) != 1 || es[0].ID != r.ID {
+		t.Fatalf("queue after the early purge: %+v", es)
+	}
+	if es, _ := s.QueryAudit(AuditQuery{Event: audit.Purged, Limit: 10}); len(es) != 0 {
+		t.Fatalf("%d purges audited, want none", len(es))
+	}
+}

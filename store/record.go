@@ -53,13 +53,7 @@ func decodeRecord(b []byte, v any) error { return recDec.Unmarshal(b, v) }
 // padRecord pads an encoded record with zeros to its size class (a power
 // of two from 256 bytes, as body chunks: file.go), so that its sealed
 // length says little of what it holds.
-func padRecord(b []byte) []byte {
-	c := minChunkClass
-	for c < len(b) {
-		c *= 2
-	}
-	return append(b, make([]byte, c-len(b))...)
-}
+func padRecord(b []byte) []byte { return append(b, make([]byte, sizeClass(len(b))-len(b))...) }
 
 // decodePadded decodes a record stored padded (or exact: records written
 // before padding). Anything after the record must be zeros.

@@ -78,18 +78,28 @@ func (p *printer) print(m client.Message) error {
 	if p.e.json {
 		return p.e.emit(m)
 	}
-	p.e.mu.Lock()
-	defer p.e.mu.Unlock()
+	mark := ""
+	if m.PossibleDuplicate {
+		mark = "POSSIBLE DUPLICATE"
+	}
+	return p.e.showTelegram(m, mark)
+}
+
+// showTelegram prints a telegram for its reader (from the inbox, or a
+// copy from the journal), mark after its heading, text from others made
+// safe unless --raw.
+func (e *env) showTelegram(m client.Message, mark string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	info := "-"
 	if len(m.Info) > 0 {
 		info = join(m.Info)
 	}
-	dup := ""
-	if m.PossibleDuplicate {
-		dup = "  POSSIBLE DUPLICATE"
+	if mark != "" {
+		mark = "  " + mark
 	}
-	_, err := fmt.Fprintf(p.e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
-		m.ID, m.Precedence, m.Classification, dup, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), p.e.line(m.Subject), p.e.text(string(m.Body)))
+	_, err := fmt.Fprintf(e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
+		m.ID, m.Precedence, m.Classification, mark, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), e.line(m.Subject), e.text(string(m.Body)))
 	return err
 }
 

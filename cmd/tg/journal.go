@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -37,13 +35,7 @@ func (c *retrieveCmd) Run(e *env) error {
 			Retrieved bool `json:"retrieved"`
 		}{m, true})
 	}
-	info := "-"
-	if len(m.Info) > 0 {
-		info = join(m.Info)
-	}
-	_, err = fmt.Fprintf(e.stdout, "=== %s  %s  %s  RETRIEVED COPY (not a new delivery)\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
-		m.ID, m.Precedence, m.Classification, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), e.line(m.Subject), e.text(string(m.Body)))
-	return err
+	return e.showTelegram(m, "RETRIEVED COPY (not a new delivery)")
 }
 
 type resendCmd struct {
@@ -76,7 +68,7 @@ func (c *resendCmd) Run(e *env) error {
 		}{id, r.Resent, r.Skipped})
 	}
 	if len(r.Resent) == 0 {
-		fmt.Fprintf(e.stdout, "%s: not sent again: delivered to none of %s yet\n", id, joinOr(r.Skipped))
+		fmt.Fprintf(e.stdout, "%s: not sent again: delivered to none of %s yet\n", id, join(r.Skipped))
 		return nil
 	}
 	fmt.Fprintf(e.stdout, "%s: sent again to %s, flagged possible duplicate\n", id, join(r.Resent))
@@ -84,13 +76,6 @@ func (c *resendCmd) Run(e *env) error {
 		fmt.Fprintf(e.stdout, "not to %s: not delivered there\n", join(r.Skipped))
 	}
 	return nil
-}
-
-func joinOr(list []telegram.Address) string {
-	if len(list) == 0 {
-		return "its addressees"
-	}
-	return strings.TrimSpace(join(list))
 }
 
 type journalCmd struct {

@@ -95,41 +95,6 @@ func (sess *session) handleResend(str *quic.Stream, payload []byte) {
 	wire.WriteFrame(str, wire.TResent, wire.Resent{Resent: res.Done, Skipped: res.Skipped})
 }
 
-// mayRetrieve says whether who may have a copy of telegram h, whose
-// addressees' states are given, and to which agency the audit entry names
-// it given (none for an auditor, or for the sender's own copy): the
-// sender's terminals, an addressee's once it was delivered to it, and
-// auditors, each cleared to the classification.
-func mayRetrieve(who certs.Identity, h telegram.Header, states map[telegram.Address]store.DeliveryState) (telegram.Address, error) {
-	if h.Classification > who.Clearance {
-		return "", fault.Errorf("retrieve", fault.Permission, "telegram %s is classified above this certificate's clearance (%s)", h.ID, who.Clearance)
-	}
-	switch {
-	case who.Role == certs.Auditor, who.Agency == h.From:
-		return "", nil
-	}
-	ds, ok := states[who.Agency]
-	switch {
-	case !ok:
-		return "", fault.Errorf("retrieve", fault.Permission, "telegram %s was not sent by or to %s", h.ID, who.Agency)
-	case ds.Status != telegram.Delivered:
-		return "", fault.Errorf("retrieve", fault.Invalid, "telegram %s has not been delivered to %s yet: it comes through the inbox", h.ID, who.Agency)
-	}
-	return who.Agency, nil
-}
-
-// mayResend says whether who may send telegram h again: an operator, or a
-// terminal of the sender agency, cleared to its classification.
-func mayResend(who certs.Identity, h telegram.Header) error {
-	switch {
-	case h.Classification > who.Clearance:
-		return fault.Errorf("resend", fault.Permission, "telegram %s is classified above this certificate's clearance (%s)", h.ID, who.Clearance)
-	case who.Role == certs.Operator, who.Agency == h.From:
-		return nil
-	}
-	return fault.Errorf("resend", fault.Permission, "only the sender agency or an operator may send telegram %s again", h.ID)
-}
-
 // handleJournal lists an agency's telegrams through the audit log's
 // index: a filing it made, or a queueing (or deferral) to it, names a
 // telegram; each is then looked up in custody and the journal. It takes
@@ -140,12 +105,10 @@ func (sess *session) handleJournal(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	if sess.id.Role == certs.Terminal {
-		if req.Agency != "" && req.Agency != sess.id.Agency {
-			sess.deny(str, fault.Errorf("journal", fault.Permission, "a terminal lists only its own agency's telegrams, not %s's", req.Agency))
-			return
-		}
-		req.Agency = sess.id.Agency
+	req, err := journalScope(sess.id, req)
+	if err != nil {
+		sess.deny(str, err)
+		return
 	}
 	if req.Limit <= 0 {
 		req.Limit = 50
@@ -201,11 +164,9 @@ func (sess *session) journalRow(e store.AuditEntry) wire.JournalRow {
 	if err != nil {
 		return row
 	}
-	row.FiledAt, row.To, row.BodyLen, row.State = h.FiledAt, h.Addressees(), h.BodyLen, "settled"
-	for _, ds := range states {
-		if ds.Pending() || ds.Parked() {
-			row.State = "in_custody"
-		}
+	row.FiledAt, row.To, row.BodyLen, row.State = h.FiledAt, h.Addressees(), h.BodyLen, "in_custody"
+	if store.Settled(states) {
+		row.State = "settled"
 	}
 	return row
 }

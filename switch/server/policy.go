@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -87,4 +88,54 @@ func mayHandle(who certs.Identity, h telegram.Header) error {
 		return fault.Errorf("operator", fault.Permission, "telegram %s is classified above this operator's clearance (%s)", h.ID, who.Clearance)
 	}
 	return nil
+}
+
+// The journal's conditions.
+
+// mayRetrieve says whether who may have a copy of telegram h, whose
+// addressees' states are given, and to which agency the audit entry names
+// it given (none for an auditor, or for the sender's own copy): the
+// sender's terminals, an addressee's once it was delivered to it, and
+// auditors, each cleared to the classification.
+func mayRetrieve(who certs.Identity, h telegram.Header, states map[telegram.Address]store.DeliveryState) (telegram.Address, error) {
+	if h.Classification > who.Clearance {
+		return "", fault.Errorf("retrieve", fault.Permission, "telegram %s is classified above this certificate's clearance (%s)", h.ID, who.Clearance)
+	}
+	switch {
+	case who.Role == certs.Auditor, who.Agency == h.From:
+		return "", nil
+	}
+	ds, ok := states[who.Agency]
+	switch {
+	case !ok:
+		return "", fault.Errorf("retrieve", fault.Permission, "telegram %s was not sent by or to %s", h.ID, who.Agency)
+	case ds.Status != telegram.Delivered:
+		return "", fault.Errorf("retrieve", fault.Invalid, "telegram %s has not been delivered to %s yet: it comes through the inbox", h.ID, who.Agency)
+	}
+	return who.Agency, nil
+}
+
+// mayResend says whether who may send telegram h again: an operator, or a
+// terminal of the sender agency, cleared to its classification.
+func mayResend(who certs.Identity, h telegram.Header) error {
+	switch {
+	case h.Classification > who.Clearance:
+		return fault.Errorf("resend", fault.Permission, "telegram %s is classified above this certificate's clearance (%s)", h.ID, who.Clearance)
+	case who.Role == certs.Operator, who.Agency == h.From:
+		return nil
+	}
+	return fault.Errorf("resend", fault.Permission, "only the sender agency or an operator may send telegram %s again", h.ID)
+}
+
+// journalScope narrows a journal listing to what who may list: a
+// terminal, its own agency only.
+func journalScope(who certs.Identity, q wire.JournalQuery) (wire.JournalQuery, error) {
+	if who.Role != certs.Terminal {
+		return q, nil
+	}
+	if q.Agency != "" && q.Agency != who.Agency {
+		return q, fault.Errorf("journal", fault.Permission, "a terminal lists only its own agency's telegrams, not %s's", q.Agency)
+	}
+	q.Agency = who.Agency
+	return q, nil
 }
