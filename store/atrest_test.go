@@ -72,7 +72,7 @@ func TestDiskShowsNoMetadata(t *testing.T) {
 		}
 		var n int
 		s.db.View(func(txn *badger.Txn) error {
-			item, err := txn.Get(s.ks.headerKey(h.ID))
+			item, err := txn.Get(s.HeaderKey(h.ID))
 			if err == nil {
 				n = int(item.ValueSize())
 			}
@@ -136,9 +136,9 @@ func TestDiskShowsNoMetadata(t *testing.T) {
 			t.Errorf("keys under %q have %d lengths", p, len(ls))
 		}
 	}
-	for _, p := range f1Prefixes {
+	for _, p := range append(f1Prefixes, f2Prefixes...) {
 		if lengths[p] != nil {
-			t.Errorf("keys under format-1 prefix %q", p)
+			t.Errorf("keys under old prefix %q", p)
 		}
 	}
 	for n := range headerLen {

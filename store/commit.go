@@ -256,6 +256,11 @@ func (s *Store) putCounters(txn *badger.Txn, st *state) error {
 			return err
 		}
 	}
+	if st.filings != s.st.filings {
+		if err := txn.Set(metaKey("filings"), s.sealValue(metaKey("filings"), putU64(st.filings))); err != nil {
+			return err
+		}
+	}
 	if st.rseq != s.st.rseq {
 		if err := txn.Set(metaKey("rseq"), s.sealValue(metaKey("rseq"), putU64(st.rseq))); err != nil {
 			return err

@@ -27,20 +27,23 @@
 // deliveries are settled first. New filings are taken at most MaxFilings
 // per commit.
 //
-// Key layout (format 2; FormatVersion, format.go). No key carries
+// Key layout (format 3; FormatVersion, format.go). No key carries
 // plaintext, a telegram ID, a precedence or a classification: an agency
 // address appears only as its tag (16 bytes of HMAC-SHA256 under the
 // keyring's index key), and so does a sender reference, a telegram (one
-// tag for its header, body and audit index, another for each addressee's
-// delivery state, another for each timer), and a sub-queue (agency tag,
-// precedence and classification together).
+// tag for its filing number and audit index, another for each timer), and
+// a sub-queue (agency tag, precedence and classification together). A
+// telegram's own records are keyed by its filing number (number.go): a
+// count the store keeps, so that Badger receives them in key order.
 //
-//	m<name>                                  counters (queue and receipt sequence, audit log size); the
-//	                                         format version; the audit log's signing and verifier keys;
+//	m<name>                                  counters (queue and receipt sequence, filings, audit log size);
+//	                                         the format version; the audit log's signing and verifier keys;
 //	                                         the clean-stop marker and the suspect bound (handout.go)
-//	H<telegram tag>                          telegram header, padded to a power of two from 256 bytes
-//	B<telegram tag><chunk:4>                 body, in 64 KiB chunks, the last padded likewise
-//	S<delivery tag>                          delivery state for one addressee (tag of ID and agency tag)
+//	N<telegram tag>                          the telegram's filing number
+//	t<number:8>                              telegram header, padded to a power of two from 256 bytes
+//	u<number:8><chunk:4>                     body, in 64 KiB chunks, the last padded likewise
+//	s<number:8><addressee tag:8>             delivery state for one addressee (8 bytes of a tag of the ID and
+//	                                         the agency's tag: not the agency's tag, so it joins no agency)
 //	k<sub-queue tag><seq:8>                  queue entry → telegram ID
 //	K<sub-queue tag>                         queue head: lowest sequence possibly present
 //	F<sub-queue tag>                         a sub-queue's figures for operators (counts.go)
@@ -64,9 +67,10 @@
 //	                                         (a, I, Y, n, c: store/auditlog's)
 //
 // A store of format 1 (telegram IDs in h, b, d, x, o, e and A keys;
-// precedence and classification in q, Q and D keys) is migrated at its
-// first start by this version, resumably (format.go), and the migration
-// is audited. TestDiskShowsNoMetadata dumps every key and value in every
+// precedence and classification in q, Q and D keys) or format 2 (a
+// telegram's header, body and delivery states under random tags: H, B, S)
+// is migrated at its first start by this version, resumably (format.go),
+// and the migration is audited. TestDiskShowsNoMetadata dumps every key and value in every
 // version Badger keeps, and every byte of every file, and finds no
 // telegram ID or filing time, and no agency tag outside the per-agency
 // records above.
@@ -74,15 +78,17 @@
 // What the disk still shows without the keys (the values are sealed; the
 // keys are opaque but not silent):
 //
-//   - Record counts and sizes: how many telegrams are stored (H), waiting
+//   - Record counts and sizes: how many telegrams are stored (t), to how
+//     many addressees each (s keys under its number), waiting
 //     per sub-queue tag (k), held, parked, deferred or reported per agency
 //     tag (w, p, v, r), filed with a reference per sender tag (i); each
 //     body's size to 64 KiB by its chunk count and its last chunk's to a
 //     power of two; each header's to a power of two (a header over 256
 //     bytes shows a long subject or address list).
-//   - Order: queue, report and list sequences are global, assigned in
-//     commit order, so entries of different tags can be put in filing
-//     order; audit indexes likewise.
+//   - Order: filing numbers, and queue, report and list sequences, are
+//     global, assigned in commit order, so telegrams and entries of
+//     different tags can be put in filing order (but not dated); audit
+//     indexes likewise.
 //   - Times in timer keys, to the nanosecond: expiries, deferred delivery
 //     times, speed-of-service deadlines and the ends of retention (a
 //     purge time is a settlement time plus the retention) (not joined to the telegram's
@@ -101,18 +107,18 @@
 //     between unnamed tags. Hiding this needs a storage layer that does
 //     not expose versions (Badger's own encryption: see below) or commits
 //     stored as sealed records.
-//   - The format-1 keys a migration moved stay in the value-log files
+//   - The old keys a migration moved stay in the value-log files
 //     until value-log GC rewrites them (the tables are rewritten at once:
 //     format.go).
 //
-// The price of opaque keys is order. Format 1's ID-keyed records were
-// written in key order (IDs are ULIDs, filed in time order), so Badger's
-// compaction mostly moved whole tables; format 2's tags land at random,
-// and with a million telegrams queued compaction takes about 45 % of the
-// switch's CPU and throughput falls by more than half (README, measured
-// figures). A per-store filing number as the key of a telegram's records,
-// with one opaque ID-to-number index, would give the order back without
-// showing time; it belongs to issue 16's layout work.
+// Why filing numbers. Format 1's ID-keyed records were written in key
+// order (IDs are ULIDs, filed in time order), so new traffic never
+// overlapped the tables of a backlog and Badger's compaction left them
+// alone; format 2 keyed them by random tags to hide filing times, and with
+// a million telegrams queued compaction took about 45 % of the switch's
+// CPU and throughput fell by more than half. Format 3's filing numbers
+// give the order back without the times; only the small number index (N)
+// lands at random (README, measured figures).
 //
 // Tags are deterministic: the same agency is the same tag everywhere and
 // across restarts, so the traffic's shape between unnamed parties shows;

@@ -102,12 +102,16 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		return FileResult{}, fault.E("store.file", fault.Internal, "encode header", err)
 	}
 	// Reads and checks are done; from here on only writes.
-	if err := c.set(c.s.ks.headerKey(h.ID), padRecord(hb)); err != nil {
+	num, err := c.newNumber(h.ID)
+	if err != nil {
+		return FileResult{}, err
+	}
+	if err := c.set(headerKey(num), padRecord(hb)); err != nil {
 		return FileResult{}, err
 	}
 	for n := 0; n*ChunkSize < len(f.Body); n++ {
 		end := min((n+1)*ChunkSize, len(f.Body))
-		if err := c.set(c.s.ks.bodyKey(h.ID, uint32(n)), padChunk(f.Body[n*ChunkSize:end])); err != nil {
+		if err := c.set(bodyKey(num, uint32(n)), padChunk(f.Body[n*ChunkSize:end])); err != nil {
 			return FileResult{}, err
 		}
 	}
@@ -154,7 +158,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		if err != nil {
 			return FileResult{}, err
 		}
-		if err := c.set(c.s.ks.deliveryKey(h.ID, a), pending); err != nil {
+		if err := c.set(c.s.ks.deliveryKey(num, h.ID, a), pending); err != nil {
 			return FileResult{}, err
 		}
 		for _, ae := range fx.Audit {

@@ -20,7 +20,9 @@ import (
 //	   and classification in queue keys (q, Q, D)
 //	2  opaque tags for all of those (H, B, S, X, O, T, I; k, K, F);
 //	   headers padded to a power of two
-const FormatVersion = 2
+//	3  a telegram's header, body and delivery states keyed by its filing
+//	   number (t, u, s), found through N<telegram tag>
+const FormatVersion = 3
 
 // Format 1's prefixes for the records format 2 moved (its other records
 // are the same in both).
@@ -37,7 +39,19 @@ const (
 	f1AuditByID = 'A' // A<id:16><index:8>, empty
 )
 
-var f1Prefixes = []byte{f1Header, f1Body, f1Delivery, f1Queue, f1QueueHead, f1Counts, f1Expiry, f1Overdue, f1Deferral, f1AuditByID}
+// Format 2's prefixes for the records format 3 moved.
+const (
+	f2Header   = 'H' // H<telegram tag> → header
+	f2Body     = 'B' // B<telegram tag><chunk:4> → body chunk
+	f2Delivery = 'S' // S<tag of (ID, agency tag)> → delivery state
+)
+
+// A telegram's header is moved first: it is numbered then, and the records
+// moved after it find its number.
+var (
+	f1Prefixes = []byte{f1Header, f1Body, f1Delivery, f1Queue, f1QueueHead, f1Counts, f1Expiry, f1Overdue, f1Deferral, f1AuditByID}
+	f2Prefixes = []byte{f2Header, f2Body, f2Delivery}
+)
 
 // migratePage bounds one migration transaction.
 const (
@@ -45,60 +59,77 @@ const (
 	migratePageBytes = 2 << 20
 )
 
+// upgraded says what upgrade did.
+type upgraded struct {
+	from    uint64 // the format found
+	moved   int    // records moved
+	orphans int    // records of telegrams with no header, dropped
+}
+
 // upgrade brings the store to FormatVersion before anything else reads it,
-// and returns how many records it moved. Format 1 → 2 moves each record
-// to its new key in pages, one transaction each: the old key is deleted in
-// the transaction that writes the new one, and the two formats' keys never
-// share a prefix, so an upgrade cut short (crash, power cut) is simply
-// taken up again at the next start, from the records still under the old
-// prefixes. The version is written last. Then the old prefixes are
-// dropped from Badger's tables (the deleted keys would otherwise stay in
-// them until compaction reached them).
-func (s *Store) upgrade() (int, error) {
+// and says what it did. Records
+// are moved to their new keys in pages, one transaction each: the old key
+// is deleted in the transaction that writes the new ones, and the old and
+// new formats' keys never share a prefix, so an upgrade cut short (crash,
+// power cut) is simply taken up again at the next start, from the records
+// still under the old prefixes; a header moved twice keeps the number it
+// was given the first time. The version is written last. Then the old
+// prefixes are dropped from Badger's tables (the deleted keys would
+// otherwise stay in them until compaction reached them).
+func (s *Store) upgrade() (u upgraded, err error) {
 	var v uint64
+	m := migrator{s: s}
 	if err := s.db.View(func(txn *badger.Txn) (err error) {
-		v, err = s.getU64(txn, metaKey("format"))
+		if v, err = s.getU64(txn, metaKey("format")); err == nil {
+			m.filings, err = s.getU64(txn, metaKey("filings"))
+		}
 		return err
 	}); err != nil {
-		return 0, fault.E("store.open", fault.Integrity, "cannot read the store's format version", err)
+		return u, fault.E("store.open", fault.Integrity, "cannot read the store's format version", err)
 	}
+	u.from = max(v, 1)
+	defer func() { u.orphans = m.orphans }()
+	var old []byte
 	switch {
 	case v == FormatVersion:
-		return 0, nil
+		return u, nil
 	case v > FormatVersion:
-		return 0, fault.Errorf("store.open", fault.Invalid,
+		return u, fault.Errorf("store.open", fault.Invalid,
 			"the store in %s is of format %d, written by a newer dienbao; this one reads formats up to %d", s.opts.Dir, v, FormatVersion)
+	case v == 2:
+		old = f2Prefixes
+	default:
+		old = f1Prefixes
 	}
-	moved := 0
-	for _, p := range f1Prefixes {
+	for _, p := range old {
 		for {
-			n, err := s.migratePage(p)
+			n, err := m.page(p)
 			if err != nil {
-				return moved, fault.E("store.open", fault.Integrity, "cannot migrate the store to format 2", err)
+				return u, fault.E("store.open", fault.Integrity, fmt.Sprintf("cannot migrate the store to format %d", FormatVersion), err)
 			}
 			if n == 0 {
 				break
 			}
-			moved += n
+			u.moved += n
 			if s.opts.onMigratePage != nil {
-				if err := s.opts.onMigratePage(moved); err != nil {
-					return moved, err
+				if err := s.opts.onMigratePage(u.moved); err != nil {
+					return u, err
 				}
 			}
 		}
 	}
-	if moved > 0 {
-		if err := s.db.DropPrefix(prefixes(f1Prefixes)...); err != nil {
-			return moved, fault.E("store.open", fault.Internal, "cannot drop the store's format-1 records", err)
+	if u.moved > 0 {
+		if err := s.db.DropPrefix(prefixes(old)...); err != nil {
+			return u, fault.E("store.open", fault.Internal, "cannot drop the store's old records", err)
 		}
 	}
 	if err := s.db.Update(func(txn *badger.Txn) error {
 		k := metaKey("format")
 		return txn.Set(k, s.sealValue(k, putU64(FormatVersion)))
 	}); err != nil {
-		return moved, fault.E("store.open", fault.Internal, "cannot record the store's format version", err)
+		return u, fault.E("store.open", fault.Internal, "cannot record the store's format version", err)
 	}
-	return moved, nil
+	return u, nil
 }
 
 func prefixes(ps []byte) [][]byte {
@@ -109,10 +140,21 @@ func prefixes(ps []byte) [][]byte {
 	return out
 }
 
-// migratePage moves up to one page of format-1 records under prefix p.
-func (s *Store) migratePage(p byte) (int, error) {
+// migrator moves records to the current format, numbering headers as it
+// goes.
+type migrator struct {
+	s       *Store
+	txn     *badger.Txn
+	filings uint64 // the store's count of numbered telegrams
+	orphans int    // records of a telegram with no header, dropped
+}
+
+// page moves up to one page of records under prefix p.
+func (m *migrator) page(p byte) (int, error) {
 	n := 0
-	err := s.db.Update(func(txn *badger.Txn) error {
+	filings := m.filings
+	err := m.s.db.Update(func(txn *badger.Txn) error {
+		m.txn = txn
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{p}})
 		defer it.Close()
 		size := 0
@@ -122,95 +164,181 @@ func (s *Store) migratePage(p byte) (int, error) {
 			var v []byte
 			if item.ValueSize() > 0 {
 				var err error
-				if v, err = s.value(item); err != nil {
+				if v, err = m.s.value(item); err != nil {
 					return fmt.Errorf("record %x: %w", old, err)
 				}
 			}
-			k, nv, err := s.ks.format2(old, v)
-			if err != nil {
-				return err
-			}
-			if nv != nil {
-				nv = s.sealValue(k, nv)
-			}
-			if err := txn.Set(k, nv); errors.Is(err, badger.ErrTxnTooBig) {
-				break
-			} else if err != nil {
-				return err
-			}
-			if err := txn.Delete(old); errors.Is(err, badger.ErrTxnTooBig) {
-				break // the new record is written again from the old one next page
+			err := m.move(old, v)
+			if errors.Is(err, badger.ErrTxnTooBig) {
+				break // what this record wrote is written again from it next page
 			} else if err != nil {
 				return err
 			}
 			n++
-			size += len(k) + len(nv)
+			size += len(old) + len(v)
+		}
+		if m.filings != filings {
+			k := metaKey("filings")
+			return txn.Set(k, m.s.sealValue(k, putU64(m.filings)))
 		}
 		return nil
 	})
+	if err != nil {
+		m.filings = filings
+	}
 	return n, err
 }
 
-// format2 is a format-1 record's key and value in format 2 (the value
-// unsealed; nil for an empty marker). It needs only the old key: tags of
-// agencies are the same in both formats.
-func (ks keyspace) format2(k, v []byte) ([]byte, []byte, error) {
-	bad := fmt.Errorf("record %x does not have the format-1 shape of its prefix", k)
-	var id telegram.ID
-	if len(k) == 0 {
-		return nil, nil, bad
+// set writes a record of the current format (v unsealed; nil for an
+// empty marker).
+func (m *migrator) set(k, v []byte) error {
+	if v != nil {
+		v = m.s.sealValue(k, v)
 	}
+	return m.txn.Set(k, v)
+}
+
+// move writes what old record k (value v, unsealed) becomes in the current
+// format and deletes it.
+func (m *migrator) move(k, v []byte) error {
+	bad := fmt.Errorf("record %x does not have the shape of its prefix", k)
+	if len(k) == 0 {
+		return bad
+	}
+	ks := m.s.ks
+	var err error
 	switch k[0] {
-	case f1Header:
-		if len(k) != 17 {
-			return nil, nil, bad
-		}
-		return ks.headerKey(telegram.ID(k[1:])), v, nil
+	case f1Header, f2Header:
+		err = m.header(k, v)
 	case f1Body:
 		if len(k) != 21 {
-			return nil, nil, bad
+			return bad
 		}
-		return ks.bodyKey(telegram.ID(k[1:17]), binary.BigEndian.Uint32(k[17:])), v, nil
+		err = m.moveNumbered(ks.telegramTag(telegram.ID(k[1:17])), v, func(num uint64) []byte {
+			return bodyKey(num, binary.BigEndian.Uint32(k[17:]))
+		})
+	case f2Body:
+		if len(k) != 1+tagLen+4 {
+			return bad
+		}
+		err = m.moveNumbered(k[1:1+tagLen], v, func(num uint64) []byte {
+			return bodyKey(num, binary.BigEndian.Uint32(k[1+tagLen:]))
+		})
 	case f1Delivery:
 		if len(k) != 1+16+tagLen {
-			return nil, nil, bad
+			return bad
 		}
-		return ks.deliveryKeyOf(k[1:17], k[17:]), v, nil
+		err = m.moveNumbered(ks.telegramTag(telegram.ID(k[1:17])), v, func(num uint64) []byte {
+			return ks.deliveryKeyOf(num, k[1:17], k[17:])
+		})
+	case f2Delivery:
+		m.orphans++ // the header's move took the others
 	case f1Queue, f1QueueHead, f1Counts:
 		n := 1 + tagLen + 2
 		if k[0] == f1Queue {
 			n += 8
 		}
 		if len(k) != n {
-			return nil, nil, bad
+			return bad
 		}
 		sub := ks.subTagOf(k[1:1+tagLen], k[1+tagLen], k[2+tagLen])
 		p := map[byte]byte{f1Queue: pQueue, f1QueueHead: pQueueHead, f1Counts: pCounts}[k[0]]
-		return append(tagged(p, sub, 8), k[3+tagLen:]...), v, nil
+		err = m.set(append(tagged(p, sub, 8), k[3+tagLen:]...), v)
 	case f1Expiry, f1Overdue, f1Deferral:
 		if len(k) != 1+8+16 {
-			return nil, nil, bad
+			return bad
 		}
 		kind := map[byte]byte{f1Expiry: pExpiry, f1Overdue: pOverdue, f1Deferral: pDeferral}[k[0]]
-		copy(id[:], k[9:])
-		return ks.timerKey(kind, binary.BigEndian.Uint64(k[1:9]), id), id[:], nil
+		id := telegram.ID(k[9:])
+		err = m.set(ks.timerKey(kind, binary.BigEndian.Uint64(k[1:9]), id), id[:])
 	case f1AuditByID:
 		if len(k) != 1+16+8 {
-			return nil, nil, bad
+			return bad
 		}
 		id, index := telegram.ID(k[1:17]), binary.BigEndian.Uint64(k[17:])
 		nk := tagged(pAuditByID, ks.telegramTag(id), 8)
-		return append(nk, ks.auditBatchTag(id, index)...), auditlog.EncodeIndices([]uint64{index}), nil
+		err = m.set(append(nk, ks.auditBatchTag(id, index)...), auditlog.EncodeIndices([]uint64{index}))
+	default:
+		return bad
 	}
-	return nil, nil, bad
+	if err != nil {
+		return err
+	}
+	return m.txn.Delete(k)
+}
+
+// header numbers the telegram whose header k holds (unless a move cut
+// short numbered it already), writes its number and header, and, from
+// format 2, moves its delivery states, whose keys only its ID and
+// addressees give.
+func (m *migrator) header(k, v []byte) error {
+	var h telegram.Header
+	if err := decodePadded(v, &h); err != nil {
+		return fmt.Errorf("header %x: %w", k, err)
+	}
+	ks := m.s.ks
+	nk := ks.numberKey(h.ID)
+	num, err := m.s.getU64(m.txn, nk)
+	if err != nil {
+		return err
+	}
+	if num == 0 {
+		m.filings++
+		num = m.filings
+		if err := m.set(nk, putU64(num)); err != nil {
+			return err
+		}
+	}
+	if err := m.set(headerKey(num), v); err != nil {
+		return err
+	}
+	if k[0] != f2Header {
+		return nil
+	}
+	for _, a := range h.Addressees() {
+		at := ks.agencyTag(a)
+		old := tagged(f2Delivery, ks.tag("delivery", h.ID[:], at), 0)
+		ds, err := m.s.get(m.txn, old)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			continue // purged
+		}
+		if err != nil {
+			return fmt.Errorf("telegram %s's delivery state: %w", h.ID, err)
+		}
+		if err := m.set(ks.deliveryKeyOf(num, h.ID[:], at), ds); err != nil {
+			return err
+		}
+		if err := m.txn.Delete(old); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveNumbered writes v under the key that key gives for the number of
+// the telegram tagged tag; a record whose telegram has no number (no
+// header) is dropped and counted.
+func (m *migrator) moveNumbered(tag, v []byte, key func(num uint64) []byte) error {
+	num, err := m.s.getU64(m.txn, tagged(pNumber, tag, 0))
+	if err != nil {
+		return err
+	}
+	if num == 0 {
+		m.orphans++
+		return nil
+	}
+	return m.set(key(num), v)
 }
 
 // recordUpgrade logs and audits what upgrade did.
-func (s *Store) recordUpgrade(moved int) error {
-	if moved == 0 {
+func (s *Store) recordUpgrade(u upgraded) error {
+	if u.moved == 0 {
 		return nil
 	}
-	s.log.Info("store migrated to format 2", zap.Int("records", moved))
-	return s.Record(AuditEntry{Actor: "switch", Event: audit.Storage,
-		Reason: fmt.Sprintf("the store was migrated from format 1 to format %d: %d records moved to opaque keys", FormatVersion, moved)})
+	s.log.Info("store migrated", zap.Uint64("from", u.from), zap.Int("to", FormatVersion), zap.Int("records", u.moved), zap.Int("orphans", u.orphans))
+	reason := fmt.Sprintf("the store was migrated from format %d to format %d: %d records moved to new keys", u.from, FormatVersion, u.moved)
+	if u.orphans > 0 {
+		reason += fmt.Sprintf("; %d records of telegrams with no header were dropped", u.orphans)
+	}
+	return s.Record(AuditEntry{Actor: "switch", Event: audit.Storage, Reason: reason})
 }

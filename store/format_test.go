@@ -78,10 +78,13 @@ type fixture1 struct {
 	sums map[string]string
 }
 
-func openFixture1(t *testing.T) fixture1 {
+// openFixture unpacks testdata/format1.tar.gz, or format2.tar.gz: the
+// same store as the switch of format 2 (commit f5ab9ee) left it after
+// migrating it from format 1.
+func openFixture(t *testing.T, name string) fixture1 {
 	t.Helper()
 	f := fixture1{dir: t.TempDir(), ids: map[string]telegram.ID{}, sums: map[string]string{}}
-	untar(t, "format1.tar.gz", f.dir)
+	untar(t, name, f.dir)
 	var err error
 	f.ring, err = crypto.OpenKeyring(filepath.Join(f.dir, "keyring"), crypto.Secret{Passphrase: []byte("format-1 fixture: a test key, not a secret")})
 	if err != nil {
@@ -120,24 +123,29 @@ func prefixCounts(t *testing.T, s *Store) map[byte]int {
 	return n
 }
 
-// A store of format 1 opens as format 2: every record is moved to its
-// opaque key, also when the move is cut short and taken up again at the
+// A store of format 1 or 2 opens as format 3: every record is moved to
+// its new key, also when the move is cut short and taken up again at the
 // next start, and every telegram keeps its state: queued, in the value
 // log, delivered with its report waiting, deferred, held; its timers, its
 // reference and its audit entries.
-func TestFormat1IsMigrated(t *testing.T) {
-	f := openFixture1(t)
+func TestFormat1IsMigrated(t *testing.T) { testMigrated(t, "format1.tar.gz", f1Prefixes, 1, 3) }
+
+func TestFormat2IsMigrated(t *testing.T) { testMigrated(t, "format2.tar.gz", f2Prefixes, 2, 1) }
+
+// testMigrated opens fixture, cut short after cut pages, then again.
+func testMigrated(t *testing.T, fixture string, old []byte, from, cut int) {
+	f := openFixture(t, fixture)
 	data := filepath.Join(f.dir, "data")
 	crash := errors.New("cut short")
 	pages := 0
 	_, err := Open(Options{Dir: data, Keyring: f.ring, onMigratePage: func(int) error {
-		if pages++; pages == 3 {
+		if pages++; pages == cut {
 			return crash
 		}
 		return nil
 	}})
 	if !errors.Is(err, crash) {
-		t.Fatalf("open cut short after 3 pages: %v", err)
+		t.Fatalf("open cut short after %d pages: %v", cut, err)
 	}
 	s, err := Open(Options{Dir: data, Keyring: f.ring})
 	if err != nil {
@@ -146,15 +154,16 @@ func TestFormat1IsMigrated(t *testing.T) {
 	defer func() { s.Close() }()
 
 	n := prefixCounts(t, s)
-	for _, p := range f1Prefixes {
+	for _, p := range old {
 		if n[p] != 0 {
-			t.Errorf("%d records left under format-1 prefix %q", n[p], p)
+			t.Errorf("%d records left under format-%d prefix %q", n[p], from, p)
 		}
 	}
-	// 4 headers (the delivered one's body went, its header stays), 6 body
-	// chunks (1 + 3 + 1 + 1), 6 delivery states, 3 queue entries (FLASH
-	// twice, ROUTINE once), timers: 2 expiries, 1 overdue, 1 deferral.
-	want := map[byte]int{pHeader: 5, pBody: 6, pDelivery: 6, pQueue: 3, pExpiry: 2, pOverdue: 1, pDeferral: 1}
+	// 5 headers and their numbers (the delivered one's body went, its
+	// header stays), 6 body chunks (1 + 3 + 1 + 1), 6 delivery states, 3
+	// queue entries (FLASH twice, ROUTINE once), timers: 2 expiries, 1
+	// overdue, 1 deferral.
+	want := map[byte]int{pNumber: 5, pHeader: 5, pBody: 6, pDelivery: 6, pQueue: 3, pExpiry: 2, pOverdue: 1, pDeferral: 1}
 	for p, w := range want {
 		if n[p] != w {
 			t.Errorf("%d records under %q, want %d", n[p], p, w)
@@ -242,7 +251,7 @@ func TestFormat1IsMigrated(t *testing.T) {
 		t.Fatalf("audit entries of the queued telegram: %d %v", len(es), err)
 	}
 	es, err = s.QueryAudit(AuditQuery{Event: audit.Storage, Limit: 10})
-	if err != nil || len(es) != 1 || !strings.Contains(es[0].Reason, "from format 1 to format 2") {
+	if err != nil || len(es) != from || !strings.Contains(es[len(es)-1].Reason, fmt.Sprintf("from format %d to format 3", from)) {
 		t.Fatalf("migration entries %+v %v", es, err)
 	}
 	// It goes on working: the FLASH is delivered, a new telegram filed.
@@ -258,7 +267,7 @@ func TestFormat1IsMigrated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if es, _ := s.QueryAudit(AuditQuery{Event: audit.Storage, Limit: 10}); len(es) != 1 {
+	if es, _ := s.QueryAudit(AuditQuery{Event: audit.Storage, Limit: 10}); len(es) != from {
 		t.Errorf("a second start migrated again: %d entries", len(es))
 	}
 }

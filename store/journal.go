@@ -48,8 +48,12 @@ func (c *commitCtx) settle(h telegram.Header) error {
 }
 
 func (c *commitCtx) dropBody(h telegram.Header) error {
+	num, err := c.s.number(c.txn, h.ID)
+	if err != nil {
+		return err
+	}
 	for n := int64(0); n*ChunkSize < h.BodyLen; n++ {
-		if err := c.txn.Delete(c.s.ks.bodyKey(h.ID, uint32(n))); err != nil {
+		if err := c.txn.Delete(bodyKey(num, uint32(n))); err != nil {
 			return err
 		}
 	}
@@ -132,8 +136,12 @@ func (c *commitCtx) purge(id telegram.ID, now time.Time, early string) error {
 	if err := c.dropBody(h); err != nil {
 		return err
 	}
+	num, err := c.s.number(c.txn, id)
+	if err != nil {
+		return err
+	}
 	for _, a := range h.Addressees() {
-		if err := c.txn.Delete(c.s.ks.deliveryKey(id, a)); err != nil {
+		if err := c.txn.Delete(c.s.ks.deliveryKey(num, id, a)); err != nil {
 			return err
 		}
 	}
@@ -147,9 +155,13 @@ func (c *commitCtx) purge(id telegram.ID, now time.Time, early string) error {
 			return err
 		}
 	}
-	if err := c.txn.Delete(c.s.ks.headerKey(id)); err != nil {
+	if err := c.txn.Delete(headerKey(num)); err != nil {
 		return err
 	}
+	if err := c.txn.Delete(c.s.ks.numberKey(id)); err != nil {
+		return err
+	}
+	c.s.nums.forget(id)
 	reason := "kept " + c.s.retention().String() + " after it was settled"
 	if early != "" {
 		reason = "purged before the end of its retention: " + early
@@ -183,7 +195,11 @@ func (s *Store) Resend(id telegram.ID, to telegram.Address, actor, reason string
 			return fault.Errorf("store.resend", fault.Invalid, "telegram %s expired at %s: file it again instead", id, h.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 		if h.BodyLen > 0 {
-			if _, err := c.txn.Get(c.s.ks.bodyKey(id, 0)); errors.Is(err, badger.ErrKeyNotFound) {
+			num, err := c.s.number(c.txn, id)
+			if err != nil {
+				return err
+			}
+			if _, err := c.txn.Get(bodyKey(num, 0)); errors.Is(err, badger.ErrKeyNotFound) {
 				return fault.Errorf("store.resend", fault.NotExist, "the body of telegram %s was not kept (the journal keeps none)", id)
 			} else if err != nil {
 				return err

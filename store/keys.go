@@ -11,12 +11,13 @@ import (
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
-// Key prefixes of the current format (2). doc.go lays them out.
+// Key prefixes of the current format (3). doc.go lays them out.
 const (
 	pMeta      = 'm'
-	pHeader    = 'H' // H<telegram tag> → header
-	pBody      = 'B' // B<telegram tag><chunk:4> → body chunk
-	pDelivery  = 'S' // S<delivery tag> → one addressee's delivery state
+	pNumber    = 'N' // N<telegram tag> → the telegram's filing number
+	pHeader    = 't' // t<number:8> → header
+	pBody      = 'u' // u<number:8><chunk:4> → body chunk
+	pDelivery  = 's' // s<number:8><addressee tag:8> → one addressee's delivery state
 	pQueue     = 'k' // k<sub-queue tag><seq:8> → telegram ID
 	pQueueHead = 'K' // K<sub-queue tag> → the sub-queue's head
 	pCounts    = 'F' // F<sub-queue tag> → a sub-queue's Counts
@@ -49,9 +50,13 @@ func metaKey(name string) []byte { return append([]byte{pMeta}, name...) }
 // that says when a telegram was filed, how urgent or how classified it is,
 // or to whom it goes: an agency address becomes a 16-byte tag,
 // HMAC-SHA256 under the keyring's index key, and so do a sender reference,
-// a telegram's ID (one tag for its header and body, another for each
-// addressee's delivery state, its timers and its audit index) and a
-// sub-queue (agency tag, precedence, classification). Without a keyring
+// a telegram's ID (one tag for its filing number and audit index, others
+// for its timers) and a sub-queue (agency tag, precedence,
+// classification). A telegram's own records (header, body, delivery
+// states) are keyed by its filing number: a count kept by the store, so
+// that they are written in key order, as the LSM tree likes, while the
+// keys show the order of filings (as queue sequences do) but not their
+// times. Without a keyring
 // (tests, the plaintext benchmark) a tag is an unkeyed SHA-256, so the
 // layout is the same.
 type keyspace struct {
@@ -110,8 +115,11 @@ func (ks keyspace) agencyKey(p byte, a telegram.Address) []byte {
 	return tagged(p, ks.agencyTag(a), 8)
 }
 
-// telegramTag is the tag of a telegram's header, body and audit index.
+// telegramTag is the tag of a telegram's filing number and audit index.
 func (ks keyspace) telegramTag(id telegram.ID) []byte { return ks.tag("telegram", id[:]) }
+
+// numberKey is the key of telegram id's filing number.
+func (ks keyspace) numberKey(id telegram.ID) []byte { return tagged(pNumber, ks.telegramTag(id), 0) }
 
 // auditBatchTag names one index record of a telegram's audit entries
 // (store/auditlog's index.go): 8 bytes, so its key shows no index.
@@ -119,21 +127,26 @@ func (ks keyspace) auditBatchTag(id telegram.ID, first uint64) []byte {
 	return ks.tag("audit batch", id[:], binary.BigEndian.AppendUint64(nil, first))[:8]
 }
 
-func (ks keyspace) headerKey(id telegram.ID) []byte { return tagged(pHeader, ks.telegramTag(id), 0) }
-
-func (ks keyspace) bodyKey(id telegram.ID, chunk uint32) []byte {
-	return binary.BigEndian.AppendUint32(tagged(pBody, ks.telegramTag(id), 4), chunk)
+func numbered(p byte, num uint64, extra int) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 9+extra), p), num)
 }
 
-// deliveryKey is derived from the telegram's ID and the addressee's tag
-// (not its address), so a store of format 1 can be migrated from its keys
-// alone (format.go).
-func (ks keyspace) deliveryKey(id telegram.ID, a telegram.Address) []byte {
-	return ks.deliveryKeyOf(id[:], ks.agencyTag(a))
+func headerKey(num uint64) []byte { return numbered(pHeader, num, 0) }
+
+func bodyKey(num uint64, chunk uint32) []byte {
+	return binary.BigEndian.AppendUint32(numbered(pBody, num, 4), chunk)
 }
 
-func (ks keyspace) deliveryKeyOf(id, agencyTag []byte) []byte {
-	return tagged(pDelivery, ks.tag("delivery", id, agencyTag), 0)
+// deliveryKey is keyed by the telegram's number and a tag of its ID and
+// the addressee's tag (not its address), which joins no agency's records
+// and lets a store of format 1 be migrated from its keys alone
+// (format.go).
+func (ks keyspace) deliveryKey(num uint64, id telegram.ID, a telegram.Address) []byte {
+	return ks.deliveryKeyOf(num, id[:], ks.agencyTag(a))
+}
+
+func (ks keyspace) deliveryKeyOf(num uint64, id, agencyTag []byte) []byte {
+	return append(numbered(pDelivery, num, 8), ks.tag("delivery", id, agencyTag)[:8]...)
 }
 
 // SubQueue names one (agency, precedence, classification) sub-queue.

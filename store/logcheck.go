@@ -263,7 +263,7 @@ func checkWAL(name string, b []byte, newest map[string]walValue, filed filedID) 
 }
 
 // filedID reads the telegram ID from a header written in a write-ahead
-// log (key k, without its version): the key holds only a tag (format 2),
+// log (key k, without its version): the key holds only a number or a tag,
 // so the value is unsealed and decoded. ok is false if it cannot be read.
 type filedID func(k []byte, e logEntry) (telegram.ID, bool)
 
@@ -296,7 +296,7 @@ func (d *walDamage) note(c logCommit, filed filedID) {
 	for _, e := range c.entries {
 		k := e.key[:len(e.key)-tsSize]
 		switch {
-		case len(k) == 17 && (k[0] == pHeader || k[0] == f1Header):
+		case len(k) == 9 && k[0] == pHeader, len(k) == 17 && (k[0] == f2Header || k[0] == f1Header):
 			if id, ok := filed(k, e); ok {
 				d.filed = append(d.filed, id)
 			}
@@ -434,8 +434,8 @@ func missingValues(newest map[string]walValue, vlogEnd map[uint32]uint64) *lostV
 		}
 		m.values++
 		files[fmt.Sprintf("%06d.vlog", v.fid)] = true
-		if len(k) == 1+tagLen+4 && (k[0] == pBody || k[0] == f1Body) {
-			if tag := k[:1+tagLen]; !seen[tag] {
+		if len(k) == 1+8+4 && k[0] == pBody || len(k) == 1+tagLen+4 && (k[0] == f2Body || k[0] == f1Body) {
+			if tag := k[:len(k)-4]; !seen[tag] {
 				seen[tag] = true
 				m.bodies++
 			}

@@ -37,7 +37,11 @@ func (c *commitCtx) putDelivery(id telegram.ID, a telegram.Address, ds DeliveryS
 	if err != nil {
 		return err
 	}
-	return c.set(c.s.ks.deliveryKey(id, a), b)
+	num, err := c.s.number(c.txn, id)
+	if err != nil {
+		return err
+	}
+	return c.set(c.s.ks.deliveryKey(num, id, a), b)
 }
 
 // reinsert puts id back in queue q at seq, lowering the queue's head to it.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/dgraph-io/badger/v4"
@@ -138,8 +139,11 @@ func (b *Body) Next() ([]byte, error) {
 	if b.n*ChunkSize >= b.h.BodyLen {
 		return nil, io.EOF
 	}
-	err := b.s.view(func(txn *badger.Txn) (err error) {
-		b.chunk, err = b.s.get(txn, b.s.ks.bodyKey(b.h.ID, uint32(b.n)))
+	err := b.s.view(func(txn *badger.Txn) error {
+		num, err := b.s.number(txn, b.h.ID)
+		if err == nil {
+			b.chunk, err = b.s.get(txn, bodyKey(num, uint32(b.n)))
+		}
 		return err
 	})
 	if err != nil {
@@ -156,20 +160,45 @@ func (b *Body) Next() ([]byte, error) {
 }
 
 // HeaderKey and BodyKey are the storage keys of telegram id's header and
-// body chunk (for tests and tools that damage or inspect stored records).
-func (s *Store) HeaderKey(id telegram.ID) []byte { return s.ks.headerKey(id) }
+// body chunk (for tests and tools that damage or inspect stored records);
+// nil if the store holds no such telegram.
+func (s *Store) HeaderKey(id telegram.ID) []byte {
+	num, err := s.numberOf(id)
+	if err != nil {
+		return nil
+	}
+	return headerKey(num)
+}
 
 // BodyKey: see HeaderKey.
-func (s *Store) BodyKey(id telegram.ID, chunk uint32) []byte { return s.ks.bodyKey(id, chunk) }
+func (s *Store) BodyKey(id telegram.ID, chunk uint32) []byte {
+	num, err := s.numberOf(id)
+	if err != nil {
+		return nil
+	}
+	return bodyKey(num, chunk)
+}
+
+func (s *Store) numberOf(id telegram.ID) (num uint64, err error) {
+	err = s.view(func(txn *badger.Txn) error { num, err = s.number(txn, id); return err })
+	return num, err
+}
 
 func (s *Store) getHeader(txn *badger.Txn, id telegram.ID) (telegram.Header, error) {
 	var h telegram.Header
-	v, err := s.get(txn, s.ks.headerKey(id))
+	num, err := s.number(txn, id)
+	if err != nil {
+		return h, err
+	}
+	v, err := s.get(txn, headerKey(num))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return h, fault.Errorf("store.header", fault.NotExist, "no telegram %s", id)
 	}
 	if err == nil {
 		err = decodePadded(v, &h)
+	}
+	if err == nil && h.ID != id {
+		err = fmt.Errorf("the header under its number is telegram %s's", h.ID)
 	}
 	if err != nil {
 		return h, fault.E("store.header", fault.Integrity, "telegram "+id.String()+": header unreadable", err)
@@ -179,7 +208,11 @@ func (s *Store) getHeader(txn *badger.Txn, id telegram.ID) (telegram.Header, err
 
 func (s *Store) getDelivery(txn *badger.Txn, id telegram.ID, a telegram.Address) (DeliveryState, error) {
 	var d DeliveryState
-	v, err := s.get(txn, s.ks.deliveryKey(id, a))
+	num, err := s.number(txn, id)
+	if err != nil {
+		return d, err
+	}
+	v, err := s.get(txn, s.ks.deliveryKey(num, id, a))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return d, fault.Errorf("store.delivery", fault.NotExist, "telegram %s has no addressee %s", id, a)
 	}

@@ -76,6 +76,7 @@ type Store struct {
 	opts  Options
 	log   *zap.Logger
 	ids   *telegram.IDGen
+	nums  numbers // filing numbers remembered (number.go)
 	ops   chan *op
 	// urgent is the FLASH lane of the commit loop.
 	urgent chan *op
@@ -119,6 +120,7 @@ type Store struct {
 // and kept only if the commit succeeds.
 type state struct {
 	qseq, rseq uint64
+	filings    uint64 // telegrams numbered (number.go)
 	aseq       uint64 // audit entries: the tree size
 	at         int64  // the last audit time (Unix ns): entry times never go back
 	cpSize     uint64 // size of the latest checkpoint, if hasCP
@@ -210,7 +212,7 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{db: db, ring: opts.Keyring, ks: keyspaceOf(opts.Keyring), opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
 		ops: make(chan *op, 4096), urgent: make(chan *op, 1024), lazy: make(chan *op, 4096), done: make(chan struct{})}
 	s.Observe(opts.OnCommit, opts.OnBatch)
-	moved, err := s.upgrade()
+	upg, err := s.upgrade()
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -221,6 +223,9 @@ func Open(opts Options) (*Store, error) {
 			return err
 		}
 		if s.st.rseq, err = s.getU64(txn, metaKey("rseq")); err != nil {
+			return err
+		}
+		if s.st.filings, err = s.getU64(txn, metaKey("filings")); err != nil {
 			return err
 		}
 		s.st.aseq, err = s.getU64(txn, metaKey("aseq"))
@@ -249,7 +254,7 @@ func Open(opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	if err := s.recordUpgrade(moved); err != nil {
+	if err := s.recordUpgrade(upg); err != nil {
 		s.Close()
 		return nil, err
 	}

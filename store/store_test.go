@@ -397,7 +397,7 @@ func TestBodySizesPadded(t *testing.T) {
 	stored := func(id telegram.ID, chunk uint32) int {
 		var n int
 		s.db.View(func(txn *badger.Txn) error {
-			item, err := txn.Get(s.ks.bodyKey(id, chunk))
+			item, err := txn.Get(s.BodyKey(id, chunk))
 			if err != nil {
 				t.Fatal(err)
 			}
