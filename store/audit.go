@@ -242,6 +242,9 @@ func (s *Store) Proof(id telegram.ID, checkpoint func(size uint64) (SignedCheckp
 		b.Entries, err = auditlog.Proof(tx, indices, cp.Size)
 		return err
 	})
+	for i := range b.Entries {
+		b.Entries[i].Archive = s.ArchiveOf(b.Entries[i].Index)
+	}
 	return b, err
 }
 

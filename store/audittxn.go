@@ -16,7 +16,13 @@ type auditTxn struct {
 
 func (c *commitCtx) audit() auditTxn { return auditTxn{c.s, c.txn} }
 
+// Archived audit entries (archive.go) are read from their files: Get,
+// Keys and Values give them as if they were stored.
+
 func (t auditTxn) Get(key []byte) ([]byte, error) {
+	if i, ok := isLeafKey(key); ok && i < t.s.ArchivedBelow() {
+		return t.s.archivedLeaf(i)
+	}
 	v, err := t.s.get(t.txn, key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, auditlog.ErrNotFound
@@ -27,6 +33,53 @@ func (t auditTxn) Get(key []byte) ([]byte, error) {
 func (t auditTxn) Set(key, value []byte) error { return t.txn.Set(key, t.s.sealValue(key, value)) }
 
 func (t auditTxn) Keys(prefix, seek []byte, reverse bool, fn func(key []byte) (bool, error)) error {
+	return t.scan(prefix, seek, reverse, func(k, _ []byte, _ error) (bool, error) { return fn(k) }, true)
+}
+
+func (t auditTxn) Values(prefix, seek []byte, reverse bool, fn func(key, value []byte, openErr error) (bool, error)) error {
+	return t.scan(prefix, seek, reverse, fn, false)
+}
+
+// scan walks prefix from seek, with values unless keysOnly, archived
+// leaves included.
+func (t auditTxn) scan(prefix, seek []byte, reverse bool, fn func(key, value []byte, openErr error) (bool, error), keysOnly bool) error {
+	below := t.s.ArchivedBelow()
+	from, leaves := isLeafKey(seek)
+	leaves = leaves && len(prefix) == 1 && below > 0
+	archived := func(i uint64) (bool, error) {
+		var v []byte
+		var err error
+		if !keysOnly {
+			v, err = t.s.archivedLeaf(i)
+		}
+		return fn(auditlog.LeafKey(i), v, err)
+	}
+	if leaves && !reverse && from < below {
+		for i := from; i < below; i++ {
+			if more, err := archived(i); err != nil || !more {
+				return err
+			}
+		}
+		seek = auditlog.LeafKey(below)
+	}
+	stopped := false
+	err := t.iterate(prefix, seek, reverse, func(k, v []byte, openErr error) (bool, error) {
+		more, err := fn(k, v, openErr)
+		stopped = !more
+		return more, err
+	}, keysOnly)
+	if err != nil || stopped || !leaves || !reverse {
+		return err
+	}
+	for i := min(from, below-1) + 1; i > 0; i-- {
+		if more, err := archived(i - 1); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t auditTxn) keys(prefix, seek []byte, reverse bool, fn func(key []byte) (bool, error)) error {
 	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse})
 	defer it.Close()
 	for it.Seek(seek); it.Valid(); it.Next() {
@@ -37,7 +90,10 @@ func (t auditTxn) Keys(prefix, seek []byte, reverse bool, fn func(key []byte) (b
 	return nil
 }
 
-func (t auditTxn) Values(prefix, seek []byte, reverse bool, fn func(key, value []byte, openErr error) (bool, error)) error {
+func (t auditTxn) iterate(prefix, seek []byte, reverse bool, fn func(key, value []byte, openErr error) (bool, error), keysOnly bool) error {
+	if keysOnly {
+		return t.keys(prefix, seek, reverse, func(k []byte) (bool, error) { return fn(k, nil, nil) })
+	}
 	it := t.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: reverse, PrefetchValues: !reverse, PrefetchSize: 64})
 	defer it.Close()
 	for it.Seek(seek); it.Valid(); it.Next() {

@@ -59,6 +59,10 @@ type Options struct {
 	// negative value keeps no body once settled.
 	Retention time.Duration
 
+	// ArchiveDir is the folder of the audit log's archive files
+	// (archive.go); empty: archiving is not available.
+	ArchiveDir string
+
 	// onMigratePage, in tests, is called after each page of a format
 	// migration with the records moved so far; an error stops the open
 	// there, as a crash would.
@@ -76,7 +80,8 @@ type Store struct {
 	opts  Options
 	log   *zap.Logger
 	ids   *telegram.IDGen
-	nums  numbers // filing numbers remembered (number.go)
+	nums  numbers  // filing numbers remembered (number.go)
+	arch  archives // audit archive files (archive.go)
 	ops   chan *op
 	// urgent is the FLASH lane of the commit loop.
 	urgent chan *op
@@ -233,6 +238,10 @@ func Open(opts Options) (*Store, error) {
 	}); err != nil {
 		db.Close()
 		return nil, fault.E("store.open", fault.Integrity, "cannot read the store's counters", err)
+	}
+	if err := s.loadArchives(); err != nil {
+		db.Close()
+		return nil, fault.E("store.open", fault.Integrity, "cannot read the audit archive's records", err)
 	}
 	if err := s.recoverStop(); err != nil {
 		db.Close()

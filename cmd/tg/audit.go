@@ -23,6 +23,7 @@ type auditCmd struct {
 	Proof      auditProofCmd      `cmd:"" help:"Get the proof bundle of a telegram's audit entries, checkable offline by anyone."`
 	CheckProof auditCheckProofCmd `cmd:"" name:"check-proof" help:"Check a proof bundle offline, without contacting the switch."`
 	Export     auditExportCmd     `cmd:"" help:"Stream the log as JSON Lines {index, leaf} for archiving (auditor)."`
+	Archive    auditArchiveCmd    `cmd:"" help:"Move old entries out of the switch's store into its sealed archive files now (auditor)."`
 	Checkpoint auditCheckpointCmd `cmd:"" help:"Print the latest signed checkpoint (C2SP tlog-checkpoint, signed note)."`
 }
 

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/client"
@@ -51,6 +53,7 @@ func (c *auditProofCmd) Run(e *env) error {
 	fmt.Fprintf(e.stdout, "telegram %s: %d audit entries, each proven in the log of %d entries signed by %s\n",
 		id, len(entries), cp.Size, cp.Origin)
 	printEntries(e, entries)
+	printArchived(e, b)
 	if c.Out == "" {
 		fmt.Fprintln(e.stdout, "save the bundle for a third party with --json or --out FILE; check it with tg audit check-proof FILE")
 	}
@@ -69,8 +72,9 @@ func printEntries(e *env, entries []audit.Entry) {
 }
 
 type auditCheckProofCmd struct {
-	File string `arg:"" help:"The bundle (JSON from tg audit proof --json), or - for standard input."`
-	Key  string `help:"The switch's published verifier key; the bundle must be signed with it."`
+	File    string   `arg:"" help:"The bundle (JSON from tg audit proof --json), or - for standard input."`
+	Key     string   `help:"The switch's published verifier key; the bundle must be signed with it."`
+	Archive []string `type:"existingfile" help:"An audit archive file (from the switch's audit-archive folder) holding archived entries of the bundle: each is checked against it. Repeatable."`
 }
 
 func (c *auditCheckProofCmd) Run(e *env) error {
@@ -86,14 +90,85 @@ func (c *auditCheckProofCmd) Run(e *env) error {
 	if err != nil {
 		return fault.E("audit", fault.Integrity, "the proof does not verify: "+err.Error())
 	}
+	files := map[string]audit.ArchiveFile{}
+	for _, p := range c.Archive {
+		head, hashes, err := audit.ReadArchive(p)
+		if err != nil {
+			return fault.E("audit", fault.Invalid, "cannot read archive file "+p, err)
+		}
+		files[filepath.Base(p)] = audit.ArchiveFile{Head: head, Hashes: hashes}
+	}
+	checked, err := audit.CheckArchived(b, files)
+	if err != nil {
+		return fault.E("audit", fault.Integrity, "the proof does not match the archive: "+err.Error())
+	}
+	archived := 0
+	for _, en := range b.Entries {
+		if en.Archive != "" {
+			archived++
+		}
+	}
 	if e.json {
 		return e.emit(map[string]any{"ok": true, "id": b.ID, "entries": entries, "origin": cp.Origin,
-			"size": cp.Size, "root": base64.StdEncoding.EncodeToString(cp.Hash), "verifier_key": b.VerifierKey})
+			"size": cp.Size, "root": base64.StdEncoding.EncodeToString(cp.Hash), "verifier_key": b.VerifierKey,
+			"archived": archived, "archive_checked": checked})
 	}
 	fmt.Fprintf(e.stdout, "OK: telegram %s, %d entries included in the log of %d entries (origin %s)\n",
 		b.ID, len(entries), cp.Size, cp.Origin)
 	printEntries(e, entries)
+	if archived > 0 {
+		fmt.Fprintf(e.stdout, "%d of them archived; %d checked against their archive file\n", archived, checked)
+		if checked < archived {
+			printArchived(e, b)
+		}
+	}
 	keyHint(e, c.Key, b.VerifierKey)
+	return nil
+}
+
+// printArchived says where each archived entry of b is kept.
+func printArchived(e *env, b audit.Bundle) {
+	for _, en := range b.Entries {
+		if en.Archive != "" {
+			fmt.Fprintf(e.stdout, "  entry %d is archived in %s (the switch's audit-archive folder); check it with tg audit check-proof --archive %s\n",
+				en.Index, en.Archive, en.Archive)
+		}
+	}
+}
+
+type auditArchiveCmd struct {
+	OlderThan string `name:"older-than" placeholder:"DURATION" help:"Archive the entries older than this (a Go duration: 2160h, 30m, 0s; default: the switch's [audit] archive_after). Only entries covered by a signed checkpoint go."`
+}
+
+func (c *auditArchiveCmd) Run(e *env) error {
+	var age *time.Duration
+	if c.OlderThan != "" {
+		d, err := time.ParseDuration(c.OlderThan)
+		if err != nil || d < 0 {
+			return fault.Errorf("audit", fault.Invalid, "--older-than %q: give a duration such as 2160h or 30m", c.OlderThan)
+		}
+		age = &d
+	}
+	cl, err := e.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	r, err := cl.AuditArchive(e.ctx, age)
+	if err != nil {
+		return err
+	}
+	if r.Files == nil {
+		r.Files = []string{}
+	}
+	if e.json {
+		return e.emit(r)
+	}
+	if len(r.Files) == 0 {
+		fmt.Fprintf(e.stdout, "nothing to archive; entries below %d are archived\n", r.Below)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%d entries archived in %s: %s; entries below %d are archived\n", r.Entries, r.Dir, strings.Join(r.Files, ", "), r.Below)
 	return nil
 }
 

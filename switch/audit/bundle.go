@@ -23,6 +23,10 @@ type BundleEntry struct {
 	Index uint64   `json:"index"`
 	Leaf  []byte   `json:"leaf"`  // the exact bytes hashed as the leaf
 	Proof [][]byte `json:"proof"` // the inclusion proof, leaf to root
+	// Archive names the archive file that holds the entry, once it has
+	// been moved out of the switch's store (the leaf above is still the
+	// entry's, read back from the file).
+	Archive string `json:"archive,omitempty"`
 }
 
 // Check verifies b: the checkpoint's signature under b.VerifierKey, and

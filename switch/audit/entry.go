@@ -34,6 +34,7 @@ const (
 	Retrieved       = "retrieved"        // a copy of a telegram was given from the journal (Actor to whom)
 	Resent          = "resent"           // a telegram was sent again to an addressee, flagged possible duplicate
 	Purged          = "purged"           // a settled telegram's retention ended: its content was deleted
+	Archived        = "archived"         // old audit entries were moved to an archive file (Reason names it)
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
 )
@@ -41,7 +42,7 @@ const (
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
 	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock,
-	Retrieved, Resent, Purged}
+	Retrieved, Resent, Purged, Archived}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

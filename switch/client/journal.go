@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -51,5 +52,14 @@ func (c *Client) Resend(ctx context.Context, id telegram.ID, to telegram.Address
 func (c *Client) Journal(ctx context.Context, q wire.JournalQuery) (wire.JournalPage, error) {
 	var r wire.JournalPage
 	err := c.request(ctx, wire.TJournal, q, wire.TJournaled, &r)
+	return r, err
+}
+
+// AuditArchive asks the switch to move the audit entries older than
+// olderThan (nil: its configured age) out of its store into archive files
+// now (auditors).
+func (c *Client) AuditArchive(ctx context.Context, olderThan *time.Duration) (wire.AuditArchived, error) {
+	var r wire.AuditArchived
+	err := c.request(ctx, wire.TAuditArchive, wire.AuditArchiveRequest{OlderThan: olderThan}, wire.TAuditArchived, &r)
 	return r, err
 }

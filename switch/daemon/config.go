@@ -72,6 +72,7 @@ import (
 //	origin              = "dienbao/HN-SWITCH-1"  # names the log in checkpoints; fixed when the data folder is created
 //	checkpoint_interval = "30s"        # sign a checkpoint this often when the log has grown
 //	refusal_interval = "10s"           # refusals are aggregated in the audit log per this period
+//	archive_after    = "2160h"         # entries older than this move to archive files (default 90 days; "0s": never by itself)
 type Config struct {
 	Listen    string `toml:"listen"`
 	Data      string `toml:"data"`
@@ -130,6 +131,11 @@ type Audit struct {
 	// RefusalInterval is the period over which refusals are aggregated in
 	// the audit log (default 10 s; see the README's security section).
 	RefusalInterval Duration `toml:"refusal_interval"`
+	// ArchiveAfter is the age past which entries are moved, hourly, from
+	// the store to archive files in the data folder's audit-archive
+	// (store/archive.go); default 90 days; 0 never by itself (an auditor
+	// can still ask: tg audit archive). A pointer: absent and "0s" differ.
+	ArchiveAfter *Duration `toml:"archive_after"`
 }
 
 // Custody is the [custody] table.
@@ -254,6 +260,9 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	}
 	if c.Log != "json" && c.Log != "console" {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: log must be \"json\" or \"console\"", path)
+	}
+	if a := c.Audit.ArchiveAfter; a != nil && *a < 0 {
+		return nil, fault.Errorf(op, fault.Invalid, "%s: [audit] archive_after cannot be negative", path)
 	}
 	if c.Audit.Origin != "" {
 		if err := audit.CheckOrigin(c.Audit.Origin); err != nil {

@@ -169,6 +169,7 @@ func Start(o Options) (*server.Server, error) {
 		BodyTimeout:  time.Duration(cfg.Limits.BodyTimeout),
 		LowWatermark: cfg.Storage.LowWatermark, CriticalWatermark: cfg.Storage.CriticalWatermark, Reserve: cfg.Storage.Reserve,
 		ReclaimInterval: time.Duration(cfg.Storage.ReclaimInterval),
+		ArchiveAfter:    cfg.archiveAfter(), ArchiveDir: ArchiveDir(cfg),
 	}
 	// The store, on the switch's one clock, opened here and handed to the
 	// server (which closes it when it drains). A switch stopped on a full
@@ -180,7 +181,8 @@ func Start(o Options) (*server.Server, error) {
 	scfg.Clock = clock.New(src, time.Duration(cfg.Custody.ClockTolerance))
 	scfg.ReserveReleased = server.ReleaseReserve(scfg)
 	scfg.Store, err = store.Open(store.Options{Dir: scfg.DataDir, Keyring: ring, Logger: log, Origin: cfg.origin(),
-		Now: scfg.Clock.Now, CheckpointCopy: CheckpointCopy(cfg), AcceptLoss: o.AcceptLoss, Retention: time.Duration(cfg.Journal.Retention)})
+		Now: scfg.Clock.Now, CheckpointCopy: CheckpointCopy(cfg), AcceptLoss: o.AcceptLoss, Retention: time.Duration(cfg.Journal.Retention),
+		ArchiveDir: ArchiveDir(cfg)})
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +214,20 @@ func Start(o Options) (*server.Server, error) {
 
 // StoreDir is where the Badger store lives: data/store.
 func StoreDir(cfg *Config) string { return filepath.Join(cfg.Data, "store") }
+
+// ArchiveDir is the folder of the audit log's archive files.
+func ArchiveDir(cfg *Config) string { return filepath.Join(cfg.Data, "audit-archive") }
+
+// DefaultArchiveAfter is the age past which audit entries are archived
+// unless [audit] archive_after says otherwise.
+const DefaultArchiveAfter = 90 * 24 * time.Hour
+
+func (cfg *Config) archiveAfter() time.Duration {
+	if cfg.Audit.ArchiveAfter == nil {
+		return DefaultArchiveAfter
+	}
+	return time.Duration(*cfg.Audit.ArchiveAfter)
+}
 
 // CheckpointCopy is where the latest audit checkpoint is copied: beside
 // the keyring, outside the store's files, so that it does not share their
@@ -245,7 +261,7 @@ func OpenStore(cfg *Config) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(store.Options{Dir: StoreDir(cfg), Keyring: ring, Origin: cfg.origin(), CheckpointCopy: CheckpointCopy(cfg)})
+	return store.Open(store.Options{Dir: StoreDir(cfg), Keyring: ring, Origin: cfg.origin(), CheckpointCopy: CheckpointCopy(cfg), ArchiveDir: ArchiveDir(cfg)})
 }
 
 // origin is the audit log's origin: configured, or derived from the name.

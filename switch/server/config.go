@@ -53,6 +53,11 @@ type Config struct {
 	// RefusalInterval is the period over which refusals are aggregated in
 	// the audit log (default 10 s; refusals.go).
 	RefusalInterval time.Duration
+	// ArchiveAfter is the age past which audit entries are moved from the
+	// store to archive files in ArchiveDir, checked hourly (0: only when
+	// an auditor asks). The store is opened with the same ArchiveDir.
+	ArchiveAfter time.Duration
+	ArchiveDir   string
 
 	// SpeedTargets are the speed-of-service targets per precedence: a
 	// telegram still waiting for an addressee this long after filing is

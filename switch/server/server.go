@@ -172,7 +172,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	timersDone := make(chan struct{})
 	go func() {
 		defer close(timersDone)
+		archived := make(chan struct{})
+		go func() {
+			defer close(archived)
+			s.archiver(ctx)
+		}()
 		s.timers(ctx)
+		<-archived
 	}()
 	go func() {
 		<-ctx.Done()

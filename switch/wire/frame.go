@@ -70,6 +70,9 @@ const (
 	TResent    Type = 35 // ← Resent
 	TJournal   Type = 36 // terminal, operator or auditor → JournalQuery
 	TJournaled Type = 37 // ← JournalPage
+
+	TAuditArchive  Type = 38 // auditor → AuditArchiveRequest
+	TAuditArchived Type = 39 // ← AuditArchived
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -81,7 +84,8 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TQueues: "queues", TQueuesReply: "queues_reply", TSessions: "sessions", TSessionList: "session_list",
 	TShow: "show", TShowReply: "show_reply", TOperate: "operate", TOperated: "operated",
 	TClock: "clock", TClockReply: "clock_reply", TRetrieve: "retrieve", TRetrieved: "retrieved",
-	TResend: "resend", TResent: "resent", TJournal: "journal", TJournaled: "journal_page"}
+	TResend: "resend", TResent: "resent", TJournal: "journal", TJournaled: "journal_page",
+	TAuditArchive: "audit_archive", TAuditArchived: "audit_archived"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {
