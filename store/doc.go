@@ -131,10 +131,12 @@
 //
 // Outside the Badger folder, beside the keyring, the store keeps a copy of
 // its latest checkpoint (lastcheckpoint.go). Space: value-log files are
-// small and garbage-collected by Reclaim (reclaim.go); tables are checked
+// small and garbage-collected by Reclaim (reclaim.go); tables not checked
+// before (a record beside the store folder keeps those that were) are checked
 // before Badger opens them (tables.go), and so are the write-ahead and
 // value-log files: a damaged write-ahead log is refused, a damaged value
-// log repaired past the damage (logcheck.go).
+// log repaired past the damage (logcheck.go); a background scrub checks
+// every table again (scrub.go).
 //
 // The audit log. Entries are appended in the commit that makes the change
 // they record; each is a leaf of an RFC 6962 tree (tree.go explains how its

@@ -76,8 +76,8 @@ func TestDurableSettings(t *testing.T) {
 	if !o.SyncWrites {
 		t.Error("SyncWrites is off: ACCEPTED would not mean on disk")
 	}
-	if o.ChecksumVerificationMode != options.OnTableAndBlockRead {
-		t.Errorf("ChecksumVerificationMode = %v, want OnTableAndBlockRead", o.ChecksumVerificationMode)
+	if o.ChecksumVerificationMode != options.OnBlockRead { // whole tables: tables.go and the scrub
+		t.Errorf("ChecksumVerificationMode = %v, want OnBlockRead", o.ChecksumVerificationMode)
 	}
 	if !o.VerifyValueChecksum {
 		t.Error("VerifyValueChecksum is off: a corrupted value-log entry would be read silently")

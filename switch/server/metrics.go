@@ -92,12 +92,13 @@ var (
 	descPressure = prometheus.NewDesc("dienbao_storage_pressure", "Storage pressure: 0 all filings accepted, 1 ROUTINE refused, 2 and PRIORITY, 3 and IMMEDIATE, 4 every filing refused.", nil, nil)
 	descFull     = prometheus.NewDesc("dienbao_storage_refused_total", "Filings refused because the switch's storage is full.", nil, nil)
 	descAudit    = prometheus.NewDesc("dienbao_audit_entries", "Entries in the audit log.", nil, nil)
+	descDamaged  = prometheus.NewDesc("dienbao_store_damaged_tables", "Store tables the background scrub found damaged (restore the store from a backup).", nil, nil)
 	descErr      = prometheus.NewDesc("dienbao_queue_figures_errors_total", "Scrapes that could not read the queue figures.", nil, nil)
 )
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDepth, descOldest, descOverdue, descParked, descHeld, descInFlight,
-		descFiled, descDeliv, descSessions, descStore, descFree, descPressure, descFull, descAudit, descErr} {
+		descFiled, descDeliv, descSessions, descStore, descFree, descPressure, descFull, descAudit, descDamaged, descErr} {
 		ch <- d
 	}
 }
@@ -167,5 +168,6 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPressure, prometheus.GaugeValue, float64(s.disk.level.Load()))
 	ch <- prometheus.MustNewConstMetric(descFull, prometheus.CounterValue, float64(s.disk.refused.Load()))
 	ch <- prometheus.MustNewConstMetric(descAudit, prometheus.GaugeValue, float64(s.store.AuditSize()))
+	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, float64(len(s.store.DamagedTables())))
 	ch <- prometheus.MustNewConstMetric(descErr, prometheus.CounterValue, float64(s.stats.scrapeErrors.Load()))
 }

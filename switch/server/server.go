@@ -172,13 +172,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	timersDone := make(chan struct{})
 	go func() {
 		defer close(timersDone)
-		archived := make(chan struct{})
-		go func() {
-			defer close(archived)
-			s.archiver(ctx)
-		}()
+		var bg sync.WaitGroup
+		bg.Go(func() { s.archiver(ctx) })
+		bg.Go(func() { s.scrubber(ctx) })
 		s.timers(ctx)
-		<-archived
+		bg.Wait()
 	}()
 	go func() {
 		<-ctx.Done()
