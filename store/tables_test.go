@@ -21,12 +21,7 @@ import (
 func TestDamagedTableRefused(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := open(t, dir)
-	for i := range 2000 {
-		if _, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""),
-			Body: bytes.Repeat([]byte{byte(i)}, 1000)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fileTables(t, s)
 	s.Close() // flushes the memtables into a table
 	s, _ = open(t, dir)
 	s.Close()
@@ -57,12 +52,7 @@ func TestDamagedTableRefused(t *testing.T) {
 func TestScrubFindsWhatStartSkips(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := open(t, dir)
-	for i := range 2000 {
-		if _, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""),
-			Body: bytes.Repeat([]byte{byte(i)}, 1000)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fileTables(t, s)
 	s.Close()
 	o := BadgerOptions(dir)
 	if n, err := verifyTables(dir, o); err != nil || n == 0 {
@@ -104,5 +94,16 @@ func TestScrubFindsWhatStartSkips(t *testing.T) {
 	es, err := s.QueryAudit(AuditQuery{Event: audit.Integrity, Limit: 10})
 	if err != nil || len(es) != 1 || !strings.Contains(es[0].Reason, base) {
 		t.Fatalf("integrity entries: %+v %v", es, err)
+	}
+}
+
+// fileTables files 2,000 telegrams of 1,000 bytes: enough for a table.
+func fileTables(t *testing.T, s *Store) {
+	t.Helper()
+	for i := range 2000 {
+		if _, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""),
+			Body: bytes.Repeat([]byte{byte(i)}, 1000)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
