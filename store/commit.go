@@ -37,6 +37,10 @@ type commitCtx struct {
 	events *[]Event
 	now    int64
 	counts map[SubQueue]*Counts // changes to the operators' figures
+	// After the commit: the figures it wrote (counts.go) and the filing
+	// numbers it gave (number.go), remembered once it is on disk.
+	wrote    map[SubQueue]Counts
+	numbered []filedNumber
 }
 
 // EventKind says what an Event announces.
@@ -233,6 +237,7 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 		if err == nil {
 			failpoint.Hit("after-commit")
 			s.st = st
+			c.committed()
 			if h := s.hooks.Load(); h.onCommit != nil && len(events) > 0 {
 				h.onCommit(events)
 			}

@@ -73,24 +73,46 @@ func (c *commitCtx) count(q SubQueue, d Counts) {
 	n.add(d)
 }
 
-// flushCounts writes the figures this commit changed.
+// flushCounts writes the figures this commit changed. The commit loop is
+// their only writer, so it remembers what it wrote (Store.figures, kept
+// once a commit is on disk) rather than read them back at every commit.
 func (c *commitCtx) flushCounts() error {
 	for q, d := range c.counts {
 		if d.zero() {
 			continue
 		}
 		k := c.s.ks.countsKey(q)
-		v, err := c.s.get(c.txn, k)
-		if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-			return err
+		n, ok := c.s.figures[q]
+		if !ok {
+			v, err := c.s.get(c.txn, k)
+			if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+			n = decodeCounts(v)
 		}
-		n := decodeCounts(v)
 		n.add(*d)
 		if err := c.set(k, n.encode()); err != nil {
 			return err
 		}
+		if c.wrote == nil {
+			c.wrote = map[SubQueue]Counts{}
+		}
+		c.wrote[q] = n
 	}
 	return nil
+}
+
+// committed keeps what c wrote once it is on disk (commit loop only).
+func (c *commitCtx) committed() {
+	if c.s.figures == nil {
+		c.s.figures = map[SubQueue]Counts{}
+	}
+	for q, n := range c.wrote {
+		c.s.figures[q] = n
+	}
+	for _, f := range c.numbered {
+		c.s.nums.put(f.id, f.num)
+	}
 }
 
 // QueueStat is one sub-queue's figures and the age of its oldest entry.

@@ -81,8 +81,15 @@ func (s *Store) number(txn *badger.Txn, id telegram.ID) (uint64, error) {
 	return num, nil
 }
 
-// newNumber numbers telegram id in c's commit and records the number.
+// newNumber numbers telegram id in c's commit and records the number
+// (remembered once the commit is on disk: the hand-out comes next).
 func (c *commitCtx) newNumber(id telegram.ID) (uint64, error) {
 	c.st.filings++
+	c.numbered = append(c.numbered, filedNumber{id, c.st.filings})
 	return c.st.filings, c.set(c.s.ks.numberKey(id), putU64(c.st.filings))
+}
+
+type filedNumber struct {
+	id  telegram.ID
+	num uint64
 }

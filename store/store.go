@@ -80,10 +80,13 @@ type Store struct {
 	opts  Options
 	log   *zap.Logger
 	ids   *telegram.IDGen
-	nums  numbers    // filing numbers remembered (number.go)
-	arch  archives   // audit archive files (archive.go)
-	scrub scrubState // scrub.go
-	ops   chan *op
+	nums  numbers // filing numbers remembered (number.go)
+	// figures are the sub-queues' figures as last written (counts.go;
+	// commit loop only).
+	figures map[SubQueue]Counts
+	arch    archives   // audit archive files (archive.go)
+	scrub   scrubState // scrub.go
+	ops     chan *op
 	// urgent is the FLASH lane of the commit loop.
 	urgent chan *op
 	// lazy is the lane of work that rides the next commit (attempts,
