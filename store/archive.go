@@ -35,15 +35,14 @@ import (
 // An archive file is JSON Lines (switch/audit's ArchiveHead and
 // ArchiveLine): a head naming the entries and the signed checkpoint that
 // covers them, then one line per entry: its index, leaf hash and the leaf
-// sealed with the file's own key. The
-// file's key is kept in the store, sealed by the keyring (m"archive/"
-// and the file's name), so a key rotation re-seals it with the rest and a
-// file once written is never rewritten; without the keyring's secret a
-// file shows counts and leaf hashes, nothing of the entries. An auditor
-// checks an archived entry of a proof against the file offline: the
-// head's checkpoint verifies under the switch's key, and the file's hash
-// for that index is the proof's leaf hash (tg audit check-proof
-// --archive).
+// sealed with the file's own key. The file's key is kept in the store,
+// sealed by the keyring (m"archive/" and the file's name), so a key
+// rotation re-seals it with the rest and a file once written is never
+// rewritten; without the keyring's secret a file shows counts and leaf
+// hashes, nothing of the entries. An auditor checks an archived entry of a
+// proof against the file offline: the head's checkpoint verifies under the
+// switch's key, and the file's hash for that index is the proof's leaf
+// hash (tg audit check-proof --archive).
 
 // ArchiveFileEntries is the most entries one archive file holds.
 const ArchiveFileEntries = 16384

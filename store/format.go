@@ -67,15 +67,15 @@ type upgraded struct {
 }
 
 // upgrade brings the store to FormatVersion before anything else reads it,
-// and says what it did. Records
-// are moved to their new keys in pages, one transaction each: the old key
-// is deleted in the transaction that writes the new ones, and the old and
-// new formats' keys never share a prefix, so an upgrade cut short (crash,
-// power cut) is simply taken up again at the next start, from the records
-// still under the old prefixes; a header moved twice keeps the number it
-// was given the first time. The version is written last. Then the old
-// prefixes are dropped from Badger's tables (the deleted keys would
-// otherwise stay in them until compaction reached them).
+// and says what it did. Records are moved to their new keys in pages, one
+// transaction each: the old key is deleted in the transaction that writes
+// the new ones, and the old and new formats' keys never share a prefix, so
+// an upgrade cut short (crash, power cut) is simply taken up again at the
+// next start, from the records still under the old prefixes; a header
+// moved twice keeps the number it was given the first time. The version is
+// written last. Then the old prefixes are dropped from Badger's tables
+// (the deleted keys would otherwise stay in them until compaction reached
+// them).
 func (s *Store) upgrade() (u upgraded, err error) {
 	var v uint64
 	m := migrator{s: s}

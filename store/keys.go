@@ -48,15 +48,14 @@ func metaKey(name string) []byte { return append([]byte{pMeta}, name...) }
 
 // keyspace builds the storage keys. None carries plaintext, nor anything
 // that says when a telegram was filed, how urgent or how classified it is,
-// or to whom it goes: an agency address becomes a 16-byte tag,
-// HMAC-SHA256 under the keyring's index key, and so do a sender reference,
-// a telegram's ID (one tag for its filing number and audit index, others
-// for its timers) and a sub-queue (agency tag, precedence,
-// classification). A telegram's own records (header, body, delivery
-// states) are keyed by its filing number: a count kept by the store, so
-// that they are written in key order, as the LSM tree likes, while the
-// keys show the order of filings (as queue sequences do) but not their
-// times. Without a keyring
+// or to whom it goes: an agency address becomes a 16-byte tag, HMAC-SHA256
+// under the keyring's index key, and so do a sender reference, a
+// telegram's ID (one tag for its filing number and audit index, others for
+// its timers) and a sub-queue (agency tag, precedence, classification). A
+// telegram's own records (header, body, delivery states) are keyed by its
+// filing number: a count kept by the store, so that they are written in
+// key order, as the LSM tree likes, while the keys show the order of
+// filings (as queue sequences do) but not their times. Without a keyring
 // (tests, the plaintext benchmark) a tag is an unkeyed SHA-256, so the
 // layout is the same.
 type keyspace struct {
