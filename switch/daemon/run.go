@@ -99,21 +99,23 @@ func (b bufferedStderr) Close() error { return b.Stop() }
 const MinGo = "go1.27.3"
 
 // DefaultMemoryLimit is the Go runtime's soft memory limit for switchd
-// unless the config or GOMEMLIMIT says otherwise. Queues live on disk, so
-// the switch needs little: the limit makes the garbage collector keep the
-// heap near what is live instead of letting it double.
+// with no session connected, unless the config or GOMEMLIMIT says
+// otherwise; each session raises it by server.SessionMemory. Queues live
+// on disk, so the switch needs little: the limit makes the garbage
+// collector keep the heap near what is live instead of letting it double.
 const DefaultMemoryLimit = 192 << 20
 
 // Start builds a server from the config. The caller serves it.
 func Start(o Options) (*server.Server, error) {
 	const op = "switchd"
 	cfg := o.Config
+	var memLimit int64 // managed by the server: it grows with the sessions
 	if os.Getenv("GOMEMLIMIT") == "" && !o.KeepMemoryLimit {
-		limit := int64(DefaultMemoryLimit)
+		memLimit = int64(DefaultMemoryLimit)
 		if cfg.MemoryLimit > 0 {
-			limit = cfg.MemoryLimit
+			memLimit = cfg.MemoryLimit
 		}
-		debug.SetMemoryLimit(limit)
+		debug.SetMemoryLimit(memLimit)
 	}
 	log := o.Logger
 	if log == nil {
@@ -169,7 +171,7 @@ func Start(o Options) (*server.Server, error) {
 		BodyTimeout:  time.Duration(cfg.Limits.BodyTimeout),
 		LowWatermark: cfg.Storage.LowWatermark, CriticalWatermark: cfg.Storage.CriticalWatermark, Reserve: cfg.Storage.Reserve,
 		ReclaimInterval: time.Duration(cfg.Storage.ReclaimInterval),
-		ArchiveAfter:    cfg.archiveAfter(), ArchiveDir: ArchiveDir(cfg),
+		ArchiveAfter:    cfg.archiveAfter(), ArchiveDir: ArchiveDir(cfg), MemoryLimit: memLimit,
 	}
 	// The store, on the switch's one clock, opened here and handed to the
 	// server (which closes it when it drains). A switch stopped on a full

@@ -58,6 +58,10 @@ type Config struct {
 	// an auditor asks). The store is opened with the same ArchiveDir.
 	ArchiveAfter time.Duration
 	ArchiveDir   string
+	// MemoryLimit, if positive, is the Go runtime's soft memory limit
+	// with no session connected; the server raises it by SessionMemory
+	// per session (memory.go). 0: the server leaves the limit alone.
+	MemoryLimit int64
 
 	// SpeedTargets are the speed-of-service targets per precedence: a
 	// telegram still waiting for an addressee this long after filing is

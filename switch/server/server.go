@@ -65,6 +65,7 @@ type Server struct {
 	sessions  map[*session]struct{}
 	open      openSessions // the sessions counted by certificate and agency (admit.go)
 	draining  bool
+	memStep   int // the memory limit's session step (memory.go)
 	resealing bool
 	bg        sync.WaitGroup // background work: re-sealing
 	bgCtx     context.Context

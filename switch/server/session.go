@@ -77,6 +77,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 	}
 	s.sessions[sess] = struct{}{}
 	s.open.add(id, sess.cert, 1)
+	s.tuneMemory(len(s.sessions))
 	s.mu.Unlock()
 	// A CRL loaded between this handshake and now missed this session.
 	if err := s.crlCheck(func(crl *certs.CRL) bool { return crl.Revoked(sess.cert) }); err != nil {
@@ -89,6 +90,7 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		s.mu.Lock()
 		delete(s.sessions, sess)
 		s.open.add(id, sess.cert, -1)
+		s.tuneMemory(len(s.sessions))
 		s.mu.Unlock()
 		close(sess.closed)
 		sess.log.Info("session closed")
