@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
@@ -19,6 +18,7 @@ import (
 	"github.com/dienbao/dienbao/store/auditlog"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/google/renameio/v2"
 )
 
 // Audit archiving. Entries older than an age (and covered by a signed
@@ -156,41 +156,30 @@ func (s *Store) archivedLeaf(index uint64) ([]byte, error) {
 }
 
 // readArchive reads and opens every entry of archive file f, checking each
-// against its hash and index.
+// against its hash.
 func (s *Store) readArchive(f archiveFile) (archiveFile, error) {
 	path := filepath.Join(s.opts.ArchiveDir, f.name)
 	bad := func(why string, err error) (archiveFile, error) {
 		return f, fault.E("store.archive", fault.Integrity, fmt.Sprintf("archive file %s (audit entries %d to %d) %s", path, f.first, f.end-1, why), err)
 	}
-	b, err := os.ReadFile(path)
+	head, lines, err := audit.ReadArchiveLines(path)
 	if os.IsNotExist(err) {
 		return bad("is missing: put it back in "+s.opts.ArchiveDir+" to read those entries", nil)
 	}
 	if err != nil {
 		return bad("cannot be read", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 4<<20)
-	var head audit.ArchiveHead
-	if !sc.Scan() || json.Unmarshal(sc.Bytes(), &head) != nil || head.Magic != 1 || head.First != f.first || head.End != f.end {
-		return bad("does not start with its head", nil)
+	if head.First != f.first || head.End != f.end {
+		return bad(fmt.Sprintf("says it holds entries %d to %d", head.First, head.End-1), nil)
 	}
 	f.checkpoint, f.verifierKey = head.Checkpoint, head.VerifierKey
-	f.leaves = make([][]byte, 0, f.end-f.first)
-	for sc.Scan() {
-		var l audit.ArchiveLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return bad("has a malformed line", err)
-		}
-		want := f.first + uint64(len(f.leaves))
+	f.leaves = make([][]byte, 0, len(lines))
+	for _, l := range lines {
 		leaf, err := crypto.OpenWithKey(f.key, auditlog.LeafKey(l.Index), l.Sealed)
-		if err != nil || l.Index != want || !bytes.Equal(audit.LeafHash(leaf), l.Hash) {
-			return bad(fmt.Sprintf("is damaged at entry %d", want), err)
+		if err != nil || !bytes.Equal(audit.LeafHash(leaf), l.Hash) {
+			return bad(fmt.Sprintf("is damaged at entry %d", l.Index), err)
 		}
 		f.leaves = append(f.leaves, leaf)
-	}
-	if uint64(len(f.leaves)) != f.end-f.first {
-		return bad(fmt.Sprintf("holds %d entries", len(f.leaves)), sc.Err())
 	}
 	return f, nil
 }
@@ -296,26 +285,11 @@ func (s *Store) writeArchive(first, end uint64, cp SignedCheckpoint) (string, []
 	return name, sum[:], key, nil
 }
 
-// writeSynced writes b to path through a synced temporary file and a
-// rename, then syncs the folder.
+// writeSynced writes b to path durably: through a synced temporary file
+// renamed into place (renameio, as the keyring and the CRL are written),
+// then the folder synced, so that the name survives a power cut too.
 func writeSynced(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := renameio.WriteFile(path, b, 0o600); err != nil {
 		return err
 	}
 	d, err := os.Open(filepath.Dir(path))

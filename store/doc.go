@@ -6,14 +6,15 @@
 // (kept by store/auditlog through the store's transactions, audittxn.go).
 //
 // Durability. Badger runs with SyncWrites on, checksums verified on every
-// table and block read and on every value-log read. A single goroutine, the
-// commit loop, is the only writer: it takes every operation that arrived
-// while the previous commit was syncing, applies them to one transaction,
-// commits (one fsync), and only then answers them, FLASH filings first. A
-// caller's File or Ack returns after its writes are on disk; if the process
-// dies before that, none of them is (Badger commits a transaction
-// atomically). This is group commit: throughput scales with batch size
-// instead of being capped by one fsync per telegram.
+// block and value-log read (whole tables: tables.go and scrub.go). A
+// single goroutine, the commit loop, is the only writer: it takes every
+// operation that arrived while the previous commit was syncing, applies
+// them to one transaction, commits (one fsync), and only then answers
+// them, FLASH filings first. A caller's File or Ack returns after its
+// writes are on disk; if the process dies before that, none of them is
+// (Badger commits a transaction atomically). This is group commit:
+// throughput scales with batch size instead of being capped by one fsync
+// per telegram.
 //
 // Lanes. The commit loop takes its work from three lanes (commit.go).
 // FLASH work has its own: a commit with FLASH work carries nothing newer,

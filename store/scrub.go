@@ -52,42 +52,21 @@ func (s *Store) Scrub(ctx context.Context, full bool) (ScrubResult, error) {
 	sort.Slice(tables, func(i, j int) bool { return tables[i].ID < tables[j].ID })
 	for _, ti := range tables {
 		live[ti.ID] = true
-		name := table.NewFilename(ti.ID, dir)
-		st, err := stampOf(name)
+		if ctx.Err() != nil {
+			break
+		}
+		st, read, err := checkTable(dir, ti.ID, checked, o.Compression, o, full)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // compacted away meanwhile
 		}
-		if err == nil && !full && checked[ti.ID] == st {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			break
-		}
-		if err == nil {
-			err = verifyTable(name, o.Compression, o)
-		}
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
+		if err == nil && !read {
+			continue // checked before, unchanged
 		}
 		res.Checked++
 		if err != nil {
-			base := filepath.Base(name)
-			s.scrub.mu.Lock()
-			_, known := s.scrub.damaged[base]
-			if !known {
-				if s.scrub.damaged == nil {
-					s.scrub.damaged = map[string]string{}
-				}
-				s.scrub.damaged[base] = err.Error()
-			}
-			s.scrub.mu.Unlock()
-			if !known {
+			base := filepath.Base(table.NewFilename(ti.ID, dir))
+			if s.damaged(base, err) {
 				res.Damaged = append(res.Damaged, base)
-				why := fmt.Sprintf("the store's table %s failed its check in the scrub (%v): what it holds is refused when read; restore the store from a backup", base, err)
-				s.log.Error("damaged table", zap.String("table", base), zap.Error(err))
-				if aerr := s.Record(AuditEntry{Actor: "switch", Event: audit.Integrity, Reason: why}); aerr != nil {
-					s.log.Error("cannot audit a damaged table", zap.Error(aerr))
-				}
 			}
 			delete(checked, ti.ID)
 			continue
@@ -104,6 +83,29 @@ func (s *Store) Scrub(ctx context.Context, full bool) (ScrubResult, error) {
 		}
 	}
 	return res, saveChecked(dir, checked)
+}
+
+// damaged records that table file base failed its check, and reports it
+// (log and audit) if it is new; it says whether it was.
+func (s *Store) damaged(base string, err error) bool {
+	s.scrub.mu.Lock()
+	_, known := s.scrub.damaged[base]
+	if !known {
+		if s.scrub.damaged == nil {
+			s.scrub.damaged = map[string]string{}
+		}
+		s.scrub.damaged[base] = err.Error()
+	}
+	s.scrub.mu.Unlock()
+	if known {
+		return false
+	}
+	why := fmt.Sprintf("the store's table %s failed its check in the scrub (%v): what it holds is refused when read; restore the store from a backup", base, err)
+	s.log.Error("damaged table", zap.String("table", base), zap.Error(err))
+	if aerr := s.Record(AuditEntry{Actor: "switch", Event: audit.Integrity, Reason: why}); aerr != nil {
+		s.log.Error("cannot audit a damaged table", zap.Error(aerr))
+	}
+	return true
 }
 
 // DamagedTables lists the table files a scrub found damaged.

@@ -93,21 +93,15 @@ func verifyTables(dir string, o badger.Options) (int, error) {
 	kept := make(map[uint64]tableStamp, len(m.Tables))
 	n := 0
 	for id, tm := range m.Tables {
-		name := table.NewFilename(id, dir)
-		st, err := stampOf(name)
-		if err == nil && checked[id] == st {
-			kept[id] = st
-			continue
-		}
-		if err == nil {
-			err = verifyTable(name, tm.Compression, o)
-		}
+		st, read, err := checkTable(dir, id, checked, tm.Compression, o, false)
 		if err != nil {
 			return n, fault.E("store.open", fault.Integrity,
-				fmt.Sprintf("the store's table %s is damaged (%v); the switch does not start without it: restore the store from a backup", filepath.Base(name), err))
+				fmt.Sprintf("the store's table %s is damaged (%v); the switch does not start without it: restore the store from a backup", filepath.Base(table.NewFilename(id, dir)), err))
 		}
 		kept[id] = st
-		n++
+		if read {
+			n++
+		}
 	}
 	if n > 0 || len(kept) != len(checked) {
 		if err := saveChecked(dir, kept); err != nil {
@@ -115,6 +109,21 @@ func verifyTables(dir string, o badger.Options) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// checkTable checks table id in dir whole, unless the record of checked
+// tables holds it unchanged and force is false. It returns the table's
+// stamp and whether it read the table.
+func checkTable(dir string, id uint64, checked map[uint64]tableStamp, comp options.CompressionType, o badger.Options, force bool) (tableStamp, bool, error) {
+	name := table.NewFilename(id, dir)
+	st, err := stampOf(name)
+	if err != nil {
+		return st, false, err
+	}
+	if !force && checked[id] == st {
+		return st, false, nil
+	}
+	return st, true, verifyTable(name, comp, o)
 }
 
 // verifyTable opens one table read-only and checks all its blocks,

@@ -30,28 +30,45 @@ type ArchiveLine struct {
 	Sealed []byte `json:"sealed"` // the leaf, sealed with the file's key
 }
 
-// ReadArchive reads an archive file's head and each entry's leaf hash (no
-// key needed).
-func ReadArchive(path string) (ArchiveHead, map[uint64][]byte, error) {
+// ReadArchiveLines reads an archive file: its head and its entries,
+// checked to be the head's, in index order (the leaves stay sealed).
+func ReadArchiveLines(path string) (ArchiveHead, []ArchiveLine, error) {
 	var head ArchiveHead
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return head, nil, err
 	}
 	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if json.Unmarshal(lines[0], &head) != nil || head.Magic != 1 {
+	if json.Unmarshal(lines[0], &head) != nil || head.Magic != 1 || head.End < head.First {
 		return head, nil, fmt.Errorf("%s is not a dienbao audit archive", path)
 	}
-	hashes := map[uint64][]byte{}
+	out := make([]ArchiveLine, 0, len(lines)-1)
 	for i, l := range lines[1:] {
 		var e ArchiveLine
 		if err := json.Unmarshal(l, &e); err != nil {
 			return head, nil, fmt.Errorf("%s: line %d: %w", path, i+2, err)
 		}
-		hashes[e.Index] = e.Hash
+		if e.Index != head.First+uint64(i) {
+			return head, nil, fmt.Errorf("%s: line %d holds entry %d, not %d", path, i+2, e.Index, head.First+uint64(i))
+		}
+		out = append(out, e)
 	}
-	if uint64(len(hashes)) != head.End-head.First {
-		return head, nil, fmt.Errorf("%s holds %d entries, its head says %d", path, len(hashes), head.End-head.First)
+	if uint64(len(out)) != head.End-head.First {
+		return head, nil, fmt.Errorf("%s holds %d entries, its head says %d", path, len(out), head.End-head.First)
+	}
+	return head, out, nil
+}
+
+// ReadArchive reads an archive file's head and each entry's leaf hash (no
+// key needed).
+func ReadArchive(path string) (ArchiveHead, map[uint64][]byte, error) {
+	head, lines, err := ReadArchiveLines(path)
+	if err != nil {
+		return head, nil, err
+	}
+	hashes := make(map[uint64][]byte, len(lines))
+	for _, l := range lines {
+		hashes[l.Index] = l.Hash
 	}
 	return head, hashes, nil
 }
