@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
@@ -39,9 +41,10 @@ func dataFiles(t *testing.T, site *daemontest.Site) map[string][]byte {
 }
 
 // Nothing readable at rest: after filing, delivering and leaving telegrams
-// queued, no byte under the data folder (value logs, tables, write-ahead
-// logs, manifest, keyring) holds a body, a subject, a reference or an
-// agency address.
+// queued, and archiving the audit log, no byte under the data folder
+// (value logs, tables, write-ahead logs, manifest, keyring, audit archive
+// files, and the leaves inside those) holds a body, a subject, a
+// reference or an agency address.
 func TestNothingReadableAtRest(t *testing.T) {
 	site := daemontest.Start(t)
 	markers := []string{"BODY-MARKER-5e1f", "SUBJECT-MARKER-77aa", "REF-MARKER-0c3d"}
@@ -56,13 +59,36 @@ func TestNothingReadableAtRest(t *testing.T) {
 		}
 	}
 	site.Receive("NA.UBND", inbox) // some delivered, reports queued; HCM and DN still waiting
+	// Audit entries moved out to an archive file are as sealed as those
+	// kept in the store.
+	auditor := site.Dial("auditor")
+	ctx := context.Background()
+	if _, _, err := auditor.AuditCheckpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Duration(0)
+	archived, err := auditor.AuditArchive(ctx, &now)
+	if err != nil || len(archived.Files) != 1 || archived.Entries == 0 {
+		t.Fatalf("archive: %+v, %v; want one file", archived, err)
+	}
 	site.Stop()
+	// The file is JSON, its leaves base64: look inside them too.
+	_, lines, err := audit.ReadArchiveLines(filepath.Join(site.Dir, "data", "audit-archive", archived.Files[0]))
+	if err != nil || uint64(len(lines)) != archived.Entries {
+		t.Fatalf("the archive file in the data folder: %d entries, %v; want %d", len(lines), err, archived.Entries)
+	}
+	var leaves []byte
+	for _, l := range lines {
+		leaves = append(leaves, l.Sealed...)
+	}
 
 	var agencies []string
 	for _, a := range daemon.DevAgencies {
 		agencies = append(agencies, string(a.Address))
 	}
-	for path, b := range dataFiles(t, site) {
+	files := dataFiles(t, site)
+	files["the archive file's leaves"] = leaves
+	for path, b := range files {
 		for _, m := range append(markers, agencies...) {
 			if bytes.Contains(b, []byte(m)) {
 				t.Errorf("%s holds %q in plaintext", path, m)
