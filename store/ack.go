@@ -72,12 +72,41 @@ type Ack struct {
 
 // Ack commits a; it returns after fsync.
 func (s *Store) Ack(a Ack) (done bool, err error) {
-	err = s.submit(&op{prec: a.Queue.Prec, lazy: a.Queue.Prec != telegram.Flash, apply: func(c *commitCtx) error {
-		var err error
-		done, err = c.ack(a)
-		return err
+	r := s.AckAll([]Ack{a})[0]
+	return r.Done, r.Err
+}
+
+// Acked is what became of one acknowledgement of AckAll: Done as for
+// Ack, or the error that kept it from being recorded.
+type Acked struct {
+	Done bool
+	Err  error
+}
+
+// AckAll commits acknowledgements of one precedence (as a terminal sends
+// them, several to a frame) in order, in one commit, and returns after
+// fsync. One that fails (an unreadable record) does not keep the others
+// from being recorded.
+func (s *Store) AckAll(as []Ack) []Acked {
+	out := make([]Acked, len(as))
+	if len(as) == 0 {
+		return out
+	}
+	prec := as[0].Queue.Prec
+	err := s.submit(&op{prec: prec, lazy: prec != telegram.Flash, apply: func(c *commitCtx) error {
+		for i, a := range as {
+			if out[i].Done, out[i].Err = c.ack(a); errors.Is(out[i].Err, badger.ErrTxnTooBig) {
+				return out[i].Err // the commit is split and this op applied again
+			}
+		}
+		return nil
 	}})
-	return done, err
+	if err != nil {
+		for i := range out {
+			out[i] = Acked{Err: err}
+		}
+	}
+	return out
 }
 
 func (c *commitCtx) ack(a Ack) (bool, error) {
@@ -152,38 +181,64 @@ func (c *commitCtx) queueReceipt(h telegram.Header, r telegram.Receipt) error {
 // AckReceipt records that a terminal of agency stored the delivery report
 // at seq. head, when > 0, becomes the agency's receipt-queue head.
 func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string, head uint64) (bool, error) {
-	var done bool
+	r := s.AckReceipts(agency, []ReceiptAck{{Seq: seq, Head: head}}, terminal)[0]
+	return r.Done, r.Err
+}
+
+// ReceiptAck is one acknowledgement of a delivery report: its sequence in
+// the agency's receipt queue, and the queue's new head (0 to leave it).
+type ReceiptAck struct {
+	Seq, Head uint64
+}
+
+// AckReceipts records, in order and in one commit, that a terminal of
+// agency stored the delivery reports of as.
+func (s *Store) AckReceipts(agency telegram.Address, as []ReceiptAck, terminal string) []Acked {
+	out := make([]Acked, len(as))
 	// The routine lane: the report is already in the sender's hands, this
 	// only clears it, and it must not take a FLASH's place in a commit.
 	err := s.submit(&op{prec: telegram.Routine, lazy: true, apply: func(c *commitCtx) error {
-		k := c.s.ks.receiptKey(agency, seq)
-		item, err := c.txn.Get(k)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		var r telegram.Receipt
-		v, err := s.value(item)
-		if err == nil {
-			err = decodeRecord(v, &r)
-		}
-		if err != nil {
-			return fault.E("store.ackreceipt", fault.Integrity, "unreadable delivery report", err)
-		}
-		if err := c.txn.Delete(k); err != nil {
-			return err
-		}
-		if head > 0 {
-			if err := c.set(c.s.ks.receiptHeadKey(agency), putU64(head)); err != nil {
-				return err
+		for i, a := range as {
+			if out[i].Done, out[i].Err = c.ackReceipt(agency, a, terminal); errors.Is(out[i].Err, badger.ErrTxnTooBig) {
+				return out[i].Err
 			}
 		}
-		done = true
-		return c.appendAudit(AuditEntry{Actor: terminal, Event: AuditReportDelivered, ID: r.ID, From: agency,
-			To: r.Addressee, Reason: r.Status.String()})
+		return nil
 	}})
-	return done, err
+	if err != nil {
+		for i := range out {
+			out[i] = Acked{Err: err}
+		}
+	}
+	return out
+}
+
+func (c *commitCtx) ackReceipt(agency telegram.Address, a ReceiptAck, terminal string) (bool, error) {
+	k := c.s.ks.receiptKey(agency, a.Seq)
+	item, err := c.txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	var r telegram.Receipt
+	v, err := c.s.value(item)
+	if err == nil {
+		err = decodeRecord(v, &r)
+	}
+	if err != nil {
+		return false, fault.E("store.ackreceipt", fault.Integrity, "unreadable delivery report", err)
+	}
+	if err := c.txn.Delete(k); err != nil {
+		return false, err
+	}
+	if a.Head > 0 {
+		if err := c.set(c.s.ks.receiptHeadKey(agency), putU64(a.Head)); err != nil {
+			return false, err
+		}
+	}
+	return true, c.appendAudit(AuditEntry{Actor: terminal, Event: AuditReportDelivered, ID: r.ID, From: agency,
+		To: r.Addressee, Reason: r.Status.String()})
 }
 
 // FlushAttempts returns once every attempt counted so far is committed.

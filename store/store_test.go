@@ -415,3 +415,42 @@ func TestBodySizesPadded(t *testing.T) {
 		t.Fatalf("the last chunk of a 70,000-byte body is stored in %d bytes, a 300-byte body in %d: want 8 KiB and 512 B plus the same overhead", last, small)
 	}
 }
+
+// Acknowledgements taken together are recorded in order, each on its own:
+// one already recorded changes nothing and reports false, the others are
+// delivered, and one delivery report each is queued for the sender.
+func TestAckAll(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	q := SubQueue{Agency: "NA.TU", Prec: telegram.Routine, Class: telegram.Secret}
+	for range 3 {
+		if _, err := s.File(&Filing{Header: hdr("HN.UBND", []telegram.Address{"NA.TU"}, telegram.Routine, ""), Body: []byte("b")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es := mustScan(t, s, q)
+	if len(es) != 3 {
+		t.Fatalf("%d queued, want 3", len(es))
+	}
+	ack := func(e Entry) Ack { return Ack{Queue: q, Seq: e.Seq, ID: e.ID, Terminal: "t", Head: e.Seq + 1} }
+	if done, err := s.Ack(ack(es[1])); !done || err != nil {
+		t.Fatalf("first ack: %v %v", done, err)
+	}
+	res := s.AckAll([]Ack{ack(es[0]), ack(es[1]), ack(es[2])})
+	if len(res) != 3 || !res[0].Done || res[1].Done || !res[2].Done || res[0].Err != nil || res[1].Err != nil || res[2].Err != nil {
+		t.Fatalf("AckAll: %+v, want done, not done (already), done", res)
+	}
+	if left := mustScan(t, s, q); len(left) != 0 {
+		t.Fatalf("%d left in the queue", len(left))
+	}
+	if rs, err := s.ScanReceipts("HN.UBND", 0, 10); err != nil || len(rs) != 3 {
+		t.Fatalf("%d delivery reports (%v), want 3", len(rs), err)
+	}
+	ras := s.AckReceipts("HN.UBND", []ReceiptAck{{Seq: 1}, {Seq: 2}, {Seq: 99}}, "t2")
+	if !ras[0].Done || !ras[1].Done || ras[2].Done {
+		t.Fatalf("AckReceipts: %+v, want done, done, not done (never queued)", ras)
+	}
+	if rs, _ := s.ScanReceipts("HN.UBND", 0, 10); len(rs) != 1 || rs[0].Seq != 3 {
+		t.Fatalf("reports left: %+v, want the third", rs)
+	}
+}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -117,11 +118,17 @@ func (c *Client) Receive(ctx context.Context, opts ReceiveOptions, h Handler) er
 }
 
 // serveDeliveries reads one delivery stream: store, then acknowledge.
+// What arrived together is acknowledged together: one Ack frame once
+// nothing more is waiting to be read.
 func (c *Client) serveDeliveries(ds *quic.Stream, h Handler) error {
+	r := bufio.NewReaderSize(ds, 64<<10)
+	var acks []uint64
 	for {
-		t, payload, err := wire.ReadFrame(ds, c.MaxFrame)
+		t, payload, err := wire.ReadFrame(r, c.MaxFrame)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			if errors.Is(err, io.EOF) && len(acks) > 0 {
+				return wire.WriteFrame(ds, wire.TAck, wire.Ack{Tag: acks[0], More: acks[1:]})
+			} else if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
@@ -137,7 +144,7 @@ func (c *Client) serveDeliveries(ds *quic.Stream, h Handler) error {
 				return fault.Errorf("receive", fault.TooLarge, "the switch announced a %d-byte body", d.Header.BodyLen)
 			}
 			body := make([]byte, d.Header.BodyLen)
-			if _, err := io.ReadFull(ds, body); err != nil {
+			if _, err := io.ReadFull(r, body); err != nil {
 				return err
 			}
 			if err := h.Telegram(Delivery{Header: d.Header, Body: body, PossibleDuplicate: d.PossibleDuplicate}); err != nil {
@@ -156,8 +163,12 @@ func (c *Client) serveDeliveries(ds *quic.Stream, h Handler) error {
 		default:
 			return fault.Errorf("receive", fault.Invalid, "unexpected %s frame on a delivery stream", t)
 		}
-		if err := wire.WriteFrame(ds, wire.TAck, wire.Ack{Tag: tag}); err != nil {
+		if acks = append(acks, tag); r.Buffered() > 0 && len(acks) < wire.MaxAcksPerFrame {
+			continue
+		}
+		if err := wire.WriteFrame(ds, wire.TAck, wire.Ack{Tag: acks[0], More: acks[1:]}); err != nil {
 			return err
 		}
+		acks = acks[:0]
 	}
 }

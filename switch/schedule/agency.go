@@ -201,20 +201,36 @@ func (a *Agency) NextReceipt() (Item, bool, error) {
 // buffered, in flight (other than it) or not yet read. It is safe to
 // persist concurrently with other acknowledgements: each value is at or
 // below the true lowest remaining entry.
-func (a *Agency) HeadAfterAck(it Item) uint64 {
+func (a *Agency) HeadAfterAck(it Item) uint64 { return a.HeadsAfterAcks([]Item{it})[0] }
+
+// HeadsAfterAcks is HeadAfterAck for acknowledgements made durable
+// together: each head passes over all of them.
+func (a *Agency) HeadsAfterAcks(its []Item) []uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := a.subOf(it)
-	h := s.next
-	if len(s.buf) > 0 {
-		h = min(h, s.buf[0].Seq)
-	}
-	for seq := range s.inflight {
-		if seq != it.Seq {
-			h = min(h, seq)
+	acked := map[*sub]map[uint64]bool{}
+	for _, it := range its {
+		s := a.subOf(it)
+		if acked[s] == nil {
+			acked[s] = map[uint64]bool{}
 		}
+		acked[s][it.Seq] = true
 	}
-	return h
+	heads := make([]uint64, len(its))
+	for i, it := range its {
+		s := a.subOf(it)
+		h := s.next
+		if len(s.buf) > 0 {
+			h = min(h, s.buf[0].Seq)
+		}
+		for seq := range s.inflight {
+			if !acked[s][seq] {
+				h = min(h, seq)
+			}
+		}
+		heads[i] = h
+	}
+	return heads
 }
 
 // Acked forgets an item whose acknowledgement is durable.

@@ -216,6 +216,10 @@ func TestHeadAfterAck(t *testing.T) {
 	if h := a.HeadAfterAck(i10); h != 11 {
 		t.Errorf("acking 10 with 11 in flight: head %d, want 11", h)
 	}
+	// Acknowledged in one frame, each passes over the other.
+	if h := a.HeadsAfterAcks([]Item{i11, i10}); h[0] != 12 || h[1] != 12 {
+		t.Errorf("acking 11 and 10 together: heads %v, want [12 12]", h)
+	}
 	a.Acked(i10)
 	a.Acked(i11)
 	if h := a.HeadAfterAck(Item{Seq: 99, Prec: telegram.Routine, Class: telegram.Unclassified}); h != 12 {

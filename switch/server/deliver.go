@@ -282,8 +282,13 @@ func (sess *session) ackLoop(seat *switchboard.Seat, ds *dstream) {
 			}
 			return
 		}
-		if err := seat.Ack(ack.Tag, ds.rank); err != nil {
-			sess.s.security(sess.id, fmt.Sprintf("acknowledgement for a delivery never made (tag %d); connection closed", ack.Tag))
+		if len(ack.More) >= wire.MaxAcksPerFrame {
+			sess.log.Info("bad acknowledgement", zap.Int("tags", len(ack.More)+1))
+			sess.conn.CloseWithError(codeProtocol, fmt.Sprintf("bad acknowledgement: more than %d tags in one frame", wire.MaxAcksPerFrame))
+			return
+		}
+		if err := seat.AckAll(append([]uint64{ack.Tag}, ack.More...), ds.rank); err != nil {
+			sess.s.security(sess.id, fmt.Sprintf("%v; connection closed", err))
 			sess.conn.CloseWithError(codeProtocol, "acknowledgement for an unknown delivery")
 			return
 		}

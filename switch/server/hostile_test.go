@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"io"
 	"math"
 	"net"
 	"path/filepath"
@@ -372,4 +373,82 @@ func TestExpiredCertificateRefused(t *testing.T) {
 		t.Fatalf("%d audit entries naming the expiry, want 1", n)
 	}
 	healthy(t, site)
+}
+
+// Acknowledgements sent together in one frame are taken together: one tag
+// never handed out among them refuses the whole frame (disconnected,
+// audited, nothing counted as delivered); a proper frame acknowledges
+// every delivery it names.
+func TestAcksInOneFrame(t *testing.T) {
+	site := daemontest.Start(t)
+	var ids []telegram.ID
+	for i := 0; i < 3; i++ {
+		ids = append(ids, site.Send("HN.UBND", tg("NA.TU", telegram.Immediate, "x")))
+	}
+	// receive3 subscribes as a raw terminal and reads the three deliveries
+	// from their stream.
+	receive3 := func() (*quic.Conn, *quic.Stream, []uint64) {
+		c, err := rawDial(t, site, "NA.TU", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, _ := c.OpenStreamSync(context.Background())
+		wire.WriteFrame(sub, wire.TSubscribe, wire.Subscribe{Inbox: true})
+		var ok wire.Subscribed
+		if err := wire.ReadExpect(sub, wire.DefaultMaxFrame, wire.TSubscribed, &ok); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		str, err := c.AcceptStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tags []uint64
+		for range ids {
+			var d wire.Deliver
+			if err := wire.ReadExpect(str, wire.DefaultMaxFrame, wire.TDeliver, &d); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(str, make([]byte, d.Header.BodyLen)); err != nil {
+				t.Fatal(err)
+			}
+			tags = append(tags, d.Tag)
+		}
+		return c, str, tags
+	}
+	c, str, tags := receive3()
+	wire.WriteFrame(str, wire.TAck, wire.Ack{Tag: tags[0], More: []uint64{tags[1], tags[2] + 1000}})
+	select {
+	case <-c.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection stayed open after a frame with a bogus acknowledgement")
+	}
+	if n := securityEntries(t, site, "acknowledgement for a delivery never made"); n != 1 {
+		t.Fatalf("%d audit entries, want 1", n)
+	}
+	for _, id := range ids {
+		if ds, _ := site.Server.Store().Delivery(id, "NA.TU"); !ds.Pending() {
+			t.Fatalf("%s counts as delivered: %+v", id, ds)
+		}
+	}
+	c, str, tags = receive3()
+	defer c.CloseWithError(0, "")
+	wire.WriteFrame(str, wire.TAck, wire.Ack{Tag: tags[0], More: tags[1:]})
+	deadline := time.Now().Add(10 * time.Second)
+	for _, id := range ids {
+		for {
+			ds, _ := site.Server.Store().Delivery(id, "NA.TU")
+			if ds.Status == telegram.Delivered {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not delivered after one frame acknowledged all three: %+v", id, ds)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if n := securityEntries(t, site, "acknowledgement for a delivery never made"); n != 1 {
+		t.Fatalf("%d audit entries after the proper frame, want still 1", n)
+	}
 }

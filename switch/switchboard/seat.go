@@ -2,6 +2,7 @@ package switchboard
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -145,37 +146,58 @@ var ErrUnknownTag = errors.New("acknowledgement for a delivery never made")
 // it goes back to the queue with the seat. A tag handed out on another
 // stream (a telegram's acknowledged on the receipt stream) is unknown.
 func (s *Seat) Ack(tag uint64, rank int) error {
+	return s.AckAll([]uint64{tag}, rank)
+}
+
+// AckAll takes the acknowledgements a terminal sent in one frame, in the
+// order it stored them, and makes them durable in one commit. If any tag
+// is unknown, none is taken.
+func (s *Seat) AckAll(tags []uint64, rank int) error {
+	its := make([]schedule.Item, len(tags))
 	s.mu.Lock()
-	it, ok := s.tags[tag]
-	s.mu.Unlock()
-	if !ok || Rank(it) != rank {
-		return ErrUnknownTag
+	for i, tag := range tags {
+		it, ok := s.tags[tag]
+		if !ok || Rank(it) != rank {
+			s.mu.Unlock()
+			return fmt.Errorf("%w (tag %d)", ErrUnknownTag, tag)
+		}
+		its[i] = it
 	}
-	go s.commitAck(it)
+	s.mu.Unlock()
+	go s.commitAcks(its)
 	return nil
 }
 
-func (s *Seat) commitAck(it schedule.Item) {
-	head := s.ag.sched.HeadAfterAck(it)
-	var err error
-	if it.Prec == 0 {
-		_, err = s.b.store.AckReceipt(s.who.Agency, it.Seq, s.terminal, head)
+func (s *Seat) commitAcks(its []schedule.Item) {
+	heads := s.ag.sched.HeadsAfterAcks(its)
+	var res []store.Acked
+	if its[0].Prec == 0 {
+		as := make([]store.ReceiptAck, len(its))
+		for i, it := range its {
+			as[i] = store.ReceiptAck{Seq: it.Seq, Head: heads[i]}
+		}
+		res = s.b.store.AckReceipts(s.who.Agency, as, s.terminal)
 	} else {
-		q := store.SubQueue{Agency: s.who.Agency, Prec: it.Prec, Class: it.Class}
-		var done bool
-		done, err = s.b.store.Ack(store.Ack{Queue: q, Seq: it.Seq, ID: it.ID, Terminal: s.terminal, Head: head})
-		if err == nil && done {
+		as := make([]store.Ack, len(its))
+		for i, it := range its {
+			as[i] = store.Ack{Queue: store.SubQueue{Agency: s.who.Agency, Prec: it.Prec, Class: it.Class},
+				Seq: it.Seq, ID: it.ID, Terminal: s.terminal, Head: heads[i]}
+		}
+		res = s.b.store.AckAll(as)
+	}
+	for i, it := range its {
+		if res[i].Err != nil {
+			s.log.Error("acknowledgement not recorded", zap.Error(res[i].Err))
+			continue
+		}
+		if res[i].Done && it.Prec != 0 {
 			s.log.Info("telegram delivered", zap.Stringer("id", it.ID), zap.Stringer("precedence", it.Prec))
 			if s.b.cfg.Delivered != nil {
 				s.b.cfg.Delivered(it.Prec, time.Since(it.ID.Time()))
 			}
 		}
+		s.release(it)
 	}
-	if err != nil {
-		s.log.Error("acknowledgement not recorded", zap.Error(err))
-		return
-	}
-	s.release(it)
 }
 
 // Return gives back a hand-out that could not be written (its stream

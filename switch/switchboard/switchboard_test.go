@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -79,10 +80,10 @@ func TestHandOutAndAck(t *testing.T) {
 	if _, res, _ := seat.NextTelegram(); res != Blocked {
 		t.Fatalf("with a FLASH in flight: %v, want blocked", res)
 	}
-	if err := seat.Ack(it.Tag+100, Rank(it)); err != ErrUnknownTag {
+	if err := seat.Ack(it.Tag+100, Rank(it)); !errors.Is(err, ErrUnknownTag) {
 		t.Fatalf("unknown tag: %v", err)
 	}
-	if err := seat.Ack(it.Tag, ReceiptRank); err != ErrUnknownTag {
+	if err := seat.Ack(it.Tag, ReceiptRank); !errors.Is(err, ErrUnknownTag) {
 		t.Fatalf("a telegram's tag acknowledged on the receipt stream: %v", err)
 	}
 	if err := seat.Ack(it.Tag, Rank(it)); err != nil {

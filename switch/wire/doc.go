@@ -25,8 +25,11 @@
 //     (and one for receipts) on each subscribed session, with QUIC stream
 //     urgency FLASH=0 ... ROUTINE=3, so a FLASH never waits behind a ROUTINE
 //     body on the wire. It writes Deliver (+ body) or Receipt frames; the
-//     client answers each with Ack on the same stream once it has stored
-//     the item durably.
+//     client answers with Ack on the same stream once it has stored the
+//     item durably. One Ack may name up to MaxAcksPerFrame items (Tag, then
+//     More), all stored, in the order stored: the client library sends one
+//     for what it read together. A frame naming any tag the switch did not
+//     hand out on that stream is refused whole.
 //
 // Audit requests (audit.go) are plain request/reply: AuditQuery →
 // AuditEntries (a page that fits a frame; More says ask again), AuditExport

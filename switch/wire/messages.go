@@ -103,10 +103,17 @@ type ReceiptFrame struct {
 	Receipt telegram.Receipt `cbor:"2,keyasint"`
 }
 
-// Ack acknowledges a Deliver or ReceiptFrame after durable storage.
+// Ack acknowledges a Deliver or ReceiptFrame after durable storage, and
+// with More the further ones stored since, in the order stored (a terminal
+// acknowledges what arrived together in one frame). All must have come on
+// the stream the Ack is sent on.
 type Ack struct {
-	Tag uint64 `cbor:"1,keyasint"`
+	Tag  uint64   `cbor:"1,keyasint"`
+	More []uint64 `cbor:"2,keyasint,omitempty"`
 }
+
+// MaxAcksPerFrame bounds an Ack's tags (Tag and More together).
+const MaxAcksPerFrame = 256
 
 // RotateKeys asks the switch to make a new data-encryption key current and
 // re-seal older records with it in the background. Operators only.
