@@ -98,6 +98,13 @@ func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []t
 	return ids, next, err
 }
 
+// DueBetween returns up to limit telegram IDs whose timer of the given
+// kind is at or after from and at or before to, earliest first.
+func (s *Store) DueBetween(kind byte, from, to time.Time, limit int) ([]telegram.ID, error) {
+	ids, _, err := s.Due(kind, to, dueEnd(kind, from.Add(-1)), limit)
+	return ids, err
+}
+
 // timers calls fn with the timers of kind in txn, earliest first, after
 // cursor (nil: from the first) and before end, until fn returns false:
 // each timer's key (a copy) and the telegram it names (ok false: the

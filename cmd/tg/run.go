@@ -38,6 +38,7 @@ type cli struct {
 	Release  releaseCmd  `cmd:"" help:"Release a held telegram (or --agency A) (operator)."`
 	Cancel   cancelCmd   `cmd:"" help:"Cancel a telegram for every addressee still waiting; the sender is told why (operator)."`
 	Requeue  requeueCmd  `cmd:"" help:"Put a parked telegram back in its queues (operator)."`
+	Minimize minimizeCmd `cmd:"" help:"MINIMIZE: restrict filings below a precedence during an emergency (operator: --below ... to declare, --lift to lift); without flags, list those in force (terminals: those covering their agency)."`
 	Top      topCmd      `cmd:"" help:"A live view of queues, rates and overdue telegrams (operator)."`
 	Bench    benchCmd    `cmd:"" help:"Load generator: file and receive through the real switch, report throughput and latency."`
 }
@@ -126,6 +127,7 @@ const (
 	exitTooLarge    = 5
 	exitUnavailable = 6
 	exitIntegrity   = 7
+	exitMinimized   = 8 // refused under MINIMIZE
 )
 
 func exitCode(err error) int {
@@ -142,6 +144,8 @@ func exitCode(err error) int {
 		return exitUnavailable
 	case fault.Integrity:
 		return exitIntegrity
+	case fault.Minimized:
+		return exitMinimized
 	}
 	return exitInternal
 }

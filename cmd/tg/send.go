@@ -29,6 +29,7 @@ type sendCmd struct {
 type sendResult struct {
 	ID        telegram.ID `json:"id"`
 	Duplicate bool        `json:"duplicate"`
+	Minimize  uint64      `json:"deferred_by_minimize,omitempty"` // accepted, deferred until that MINIMIZE is lifted
 }
 
 func (c *sendCmd) Run(e *env) error {
@@ -87,10 +88,13 @@ func (c *sendCmd) Run(e *env) error {
 		return err
 	}
 	if e.json {
-		return e.emit(sendResult{ID: res.ID, Duplicate: res.Duplicate})
+		return e.emit(sendResult{ID: res.ID, Duplicate: res.Duplicate, Minimize: res.Minimize})
 	}
 	if res.Duplicate {
 		fmt.Fprintf(e.stderr, "tg: reference %q was already filed; nothing new was filed\n", c.Ref)
+	}
+	if res.Minimize != 0 {
+		fmt.Fprintf(e.stderr, "tg: accepted, and deferred under MINIMIZE %d: delivered once it is lifted or ends (tg minimize shows it)\n", res.Minimize)
 	}
 	_, err = fmt.Fprintln(e.stdout, res.ID)
 	return err

@@ -80,6 +80,9 @@ func (c *topCmd) screen(b *strings.Builder, q wire.Queues, prev *wire.Totals) {
 		parked += r.Parked
 	}
 	fmt.Fprintf(b, "waiting %d  in flight %d  overdue %d  held %d  parked %d\n", waiting, inflight, overdue, held, parked)
+	for _, m := range q.Minimize { // reasons are printable: checked when declared
+		fmt.Fprintf(b, "%s\n", m)
+	}
 	fmt.Fprint(b, "rate/s   ")
 	for p := telegram.Flash; p >= telegram.Routine; p-- {
 		filed, deliv := "-", "-"

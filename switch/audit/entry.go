@@ -35,6 +35,7 @@ const (
 	Resent          = "resent"           // a telegram was sent again to an addressee, flagged possible duplicate
 	Purged          = "purged"           // a settled telegram's retention ended: its content was deleted
 	Archived        = "archived"         // old audit entries were moved to an archive file (Reason names it)
+	Minimize        = "minimize"         // an operator declared or lifted a MINIMIZE, or it ended (Reason says which)
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
 )
@@ -42,7 +43,7 @@ const (
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
 	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock,
-	Retrieved, Resent, Purged, Archived}
+	Retrieved, Resent, Purged, Archived, Minimize}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

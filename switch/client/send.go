@@ -35,6 +35,9 @@ type Filed struct {
 	ID        telegram.ID
 	Duplicate bool  // Ref matched an earlier filing; ID is that filing's
 	Err       error // the filing was refused
+	// Minimize: accepted, and deferred under this MINIMIZE declaration
+	// until it is lifted or ends.
+	Minimize uint64
 }
 
 // Send files one telegram and returns its ID once the switch has stored it
@@ -95,7 +98,7 @@ func (c *Client) SendBatch(ctx context.Context, ts []Telegram) ([]Filed, error) 
 	}
 	out := make([]Filed, len(ts))
 	for i, r := range rep.Results {
-		out[i] = Filed{ID: r.ID, Duplicate: r.Duplicate}
+		out[i] = Filed{ID: r.ID, Duplicate: r.Duplicate, Minimize: r.Minimize}
 		if r.Err != nil {
 			out[i].Err = r.Err.Fault()
 		}

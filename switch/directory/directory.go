@@ -125,5 +125,14 @@ func (d *Directory) Has(a telegram.Address) bool {
 	return ok
 }
 
+// Agency returns a's entry.
+func (d *Directory) Agency(a telegram.Address) (Agency, bool) {
+	i, ok := d.index[a]
+	if !ok {
+		return Agency{Address: a}, false
+	}
+	return d.list[i], true
+}
+
 // Agencies returns the agencies in address order. Do not modify.
 func (d *Directory) Agencies() []Agency { return d.list }

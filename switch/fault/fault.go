@@ -23,9 +23,10 @@ const (
 	Unavailable             // transient: the switch is stopping or overloaded; retry
 	Internal                // a bug or an I/O failure on the switch
 	Integrity               // stored data failed an integrity check
+	Minimized               // refused under an operator's MINIMIZE: file at a higher precedence, or after it is lifted
 )
 
-var kindNames = [...]string{"other", "invalid", "permission", "not_exist", "too_large", "unavailable", "internal", "integrity"}
+var kindNames = [...]string{"other", "invalid", "permission", "not_exist", "too_large", "unavailable", "internal", "integrity", "minimized"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

@@ -32,6 +32,7 @@ type State struct {
 	Totals   Totals                `json:"totals"`
 	Targets  map[string]float64    `json:"targets"` // speed-of-service target per precedence, seconds
 	Agencies map[string]AgencyInfo `json:"agencies"`
+	Minimize []string              `json:"minimize"` // the MINIMIZE declarations in force, one line each
 }
 
 // AgencyInfo is one agency of the directory.

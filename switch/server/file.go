@@ -134,6 +134,16 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 				continue
 			}
 		}
+		if m, ok := sess.s.minimized(sess.id.Agency, h.Precedence, now); err == nil && ok {
+			if !m.Defer {
+				err = m.Refusal(h.Precedence)
+				sess.s.stats.minimized.WithLabelValues("refused").Inc()
+			} else {
+				h.DeliverAt = deferMark(m.Number) // queued when it is lifted or ends
+				results[i].Minimize = m.Number
+				sess.s.stats.minimized.WithLabelValues("deferred").Inc()
+			}
+		}
 		if err != nil {
 			sess.refused(err)
 			e := wire.ErrorOf(err)
@@ -153,7 +163,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 				results[i].Err = &e
 				continue
 			}
-			results[i] = wire.FileResult{ID: res[k].ID, Duplicate: res[k].Duplicate}
+			results[i] = wire.FileResult{ID: res[k].ID, Duplicate: res[k].Duplicate, Minimize: results[i].Minimize}
 			h := accepted[k].Header
 			if !res[k].Duplicate {
 				sess.s.stats.filed[h.Precedence].Add(1)

@@ -19,9 +19,11 @@ type stats struct {
 	deliverd [5]atomic.Int64
 	latency  *prometheus.HistogramVec
 	refused  *prometheus.CounterVec
-	retries  prometheus.Counter
-	batches  prometheus.Histogram
-	reg      *prometheus.Registry
+	// minimized counts filings a MINIMIZE applied to, by outcome.
+	minimized *prometheus.CounterVec
+	retries   prometheus.Counter
+	batches   prometheus.Histogram
+	reg       *prometheus.Registry
 	// scrapeErrors counts scrapes that could not read the queue figures.
 	scrapeErrors atomic.Int64
 }
@@ -37,6 +39,12 @@ func newStats(s *Server) *stats {
 		Name: "dienbao_handshake_failures_total",
 		Help: "Handshakes refused, by reason.",
 	}, []string{"reason"})
+	st.minimized = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dienbao_minimize_filings_total",
+		Help: "Filings a MINIMIZE declaration applied to, by outcome: refused or deferred.",
+	}, []string{"outcome"})
+	st.minimized.WithLabelValues("refused")
+	st.minimized.WithLabelValues("deferred")
 	st.retries = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dienbao_handshake_retries_total",
 		Help: "Connection attempts asked to validate their source address first (QUIC Retry), past retry_above per second.",
@@ -52,7 +60,7 @@ func newStats(s *Server) *stats {
 	for p := telegram.Routine; p <= telegram.Flash; p++ {
 		st.latency.WithLabelValues(p.String())
 	}
-	st.reg.MustRegister(st.latency, st.refused, st.retries, st.batches, &queueCollector{s: s}, procCollector{},
+	st.reg.MustRegister(st.latency, st.refused, st.minimized, st.retries, st.batches, &queueCollector{s: s}, procCollector{},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return st
 }
@@ -93,12 +101,13 @@ var (
 	descFull     = prometheus.NewDesc("dienbao_storage_refused_total", "Filings refused because the switch's storage is full.", nil, nil)
 	descAudit    = prometheus.NewDesc("dienbao_audit_entries", "Entries in the audit log.", nil, nil)
 	descDamaged  = prometheus.NewDesc("dienbao_store_damaged_tables", "Store tables the background scrub found damaged (restore the store from a backup).", nil, nil)
+	descMinimize = prometheus.NewDesc("dienbao_minimize_in_force", "MINIMIZE declarations in force.", nil, nil)
 	descErr      = prometheus.NewDesc("dienbao_queue_figures_errors_total", "Scrapes that could not read the queue figures.", nil, nil)
 )
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDepth, descOldest, descOverdue, descParked, descHeld, descInFlight,
-		descFiled, descDeliv, descSessions, descStore, descFree, descPressure, descFull, descAudit, descDamaged, descErr} {
+		descFiled, descDeliv, descSessions, descStore, descFree, descPressure, descFull, descAudit, descDamaged, descMinimize, descErr} {
 		ch <- d
 	}
 }
@@ -169,5 +178,6 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFull, prometheus.CounterValue, float64(s.disk.refused.Load()))
 	ch <- prometheus.MustNewConstMetric(descAudit, prometheus.GaugeValue, float64(s.store.AuditSize()))
 	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, float64(len(s.store.DamagedTables())))
+	ch <- prometheus.MustNewConstMetric(descMinimize, prometheus.GaugeValue, float64(len(s.minimize.Load().In)))
 	ch <- prometheus.MustNewConstMetric(descErr, prometheus.CounterValue, float64(s.stats.scrapeErrors.Load()))
 }

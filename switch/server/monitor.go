@@ -14,7 +14,10 @@ func (s *Server) State() (monitor.State, error) {
 	sessions := s.sessionList()
 	st := monitor.State{Switch: s.cfg.Name, Totals: monitor.Totals(q.Totals), Queues: make([]monitor.QueueRow, 0, len(q.Rows)),
 		Overdue: make([]monitor.OverdueRow, 0, len(q.Overdue)), Sessions: make([]monitor.Session, 0, len(sessions)),
-		Targets: map[string]float64{}, Agencies: map[string]monitor.AgencyInfo{}}
+		Targets: map[string]float64{}, Agencies: map[string]monitor.AgencyInfo{}, Minimize: []string{}}
+	for _, m := range q.Minimize {
+		st.Minimize = append(st.Minimize, m.String())
+	}
 	for _, r := range q.Rows {
 		st.Queues = append(st.Queues, monitor.QueueRow{Agency: r.Agency, Tier: r.Tier, Precedence: r.Precedence,
 			Waiting: r.Waiting, InFlight: r.InFlight, Parked: r.Parked, Held: r.Held, Deferred: r.Deferred, Overdue: r.Overdue,

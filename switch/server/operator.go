@@ -36,7 +36,7 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 // clearance, oldest first.
 func (s *Server) queues(overdueN int, clearance telegram.Classification) (wire.Queues, error) {
 	now := s.clock.Now()
-	out := wire.Queues{Totals: s.stats.totals(now)}
+	out := wire.Queues{Totals: s.stats.totals(now), Minimize: s.minimize.Load().In}
 	inflight, terminals := s.board.Load()
 	for _, ag := range s.directory().Agencies() {
 		a := ag.Address

@@ -57,6 +57,8 @@ var routes = map[wire.Type]route{
 	wire.TOperate:          {"hold, release, cancel or requeue telegrams", operators, "telegrams up to the operator's clearance", plain((*session).handleOperate)},
 	wire.TRotateKeys:       {"rotate keys", operators, "", plain((*session).handleRotate)},
 	wire.TClock:            {"read or confirm the switch's clock", operators, "", plain((*session).handleClock)},
+	wire.TMinimize: {"declare, lift or list MINIMIZE", []certs.Role{certs.Terminal, certs.Operator},
+		"operator: declares and lifts, sees every declaration; terminal: lists those covering its agency", plain((*session).handleMinimize)},
 	wire.TRetrieve: {"retrieve telegrams from the journal", []certs.Role{certs.Terminal, certs.Auditor},
 		"a copy, never a delivery; terminal: telegrams its agency sent, or was sent once delivered to it; auditor: any; each up to the certificate's clearance", plain((*session).handleRetrieve)},
 	wire.TResend: {"send telegrams again", []certs.Role{certs.Terminal, certs.Operator},

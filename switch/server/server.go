@@ -60,6 +60,10 @@ type Server struct {
 	crlFile       fileWatch
 	crlStaleNoted bool
 	dirFile       fileWatch // the directory file, as last loaded (timers)
+	// minimize is the MINIMIZE declarations in force (minimize.go);
+	// minimizeMu serialises changes to them.
+	minimize   atomic.Pointer[minimizeState]
+	minimizeMu sync.Mutex
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -99,6 +103,9 @@ func New(cfg Config) (*Server, error) {
 	s.board = switchboard.New(st, switchboard.Config{Window: cfg.Window, MaxTerminals: cfg.MaxTerminals,
 		MaxAttempts: cfg.MaxAttempts, AckTimeout: cfg.AckTimeout, Expired: s.expired, Delivered: s.stats.delivered, Logger: cfg.Logger})
 	st.Observe(s.board.OnCommit, func(n int) { s.stats.batches.Observe(float64(n)) })
+	if err := s.loadMinimize(); err != nil {
+		return nil, err
+	}
 	s.clock.Start(st.LastTimeAtOpen())
 	if cfg.CRL != "" {
 		if err := s.loadCRL(); err != nil {

@@ -130,6 +130,45 @@ func (b *Board) dropped(id telegram.ID, reason string, ws []store.Withdrawn) {
 	}
 }
 
+// undefer queues deferred telegram id for its addressees still waiting.
+func (b *Board) undefer(id telegram.ID) bool {
+	queued, err := b.store.Undefer(id)
+	if err != nil {
+		b.log.Error("cannot queue a deferred telegram", zap.Stringer("id", id), zap.Error(err))
+		return false
+	}
+	for _, a := range queued {
+		b.log.Info("deferred telegram queued", zap.Stringer("id", id), zap.Stringer("addressee", a))
+	}
+	return true
+}
+
+// UndeferBetween queues now every telegram deferred to a time from from
+// to to (both included), as if that time had come, and returns how many.
+func (b *Board) UndeferBetween(from, to time.Time) (int, error) {
+	n, seen := 0, map[telegram.ID]bool{}
+	for {
+		ids, err := b.store.DueBetween(store.DueDeferral, from, to, 256)
+		if err != nil {
+			return n, err
+		}
+		fresh := 0
+		for _, id := range ids {
+			if seen[id] { // a timer left in place (its telegram is gone): once is enough
+				continue
+			}
+			seen[id], fresh = true, fresh+1
+			if !b.undefer(id) {
+				return n, fault.Errorf("undefer", fault.Internal, "cannot queue deferred telegram %s", id)
+			}
+			n++
+		}
+		if fresh == 0 {
+			return n, nil
+		}
+	}
+}
+
 // RunTimers handles every custody deadline due at now: deferred
 // telegrams whose time came are queued, expired ones withdrawn, late ones
 // marked overdue (targets gives each precedence's, for the log), and
@@ -137,17 +176,7 @@ func (b *Board) dropped(id telegram.ID, reason string, ws []store.Withdrawn) {
 // only on a clock the switch trusts: a wrong clock would withdraw
 // telegrams and tell their senders so, for good.
 func (b *Board) RunTimers(now time.Time, targets map[telegram.Precedence]time.Duration) {
-	b.forDue(store.DueDeferral, now, func(id telegram.ID) bool {
-		queued, err := b.store.Undefer(id)
-		if err != nil {
-			b.log.Error("cannot queue a deferred telegram", zap.Stringer("id", id), zap.Error(err))
-			return false
-		}
-		for _, a := range queued {
-			b.log.Info("deferred telegram queued", zap.Stringer("id", id), zap.Stringer("addressee", a))
-		}
-		return true
-	})
+	b.forDue(store.DueDeferral, now, b.undefer)
 	b.forDue(store.DueExpiry, now, func(id telegram.ID) bool { b.expire(id); return true })
 	b.forDue(store.DueOverdue, now, func(id telegram.ID) bool {
 		late, err := b.store.MarkOverdue(id)

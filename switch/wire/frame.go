@@ -73,6 +73,9 @@ const (
 
 	TAuditArchive  Type = 38 // auditor → AuditArchiveRequest
 	TAuditArchived Type = 39 // ← AuditArchived
+
+	TMinimize  Type = 40 // operator (declare, lift, list) or terminal (list) → MinimizeRequest
+	TMinimized Type = 41 // ← Minimizes
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -85,7 +88,7 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TShow: "show", TShowReply: "show_reply", TOperate: "operate", TOperated: "operated",
 	TClock: "clock", TClockReply: "clock_reply", TRetrieve: "retrieve", TRetrieved: "retrieved",
 	TResend: "resend", TResent: "resent", TJournal: "journal", TJournaled: "journal_page",
-	TAuditArchive: "audit_archive", TAuditArchived: "audit_archived"}
+	TAuditArchive: "audit_archive", TAuditArchived: "audit_archived", TMinimize: "minimize", TMinimized: "minimized"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

@@ -64,6 +64,9 @@ type FileResult struct {
 	ID        telegram.ID `cbor:"1,keyasint,omitempty"`
 	Duplicate bool        `cbor:"2,keyasint,omitempty"`
 	Err       *Error      `cbor:"3,keyasint,omitempty"`
+	// Minimize: accepted but deferred under this MINIMIZE declaration,
+	// delivered once it is lifted or ends.
+	Minimize uint64 `cbor:"4,keyasint,omitempty"`
 }
 
 // FileReply answers a FileRequest, one result per filing, in order.

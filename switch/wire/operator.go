@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"github.com/dienbao/dienbao/switch/filing"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -49,6 +50,8 @@ type Queues struct {
 	Rows    []QueueRow   `cbor:"1,keyasint"`
 	Overdue []OverdueRow `cbor:"2,keyasint,omitempty"`
 	Totals  Totals       `cbor:"3,keyasint"`
+	// Minimize lists the MINIMIZE declarations in force.
+	Minimize []filing.Minimize `cbor:"4,keyasint,omitempty"`
 }
 
 // SessionsRequest asks for the connected sessions (operators).
