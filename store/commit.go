@@ -24,6 +24,7 @@ type op struct {
 	// something else, or goes after lazyWait. Its caller still waits for
 	// that commit. Lazy work is applied before new filings.
 	lazy  bool
+	at    time.Time // when it was submitted (filings: for the queue delay)
 	apply func(c *commitCtx) error
 	err   error
 	done  chan struct{}
@@ -81,6 +82,9 @@ func (s *Store) submit(o *op) error {
 // at once.
 func (s *Store) submitAsync(o *op) {
 	o.done = make(chan struct{})
+	if !o.lazy && o.prec != telegram.Flash {
+		o.at = time.Now()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut {
@@ -150,6 +154,7 @@ func (s *Store) loop() {
 				}
 			}
 			batch = drainInto(batch, normal, min(s.opts.MaxBatch, len(batch)+s.opts.MaxFilings-filings))
+			s.noteDelay(batch)
 		}
 		done, rest := s.commit(batch, urgent)
 		carry = append(carry, rest...)
@@ -364,4 +369,33 @@ func drainInto(batch []*op, ch chan *op, max int) []*op {
 		}
 	}
 	return batch
+}
+
+// noteDelay records how long the oldest filing of batch waited to be
+// taken: how far the commit loop is behind.
+func (s *Store) noteDelay(batch []*op) {
+	now := time.Now()
+	var worst time.Duration
+	for _, o := range batch {
+		if !o.at.IsZero() {
+			worst = max(worst, now.Sub(o.at))
+		}
+	}
+	if worst > 0 {
+		s.delaySum.Add(int64(worst))
+		s.delayN.Add(1)
+	}
+}
+
+// QueueDelay returns, averaged over the commits since the last call, how
+// long the oldest filing (other than a FLASH) of each waited for the
+// commit loop to take it: the switch's measure of its own saturation
+// (admission control). Zero when nothing was filed.
+func (s *Store) QueueDelay() time.Duration {
+	n := s.delayN.Swap(0)
+	sum := s.delaySum.Swap(0)
+	if n == 0 {
+		return 0
+	}
+	return time.Duration(sum / n)
 }

@@ -123,6 +123,10 @@ type Store struct {
 	// splits counts batches split because they exceeded Badger's
 	// transaction limits.
 	splits atomic.Int64
+	// delaySum and delayN sum, since QueueDelay last read them, how long
+	// the oldest filing (other than a FLASH) of each commit waited for the
+	// commit loop to take it, in nanoseconds.
+	delaySum, delayN atomic.Int64
 }
 
 // state is what the commit loop allocates from. It is copied per commit

@@ -83,6 +83,9 @@ func (c *topCmd) screen(b *strings.Builder, q wire.Queues, prev *wire.Totals) {
 	for _, m := range q.Minimize { // reasons are printable: checked when declared
 		fmt.Fprintf(b, "%s\n", m)
 	}
+	if q.Admission != "" {
+		fmt.Fprintf(b, "SATURATED: %s\n", q.Admission)
+	}
 	fmt.Fprint(b, "rate/s   ")
 	for p := telegram.Flash; p >= telegram.Routine; p-- {
 		filed, deliv := "-", "-"

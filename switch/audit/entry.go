@@ -36,6 +36,7 @@ const (
 	Purged          = "purged"           // a settled telegram's retention ended: its content was deleted
 	Archived        = "archived"         // old audit entries were moved to an archive file (Reason names it)
 	Minimize        = "minimize"         // an operator declared or lifted a MINIMIZE, or it ended (Reason says which)
+	Admission       = "admission"        // admission control started or stopped limiting filings, or changed level (Reason says why)
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
 )
@@ -43,7 +44,7 @@ const (
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
 	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock,
-	Retrieved, Resent, Purged, Archived, Minimize}
+	Retrieved, Resent, Purged, Archived, Minimize, Admission}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

@@ -32,7 +32,15 @@ type Client struct {
 	// MaxFrame and MaxBody bound what the client accepts from the switch.
 	MaxFrame int
 	MaxBody  int64
+	// RetryFor bounds how long SendBatch goes on filing again what the
+	// switch refused with a retry-after hint (it is saturated, or the
+	// agency is over its filing rate), backing off: 0 means
+	// DefaultRetryFor, a negative value never retries.
+	RetryFor time.Duration
 }
+
+// DefaultRetryFor is how long SendBatch retries by default.
+const DefaultRetryFor = 30 * time.Second
 
 // Option adjusts how Dial connects.
 type Option func(*options)

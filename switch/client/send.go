@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/fault"
@@ -51,8 +53,83 @@ func (c *Client) Send(ctx context.Context, t Telegram) (Filed, error) {
 }
 
 // SendBatch files several telegrams on one stream. The error is for the
-// request as a whole; each Filed carries its own outcome.
+// request as a whole; each Filed carries its own outcome. Filings the
+// switch refuses with a retry-after hint (it is saturated, or the agency
+// is over its filing rate) are filed again after the hint, backing off
+// (doubling, with jitter, up to maxBackoff) for up to RetryFor; what is
+// still refused then is returned with its refusal. A filing refused that
+// way was not filed, so filing it again never duplicates it.
 func (c *Client) SendBatch(ctx context.Context, ts []Telegram) ([]Filed, error) {
+	retryFor := c.RetryFor
+	if retryFor == 0 {
+		retryFor = DefaultRetryFor
+	}
+	giveUp := time.Now().Add(retryFor)
+	out := make([]Filed, len(ts))
+	pending := make([]int, len(ts)) // indices of ts still to file
+	for i := range pending {
+		pending[i] = i
+	}
+	var backoff time.Duration
+	for round := 0; ; round++ {
+		sub := make([]Telegram, len(pending))
+		for k, i := range pending {
+			sub[k] = ts[i]
+		}
+		res, err := c.sendOnce(ctx, sub)
+		var again []int
+		var hint time.Duration
+		if err != nil {
+			if hint = fault.RetryAfter(err); hint == 0 && round == 0 {
+				return nil, err
+			}
+			for _, i := range pending {
+				out[i] = Filed{Err: err}
+			}
+			if hint > 0 {
+				again = pending
+			}
+		} else {
+			for k, i := range pending {
+				out[i] = res[k]
+				if h := fault.RetryAfter(res[k].Err); h > 0 {
+					again, hint = append(again, i), max(hint, h)
+				}
+			}
+		}
+		if len(again) == 0 {
+			return out, nil
+		}
+		lastErr := err
+		backoff = min(max(hint, 2*backoff), maxBackoff)
+		wait := backoff/2 + rand.N(backoff) // jitter: senders refused together do not return together
+		if retryFor < 0 || time.Now().Add(wait).After(giveUp) || !sleep(ctx, wait) {
+			if lastErr != nil && !slices.ContainsFunc(out, func(f Filed) bool { return f.Err == nil }) {
+				return nil, lastErr // refused as a whole, every time
+			}
+			return out, nil
+		}
+		pending = again
+	}
+}
+
+// maxBackoff bounds the wait between two retries of a refused filing.
+const maxBackoff = 5 * time.Second
+
+// sleep waits d, or less if ctx ends first (then it returns false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// sendOnce files ts in one request.
+func (c *Client) sendOnce(ctx context.Context, ts []Telegram) ([]Filed, error) {
 	const op = "send"
 	if len(ts) == 0 || len(ts) > wire.MaxBatch {
 		return nil, fault.Errorf(op, fault.Invalid, "a batch holds 1 to %d telegrams", wire.MaxBatch)

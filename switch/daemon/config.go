@@ -102,6 +102,37 @@ type Config struct {
 	Audit       Audit          `toml:"audit"`
 	Storage     Storage        `toml:"storage"`
 	Journal     Journal        `toml:"journal"`
+	Admission   Admission      `toml:"admission"`
+}
+
+// Admission is the [admission] table: admission control, which limits
+// ROUTINE (then PRIORITY) filings while the switch is saturated so that
+// FLASH and IMMEDIATE keep their headroom (switch/filing/admission.go).
+type Admission struct {
+	// Enabled: on unless set to false.
+	Enabled *bool `toml:"enabled"`
+	// TargetDelay is the queue delay (how long filings wait for the
+	// commit loop, averaged over a tenth of a second) above which the
+	// switch counts as saturated; default 5ms.
+	TargetDelay Duration `toml:"target_delay"`
+	// Floor is the lowest rate, filings per second, it limits to;
+	// default 200.
+	Floor int `toml:"floor"`
+}
+
+// policy is the admission policy the table asks for.
+func (a Admission) policy() filing.AdmissionPolicy {
+	if a.Enabled != nil && !*a.Enabled {
+		return filing.AdmissionPolicy{}
+	}
+	p := filing.AdmissionPolicy{Target: time.Duration(a.TargetDelay), Floor: float64(a.Floor)}
+	if p.Target <= 0 {
+		p.Target = 5 * time.Millisecond
+	}
+	if p.Floor <= 0 {
+		p.Floor = 200
+	}
+	return p
 }
 
 // Journal is the [journal] table: how long a settled telegram (delivered,

@@ -172,6 +172,7 @@ func Start(o Options) (*server.Server, error) {
 		LowWatermark: cfg.Storage.LowWatermark, CriticalWatermark: cfg.Storage.CriticalWatermark, Reserve: cfg.Storage.Reserve,
 		ReclaimInterval: time.Duration(cfg.Storage.ReclaimInterval),
 		ArchiveAfter:    cfg.archiveAfter(), ArchiveDir: ArchiveDir(cfg), MemoryLimit: memLimit,
+		Admission: cfg.Admission.policy(),
 	}
 	// The store, on the switch's one clock, opened here and handed to the
 	// server (which closes it when it drains). A switch stopped on a full

@@ -8,6 +8,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error by what the caller can do about it.
@@ -41,6 +42,18 @@ type Error struct {
 	Kind Kind
 	Msg  string
 	Err  error // the underlying cause, if any (not sent on the wire)
+	// RetryAfter, on an Unavailable error: when to try again (the client
+	// library does, backing off).
+	RetryAfter time.Duration
+}
+
+// RetryAfter returns the wait err asks for before a retry, 0 if none.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == Unavailable {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // E builds an Error. Arguments may be a string op (first string), a Kind,

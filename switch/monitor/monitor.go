@@ -25,14 +25,15 @@ import (
 
 // State is what the console shows.
 type State struct {
-	Switch   string                `json:"switch"`
-	Queues   []QueueRow            `json:"queues"`
-	Overdue  []OverdueRow          `json:"overdue"`
-	Sessions []Session             `json:"sessions"`
-	Totals   Totals                `json:"totals"`
-	Targets  map[string]float64    `json:"targets"` // speed-of-service target per precedence, seconds
-	Agencies map[string]AgencyInfo `json:"agencies"`
-	Minimize []string              `json:"minimize"` // the MINIMIZE declarations in force, one line each
+	Switch    string                `json:"switch"`
+	Queues    []QueueRow            `json:"queues"`
+	Overdue   []OverdueRow          `json:"overdue"`
+	Sessions  []Session             `json:"sessions"`
+	Totals    Totals                `json:"totals"`
+	Targets   map[string]float64    `json:"targets"` // speed-of-service target per precedence, seconds
+	Agencies  map[string]AgencyInfo `json:"agencies"`
+	Minimize  []string              `json:"minimize"`            // the MINIMIZE declarations in force, one line each
+	Admission string                `json:"admission,omitempty"` // what admission control limits, if anything
 }
 
 // AgencyInfo is one agency of the directory.

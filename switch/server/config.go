@@ -82,9 +82,11 @@ type Config struct {
 	// client opened (default 10 s): a stream left silent is dropped.
 	RequestTimeout time.Duration
 	// Guards against exhaustion (see limits.go); zero takes the default.
-	MaxStreams    int // concurrent request streams per connection
-	ConnWindow    int // bytes a client may have in flight to the switch
-	FilingRate    int // filings per second per agency
+	MaxStreams int // concurrent request streams per connection
+	ConnWindow int // bytes a client may have in flight to the switch
+	FilingRate int // filings per second per agency
+	// Admission is admission control's policy (zero Target: off).
+	Admission     filing.AdmissionPolicy
 	HandshakeRate int // handshakes per second per source address
 	// Bodies being received and not yet stored: at most BodyBudget bytes
 	// across the switch (BodyFlashReserve of them only FLASH bodies may

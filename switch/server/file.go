@@ -19,6 +19,13 @@ import (
 // maxBatchBytes bounds the bodies of one File request together.
 const maxBatchBytes = 64 << 20
 
+// retryOverRate is the retry-after hint of a filing over its agency's
+// rate, and retryBudget that of one refused for the body budgets.
+const (
+	retryOverRate = 250 * time.Millisecond
+	retryBudget   = 100 * time.Millisecond
+)
+
 // bodyBudgetWait is how long a filing waits for the switch's body budget
 // before it is refused with "retry later".
 const bodyBudgetWait = 2 * time.Second
@@ -82,8 +89,18 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		return
 	}
 	if !sess.s.allowFilings(sess.id, n) {
-		sess.replyError(str, fault.Errorf("file", fault.Unavailable, "%s is over its filing rate (%d per second); nothing was filed, retry later",
-			sess.id.Agency, sess.s.cfg.FilingRate))
+		e := fault.Errorf("file", fault.Unavailable, "%s is over its filing rate (%d per second); nothing was filed, retry later",
+			sess.id.Agency, sess.s.cfg.FilingRate)
+		if n <= 2*sess.s.cfg.FilingRate { // a batch over the burst never passes: no use retrying it
+			e.RetryAfter = retryOverRate
+		}
+		sess.replyError(str, e)
+		str.CancelRead(streamBusy)
+		return
+	}
+	admitted, err := sess.s.admitRequest(req.Filings)
+	if err != nil {
+		sess.replyError(str, err)
 		str.CancelRead(streamBusy)
 		return
 	}
@@ -96,13 +113,17 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		}
 	}
 	if !sess.bodies.take(total-flash, flash, 0) {
-		sess.replyError(str, fault.Errorf("file", fault.Unavailable, "this connection is already receiving %d bytes of bodies, the most it may; nothing was filed, retry later", sess.s.cfg.ConnBodyBudget))
+		e := fault.Errorf("file", fault.Unavailable, "this connection is already receiving %d bytes of bodies, the most it may; nothing was filed, retry later", sess.s.cfg.ConnBodyBudget)
+		e.RetryAfter = retryBudget
+		sess.replyError(str, e)
 		str.CancelRead(streamBusy)
 		return
 	}
 	defer sess.bodies.give(total)
 	if !sess.s.bodies.take(total-flash, flash, bodyBudgetWait) {
-		sess.replyError(str, fault.E("file", fault.Unavailable, "the switch is receiving as many bodies as it may at once; nothing was filed, retry later"))
+		e := fault.E("file", fault.Unavailable, "the switch is receiving as many bodies as it may at once; nothing was filed, retry later")
+		e.RetryAfter = retryBudget
+		sess.replyError(str, e)
 		str.CancelRead(streamBusy)
 		return
 	}
@@ -149,6 +170,14 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 			e := wire.ErrorOf(err)
 			results[i].Err = &e
 			continue
+		}
+		if !admitted { // a mixed request: filing by filing
+			if err := sess.s.admit(h.Precedence); err != nil {
+				// Counted, not audited one by one (see admission.go).
+				e := wire.ErrorOf(err)
+				results[i].Err = &e
+				continue
+			}
 		}
 		accepted = append(accepted, &store.Filing{Header: h, Body: bodies[i], Actor: sess.id.String(),
 			SpeedTarget: sess.s.cfg.SpeedTargets[h.Precedence]})

@@ -272,6 +272,23 @@ func TestLimits(t *testing.T) {
 	if _, err := hn.SendBatch(context.Background(), batch[:15]); err != nil {
 		t.Fatalf("a batch within the burst: %v", err)
 	}
+	// One more within the burst but over what is left of it: refused with
+	// a retry-after hint, and the client library files it again, backing
+	// off, until the rate lets it through. Without retrying it is refused.
+	hn.RetryFor = -1
+	if _, err := hn.SendBatch(context.Background(), batch[:15]); !fault.Is(fault.Unavailable, err) || fault.RetryAfter(err) == 0 {
+		t.Fatalf("over what is left of the burst, not retrying: %v (retry after %v)", err, fault.RetryAfter(err))
+	}
+	hn.RetryFor = 0 // the default
+	res, err := hn.SendBatch(context.Background(), batch[:15])
+	if err != nil || len(res) != 15 {
+		t.Fatalf("over what is left of the burst, retrying: %d results, %v", len(res), err)
+	}
+	for i, r := range res {
+		if r.Err != nil || r.ID.IsZero() {
+			t.Fatalf("filing %d after retrying: %+v", i, r)
+		}
+	}
 	// Another agency has its own budget.
 	tw := site.Dial("TW.VPTW")
 	if _, err := tw.Send(context.Background(), tg("NA.TU", telegram.Flash, "other agency")); err != nil {

@@ -102,12 +102,15 @@ var (
 	descAudit    = prometheus.NewDesc("dienbao_audit_entries", "Entries in the audit log.", nil, nil)
 	descDamaged  = prometheus.NewDesc("dienbao_store_damaged_tables", "Store tables the background scrub found damaged (restore the store from a backup).", nil, nil)
 	descMinimize = prometheus.NewDesc("dienbao_minimize_in_force", "MINIMIZE declarations in force.", nil, nil)
+	descAdmLevel = prometheus.NewDesc("dienbao_admission_level", "Admission control: 0 nothing limited, 1 ROUTINE limited, 2 ROUTINE and PRIORITY.", nil, nil)
+	descAdmRate  = prometheus.NewDesc("dienbao_admission_rate", "Admission control: filings per second admitted of the limited precedences (0 when nothing is limited).", nil, nil)
+	descAdmRef   = prometheus.NewDesc("dienbao_admission_refused_total", "Filings refused by admission control (retry later).", nil, nil)
 	descErr      = prometheus.NewDesc("dienbao_queue_figures_errors_total", "Scrapes that could not read the queue figures.", nil, nil)
 )
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDepth, descOldest, descOverdue, descParked, descHeld, descInFlight,
-		descFiled, descDeliv, descSessions, descStore, descFree, descPressure, descFull, descAudit, descDamaged, descMinimize, descErr} {
+		descFiled, descDeliv, descSessions, descStore, descFree, descPressure, descFull, descAudit, descDamaged, descMinimize, descAdmLevel, descAdmRate, descAdmRef, descErr} {
 		ch <- d
 	}
 }
@@ -179,5 +182,9 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descAudit, prometheus.GaugeValue, float64(s.store.AuditSize()))
 	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, float64(len(s.store.DamagedTables())))
 	ch <- prometheus.MustNewConstMetric(descMinimize, prometheus.GaugeValue, float64(len(s.minimize.Load().In)))
+	adm := s.admission.current()
+	ch <- prometheus.MustNewConstMetric(descAdmLevel, prometheus.GaugeValue, float64(adm.Level))
+	ch <- prometheus.MustNewConstMetric(descAdmRate, prometheus.GaugeValue, map[bool]float64{true: adm.Rate}[adm.Level > 0])
+	ch <- prometheus.MustNewConstMetric(descAdmRef, prometheus.CounterValue, float64(s.admission.total.Load()))
 	ch <- prometheus.MustNewConstMetric(descErr, prometheus.CounterValue, float64(s.stats.scrapeErrors.Load()))
 }

@@ -15,6 +15,7 @@ func (s *Server) State() (monitor.State, error) {
 	st := monitor.State{Switch: s.cfg.Name, Totals: monitor.Totals(q.Totals), Queues: make([]monitor.QueueRow, 0, len(q.Rows)),
 		Overdue: make([]monitor.OverdueRow, 0, len(q.Overdue)), Sessions: make([]monitor.Session, 0, len(sessions)),
 		Targets: map[string]float64{}, Agencies: map[string]monitor.AgencyInfo{}, Minimize: []string{}}
+	st.Admission = q.Admission
 	for _, m := range q.Minimize {
 		st.Minimize = append(st.Minimize, m.String())
 	}

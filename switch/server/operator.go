@@ -37,6 +37,9 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 func (s *Server) queues(overdueN int, clearance telegram.Classification) (wire.Queues, error) {
 	now := s.clock.Now()
 	out := wire.Queues{Totals: s.stats.totals(now), Minimize: s.minimize.Load().In}
+	if a := s.admission.current(); a.Level > 0 {
+		out.Admission = a.String()
+	}
 	inflight, terminals := s.board.Load()
 	for _, ag := range s.directory().Agencies() {
 		a := ag.Address

@@ -64,6 +64,7 @@ type Server struct {
 	// minimizeMu serialises changes to them.
 	minimize   atomic.Pointer[minimizeState]
 	minimizeMu sync.Mutex
+	admission  admission // admission control (admission.go)
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -119,6 +120,7 @@ func New(cfg Config) (*Server, error) {
 	s.refusals.interval = cfg.RefusalInterval
 	s.bodies = newBudget(cfg.BodyBudget, cfg.BodyFlashReserve)
 	s.auditReads = make(slots, 1)
+	s.admission.bucket = rate.NewLimiter(rate.Inf, 1)
 	tr, err := s.transport()
 	if err != nil {
 		return nil, err
@@ -183,6 +185,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		var bg sync.WaitGroup
 		bg.Go(func() { s.archiver(ctx) })
 		bg.Go(func() { s.scrubber(ctx) })
+		bg.Go(func() { s.admissionLoop(ctx) })
 		s.timers(ctx)
 		bg.Wait()
 	}()

@@ -15,6 +15,9 @@ const MaxBatch = 1024
 type Error struct {
 	Kind fault.Kind `cbor:"1,keyasint"`
 	Msg  string     `cbor:"2,keyasint"`
+	// RetryAfterMs: a transient refusal (Unavailable) the client should
+	// retry after this many milliseconds, backing off if refused again.
+	RetryAfterMs uint32 `cbor:"3,keyasint,omitempty"`
 }
 
 // Fault turns a wire error back into a *fault.Error.
@@ -23,7 +26,7 @@ func (e Error) Fault() error {
 	if k == fault.Other {
 		k = fault.Internal
 	}
-	return &fault.Error{Op: "switch", Kind: k, Msg: e.Msg}
+	return &fault.Error{Op: "switch", Kind: k, Msg: e.Msg, RetryAfter: time.Duration(e.RetryAfterMs) * time.Millisecond}
 }
 
 // ErrorOf makes the wire form of err. Internal detail (the cause chain)
@@ -31,7 +34,7 @@ func (e Error) Fault() error {
 func ErrorOf(err error) Error {
 	var fe *fault.Error
 	if errors.As(err, &fe) {
-		return Error{Kind: fe.Kind, Msg: fe.Msg}
+		return Error{Kind: fe.Kind, Msg: fe.Msg, RetryAfterMs: uint32(min(fe.RetryAfter.Milliseconds(), 1<<31))}
 	}
 	return Error{Kind: fault.Internal, Msg: "internal error"}
 }

@@ -52,6 +52,8 @@ type Queues struct {
 	Totals  Totals       `cbor:"3,keyasint"`
 	// Minimize lists the MINIMIZE declarations in force.
 	Minimize []filing.Minimize `cbor:"4,keyasint,omitempty"`
+	// Admission says what admission control limits ("" when nothing).
+	Admission string `cbor:"5,keyasint,omitempty"`
 }
 
 // SessionsRequest asks for the connected sessions (operators).
