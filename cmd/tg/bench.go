@@ -249,6 +249,10 @@ filing:
 	return r.report(e, filingTime, deliveryTime, before, after)
 }
 
+// refusedPause is how long a bench sender whose request was refused as a
+// whole waits before its next.
+const refusedPause = 100 * time.Millisecond
+
 // send files one request and records its outcome; it returns only the
 // errors that end the run.
 func (r *benchRun) send(ctx context.Context, cl *client.Client, batch []client.Telegram) error {
@@ -256,10 +260,16 @@ func (r *benchRun) send(ctx context.Context, cl *client.Client, batch []client.T
 	res, err := cl.SendBatch(ctx, batch)
 	lat := time.Since(t0)
 	if err != nil {
-		if ctx.Err() == nil && !fault.Is(fault.Unavailable, err) {
+		if ctx.Err() == nil && !fault.Is(fault.Unavailable, err) && !fault.Is(fault.Minimized, err) {
 			return err
 		}
 		r.refused.Add(int64(len(batch)))
+		// A terminal refused as a whole (after the client library's own
+		// retries) waits before it files again, rather than spin.
+		select {
+		case <-ctx.Done():
+		case <-time.After(refusedPause):
+		}
 		return nil
 	}
 	r.mu.Lock()

@@ -98,6 +98,12 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		str.CancelRead(streamBusy)
 		return
 	}
+	if err := sess.s.minimizedRequest(sess.id.Agency, req.Filings); err != nil {
+		sess.refused(err)
+		sess.replyError(str, err)
+		str.CancelRead(streamBusy)
+		return
+	}
 	admitted, err := sess.s.admitRequest(req.Filings)
 	if err != nil {
 		sess.replyError(str, err)

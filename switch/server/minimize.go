@@ -91,6 +91,25 @@ func (s *Server) minimized(from telegram.Address, p telegram.Precedence, now tim
 	return filing.Minimized(st.In, a, p, now)
 }
 
+// minimizedRequest refuses, before any body is read, a request whose
+// filings a refusing MINIMIZE applies to, every one (the refusal of the
+// first; the others are of the same agency, and at least as low).
+func (s *Server) minimizedRequest(from telegram.Address, fs []wire.Filing) error {
+	now := s.clock.Now()
+	var first filing.Minimize
+	for i, f := range fs {
+		m, ok := s.minimized(from, f.Precedence, now)
+		if !ok || m.Defer {
+			return nil
+		}
+		if i == 0 {
+			first = m
+		}
+	}
+	s.stats.minimized.WithLabelValues("refused").Add(float64(len(fs)))
+	return first.Refusal(fs[0].Precedence)
+}
+
 // changeMinimize applies change to a copy of the declarations (under
 // minimizeMu), stores the result with the audit entry change returns, and
 // makes it the one in force.

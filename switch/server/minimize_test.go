@@ -8,6 +8,7 @@ import (
 
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/audit"
+	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
@@ -43,6 +44,15 @@ func TestMinimize(t *testing.T) {
 	}
 	if _, err := vinh.Send(ctx, tg("HN.UBND", telegram.Immediate, "x")); err != nil {
 		t.Fatalf("IMMEDIATE from a district: %v", err)
+	}
+	// A batch all refused is refused as a whole, before its bodies; in a
+	// mixed one each filing gets its own answer.
+	if _, err := vinh.SendBatch(ctx, []client.Telegram{tg("HN.UBND", telegram.Routine, "a"), tg("HN.UBND", telegram.Priority, "b")}); fault.KindOf(err) != fault.Minimized {
+		t.Fatalf("a batch below IMMEDIATE from a district: %v", err)
+	}
+	res, err := vinh.SendBatch(ctx, []client.Telegram{tg("HN.UBND", telegram.Routine, "a"), tg("HN.UBND", telegram.Immediate, "b")})
+	if err != nil || fault.KindOf(res[0].Err) != fault.Minimized || res[1].Err != nil || res[1].ID.IsZero() {
+		t.Fatalf("a mixed batch from a district: %+v %v", res, err)
 	}
 	// A province is not covered by either.
 	if f, err := site.Dial("HN.UBND").Send(ctx, tg("NA.UBND", telegram.Routine, "x")); err != nil || f.Minimize != 0 {
