@@ -73,15 +73,7 @@ func TestAdmissionControl(t *testing.T) {
 	if err != nil || len(es) == 0 || !strings.Contains(es[0].Reason, "admission control: ROUTINE limited to") || es[0].Actor != "switch" {
 		t.Fatalf("admission audit entries: %+v %v", es, err)
 	}
-	q, err := site.Server.Store().QueueStats("NA.TU")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var waiting int64
-	for _, c := range q.Queues {
-		waiting += c.Waiting
-	}
-	if waiting != senders*batches*per {
+	if waiting := waitingFor(t, site, "NA.TU"); waiting != senders*batches*per {
 		t.Fatalf("%d telegrams queued for NA.TU, want %d: each filed once", waiting, senders*batches*per)
 	}
 }
@@ -104,4 +96,18 @@ func metric(t *testing.T, site *daemontest.Site, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// waitingFor is how many telegrams wait for agency, from the store's figures.
+func waitingFor(t *testing.T, site *daemontest.Site, agency telegram.Address) int64 {
+	t.Helper()
+	q, err := site.Server.Store().QueueStats(agency)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waiting int64
+	for _, c := range q.Queues {
+		waiting += c.Waiting
+	}
+	return waiting
 }

@@ -212,22 +212,7 @@ func TestHostileStreams(t *testing.T) {
 func TestAckForADeliveryNeverMade(t *testing.T) {
 	site := daemontest.Start(t)
 	id := site.Send("HN.UBND", tg("NA.TU", telegram.Immediate, "x"))
-	c, err := rawDial(t, site, "NA.TU", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, _ := c.OpenStreamSync(context.Background())
-	wire.WriteFrame(sub, wire.TSubscribe, wire.Subscribe{Inbox: true})
-	var ok wire.Subscribed
-	if err := wire.ReadExpect(sub, wire.DefaultMaxFrame, wire.TSubscribed, &ok); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	str, err := c.AcceptStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, str := rawSubscribe(t, site, "NA.TU")
 	var d wire.Deliver
 	if err := wire.ReadExpect(str, wire.DefaultMaxFrame, wire.TDeliver, &d); err != nil || d.Header.ID != id {
 		t.Fatalf("deliver %v %v", d.Header.ID, err)
@@ -405,22 +390,7 @@ func TestAcksInOneFrame(t *testing.T) {
 	// receive3 subscribes as a raw terminal and reads the three deliveries
 	// from their stream.
 	receive3 := func() (*quic.Conn, *quic.Stream, []uint64) {
-		c, err := rawDial(t, site, "NA.TU", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sub, _ := c.OpenStreamSync(context.Background())
-		wire.WriteFrame(sub, wire.TSubscribe, wire.Subscribe{Inbox: true})
-		var ok wire.Subscribed
-		if err := wire.ReadExpect(sub, wire.DefaultMaxFrame, wire.TSubscribed, &ok); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		str, err := c.AcceptStream(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, str := rawSubscribe(t, site, "NA.TU")
 		var tags []uint64
 		for range ids {
 			var d wire.Deliver
@@ -468,4 +438,27 @@ func TestAcksInOneFrame(t *testing.T) {
 	if n := securityEntries(t, site, "acknowledgement for a delivery never made"); n != 1 {
 		t.Fatalf("%d audit entries after the proper frame, want still 1", n)
 	}
+}
+
+// rawSubscribe connects as name without the client library, subscribes
+// to its inbox and returns the first delivery stream the switch opens.
+func rawSubscribe(t *testing.T, site *daemontest.Site, name string) (*quic.Conn, *quic.Stream) {
+	t.Helper()
+	c, err := rawDial(t, site, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := c.OpenStreamSync(context.Background())
+	wire.WriteFrame(sub, wire.TSubscribe, wire.Subscribe{Inbox: true})
+	var ok wire.Subscribed
+	if err := wire.ReadExpect(sub, wire.DefaultMaxFrame, wire.TSubscribed, &ok); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	str, err := c.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, str
 }

@@ -225,15 +225,7 @@ func TestStuckRecipientSlowsNoOneElse(t *testing.T) {
 	if len(got.Telegrams) != toOther {
 		t.Fatalf("NA.UBND got %d telegrams while NA.TU was stuck, want %d", len(got.Telegrams), toOther)
 	}
-	q, err := site.Server.Store().QueueStats("NA.TU")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var waiting int64
-	for _, c := range q.Queues {
-		waiting += c.Waiting
-	}
-	if waiting != toStuck+1 {
+	if waiting := waitingFor(t, site, "NA.TU"); waiting != toStuck+1 {
 		t.Fatalf("%d waiting for the stuck agency, want %d (every filing accepted, none delivered)", waiting, toStuck+1)
 	}
 }
