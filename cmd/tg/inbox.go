@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/client"
@@ -117,10 +116,4 @@ func (p *printer) Receipt(r telegram.Receipt) error {
 	return err
 }
 
-func join(list []telegram.Address) string {
-	s := make([]string, len(list))
-	for i, a := range list {
-		s[i] = string(a)
-	}
-	return strings.Join(s, ", ")
-}
+func join(list []telegram.Address) string { return telegram.Join(list, ", ") }

@@ -238,17 +238,11 @@ func (c *actCmd) act(e *env, onTelegram, onAgency, reason string) error {
 		_, err = fmt.Fprintf(e.stdout, "%s: %s\n", what, op.Agency)
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s %s: %s\n", what, op.ID, joinAddrs(res.Done))
+	fmt.Fprintf(e.stdout, "%s %s: %s\n", what, op.ID, join(res.Done))
 	if len(res.Skipped) > 0 {
-		fmt.Fprintf(e.stdout, "not applicable (in delivery, or not in a state for %s): %s\n", what, joinAddrs(res.Skipped))
+		fmt.Fprintf(e.stdout, "not applicable (in delivery, or not in a state for %s): %s\n", what, join(res.Skipped))
 	}
 	return nil
 }
 
-func joinAddrs(as []telegram.Address) string {
-	s := make([]string, len(as))
-	for i, a := range as {
-		s[i] = string(a)
-	}
-	return strings.Join(s, ", ")
-}
+

@@ -38,19 +38,11 @@ const MaxMinimizes = 64
 func (m Minimize) Scope() string {
 	switch {
 	case len(m.Agencies) > 0:
-		return "agencies " + strings.Join(addrStrings(m.Agencies), ",")
+		return "agencies " + telegram.Join(m.Agencies, ",")
 	case m.Level != "":
 		return "every " + m.Level
 	}
 	return "the whole switch"
-}
-
-func addrStrings(as []telegram.Address) []string {
-	out := make([]string, len(as))
-	for i, a := range as {
-		out[i] = string(a)
-	}
-	return out
 }
 
 // String describes m in one line (the audit entry's reason, tg minimize).

@@ -48,6 +48,15 @@ func (a Address) Tier() int { return strings.Count(string(a), ".") + 1 }
 
 func (a Address) String() string { return string(a) }
 
+// Join joins addresses with sep, for messages and output.
+func Join(as []Address, sep string) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = string(a)
+	}
+	return strings.Join(s, sep)
+}
+
 // short is at most the first 64 bytes of s, for quoting input in an error:
 // an error must not grow with what the client sent.
 func short(s string) string {
