@@ -63,28 +63,39 @@ func (s *Server) loadMinimize() error {
 	for _, m := range st.In {
 		s.log.Warn("MINIMIZE in force", zap.String("declaration", m.String()))
 	}
-	return s.releaseLifted(st)
+	_, err = s.releaseLifted(st)
+	return err
 }
 
 // releaseLifted queues the telegrams deferred under declarations of st
-// that are no longer in force.
-func (s *Server) releaseLifted(st *minimizeState) error {
-	for n := uint64(1); n < st.Next; n++ {
-		if slices.ContainsFunc(st.In, func(m filing.Minimize) bool { return m.Number == n }) {
-			continue
-		}
-		if _, err := s.board.UndeferBetween(deferMark(n), deferMark(n)); err != nil {
-			return err
-		}
+// that are no longer in force, and returns how many: the marks of every
+// declaration made but those in force, one range of timers for each gap
+// between these (not one scan per declaration ever made).
+func (s *Server) releaseLifted(st *minimizeState) (int, error) {
+	in := make([]uint64, 0, len(st.In)+1)
+	for _, m := range st.In {
+		in = append(in, m.Number)
 	}
-	return nil
+	slices.Sort(in)
+	released, from := 0, uint64(1)
+	for _, n := range append(in, st.Next) {
+		if from < n {
+			k, err := s.board.UndeferBetween(deferMark(from), deferMark(n-1))
+			released += k
+			if err != nil {
+				return released, err
+			}
+		}
+		from = n + 1
+	}
+	return released, nil
 }
 
 // minimized returns the declaration that applies to a filing of
 // precedence p from agency from, if any.
 func (s *Server) minimized(from telegram.Address, p telegram.Precedence, now time.Time) (filing.Minimize, bool) {
-	st := s.minimize.Load()
-	if st == nil || len(st.In) == 0 {
+	st := s.minimize.Load() // set before the switch serves (loadMinimize)
+	if len(st.In) == 0 {
 		return filing.Minimize{}, false
 	}
 	a, _ := s.directory().Agency(from)
@@ -113,31 +124,31 @@ func (s *Server) minimizedRequest(from telegram.Address, fs []wire.Filing) error
 // changeMinimize applies change to a copy of the declarations (under
 // minimizeMu), stores the result with the audit entry change returns, and
 // makes it the one in force.
-func (s *Server) changeMinimize(change func(st *minimizeState) (store.AuditEntry, error)) (*minimizeState, error) {
+func (s *Server) changeMinimize(change func(st *minimizeState) (store.AuditEntry, error)) error {
 	s.minimizeMu.Lock()
 	defer s.minimizeMu.Unlock()
 	old := s.minimize.Load()
 	st := &minimizeState{Next: old.Next, In: slices.Clone(old.In)}
 	e, err := change(st)
 	if err != nil {
-		return old, err
+		return err
 	}
 	b, err := wire.Marshal(st)
 	if err != nil {
-		return old, err
+		return err
 	}
 	if err := s.store.PutSetting(minimizeSetting, b, e); err != nil {
-		return old, err
+		return err
 	}
 	s.minimize.Store(st)
-	return st, nil
+	return nil
 }
 
 // lift ends the declarations numbered in ns (all of them with all) for
 // why ("lifted by X", "ended"), and queues what they deferred.
 func (s *Server) lift(actor string, ns []uint64, all bool, why string) ([]uint64, int, error) {
 	var lifted []uint64
-	_, err := s.changeMinimize(func(st *minimizeState) (store.AuditEntry, error) {
+	err := s.changeMinimize(func(st *minimizeState) (store.AuditEntry, error) {
 		var keep []filing.Minimize
 		var what []string
 		for _, m := range st.In {
@@ -162,16 +173,11 @@ func (s *Server) lift(actor string, ns []uint64, all bool, why string) ([]uint64
 	if err != nil {
 		return nil, 0, err
 	}
-	released := 0
 	for _, n := range lifted {
 		s.log.Warn("MINIMIZE "+why, zap.Uint64("number", n))
-		k, err := s.board.UndeferBetween(deferMark(n), deferMark(n))
-		released += k
-		if err != nil {
-			return lifted, released, err
-		}
 	}
-	return lifted, released, nil
+	released, err := s.releaseLifted(s.minimize.Load())
+	return lifted, released, err
 }
 
 // endMinimizes lifts the declarations whose end has come (the timer loop).
@@ -215,7 +221,7 @@ func (sess *session) handleMinimize(str *quic.Stream, payload []byte) {
 			sess.replyError(str, err)
 			return
 		}
-		_, err := s.changeMinimize(func(st *minimizeState) (store.AuditEntry, error) {
+		err := s.changeMinimize(func(st *minimizeState) (store.AuditEntry, error) {
 			if len(st.In) >= filing.MaxMinimizes {
 				return store.AuditEntry{}, fault.Errorf("minimize", fault.TooLarge, "%d MINIMIZE declarations are in force, the most there may be; lift one first", len(st.In))
 			}
