@@ -28,7 +28,9 @@ import (
 // A deferred filing is stored with its delivery time set to a mark of its
 // own declaration, far in the future (deferMark); lifting the declaration,
 // or its end, queues every telegram deferred to that mark. A switch that
-// stops in between finishes the queueing when it starts.
+// stops in between finishes the queueing when it starts, and a filing
+// that commits just after its declaration was lifted is queued at the
+// next timer tick.
 
 const minimizeSetting = "minimize"
 
@@ -180,8 +182,11 @@ func (s *Server) lift(actor string, ns []uint64, all bool, why string) ([]uint64
 	return lifted, released, err
 }
 
-// endMinimizes lifts the declarations whose end has come (the timer loop).
-func (s *Server) endMinimizes(now time.Time) {
+// minimizeTimers, at every timer tick, lifts the declarations whose end
+// has come, and queues what is still deferred under one no longer in
+// force: a filing checked against a declaration just before it was
+// lifted may commit after the lifting queued the others.
+func (s *Server) minimizeTimers(now time.Time) {
 	st := s.minimize.Load()
 	var ended []uint64
 	for _, m := range st.In {
@@ -189,11 +194,16 @@ func (s *Server) endMinimizes(now time.Time) {
 			ended = append(ended, m.Number)
 		}
 	}
-	if len(ended) == 0 {
+	if len(ended) > 0 {
+		if _, _, err := s.lift("switch", ended, false, "ended"); err != nil {
+			s.log.Error("cannot end a MINIMIZE", zap.Error(err))
+		}
 		return
 	}
-	if _, _, err := s.lift("switch", ended, false, "ended"); err != nil {
-		s.log.Error("cannot end a MINIMIZE", zap.Error(err))
+	if n, err := s.releaseLifted(st); err != nil {
+		s.log.Error("cannot queue telegrams deferred under a lifted MINIMIZE", zap.Error(err))
+	} else if n > 0 {
+		s.log.Info("telegrams deferred under a lifted MINIMIZE queued", zap.Int("telegrams", n))
 	}
 }
 

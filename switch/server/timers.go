@@ -49,5 +49,5 @@ func (s *Server) runTimers() {
 		return
 	}
 	s.board.RunTimers(s.clock.Now(), s.cfg.SpeedTargets)
-	s.endMinimizes(s.clock.Now())
+	s.minimizeTimers(s.clock.Now())
 }
