@@ -163,3 +163,35 @@ func TestMinimizeEnds(t *testing.T) {
 		t.Fatalf("minimize audit entries: %+v, want declared then ended by the switch", es)
 	}
 }
+
+// A telegram still deferred to the mark of a declaration no longer in
+// force (a filing checked just before the lifting, committed after it) is
+// queued at the next timer tick. The straggler is made here by filing
+// into the store directly, with the mark the README gives: 2200-01-01
+// plus the declaration's number in nanoseconds.
+func TestMinimizeStragglerQueued(t *testing.T) {
+	site := daemontest.StartWith(t, t.TempDir(), nil, fastTimers)
+	ctx := context.Background()
+	op := site.Dial("operator")
+	if _, err := op.Minimize(ctx, wire.MinimizeRequest{Declare: &filing.Minimize{Below: telegram.Immediate, Reason: "x", Defer: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := op.Minimize(ctx, wire.MinimizeRequest{LiftAll: true}); err != nil || r.Released != 0 {
+		t.Fatalf("lift: %+v %v", r, err)
+	}
+	mark := time.Date(2200, 1, 1, 0, 0, 0, 1, time.UTC)
+	res, errs := site.Server.Store().FileBatch([]*store.Filing{{Header: telegram.Header{From: "HN.UBND", To: []telegram.Address{"NA.TU"},
+		Precedence: telegram.Routine, Classification: telegram.Unclassified, DeliverAt: mark}, Body: []byte("x"), Actor: "test"}})
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	for deadline := time.Now().Add(10 * time.Second); waitingFor(t, site, "NA.TU") != 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the straggler is still deferred 10 s after it was filed")
+		}
+	}
+	got := site.Receive("NA.TU", inbox)
+	if len(got.Telegrams) != 1 || got.Telegrams[0].Header.ID != res[0].ID {
+		t.Fatalf("NA.TU got %d telegrams, want the straggler", len(got.Telegrams))
+	}
+}
