@@ -244,5 +244,3 @@ func (c *actCmd) act(e *env, onTelegram, onAgency, reason string) error {
 	}
 	return nil
 }
-
-
