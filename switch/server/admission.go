@@ -34,9 +34,9 @@ type admission struct {
 	state    filing.Admission
 	bucket   *rate.Limiter
 	admitted atomic.Int64 // ROUTINE and PRIORITY filings admitted in this interval
-	refused  atomic.Int64 // refused since limiting started
 	total    atomic.Int64 // refused since the switch started (metric)
-	since    time.Time    // when limiting started
+	since    time.Time    // when limiting started (the admission loop's)
+	before   int64        // total when limiting started (the admission loop's)
 }
 
 // current is the controller's state.
@@ -62,7 +62,6 @@ func (s *Server) admitN(p telegram.Precedence, n int) error {
 		a.admitted.Add(int64(n))
 		return nil
 	}
-	a.refused.Add(int64(n))
 	a.total.Add(int64(n))
 	e := fault.Errorf("file", fault.Unavailable, "the switch is saturated: %s filings are limited to %.0f a second to keep room for urgent traffic; nothing was filed, retry later (FLASH and IMMEDIATE are never limited)", p, st.Rate)
 	e.RetryAfter = st.RetryAfter()
@@ -121,13 +120,13 @@ func (s *Server) stepAdmission(delay, dt time.Duration) {
 	var why string
 	switch {
 	case old.Level == 0:
-		a.since = time.Now()
-		a.refused.Store(0)
+		a.since, a.before = time.Now(), a.total.Load()
 		why = fmt.Sprintf("%s: filings waited %s on average for the commit loop (target %s)", next, delay.Round(time.Microsecond), s.cfg.Admission.Target)
 		s.log.Warn("admission control started", zap.String("state", next.String()), zap.Duration("queue_delay", delay))
 	case next.Level == 0:
-		why = fmt.Sprintf("admission control stopped limiting after %s; %d filings refused meanwhile", time.Since(a.since).Round(time.Millisecond), a.refused.Load())
-		s.log.Warn("admission control stopped", zap.Int64("refused", a.refused.Load()))
+		refused := a.total.Load() - a.before
+		why = fmt.Sprintf("admission control stopped limiting after %s; %d filings refused meanwhile", time.Since(a.since).Round(time.Millisecond), refused)
+		s.log.Warn("admission control stopped", zap.Int64("refused", refused))
 	default:
 		why = next.String()
 		s.log.Warn("admission control changed", zap.String("state", next.String()))
