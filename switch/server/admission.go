@@ -58,7 +58,10 @@ func (s *Server) admitN(p telegram.Precedence, n int) error {
 	a.mu.Lock()
 	st, bucket := a.state, a.bucket
 	a.mu.Unlock()
-	if !st.Limits(p) || bucket.AllowN(time.Now(), n) {
+	// A request larger than the bucket's burst takes the whole burst:
+	// asked for more, the bucket would refuse it for ever, and its client
+	// would retry for nothing.
+	if !st.Limits(p) || bucket.AllowN(time.Now(), min(n, bucket.Burst())) {
 		a.admitted.Add(int64(n))
 		return nil
 	}
