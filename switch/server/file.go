@@ -152,39 +152,16 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 	var index []int // accepted[k] answers results[index[k]]
 	now := sess.s.clock.Now()
 	for i, f := range req.Filings {
-		h, err := filing.Check(sess.id, filingRequest(f), sess.s.directory(), lim, now)
-		if err == nil {
-			if err = sess.s.storageRefuses(h.Precedence); err != nil {
-				// Counted, not audited one by one (see storage.go).
-				e := wire.ErrorOf(err)
-				results[i].Err = &e
-				continue
-			}
-		}
-		if m, ok := sess.s.minimized(sess.id.Agency, h.Precedence, now); err == nil && ok {
-			if !m.Defer {
-				err = m.Refusal(h.Precedence)
-				sess.s.stats.minimized.WithLabelValues("refused").Inc()
-			} else {
-				h.DeliverAt = deferMark(m.Number) // queued when it is lifted or ends
-				results[i].Minimize = m.Number
-				sess.s.stats.minimized.WithLabelValues("deferred").Inc()
-			}
-		}
+		h, deferredBy, audited, err := sess.decide(f, lim, now, admitted)
 		if err != nil {
-			sess.refused(err)
+			if audited {
+				sess.refused(err)
+			}
 			e := wire.ErrorOf(err)
 			results[i].Err = &e
 			continue
 		}
-		if !admitted { // a mixed request: filing by filing
-			if err := sess.s.admit(h.Precedence); err != nil {
-				// Counted, not audited one by one (see admission.go).
-				e := wire.ErrorOf(err)
-				results[i].Err = &e
-				continue
-			}
-		}
+		results[i].Minimize = deferredBy
 		accepted = append(accepted, &store.Filing{Header: h, Body: bodies[i], Actor: sess.id.String(),
 			SpeedTarget: sess.s.cfg.SpeedTargets[h.Precedence]})
 		index = append(index, i)
@@ -214,6 +191,38 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 	if err := wire.WriteFrame(str, wire.TFileReply, wire.FileReply{Results: results}); err != nil {
 		sess.log.Info("filing reply not delivered; the sender can refile with the same reference", zap.Error(err))
 	}
+}
+
+// decide checks one filing of a request whose bodies are read: the
+// filing checks, then storage pressure, a MINIMIZE, and admission control
+// (unless the request was admitted as a whole, before its bodies). It
+// returns the header to store and the MINIMIZE it is deferred under (0:
+// none), or the refusal and whether it is audited (storage pressure and
+// admission control only count theirs: storage.go, admission.go).
+func (sess *session) decide(f wire.Filing, lim filing.Limits, now time.Time, admitted bool) (h telegram.Header, deferredBy uint64, audited bool, err error) {
+	s := sess.s
+	if h, err = filing.Check(sess.id, filingRequest(f), s.directory(), lim, now); err != nil {
+		return h, 0, true, err
+	}
+	if err := s.storageRefuses(h.Precedence); err != nil {
+		return h, 0, false, err
+	}
+	m, minimized := s.minimized(sess.id.Agency, h.Precedence, now)
+	if minimized && !m.Defer {
+		s.stats.minimized.WithLabelValues("refused").Inc()
+		return h, 0, true, m.Refusal(h.Precedence)
+	}
+	if !admitted {
+		if err := s.admit(h.Precedence); err != nil {
+			return h, 0, false, err
+		}
+	}
+	if minimized {
+		h.DeliverAt = deferMark(m.Number) // queued when it is lifted or ends
+		s.stats.minimized.WithLabelValues("deferred").Inc()
+		return h, m.Number, false, nil
+	}
+	return h, 0, false, nil
 }
 
 // refused logs and audits a refused filing. The reason is the error
