@@ -100,12 +100,11 @@ func (c *Client) SendBatch(ctx context.Context, ts []Telegram) ([]Filed, error) 
 		if len(again) == 0 {
 			return out, nil
 		}
-		lastErr := err
 		backoff = min(max(hint, 2*backoff), maxBackoff)
 		wait := backoff/2 + rand.N(backoff) // jitter: senders refused together do not return together
 		if retryFor < 0 || time.Now().Add(wait).After(giveUp) || !sleep(ctx, wait) {
-			if lastErr != nil && !slices.ContainsFunc(out, func(f Filed) bool { return f.Err == nil }) {
-				return nil, lastErr // refused as a whole, every time
+			if err != nil && !slices.ContainsFunc(out, func(f Filed) bool { return f.Err == nil }) {
+				return nil, err // refused as a whole, every time
 			}
 			return out, nil
 		}
