@@ -175,7 +175,11 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 				results[i].Err = &e
 				continue
 			}
-			results[i] = wire.FileResult{ID: res[k].ID, Duplicate: res[k].Duplicate, Minimize: results[i].Minimize}
+			deferredBy := results[i].Minimize
+			if res[k].Duplicate { // the earlier filing stands, deferred or not
+				deferredBy = 0
+			}
+			results[i] = wire.FileResult{ID: res[k].ID, Duplicate: res[k].Duplicate, Minimize: deferredBy}
 			h := accepted[k].Header
 			if !res[k].Duplicate {
 				sess.s.stats.filed[h.Precedence].Add(1)
