@@ -13,16 +13,12 @@ import (
 
 func settingKey(name string) []byte { return metaKey("setting/" + name) }
 
-// PutSetting stores v as setting name (nil deletes it) and appends e to
-// the audit log, in one commit, taking the FLASH lane: an operator's
-// change does not wait for routine work.
+// PutSetting stores v as setting name and appends e to the audit log, in
+// one commit, taking the FLASH lane: an operator's change does not wait
+// for routine work.
 func (s *Store) PutSetting(name string, v []byte, e AuditEntry) error {
 	return s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
-		if v == nil {
-			if err := c.txn.Delete(settingKey(name)); err != nil {
-				return err
-			}
-		} else if err := c.set(settingKey(name), v); err != nil {
+		if err := c.set(settingKey(name), v); err != nil {
 			return err
 		}
 		return c.appendAudit(e)

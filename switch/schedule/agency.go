@@ -196,15 +196,11 @@ func (a *Agency) NextReceipt() (Item, bool, error) {
 	return it, true, nil
 }
 
-// HeadAfterAck returns the head the sub-queue will have once it is
-// acknowledged, without changing anything: the lowest sequence still
-// buffered, in flight (other than it) or not yet read. It is safe to
-// persist concurrently with other acknowledgements: each value is at or
-// below the true lowest remaining entry.
-func (a *Agency) HeadAfterAck(it Item) uint64 { return a.HeadsAfterAcks([]Item{it})[0] }
-
-// HeadsAfterAcks is HeadAfterAck for acknowledgements made durable
-// together: each head passes over all of them.
+// HeadsAfterAcks returns, for items acknowledged together, the head each
+// one's sub-queue will have once they are, without changing anything: the
+// lowest sequence still buffered, in flight (other than them) or not yet
+// read. It is safe to persist concurrently with other acknowledgements:
+// each value is at or below the true lowest remaining entry.
 func (a *Agency) HeadsAfterAcks(its []Item) []uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()

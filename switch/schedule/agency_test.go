@@ -210,10 +210,10 @@ func TestHeadAfterAck(t *testing.T) {
 	a := NewAgency(q.load, heads, 0)
 	i10, _, _ := a.Next(telegram.TopSecret, none, 10)
 	i11, _, _ := a.Next(telegram.TopSecret, none, 10)
-	if h := a.HeadAfterAck(i11); h != 10 {
+	if h := a.HeadsAfterAcks([]Item{i11})[0]; h != 10 {
 		t.Errorf("acking 11 with 10 in flight: head %d, want 10", h)
 	}
-	if h := a.HeadAfterAck(i10); h != 11 {
+	if h := a.HeadsAfterAcks([]Item{i10})[0]; h != 11 {
 		t.Errorf("acking 10 with 11 in flight: head %d, want 11", h)
 	}
 	// Acknowledged in one frame, each passes over the other.
@@ -222,7 +222,7 @@ func TestHeadAfterAck(t *testing.T) {
 	}
 	a.Acked(i10)
 	a.Acked(i11)
-	if h := a.HeadAfterAck(Item{Seq: 99, Prec: telegram.Routine, Class: telegram.Unclassified}); h != 12 {
+	if h := a.HeadsAfterAcks([]Item{{Seq: 99, Prec: telegram.Routine, Class: telegram.Unclassified}})[0]; h != 12 {
 		t.Errorf("with 12 buffered: head %d, want 12", h)
 	}
 }

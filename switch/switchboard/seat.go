@@ -139,19 +139,14 @@ func (s *Seat) Late(now time.Time) int {
 // (or already settled), or made on another stream.
 var ErrUnknownTag = errors.New("acknowledgement for a delivery never made")
 
-// Ack takes a terminal's acknowledgement, read on the stream of rank, of
-// the hand-out tagged tag: it is made durable in the background (the
-// store's group commit), then the window slot is freed. An
-// acknowledgement that is not made durable leaves the hand-out in flight:
-// it goes back to the queue with the seat. A tag handed out on another
-// stream (a telegram's acknowledged on the receipt stream) is unknown.
-func (s *Seat) Ack(tag uint64, rank int) error {
-	return s.AckAll([]uint64{tag}, rank)
-}
-
-// AckAll takes the acknowledgements a terminal sent in one frame, in the
-// order it stored them, and makes them durable in one commit. If any tag
-// is unknown, none is taken.
+// AckAll takes the acknowledgements a terminal sent in one frame, read on
+// the stream of rank, in the order it stored them, of the hand-outs
+// tagged tags: they are made durable in the background, in one commit of
+// the store's group commit, then their window slots are freed. An
+// acknowledgement that is not made durable leaves its hand-out in flight:
+// it goes back to the queue with the seat. If any tag is unknown (never
+// handed out, settled, or handed out on another stream: a telegram's
+// acknowledged on the receipt stream), none is taken.
 func (s *Seat) AckAll(tags []uint64, rank int) error {
 	its := make([]schedule.Item, len(tags))
 	s.mu.Lock()
