@@ -39,6 +39,7 @@ import (
 //	http      = "127.0.0.1:9480"       # monitoring: /metrics, /healthz, /readyz, console at / (default: none)
 //	log       = "json"                 # json | console
 //	memory_limit = 201326592           # bytes: the Go runtime's soft limit (default 192 MiB)
+//	procs        = 0                   # threads running Go code at once (0: twice the CPUs)
 //
 //	[limits]
 //	max_body       = 16777216          # bytes per telegram body
@@ -95,14 +96,17 @@ type Config struct {
 	HTTP string `toml:"http"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
 	// DefaultMemoryLimit; GOMEMLIMIT in the environment wins).
-	MemoryLimit int64          `toml:"memory_limit"`
-	Limits      Limits         `toml:"limits"`
-	Custody     Custody        `toml:"custody"`
-	Speed       SpeedOfService `toml:"speed_of_service"`
-	Audit       Audit          `toml:"audit"`
-	Storage     Storage        `toml:"storage"`
-	Journal     Journal        `toml:"journal"`
-	Admission   Admission      `toml:"admission"`
+	MemoryLimit int64 `toml:"memory_limit"`
+	// Procs is how many threads run Go code at once (GOMAXPROCS; default
+	// twice the CPUs, see Procs; GOMAXPROCS in the environment wins).
+	Procs     int            `toml:"procs"`
+	Limits    Limits         `toml:"limits"`
+	Custody   Custody        `toml:"custody"`
+	Speed     SpeedOfService `toml:"speed_of_service"`
+	Audit     Audit          `toml:"audit"`
+	Storage   Storage        `toml:"storage"`
+	Journal   Journal        `toml:"journal"`
+	Admission Admission      `toml:"admission"`
 }
 
 // Admission is the [admission] table: admission control, which limits
@@ -291,6 +295,9 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	}
 	if c.Log != "json" && c.Log != "console" {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: log must be \"json\" or \"console\"", path)
+	}
+	if c.Procs < 0 {
+		return nil, fault.Errorf(op, fault.Invalid, "%s: procs cannot be negative (0: twice the CPUs)", path)
 	}
 	if a := c.Audit.ArchiveAfter; a != nil && *a < 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: [audit] archive_after cannot be negative", path)

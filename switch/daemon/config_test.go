@@ -28,11 +28,26 @@ func TestLoadConfig(t *testing.T) {
 		"unknown setting": "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nfsync = false\n",
 		"bad log":         "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nlog = \"xml\"\n",
 		"negative limit":  "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nkey_file = \"/k\"\n[limits]\nmax_body = -1\n",
+		"negative procs":  "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nkey_file = \"/k\"\nprocs = -2\n",
 		"no secret":       "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\n",
 		"key in data":     "data = \"d\"\nca = \"c\"\ncert = \"c\"\nkey = \"k\"\ndirectory = \"d\"\nkey_file = \"d/master.key\"\n",
 	} {
 		if _, err := LoadConfig(write(bad)); fault.KindOf(err) != fault.Invalid {
 			t.Errorf("%s: %v, want an Invalid error", name, err)
+		}
+	}
+}
+
+func TestProcs(t *testing.T) {
+	for _, c := range []struct{ procs, found, want int }{
+		{0, 2, 4},  // default: twice the CPUs
+		{0, 1, 2},  // one CPU
+		{0, 0, 2},  // nothing found: as for one
+		{3, 2, 3},  // configured
+		{1, 16, 1}, // configured below the CPUs
+	} {
+		if got := Procs(c.procs, c.found); got != c.want {
+			t.Errorf("Procs(%d, %d) = %d, want %d", c.procs, c.found, got, c.want)
 		}
 	}
 }

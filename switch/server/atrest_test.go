@@ -187,7 +187,7 @@ func TestWrongKeyFileIsRefused(t *testing.T) {
 	if err := crypto.NewKeyFile(cfg.KeyFile); err != nil {
 		t.Fatal(err)
 	}
-	_, err = daemon.Start(daemon.Options{Config: cfg, KeepMemoryLimit: true})
+	_, err = daemon.Start(daemon.Options{Config: cfg, KeepRuntime: true})
 	if err == nil || !strings.Contains(err.Error(), "wrong passphrase or key file") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("start with a wrong key file: %v", err)
 	}
@@ -285,14 +285,14 @@ func TestRewrap(t *testing.T) {
 			t.Errorf("%s changed: a re-wrap must touch the keyring only", p)
 		}
 	}
-	if _, err := daemon.Start(daemon.Options{Config: cfg, KeepMemoryLimit: true}); err == nil ||
+	if _, err := daemon.Start(daemon.Options{Config: cfg, KeepRuntime: true}); err == nil ||
 		!strings.Contains(err.Error(), "passphrase") {
 		t.Fatalf("start with the old key file after the re-wrap: %v", err)
 	}
 	// The config now names the passphrase instead of the key file.
 	cfg2 := *cfg
 	cfg2.KeyFile, cfg2.PassphraseFile = "", passFile
-	srv, err := daemon.Start(daemon.Options{Config: &cfg2, KeepMemoryLimit: true})
+	srv, err := daemon.Start(daemon.Options{Config: &cfg2, KeepRuntime: true})
 	if err != nil {
 		t.Fatalf("start with the new passphrase: %v", err)
 	}

@@ -74,7 +74,7 @@ func StartWithClock(t testing.TB, dir string, log *zap.Logger, tune func(*daemon
 	if tune != nil {
 		tune(cfg)
 	}
-	srv, err := daemon.Start(daemon.Options{Config: cfg, DevDir: dir, Out: io.Discard, Logger: log, KeepMemoryLimit: true, Clock: clk})
+	srv, err := daemon.Start(daemon.Options{Config: cfg, DevDir: dir, Out: io.Discard, Logger: log, KeepRuntime: true, Clock: clk})
 	if err != nil {
 		t.Fatalf("start switch: %v", err)
 	}
