@@ -1,6 +1,7 @@
 package server
 
 import (
+	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -61,9 +62,15 @@ func newStats(s *Server) *stats {
 		st.latency.WithLabelValues(p.String())
 	}
 	st.reg.MustRegister(st.latency, st.refused, st.minimized, st.retries, st.batches, &queueCollector{s: s}, procCollector{},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		// go_sched_latencies_seconds: how long goroutines waited, ready,
+		// for a thread; a growing tail means the CPU is saturated
+		// (README, "Saturation").
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: schedLatencies})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return st
 }
+
+var schedLatencies = regexp.MustCompile(`^/sched/latencies:seconds$`)
 
 // delivered counts one acknowledged delivery and its latency.
 func (st *stats) delivered(p telegram.Precedence, latency time.Duration) {
