@@ -97,23 +97,9 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 	}
 	h.ID = c.s.ids.New(h.FiledAt)
 	h.BodyLen = int64(len(f.Body))
-	hb, err := encodeRecord(&h)
-	if err != nil {
-		return FileResult{}, fault.E("store.file", fault.Internal, "encode header", err)
-	}
-	// Reads and checks are done; from here on only writes.
-	num, err := c.newNumber(h.ID)
+	num, err := c.keep(&h, f.Body)
 	if err != nil {
 		return FileResult{}, err
-	}
-	if err := c.set(headerKey(num), padRecord(hb)); err != nil {
-		return FileResult{}, err
-	}
-	for n := 0; n*ChunkSize < len(f.Body); n++ {
-		end := min((n+1)*ChunkSize, len(f.Body))
-		if err := c.set(bodyKey(num, uint32(n)), padChunk(f.Body[n*ChunkSize:end])); err != nil {
-			return FileResult{}, err
-		}
 	}
 	if h.Ref != "" {
 		if err := c.set(c.s.ks.refKey(h.From, h.Ref), append(h.ID[:], digest...)); err != nil {
@@ -124,51 +110,86 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		Precedence: h.Precedence, Classification: h.Classification}); err != nil {
 		return FileResult{}, err
 	}
-	if !h.ExpiresAt.IsZero() {
-		if err := c.set(c.s.ks.dueKey(pExpiry, h.ExpiresAt, h.ID), h.ID[:]); err != nil {
-			return FileResult{}, err
-		}
+	if err := c.dues(&h); err != nil {
+		return FileResult{}, err
 	}
-	if !h.OverdueAt.IsZero() {
-		if err := c.set(c.s.ks.dueKey(pOverdue, h.OverdueAt, h.ID), h.ID[:]); err != nil {
-			return FileResult{}, err
-		}
-	}
-	if !h.DeliverAt.IsZero() {
-		if err := c.set(c.s.ks.dueKey(pDeferral, h.DeliverAt, h.ID), h.ID[:]); err != nil {
-			return FileResult{}, err
-		}
-	}
-	// Each addressee starts where custody says: in its queue, or in the
-	// deferred list until the delivery time.
-	st, fx := custody.Filed(h.DeliverAt, h.FiledAt)
 	for _, a := range h.Addressees() {
-		c.st.qseq++
-		q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
-		if fx.To == custody.InQueue {
-			if err := c.set(c.s.ks.queueKey(q, c.st.qseq), h.ID[:]); err != nil {
-				return FileResult{}, err
-			}
-			c.count(q, Counts{Waiting: 1})
-			*c.events = append(*c.events, Event{Kind: EvQueued, Queue: q, Seq: c.st.qseq, ID: h.ID})
-		} else if err := c.putIn(q, fx.To, c.st.qseq, h.ID, false); err != nil {
+		if err := c.take(&h, num, a); err != nil {
 			return FileResult{}, err
-		}
-		pending, err := encodeRecord(&DeliveryState{Seq: c.st.qseq, Deferred: st.Phase == custody.Deferred})
-		if err != nil {
-			return FileResult{}, err
-		}
-		if err := c.set(c.s.ks.deliveryKey(num, h.ID, a), pending); err != nil {
-			return FileResult{}, err
-		}
-		for _, ae := range fx.Audit {
-			if err := c.appendAudit(AuditEntry{Actor: ae.Actor, Event: ae.Event, ID: h.ID, From: h.From, To: a,
-				Precedence: h.Precedence, Classification: h.Classification, Reason: ae.Reason}); err != nil {
-				return FileResult{}, err
-			}
 		}
 	}
 	return FileResult{ID: h.ID}, nil
+}
+
+// keep writes a new telegram's number, header and body. Reads and checks
+// must be done: from here on only writes.
+func (c *commitCtx) keep(h *telegram.Header, body []byte) (uint64, error) {
+	hb, err := encodeRecord(h)
+	if err != nil {
+		return 0, fault.E("store.file", fault.Internal, "encode header", err)
+	}
+	num, err := c.newNumber(h.ID)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.set(headerKey(num), padRecord(hb)); err != nil {
+		return 0, err
+	}
+	for n := 0; n*ChunkSize < len(body); n++ {
+		end := min((n+1)*ChunkSize, len(body))
+		if err := c.set(bodyKey(num, uint32(n)), padChunk(body[n*ChunkSize:end])); err != nil {
+			return 0, err
+		}
+	}
+	return num, nil
+}
+
+// dues writes a new telegram's deadlines: expiry, speed of service and
+// deferred delivery.
+func (c *commitCtx) dues(h *telegram.Header) error {
+	for _, d := range []struct {
+		kind byte
+		at   time.Time
+	}{{pExpiry, h.ExpiresAt}, {pOverdue, h.OverdueAt}, {pDeferral, h.DeliverAt}} {
+		if d.at.IsZero() {
+			continue
+		}
+		if err := c.set(c.s.ks.dueKey(d.kind, d.at, h.ID), h.ID[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// take starts addressee a's copy of telegram h (number num) where custody
+// says: in its queue, or in the deferred list until the delivery time.
+func (c *commitCtx) take(h *telegram.Header, num uint64, a telegram.Address) error {
+	st, fx := custody.Filed(h.DeliverAt, unixUTC(c.now))
+	c.st.qseq++
+	q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
+	if fx.To == custody.InQueue {
+		if err := c.set(c.s.ks.queueKey(q, c.st.qseq), h.ID[:]); err != nil {
+			return err
+		}
+		c.count(q, Counts{Waiting: 1})
+		*c.events = append(*c.events, Event{Kind: EvQueued, Queue: q, Seq: c.st.qseq, ID: h.ID})
+	} else if err := c.putIn(q, fx.To, c.st.qseq, h.ID, false); err != nil {
+		return err
+	}
+	pending, err := encodeRecord(&DeliveryState{Seq: c.st.qseq, Deferred: st.Phase == custody.Deferred})
+	if err != nil {
+		return err
+	}
+	if err := c.set(c.s.ks.deliveryKey(num, h.ID, a), pending); err != nil {
+		return err
+	}
+	for _, ae := range fx.Audit {
+		if err := c.appendAudit(AuditEntry{Actor: ae.Actor, Event: ae.Event, ID: h.ID, From: h.From, To: a,
+			Precedence: h.Precedence, Classification: h.Classification, Reason: ae.Reason}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // contentDigest is what makes two filings with one reference the same

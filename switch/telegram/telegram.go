@@ -26,6 +26,25 @@ type Header struct {
 	// DeliverAt, if set, defers delivery: the switch holds the telegram
 	// (custody taken, ACCEPTED as always) and queues it at this time.
 	DeliverAt time.Time `cbor:"13,keyasint,omitzero" json:"deliver_at,omitzero"`
+	// Trace lists the switches a relayed telegram passed before this one,
+	// the filing switch first (empty for a telegram filed here).
+	Trace []Hop `cbor:"14,keyasint,omitempty" json:"trace,omitempty"`
+}
+
+// Hop is one switch a telegram passed: its name in the network and when
+// it took custody.
+type Hop struct {
+	Switch string    `cbor:"1,keyasint" json:"switch"`
+	At     time.Time `cbor:"2,keyasint" json:"at"`
+}
+
+// Passed lists the names of the switches in the trace, in order.
+func (h *Header) Passed() []string {
+	out := make([]string, len(h.Trace))
+	for i, hop := range h.Trace {
+		out[i] = hop.Switch
+	}
+	return out
 }
 
 // Expired reports whether h is past its latest delivery time at now.
