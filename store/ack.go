@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -30,6 +31,9 @@ type DeliveryState struct {
 	// Deferred: filed for delivery at a later time (the header's
 	// DeliverAt); kept in the deferred list under Seq until then. Pending.
 	Deferred bool `cbor:"10,keyasint,omitempty"`
+	// Via: relayed, custody passed to this next switch at At (settled
+	// here; the next switch reports delivery to the sender).
+	Via string `cbor:"11,keyasint,omitempty"`
 }
 
 // Failed is how many attempts failed at the addressee's end, as far as the
@@ -37,7 +41,7 @@ type DeliveryState struct {
 func (d DeliveryState) Failed() int { return d.Attempts - d.Cut }
 
 // Pending reports whether the addressee still waits for the telegram.
-func (d DeliveryState) Pending() bool { return d.Status == 0 }
+func (d DeliveryState) Pending() bool { return d.Status == 0 && d.Via == "" }
 
 // Parked reports whether the addressee's delivery was given up after too
 // many attempts (or quarantined) and waits for an operator: the telegram is
@@ -68,6 +72,12 @@ type Ack struct {
 	ID       telegram.ID
 	Terminal string // the acknowledging identity
 	Head     uint64 // the sub-queue's new head, 0 to leave it
+	// Via is set when the acknowledgement comes from the next switch, which
+	// committed the telegram (LinkSeq: the link's sequence number of that
+	// hand-over): custody passes on, audited "relayed", and the sender's
+	// report will come from further on.
+	Via     string
+	LinkSeq uint64
 }
 
 // Ack commits a; it returns after fsync.
@@ -125,7 +135,11 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 		return false, err
 	}
 	// The entry is in its queue (read above): not quarantined.
-	done, _, err := c.stepFrom(h, a.Queue.Agency, ds, ds.custody(false), custody.Event{Kind: custody.Ack, Actor: a.Terminal})
+	e := custody.Event{Kind: custody.Ack, Actor: a.Terminal}
+	if a.Via != "" {
+		e = custody.Event{Kind: custody.HandOver, Actor: a.Via, Reason: fmt.Sprintf("to %s, link sequence %d", a.Via, a.LinkSeq)}
+	}
+	done, _, err := c.stepFrom(h, a.Queue.Agency, ds, ds.custody(false), e)
 	// (An acknowledged addressee is settled: only the others can keep the body.)
 	if err != nil || !done {
 		return false, err

@@ -27,6 +27,8 @@ func (c *commitCtx) custodyOf(q SubQueue, ds DeliveryState) custody.State {
 func (ds DeliveryState) custody(quarantined bool) custody.State {
 	st := custody.State{Reason: ds.Reason, Attempts: ds.Attempts, Cut: ds.Cut, Overdue: ds.Overdue}
 	switch {
+	case ds.Via != "":
+		st.Phase = custody.Relayed
 	case ds.Status == telegram.Delivered:
 		st.Phase = custody.Delivered
 	case ds.Parked():
@@ -52,6 +54,8 @@ func recorded(ds DeliveryState, n custody.State, at time.Time, terminal string) 
 	ds.Attempts, ds.Cut, ds.Overdue = n.Attempts, n.Cut, n.Overdue
 	ds.Held, ds.Deferred = n.Phase == custody.Held, n.Phase == custody.Deferred
 	switch n.Phase {
+	case custody.Relayed: // terminal: the next switch
+		ds.Status, ds.Reason, ds.At, ds.Via = 0, "", at, terminal
 	case custody.Delivered:
 		ds.Status, ds.Reason, ds.At, ds.Terminal = telegram.Delivered, "", at, terminal
 	case custody.Parked, custody.NotDelivered: // custody's reason for parking is ReasonParked
@@ -88,7 +92,7 @@ func (c *commitCtx) stepFrom(h telegram.Header, a telegram.Address, ds DeliveryS
 		}
 	}
 	terminal := ""
-	if e.Kind == custody.Ack {
+	if e.Kind == custody.Ack || e.Kind == custody.HandOver {
 		terminal = e.Actor
 	}
 	if err := c.putDelivery(h.ID, a, recorded(ds, n, fx.At, terminal)); err != nil {

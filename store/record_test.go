@@ -34,6 +34,7 @@ func TestRecordsGolden(t *testing.T) {
 		{"delivery state, pending", &DeliveryState{Seq: 42}},
 		{"delivery state, held after a cut attempt", &DeliveryState{Seq: 42, Attempts: 2, Cut: 1, Held: true, Overdue: true}},
 		{"delivery state, delivered", &DeliveryState{Status: telegram.Delivered, At: at, Terminal: "NA.TU/terminal 1", Seq: 42, Attempts: 1}},
+		{"delivery state, relayed", &DeliveryState{At: at, Via: "HN-SW", Seq: 42, Attempts: 1}},
 		{"delivery state, parked", &DeliveryState{Status: telegram.NotDelivered, At: at, Reason: "parked", Seq: 42, Attempts: 5}},
 		{"receipt", &telegram.Receipt{ID: id, Addressee: "NA.TU", Status: telegram.Delivered, At: at, Terminal: "NA.TU/terminal 1"}},
 	}

@@ -143,3 +143,56 @@ func TestFileRelayedRefuses(t *testing.T) {
 		t.Fatalf("LinkSeq = %d after refusals, want 0", seq)
 	}
 }
+
+// The sending half: the next switch's acknowledgement passes custody on.
+// The copy is settled here as relayed (naming the next hop), with no
+// report to the sender (the switch that delivers reports); the other
+// addressee still waits, and once it is delivered the telegram is settled
+// and its timers go.
+func TestHandOver(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	h := hdr("NA.TU", []telegram.Address{"HN.UBND", "NA.UBND"}, telegram.Immediate, "")
+	h.ExpiresAt = time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	res, err := s.File(&Filing{Header: h, Body: []byte("đi Hà Nội")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hn := SubQueue{Agency: "HN.UBND", Prec: telegram.Immediate, Class: telegram.Secret}
+	es, _ := s.ScanQueue(hn, 0, 1)
+	done, err := s.Ack(Ack{Queue: hn, Seq: es[0].Seq, ID: res.ID, Via: "HN-SW", LinkSeq: 7})
+	if err != nil || !done {
+		t.Fatalf("hand-over: %v, %v", done, err)
+	}
+	if done, _ := s.Ack(Ack{Queue: hn, Seq: es[0].Seq, ID: res.ID, Via: "HN-SW", LinkSeq: 8}); done {
+		t.Fatal("a second hand-over of the same copy reported done")
+	}
+	if es, _ := s.ScanQueue(hn, 0, 10); len(es) != 0 {
+		t.Fatalf("HN.UBND's queue still holds %d", len(es))
+	}
+	ds, _ := s.Delivery(res.ID, "HN.UBND")
+	if ds.Via != "HN-SW" || ds.Pending() || ds.Status != 0 || ds.At.IsZero() {
+		t.Fatalf("delivery state %+v: want relayed via HN-SW", ds)
+	}
+	if r, _ := s.ScanReceipts("NA.TU", 0, 10); len(r) != 0 {
+		t.Fatalf("reports %+v: a hand-over owes the sender nothing here", r)
+	}
+	es2, _ := s.QueryAudit(AuditQuery{Event: audit.Relayed})
+	if len(es2) != 1 || es2[0].To != "HN.UBND" || es2[0].Actor != "HN-SW" || es2[0].Reason != "to HN-SW, link sequence 7" {
+		t.Fatalf("relayed entries %+v", es2)
+	}
+	if ids, _, _ := s.Due(DueExpiry, h.ExpiresAt, nil, 10); len(ids) != 1 {
+		t.Fatalf("expiry timer gone while NA.UBND still waits: %v", ids)
+	}
+	na := SubQueue{Agency: "NA.UBND", Prec: telegram.Immediate, Class: telegram.Secret}
+	es, _ = s.ScanQueue(na, 0, 1)
+	if _, err := s.Ack(Ack{Queue: na, Seq: es[0].Seq, ID: res.ID, Terminal: "NA.UBND/t"}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _, _ := s.Due(DueExpiry, h.ExpiresAt, nil, 10); len(ids) != 0 {
+		t.Fatalf("settled, yet its expiry timer is still there: %v", ids)
+	}
+	if r, _ := s.ScanReceipts("NA.TU", 0, 10); len(r) != 1 || r[0].Receipt.Addressee != "NA.UBND" {
+		t.Fatalf("reports %+v: want NA.UBND's only", r)
+	}
+}

@@ -38,6 +38,7 @@ const (
 	Minimize        = "minimize"         // an operator declared or lifted a MINIMIZE, or it ended (Reason says which)
 	Admission       = "admission"        // admission control started or stopped limiting filings, or changed level (Reason says why)
 	Received        = "received"         // a telegram was taken into custody from another switch for one addressee (Reason names the switch and the link's sequence number)
+	Relayed         = "relayed"          // custody of a telegram for one addressee passed to the next switch, which committed it (Reason names it and the link's sequence number)
 	Link            = "link"             // a link's sequence numbers showed a gap or a repeat (Reason says which)
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
@@ -46,7 +47,7 @@ const (
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
 	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock,
-	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Link}
+	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

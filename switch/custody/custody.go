@@ -36,9 +36,10 @@ const (
 	Delivered                     // a terminal of the addressee acknowledged it
 	NotDelivered                  // withdrawn for good: expired, cancelled
 	Deferred                      // filed for delivery at a later time; queued when it comes (Due)
+	Relayed                       // handed to the next switch, which committed it: custody passed on (settled here)
 )
 
-var phaseNames = [...]string{"", "queued", "held", "quarantined", "parked", "delivered", "not delivered", "deferred"}
+var phaseNames = [...]string{"", "queued", "held", "quarantined", "parked", "delivered", "not delivered", "deferred", "relayed"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) && p > 0 {
@@ -114,9 +115,10 @@ const (
 	Overdue                    // its speed-of-service target passed
 	Due                        // the delivery time of a deferred telegram came
 	Resend                     // the sender or an operator sent a delivered one again (from the journal)
+	HandOver                   // the next switch acknowledged taking custody (Actor: that switch)
 )
 
-var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due", "resend"}
+var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due", "resend", "hand over"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k > 0 {
@@ -132,7 +134,8 @@ type Event struct {
 	// Release, Requeue) that acts; empty for the switch.
 	Actor string
 	// Reason: an operator's words (Cancel), what failed (Quarantine), how
-	// long it has waited (Overdue).
+	// long it has waited (Overdue), the next hop and the link's sequence
+	// number (HandOver).
 	Reason string
 	// InFlight: a terminal holds the telegram unacknowledged at this
 	// moment (seen by the delivery side). Expiry, cancel and hold leave
@@ -235,6 +238,15 @@ func Step(s State, e Event, now time.Time, p Policy) (State, Effects) {
 		n.Phase, n.Reason = Delivered, ""
 		fx.Report = &Report{Status: telegram.Delivered}
 		fx.Audit = []AuditEntry{{Event: audit.Delivered, Actor: actor}}
+		fx.At = now
+	case HandOver:
+		// The next switch reports delivery (or not) to the sender in
+		// time: nothing is owed to the sender here.
+		if s.Phase != Queued {
+			return s, Effects{}
+		}
+		n.Phase, n.Reason = Relayed, ""
+		fx.Audit = []AuditEntry{{Event: audit.Relayed, Actor: actor, Reason: e.Reason}}
 		fx.At = now
 	case Expire:
 		if !s.Phase.Pending() || (s.Phase == Queued && e.InFlight) {

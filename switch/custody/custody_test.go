@@ -99,6 +99,20 @@ func TestScenarios(t *testing.T) {
 			{ev: ev(Ack, "t2"), t: 2, want: "delivered attempts=1 | -"}, // a second ack changes nothing
 			{offer: &offer{}, want: "skip"},
 		}},
+		{name: "handed to the next switch: custody passed on, nothing owed to the sender here", steps: []step{
+			{offer: &offer{}, want: "deliver"},
+			{ev: ev(Attempt, "HN-SW"), want: "queued attempts=1 | queue→queue audit=attempt(HN-SW)"},
+			{ev: Event{Kind: HandOver, Actor: "HN-SW", Reason: "to HN-SW, link sequence 7"}, t: 1, want: `relayed attempts=1 | queue→nowhere audit=relayed(HN-SW:to HN-SW, link sequence 7) at=+1m`},
+			{ev: ev(HandOver, "TW-SW"), t: 2, want: "relayed attempts=1 | -"}, // once only
+			{ev: ev(Ack, "t1"), t: 2, want: "relayed attempts=1 | -"},
+			{ev: ev(Expire, ""), t: 90, want: "relayed attempts=1 | -"}, // the next switch expires it
+			{ev: Event{Kind: Cancel, Actor: "op", Reason: "x"}, want: "relayed attempts=1 | -"},
+			{ev: ev(Resend, "op"), want: "relayed attempts=1 | -"},
+			{offer: &offer{}, want: "skip"},
+		}},
+		{name: "a held copy is not handed over", start: State{Phase: Held}, steps: []step{
+			{ev: ev(HandOver, "HN-SW"), want: "held | -"},
+		}},
 		{name: "ack timeout: redelivered flagged possible duplicate", steps: []step{
 			{offer: &offer{}, want: "deliver"},
 			{ev: ev(Attempt, "t1"), want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
@@ -314,6 +328,8 @@ func TestFinished(t *testing.T) {
 		{[]Phase{NotDelivered, Quarantined}, false},
 		{[]Phase{Delivered, Parked}, false},
 		{[]Phase{Delivered, Deferred}, false},
+		{[]Phase{Relayed, Delivered}, true},
+		{[]Phase{Relayed, Queued}, false},
 	} {
 		var ss []State
 		for _, p := range c.phases {

@@ -161,8 +161,10 @@ func (sess *session) handleShow(str *quic.Stream, payload []byte) {
 	out := wire.Show{Header: h}
 	for _, a := range h.Addressees() {
 		ds := states[a]
-		st := wire.AddresseeState{Addressee: a, Reason: ds.Reason, At: ds.At, Terminal: ds.Terminal, Attempts: ds.Attempts, Overdue: ds.Overdue}
+		st := wire.AddresseeState{Addressee: a, Reason: ds.Reason, At: ds.At, Terminal: ds.Terminal, Attempts: ds.Attempts, Overdue: ds.Overdue, Via: ds.Via}
 		switch {
+		case ds.Via != "":
+			st.State = "relayed"
 		case ds.Deferred:
 			st.State = "deferred"
 		case ds.Held:

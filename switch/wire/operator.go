@@ -85,12 +85,13 @@ type ShowRequest struct {
 // AddresseeState is one addressee's delivery state, for operators.
 type AddresseeState struct {
 	Addressee telegram.Address `cbor:"1,keyasint" json:"addressee"`
-	State     string           `cbor:"2,keyasint" json:"state"` // waiting, in_flight, held, delivered, not_delivered, parked
+	State     string           `cbor:"2,keyasint" json:"state"` // waiting, in_flight, held, deferred, delivered, not_delivered, parked, relayed
 	Reason    string           `cbor:"3,keyasint,omitempty" json:"reason,omitempty"`
 	At        time.Time        `cbor:"4,keyasint,omitzero" json:"at,omitzero"`
 	Terminal  string           `cbor:"5,keyasint,omitempty" json:"terminal,omitempty"`
 	Attempts  int              `cbor:"6,keyasint,omitempty" json:"attempts"`
 	Overdue   bool             `cbor:"7,keyasint,omitempty" json:"overdue"`
+	Via       string           `cbor:"8,keyasint,omitempty" json:"via,omitempty"` // relayed: the next switch, which has custody
 }
 
 // Show answers ShowRequest. The header comes without its subject: an
