@@ -105,6 +105,11 @@ const MinGo = "go1.27.3"
 // collector keep the heap near what is live instead of letting it double.
 const DefaultMemoryLimit = 192 << 20
 
+// foundProcs is what the Go runtime chose at start (the CPUs, or a
+// container's CPU limit), before Start changes it: starting twice in one
+// process does not double twice.
+var foundProcs = runtime.GOMAXPROCS(0)
+
 // Procs is the number of threads the switch runs Go code on at once:
 // configured (procs > 0), or twice the CPUs Go found (found). More
 // threads than CPUs lets the kernel, which switches threads within a
@@ -133,7 +138,7 @@ func Start(o Options) (*server.Server, error) {
 		debug.SetMemoryLimit(memLimit)
 	}
 	if os.Getenv("GOMAXPROCS") == "" && !o.KeepRuntime {
-		runtime.GOMAXPROCS(Procs(cfg.Procs, runtime.GOMAXPROCS(0)))
+		runtime.GOMAXPROCS(Procs(cfg.Procs, foundProcs))
 	}
 	log := o.Logger
 	if log == nil {
