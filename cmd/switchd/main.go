@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -36,6 +37,9 @@ type cli struct {
 
 	CPUProfile string `name:"cpuprofile" help:"Write a CPU profile (pprof) of the whole run to this file, for performance work." type:"path"`
 	MemProfile string `name:"memprofile" help:"Write an allocation profile (pprof) of the whole run to this file at exit, for performance work." type:"path"`
+	// Lock contention is what a FLASH's goroutine may wait on besides a
+	// CPU (issue 17: no FLASH behind routine work at any lock).
+	MutexProfile string `name:"mutexprofile" help:"Write a lock-contention profile (pprof) of the whole run to this file at exit, for performance work." type:"path"`
 }
 
 func main() {
@@ -69,13 +73,19 @@ func startProfiles(c cli) (func(), error) {
 		}
 		cpu = f
 	}
+	if c.MutexProfile != "" {
+		runtime.SetMutexProfileFraction(5) // one contention event in five
+	}
 	return func() {
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			cpu.Close()
 		}
 		if c.MemProfile != "" {
-			writeAllocs(c.MemProfile)
+			writeProfile("allocs", c.MemProfile)
+		}
+		if c.MutexProfile != "" {
+			writeProfile("mutex", c.MutexProfile)
 		}
 	}, nil
 }
@@ -123,16 +133,16 @@ func run(ctx context.Context, c cli) error {
 	return fmt.Errorf("nothing to run: pass --dev for a local dev site or --config FILE")
 }
 
-// writeAllocs writes the allocation profile of the run so far to file.
-func writeAllocs(file string) {
+// writeProfile writes the named profile of the run so far to file.
+func writeProfile(name, file string) {
 	f, err := os.Create(file)
 	if err == nil {
-		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		err = pprof.Lookup(name).WriteTo(f, 0)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "switchd: --memprofile:", err)
+		fmt.Fprintf(os.Stderr, "switchd: the %s profile: %v\n", name, err)
 	}
 }
