@@ -85,8 +85,8 @@ func (s *Store) submitAsync(o *op) {
 	if !o.lazy && o.prec != telegram.Flash {
 		o.at = time.Now()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.shut {
 		o.err = fault.E("store", fault.Unavailable, "the switch is shutting down")
 		close(o.done)

@@ -21,19 +21,25 @@ import (
 // numbers remembers the filing numbers of recently used telegrams, in two
 // generations of at most numbersKept each.
 type numbers struct {
-	mu        sync.Mutex
+	mu        sync.RWMutex // readers (every hand-out) do not wait for each other
 	cur, prev map[telegram.ID]uint64
 }
 
 const numbersKept = 1 << 16
 
 func (n *numbers) get(id telegram.ID) (uint64, bool) {
+	n.mu.RLock()
+	v, ok := n.cur[id]
+	n.mu.RUnlock()
+	if ok {
+		return v, true
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if v, ok := n.cur[id]; ok {
 		return v, true
 	}
-	v, ok := n.prev[id]
+	v, ok = n.prev[id]
 	if ok {
 		n.putLocked(id, v)
 	}

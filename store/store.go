@@ -109,8 +109,10 @@ type Store struct {
 	copied    uint64
 	shortened string
 	altered   []uint64 // audit entries found altered at Open
-	mu        sync.Mutex
-	shut      bool
+	// mu guards shut and the lanes' closing: submitters share it, so a
+	// FLASH never waits for a routine submitter blocked on a full lane.
+	mu   sync.RWMutex
+	shut bool
 	// views is held (shared) by every read transaction, and exclusively
 	// while a data key is retired: a read that started before a re-seal
 	// may still see records sealed under the old key in its snapshot.

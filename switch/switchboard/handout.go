@@ -60,7 +60,7 @@ func (s *Seat) Prepare(it schedule.Item) (*Delivery, error) {
 			return nil, err
 		}
 	}
-	h, cs, err := st.ForDelivery(it.ID, agency)
+	h, cs, body, err := st.ForDelivery(it.ID, agency)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,6 @@ func (s *Seat) Prepare(it schedule.Item) (*Delivery, error) {
 		s.log.Warn("telegram parked after failed attempts", zap.Stringer("id", it.ID), zap.Int("attempts", cs.Attempts))
 		return nil, s.withdraw(it, store.ReasonParked)
 	}
-	body := st.Body(h)
 	first, err := body.Next()
 	if err != nil && err != io.EOF {
 		return nil, err
