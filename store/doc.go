@@ -39,7 +39,8 @@
 //
 //	m<name>                                  counters (queue and receipt sequence, filings, audit log size);
 //	                                         the format version; the audit log's signing and verifier keys;
-//	                                         the clean-stop marker and the suspect bound (handout.go)
+//	                                         the clean-stop marker and the suspect bound (handout.go);
+//	                                         the settings an operator changes at run time (settings.go)
 //	N<telegram tag>                          the telegram's filing number
 //	t<number:8>                              telegram header, padded to a power of two from 256 bytes
 //	u<number:8><chunk:4>                     body, in 64 KiB chunks, the last padded likewise
@@ -55,6 +56,7 @@
 //	w<agency tag><seq:8>, W<agency tag>      held by an operator → telegram ID; the agency is held
 //	v<agency tag><seq:8>                     deferred until its delivery time → telegram ID
 //	U<agency tag>                            the agency has had a terminal receiving (empty; handout.go)
+//	L<peer tag>                              the last link sequence number committed from a peer switch (relay.go)
 //	X<unix ns:8><timer tag>                  expiry → telegram ID
 //	O<unix ns:8><timer tag>                  speed-of-service deadline → telegram ID
 //	T<unix ns:8><timer tag>                  delivery time of a deferred telegram → telegram ID

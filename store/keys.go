@@ -39,6 +39,7 @@ const (
 	pParked     = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
 	pReceiving  = 'U' // U<agency tag>: a terminal of the agency has received telegrams (handout.go)
 	pDeferred   = 'v' // v<agency tag:16><seq:8> → id: deferred until its delivery time
+	pLink       = 'L' // L<peer tag> → the last link sequence number committed from that switch (relay.go)
 )
 
 // ChunkSize is the size of one stored body chunk.
@@ -109,6 +110,10 @@ func tagged(p byte, tag []byte, extra int) []byte {
 	k := make([]byte, 0, 1+len(tag)+extra)
 	return append(append(k, p), tag...)
 }
+
+// linkKey keeps the last sequence number committed from peer switch
+// peer: a tag, so that the disk does not name the network's switches.
+func (ks keyspace) linkKey(peer string) []byte { return tagged(pLink, ks.tag("link", []byte(peer)), 0) }
 
 func (ks keyspace) agencyKey(p byte, a telegram.Address) []byte {
 	return tagged(p, ks.agencyTag(a), 8)

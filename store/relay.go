@@ -126,7 +126,7 @@ func (c *commitCtx) fileRelayed(r *Relay) (RelayResult, error) {
 			return res, err
 		}
 	}
-	if err := c.set(linkKey(r.Peer), putU64(max(last, r.Seq))); err != nil {
+	if err := c.set(c.s.ks.linkKey(r.Peer), putU64(max(last, r.Seq))); err != nil {
 		return res, err
 	}
 	if len(take) == 0 {
@@ -158,12 +158,9 @@ func (c *commitCtx) fileRelayed(r *Relay) (RelayResult, error) {
 	return res, nil
 }
 
-// linkKey keeps the last sequence number committed from a peer switch.
-func linkKey(peer string) []byte { return metaKey("link/" + peer) }
-
 // linkSeq is the last sequence number committed from peer (0: none yet).
 func (c *commitCtx) linkSeq(peer string) (uint64, error) {
-	v, err := c.s.get(c.txn, linkKey(peer))
+	v, err := c.s.get(c.txn, c.s.ks.linkKey(peer))
 	switch {
 	case errors.Is(err, badger.ErrKeyNotFound):
 		return 0, nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -194,5 +195,31 @@ func TestHandOver(t *testing.T) {
 	}
 	if r, _ := s.ScanReceipts("NA.TU", 0, 10); len(r) != 1 || r[0].Receipt.Addressee != "NA.UBND" {
 		t.Fatalf("reports %+v: want NA.UBND's only", r)
+	}
+}
+
+// A stolen disk does not name the network's switches: the link's
+// sequence number is kept under a keyed tag of the peer's name.
+func TestLinkKeyNamesNoSwitch(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	if _, err := s.FileRelayed(relayed(time.Now().UTC().Truncate(time.Second), 1, "x", "NA.TU")); err != nil {
+		t.Fatal(err)
+	}
+	err := s.DB().View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{AllVersions: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if k := it.Item().Key(); bytes.Contains(k, []byte("TW-SW")) || bytes.Contains(k, []byte("NA-SW")) {
+				t.Errorf("key %q names a switch", k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := s.LinkSeq("TW-SW"); err != nil || seq != 1 {
+		t.Fatalf("LinkSeq = %d, %v", seq, err)
 	}
 }
