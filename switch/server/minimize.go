@@ -51,21 +51,17 @@ func deferMark(n uint64) time.Time { return deferBase.Add(time.Duration(n)) }
 // loadMinimize reads the declarations from the store, and queues what
 // was deferred under declarations no longer in force.
 func (s *Server) loadMinimize() error {
-	b, err := s.store.Setting(minimizeSetting)
-	if err != nil {
-		return err
-	}
 	st := &minimizeState{Next: 1}
-	if b != nil {
-		if err := wire.Unmarshal(b, st); err != nil {
-			return fault.E("minimize", fault.Integrity, "the stored MINIMIZE declarations are unreadable", err)
-		}
+	if _, err := s.store.Setting(minimizeSetting, st); fault.Is(fault.Integrity, err) {
+		return fault.E("minimize", fault.Integrity, "the stored MINIMIZE declarations are unreadable", err)
+	} else if err != nil {
+		return err
 	}
 	s.minimize.Store(st)
 	for _, m := range st.In {
 		s.log.Warn("MINIMIZE in force", zap.String("declaration", m.String()))
 	}
-	_, err = s.releaseLifted(st)
+	_, err := s.releaseLifted(st)
 	return err
 }
 
@@ -135,11 +131,7 @@ func (s *Server) changeMinimize(change func(st *minimizeState) (store.AuditEntry
 	if err != nil {
 		return err
 	}
-	b, err := wire.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if err := s.store.PutSetting(minimizeSetting, b, e); err != nil {
+	if err := s.store.PutSetting(minimizeSetting, st, e); err != nil {
 		return err
 	}
 	s.minimize.Store(st)
