@@ -98,12 +98,9 @@ func (s *Store) Due(kind byte, now time.Time, cursor []byte, limit int) (ids []t
 	return ids, next, err
 }
 
-// DueBetween returns up to limit telegram IDs whose timer of the given
-// kind is at or after from and at or before to, earliest first.
-func (s *Store) DueBetween(kind byte, from, to time.Time, limit int) ([]telegram.ID, error) {
-	ids, _, err := s.Due(kind, to, dueEnd(kind, from.Add(-1)), limit)
-	return ids, err
-}
+// DueFrom is the cursor from which Due returns the timers of kind at or
+// after from.
+func DueFrom(kind byte, from time.Time) []byte { return dueEnd(kind, from.Add(-1)) }
 
 // timers calls fn with the timers of kind in txn, earliest first, after
 // cursor (nil: from the first) and before end, until fn returns false:

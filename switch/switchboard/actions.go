@@ -146,27 +146,17 @@ func (b *Board) undefer(id telegram.ID) bool {
 // UndeferBetween queues now every telegram deferred to a time from from
 // to to (both included), as if that time had come, and returns how many.
 func (b *Board) UndeferBetween(from, to time.Time) (int, error) {
-	n, seen := 0, map[telegram.ID]bool{}
-	for {
-		ids, err := b.store.DueBetween(store.DueDeferral, from, to, 256)
-		if err != nil {
-			return n, err
+	n := 0
+	if !b.forDue(store.DueDeferral, store.DueFrom(store.DueDeferral, from), to, func(id telegram.ID) bool {
+		if !b.undefer(id) {
+			return false
 		}
-		fresh := 0
-		for _, id := range ids {
-			if seen[id] { // a timer left in place (its telegram is gone): once is enough
-				continue
-			}
-			seen[id], fresh = true, fresh+1
-			if !b.undefer(id) {
-				return n, fault.Errorf("undefer", fault.Internal, "cannot queue deferred telegram %s", id)
-			}
-			n++
-		}
-		if fresh == 0 {
-			return n, nil
-		}
+		n++
+		return true
+	}) {
+		return n, fault.E("undefer", fault.Internal, "cannot queue every deferred telegram (see the log)")
 	}
+	return n, nil
 }
 
 // RunTimers handles every custody deadline due at now: deferred
@@ -176,9 +166,9 @@ func (b *Board) UndeferBetween(from, to time.Time) (int, error) {
 // only on a clock the switch trusts: a wrong clock would withdraw
 // telegrams and tell their senders so, for good.
 func (b *Board) RunTimers(now time.Time, targets map[telegram.Precedence]time.Duration) {
-	b.forDue(store.DueDeferral, now, b.undefer)
-	b.forDue(store.DueExpiry, now, func(id telegram.ID) bool { b.expire(id); return true })
-	b.forDue(store.DueOverdue, now, func(id telegram.ID) bool {
+	b.forDue(store.DueDeferral, nil, now, b.undefer)
+	b.forDue(store.DueExpiry, nil, now, func(id telegram.ID) bool { b.expire(id); return true })
+	b.forDue(store.DueOverdue, nil, now, func(id telegram.ID) bool {
 		late, err := b.store.MarkOverdue(id)
 		if err != nil {
 			b.log.Error("cannot mark a telegram overdue", zap.Stringer("id", id), zap.Error(err))
@@ -204,23 +194,23 @@ func (b *Board) RunTimers(now time.Time, targets map[telegram.Precedence]time.Du
 }
 
 // forDue calls fn for each telegram whose deadline of kind is due at now,
-// in pages, until none is left or fn returns false.
-func (b *Board) forDue(kind byte, now time.Time, fn func(telegram.ID) bool) {
+// after cursor (nil: from the first), in pages, until none is left or fn
+// returns false. It reports whether it went through them all.
+func (b *Board) forDue(kind byte, cursor []byte, now time.Time, fn func(telegram.ID) bool) bool {
 	const page = 256
-	var cursor []byte
 	for {
 		ids, next, err := b.store.Due(kind, now, cursor, page)
 		if err != nil {
 			b.log.Error("cannot read deadlines", zap.Error(err))
-			return
+			return false
 		}
 		for _, id := range ids {
 			if !fn(id) {
-				return
+				return false
 			}
 		}
 		if len(ids) < page {
-			return
+			return true
 		}
 		cursor = next
 	}
