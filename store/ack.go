@@ -98,20 +98,28 @@ type Acked struct {
 // fsync. One that fails (an unreadable record) does not keep the others
 // from being recorded.
 func (s *Store) AckAll(as []Ack) []Acked {
-	out := make([]Acked, len(as))
 	if len(as) == 0 {
-		return out
+		return nil
 	}
 	prec := as[0].Queue.Prec
-	err := s.submit(&op{prec: prec, lazy: prec != telegram.Flash, apply: func(c *commitCtx) error {
-		for i, a := range as {
-			if out[i].Done, out[i].Err = c.ack(a); errors.Is(out[i].Err, badger.ErrTxnTooBig) {
-				return out[i].Err // the commit is split and this op applied again
+	return s.ackEach(len(as), &op{prec: prec, lazy: prec != telegram.Flash}, func(c *commitCtx, i int) (bool, error) { return c.ack(as[i]) })
+}
+
+// ackEach applies n acknowledgements in one commit of o's lane, in order,
+// each with its own outcome: one that fails (an unreadable record) does
+// not keep the others from being recorded; a transaction grown too big
+// splits the commit, and the op is applied again.
+func (s *Store) ackEach(n int, o *op, ack func(c *commitCtx, i int) (bool, error)) []Acked {
+	out := make([]Acked, n)
+	o.apply = func(c *commitCtx) error {
+		for i := range out {
+			if out[i].Done, out[i].Err = ack(c, i); errors.Is(out[i].Err, badger.ErrTxnTooBig) {
+				return out[i].Err
 			}
 		}
 		return nil
-	}})
-	if err != nil {
+	}
+	if err := s.submit(o); err != nil {
 		for i := range out {
 			out[i] = Acked{Err: err}
 		}
@@ -208,23 +216,11 @@ type ReceiptAck struct {
 // AckReceipts records, in order and in one commit, that a terminal of
 // agency stored the delivery reports of as.
 func (s *Store) AckReceipts(agency telegram.Address, as []ReceiptAck, terminal string) []Acked {
-	out := make([]Acked, len(as))
 	// The routine lane: the report is already in the sender's hands, this
 	// only clears it, and it must not take a FLASH's place in a commit.
-	err := s.submit(&op{prec: telegram.Routine, lazy: true, apply: func(c *commitCtx) error {
-		for i, a := range as {
-			if out[i].Done, out[i].Err = c.ackReceipt(agency, a, terminal); errors.Is(out[i].Err, badger.ErrTxnTooBig) {
-				return out[i].Err
-			}
-		}
-		return nil
-	}})
-	if err != nil {
-		for i := range out {
-			out[i] = Acked{Err: err}
-		}
-	}
-	return out
+	return s.ackEach(len(as), &op{prec: telegram.Routine, lazy: true}, func(c *commitCtx, i int) (bool, error) {
+		return c.ackReceipt(agency, as[i], terminal)
+	})
 }
 
 func (c *commitCtx) ackReceipt(agency telegram.Address, a ReceiptAck, terminal string) (bool, error) {
