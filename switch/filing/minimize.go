@@ -45,9 +45,14 @@ func (m Minimize) Scope() string {
 	return "the whole switch"
 }
 
+// title names m: its number, threshold and scope.
+func (m Minimize) title() string {
+	return fmt.Sprintf("MINIMIZE %d below %s for %s", m.Number, m.Below, m.Scope())
+}
+
 // String describes m in one line (the audit entry's reason, tg minimize).
 func (m Minimize) String() string {
-	s := fmt.Sprintf("MINIMIZE %d below %s for %s", m.Number, m.Below, m.Scope())
+	s := m.title()
 	if !m.Until.IsZero() {
 		s += " until " + m.Until.UTC().Format(time.RFC3339)
 	}
@@ -97,7 +102,7 @@ func Minimized(ms []Minimize, from directory.Agency, p telegram.Precedence, now 
 // declaration and its reason, and says what the sender can do.
 func (m Minimize) Refusal(p telegram.Precedence) error {
 	return fault.Errorf("file", fault.Minimized, "not filed: %s is in force (%s); %s filings are refused until it is lifted; file again then, or at %s or above if it cannot wait",
-		fmt.Sprintf("MINIMIZE %d below %s for %s", m.Number, m.Below, m.Scope()), m.Reason, p, m.Below)
+		m.title(), m.Reason, p, m.Below)
 }
 
 // CheckMinimize checks a declaration an operator makes at now against the
