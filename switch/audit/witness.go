@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	fnote "github.com/transparency-dev/formats/note"
+	"github.com/transparency-dev/formats/witness"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -105,7 +106,8 @@ func Witnessed(signed []byte, logVKey string, witnessVKeys []string, n int) (Che
 	if n <= 0 {
 		return cp, nil
 	}
-	var vs []note.Verifier
+	// transparency-dev's policy: a group satisfied by n of its witnesses.
+	policy := witness.Group{N: n}
 	seen := map[string]bool{}
 	for _, k := range witnessVKeys {
 		if seen[k] {
@@ -116,18 +118,10 @@ func Witnessed(signed []byte, logVKey string, witnessVKeys []string, n int) (Che
 		if err != nil {
 			return Checkpoint{}, fmt.Errorf("witness key %q: %w", k, err)
 		}
-		vs = append(vs, v)
+		policy.Components = append(policy.Components, witness.Witness{Key: v})
 	}
-	got := 0
-	for _, v := range vs {
-		// One verifier at a time, so that each key counts once whatever
-		// else the note carries.
-		if _, err := note.Open(signed, note.VerifierList(v)); err == nil {
-			got++
-		}
-	}
-	if got < n {
-		return Checkpoint{}, fmt.Errorf("checkpoint of %s at size %d is cosigned by %d of the %d witness keys given, %d required", cp.Origin, cp.Size, got, len(vs), n)
+	if !policy.Satisfied(signed) {
+		return Checkpoint{}, fmt.Errorf("checkpoint of %s at size %d is not cosigned by %d of the %d witness keys given", cp.Origin, cp.Size, n, len(policy.Components))
 	}
 	return cp, nil
 }
