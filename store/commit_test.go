@@ -1,6 +1,7 @@
 package store
 
 import (
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -127,4 +128,38 @@ func TestLazyOpRidesTheNextCommit(t *testing.T) {
 	r.s.submitAsync(ack)
 	release()
 	r.check(t, []*op{alone, blocker, attempt, ack}, []string{"alone", "blocker", "attempt", "ack"}, []int{1, 1, 2}, "")
+}
+
+// A FLASH is never queued behind routine work at the door of the commit
+// loop: with the loop busy and the routine lane full, a routine submitter
+// waits for room, and a FLASH submitted meanwhile still gets into its own
+// lane at once (submitters share the store's lock; with an exclusive
+// lock this test would hang).
+func TestFlashNotBehindAFullLane(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	noop := func(*commitCtx) error { return nil }
+	gate, paused := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.Observe(nil, func(int) { once.Do(func() { close(paused); <-gate }) })
+	go s.submit(&op{apply: noop}) // the loop stops in the hook after this commit
+	<-paused
+	for range cap(s.ops) {
+		s.submitAsync(&op{apply: noop})
+	}
+	go s.submitAsync(&op{apply: noop}) // waits for room, holding the lock shared
+	for s.mu.TryLock() {               // until it holds it
+		s.mu.Unlock()
+		runtime.Gosched()
+	}
+	flash := &op{prec: telegram.Flash, apply: noop}
+	s.submitAsync(flash)
+	if len(s.urgent) != 1 {
+		t.Fatalf("%d in the FLASH lane, want 1", len(s.urgent))
+	}
+	close(gate)
+	<-flash.done
+	if flash.err != nil {
+		t.Fatal(flash.err)
+	}
 }
