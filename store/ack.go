@@ -2,7 +2,6 @@ package store
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -145,7 +144,10 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	// The entry is in its queue (read above): not quarantined.
 	e := custody.Event{Kind: custody.Ack, Actor: a.Terminal}
 	if a.Via != "" {
-		e = custody.Event{Kind: custody.HandOver, Actor: a.Via, Reason: fmt.Sprintf("to %s, link sequence %d", a.Via, a.LinkSeq)}
+		e = custody.Event{Kind: custody.HandOver, Actor: a.Via, Reason: linkReason("to", a.Via, a.LinkSeq)}
+		if err := c.keepLinkOut(a.Via, a.Queue.Prec.Rank(), a.LinkSeq); err != nil {
+			return false, err
+		}
 	}
 	done, _, err := c.stepFrom(h, a.Queue.Agency, ds, ds.custody(false), e)
 	// (An acknowledged addressee is settled: only the others can keep the body.)
@@ -187,6 +189,9 @@ func (c *commitCtx) finish(h telegram.Header) error {
 
 // queueReceipt puts a delivery report in the sender's receipt queue.
 func (c *commitCtx) queueReceipt(h telegram.Header, r telegram.Receipt) error {
+	if err := c.noteRemote(h.From); err != nil {
+		return err
+	}
 	b, err := encodeRecord(&r)
 	if err != nil {
 		return err
@@ -211,6 +216,10 @@ func (s *Store) AckReceipt(agency telegram.Address, seq uint64, terminal string,
 // the agency's receipt queue, and the queue's new head (0 to leave it).
 type ReceiptAck struct {
 	Seq, Head uint64
+	// Via: the next switch took the report (LinkSeq: the report channel's
+	// sequence number of that hand-over).
+	Via     string
+	LinkSeq uint64
 }
 
 // AckReceipts records, in order and in one commit, that a terminal of
@@ -247,8 +256,15 @@ func (c *commitCtx) ackReceipt(agency telegram.Address, a ReceiptAck, terminal s
 			return false, err
 		}
 	}
+	reason := r.Status.String()
+	if a.Via != "" {
+		if err := c.keepLinkOut(a.Via, ReportChannel, a.LinkSeq); err != nil {
+			return false, err
+		}
+		reason += ", relayed " + linkReason("to", a.Via, a.LinkSeq)
+	}
 	return true, c.appendAudit(AuditEntry{Actor: terminal, Event: AuditReportDelivered, ID: r.ID, From: agency,
-		To: r.Addressee, Reason: r.Status.String()})
+		To: r.Addressee, Reason: reason})
 }
 
 // FlushAttempts returns once every attempt counted so far is committed.

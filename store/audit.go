@@ -49,6 +49,7 @@ const (
 	AuditRetrieved       = audit.Retrieved
 	AuditResent          = audit.Resent
 	AuditPurged          = audit.Purged
+	AuditLink            = audit.Link
 )
 
 // appendAudit writes e as the next audit entry in c's transaction: made

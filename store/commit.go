@@ -42,6 +42,7 @@ type commitCtx struct {
 	// numbers it gave (number.go), remembered once it is on disk.
 	wrote    map[SubQueue]Counts
 	numbered []filedNumber
+	remotes  []telegram.Address // agencies this commit added to the register of those served elsewhere (remote.go)
 }
 
 // EventKind says what an Event announces.

@@ -113,6 +113,7 @@ func (c *commitCtx) committed() {
 	for _, f := range c.numbered {
 		c.s.nums.put(f.id, f.num)
 	}
+	c.s.registered(c.remotes)
 }
 
 // QueueStat is one sub-queue's figures and the age of its oldest entry.

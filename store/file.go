@@ -164,6 +164,9 @@ func (c *commitCtx) dues(h *telegram.Header) error {
 // take starts addressee a's copy of telegram h (number num) where custody
 // says: in its queue, or in the deferred list until the delivery time.
 func (c *commitCtx) take(h *telegram.Header, num uint64, a telegram.Address) error {
+	if err := c.noteRemote(a); err != nil {
+		return err
+	}
 	st, fx := custody.Filed(h.DeliverAt, unixUTC(c.now))
 	c.st.qseq++
 	q := SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}

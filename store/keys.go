@@ -39,7 +39,9 @@ const (
 	pParked     = 'p' // p<agency tag:16><seq:8> → id: parked for an operator
 	pReceiving  = 'U' // U<agency tag>: a terminal of the agency has received telegrams (handout.go)
 	pDeferred   = 'v' // v<agency tag:16><seq:8> → id: deferred until its delivery time
-	pLink       = 'L' // L<peer tag> → the last link sequence number committed from that switch (relay.go)
+	pLink       = 'L' // L<link tag> → the last sequence number committed from a peer switch on one channel of its link (relay.go)
+	pLinkOut    = 'M' // M<link tag> → the last sequence number this switch's hand-overs to a peer carried on one channel, acknowledged
+	pRemote     = 'G' // G<agency tag> → an agency served by another switch that has had telegrams or reports in this one's custody (remote.go)
 )
 
 // ChunkSize is the size of one stored body chunk.
@@ -111,9 +113,12 @@ func tagged(p byte, tag []byte, extra int) []byte {
 	return append(append(k, p), tag...)
 }
 
-// linkKey keeps the last sequence number committed from peer switch
-// peer: a tag, so that the disk does not name the network's switches.
-func (ks keyspace) linkKey(peer string) []byte { return tagged(pLink, ks.tag("link", []byte(peer)), 0) }
+// linkKey keeps a sequence number of channel ch of the link with peer
+// switch peer (p: pLink for what came in, pLinkOut for what went out): a
+// tag, so that the disk does not name the network's switches.
+func (ks keyspace) linkKey(p byte, peer string, ch int) []byte {
+	return tagged(p, ks.tag("link", []byte(peer), []byte{byte(ch)}), 0)
+}
 
 func (ks keyspace) agencyKey(p byte, a telegram.Address) []byte {
 	return tagged(p, ks.agencyTag(a), 8)

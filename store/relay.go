@@ -33,6 +33,11 @@ type Relay struct {
 	Peer string // the switch it came from
 	Seq  uint64 // the link's sequence number for this hand-over
 	Self string // this switch's name, added to the trace
+	// Refused, if set, says why this switch does not take the copies (no
+	// route, a loop, an addressee it does not know): only the sequence
+	// number is kept, and the refusal audited; the sending switch records
+	// the copies NOT_DELIVERED with this reason.
+	Refused string
 }
 
 // RelayResult is the outcome of a hand-over.
@@ -46,15 +51,41 @@ type RelayResult struct {
 // FileRelayed takes custody of r's copies and returns once that is on
 // disk: only then may the sending switch record them relayed.
 func (s *Store) FileRelayed(r *Relay) (RelayResult, error) {
-	var res RelayResult
-	if err := checkRelay(r); err != nil {
-		return res, err
+	res, errs := s.FileRelayedBatch([]*Relay{r})
+	return res[0], errs[0]
+}
+
+// FileRelayedBatch takes several hand-overs of one channel of a link (as
+// the sending switch batches them) in order, in one commit, and returns
+// once that is on disk. Results and errors are per hand-over: one refused
+// (checkRelay) is not taken, and its sequence number is not kept.
+func (s *Store) FileRelayedBatch(rs []*Relay) ([]RelayResult, []error) {
+	res := make([]RelayResult, len(rs))
+	errs := make([]error, len(rs))
+	var ok []int
+	for i, r := range rs {
+		if errs[i] = checkRelay(r); errs[i] == nil {
+			ok = append(ok, i)
+		}
 	}
-	err := s.submit(&op{prec: r.Header.Precedence, apply: func(c *commitCtx) (err error) {
-		res, err = c.fileRelayed(r)
-		return err
+	if len(ok) == 0 {
+		return res, errs
+	}
+	err := s.submit(&op{prec: rs[ok[0]].Header.Precedence, apply: func(c *commitCtx) error {
+		for _, i := range ok {
+			var err error
+			if res[i], err = c.fileRelayed(rs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	}})
-	return res, err
+	if err != nil {
+		for _, i := range ok {
+			errs[i] = err
+		}
+	}
+	return res, errs
 }
 
 // checkRelay refuses a hand-over that could not have come from a switch
@@ -73,7 +104,7 @@ func checkRelay(r *Relay) error {
 		return fault.E(op, fault.Invalid, "a hand-over names the addressees it is for")
 	case h.BodyLen != int64(len(r.Body)):
 		return fault.Errorf(op, fault.Invalid, "the header announces %d bytes of body, the hand-over has %d", h.BodyLen, len(r.Body))
-	case slices.Contains(h.Passed(), r.Self):
+	case r.Refused == "" && slices.Contains(h.Passed(), r.Self):
 		return fault.Errorf(op, fault.Invalid, "loop: the telegram already passed %s", r.Self)
 	}
 	all := h.Addressees()
@@ -88,7 +119,8 @@ func checkRelay(r *Relay) error {
 func (c *commitCtx) fileRelayed(r *Relay) (RelayResult, error) {
 	var res RelayResult
 	// Reads first.
-	last, err := c.linkSeq(r.Peer)
+	ch := r.Header.Precedence.Rank()
+	last, err := c.linkSeq(r.Peer, ch)
 	if err != nil {
 		return res, err
 	}
@@ -114,20 +146,18 @@ func (c *commitCtx) fileRelayed(r *Relay) (RelayResult, error) {
 		take = append(take, a)
 	}
 	// Writes.
-	switch {
-	case r.Seq == last+1:
-	case r.Seq > last+1:
-		res.Link = fmt.Sprintf("gap on the link from %s: expected %d, got %d (%d missing)", r.Peer, last+1, r.Seq, r.Seq-last-1)
-	default:
-		res.Link = fmt.Sprintf("repeat on the link from %s: got %d after %d", r.Peer, r.Seq, last)
-	}
-	if res.Link != "" {
-		if err := c.appendAudit(AuditEntry{Actor: r.Peer, Event: audit.Link, ID: h.ID, Reason: res.Link}); err != nil {
-			return res, err
-		}
-	}
-	if err := c.set(c.s.ks.linkKey(r.Peer), putU64(max(last, r.Seq))); err != nil {
+	if res.Link, err = c.keepLinkSeq(r.Peer, ch, last, r.Seq, h.ID); err != nil {
 		return res, err
+	}
+	if r.Refused != "" {
+		for _, a := range r.For {
+			if err := c.appendAudit(AuditEntry{Actor: r.Peer, Event: AuditRefused, ID: h.ID, From: h.From, To: a,
+				Precedence: h.Precedence, Classification: h.Classification,
+				Reason: linkReason("from", r.Peer, r.Seq) + ": " + r.Refused}); err != nil {
+				return res, err
+			}
+		}
+		return RelayResult{Link: res.Link}, nil
 	}
 	if len(take) == 0 {
 		return res, nil
@@ -147,7 +177,7 @@ func (c *commitCtx) fileRelayed(r *Relay) (RelayResult, error) {
 	for _, a := range take {
 		if err := c.appendAudit(AuditEntry{Actor: r.Peer, Event: audit.Received, ID: h.ID, From: h.From, To: a,
 			Precedence: h.Precedence, Classification: h.Classification,
-			Reason: fmt.Sprintf("from %s, link sequence %d", r.Peer, r.Seq)}); err != nil {
+			Reason: linkReason("from", r.Peer, r.Seq)}); err != nil {
 			return res, err
 		}
 		if err := c.take(&h, num, a); err != nil {
@@ -158,26 +188,83 @@ func (c *commitCtx) fileRelayed(r *Relay) (RelayResult, error) {
 	return res, nil
 }
 
-// linkSeq is the last sequence number committed from peer (0: none yet).
-func (c *commitCtx) linkSeq(peer string) (uint64, error) {
-	v, err := c.s.get(c.txn, c.s.ks.linkKey(peer))
+// keepLinkSeq keeps seq, the sequence number of a hand-over from peer on
+// channel ch after last, and audits a gap or a repeat, which it returns
+// described ("" when seq is the next one).
+func (c *commitCtx) keepLinkSeq(peer string, ch int, last, seq uint64, id telegram.ID) (string, error) {
+	var odd string
+	switch {
+	case seq == last+1:
+	case seq > last+1:
+		odd = fmt.Sprintf("gap on the %s channel of the link from %s: expected %d, got %d (%d missing)", ChannelName(ch), peer, last+1, seq, seq-last-1)
+	default:
+		odd = fmt.Sprintf("repeat on the %s channel of the link from %s: got %d after %d", ChannelName(ch), peer, seq, last)
+	}
+	if odd != "" {
+		if err := c.appendAudit(AuditEntry{Actor: peer, Event: audit.Link, ID: id, Reason: odd}); err != nil {
+			return odd, err
+		}
+	}
+	return odd, c.set(c.s.ks.linkKey(pLink, peer, ch), putU64(max(last, seq)))
+}
+
+// Channels is how many channels a link has, each with its own sequence
+// numbers: one per precedence (by rank, FLASH first), so that a FLASH
+// never waits for a number behind a routine telegram still in flight,
+// and ReportChannel for delivery reports.
+const Channels = 5
+
+// ReportChannel is the channel of delivery reports.
+const ReportChannel = 4
+
+// ChannelName names a link's channel: its precedence, or "report".
+func ChannelName(ch int) string {
+	if ch == ReportChannel {
+		return "report"
+	}
+	return telegram.PrecedenceOfRank(ch).String()
+}
+
+// linkSeq is the last sequence number committed from peer on channel ch
+// (0: none yet).
+func (c *commitCtx) linkSeq(peer string, ch int) (uint64, error) {
+	return c.s.linkSeqIn(c.txn, pLink, peer, ch)
+}
+
+func (s *Store) linkSeqIn(txn *badger.Txn, p byte, peer string, ch int) (uint64, error) {
+	v, err := s.get(txn, s.ks.linkKey(p, peer, ch))
 	switch {
 	case errors.Is(err, badger.ErrKeyNotFound):
 		return 0, nil
 	case err != nil:
 		return 0, err
 	case len(v) != 8:
-		return 0, fault.Errorf("store.relay", fault.Integrity, "the sequence number kept for the link from %s is damaged", peer)
+		return 0, fault.Errorf("store.relay", fault.Integrity, "the sequence number kept for the %s channel of the link with %s is damaged", ChannelName(ch), peer)
 	}
 	return u64(v), nil
 }
 
-// LinkSeq is the last sequence number committed from peer (0: none yet).
-func (s *Store) LinkSeq(peer string) (uint64, error) {
-	var seq uint64
-	err := s.db.View(func(txn *badger.Txn) (err error) {
-		seq, err = (&commitCtx{s: s, txn: txn}).linkSeq(peer)
-		return err
+// LinkSeqs are the last sequence numbers of a link, per channel: In, the
+// last committed from the peer; Out, the last this switch handed over and
+// had acknowledged.
+type LinkSeqs struct {
+	In, Out [Channels]uint64
+}
+
+// LinkSeq reads the sequence numbers kept for the link with peer.
+func (s *Store) LinkSeq(peer string) (LinkSeqs, error) {
+	var ls LinkSeqs
+	err := s.db.View(func(txn *badger.Txn) error {
+		for ch := range Channels {
+			var err error
+			if ls.In[ch], err = s.linkSeqIn(txn, pLink, peer, ch); err != nil {
+				return err
+			}
+			if ls.Out[ch], err = s.linkSeqIn(txn, pLinkOut, peer, ch); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return seq, err
+	return ls, err
 }

@@ -74,7 +74,7 @@ func TestFileRelayed(t *testing.T) {
 
 	s, _ = open(t, dir)
 	defer s.Close()
-	if seq, err := s.LinkSeq("TW-SW"); err != nil || seq != 2 {
+	if seq, err := s.LinkSeq("TW-SW"); err != nil || seq.In[0] != 2 {
 		t.Fatalf("LinkSeq after a restart = %d, %v; want 2", seq, err)
 	}
 	// The other copy later (after a diversion, say), with a gap: taken,
@@ -82,7 +82,7 @@ func TestFileRelayed(t *testing.T) {
 	other := *r
 	other.For, other.Seq = []telegram.Address{"HN.UBND"}, 5
 	res, err = s.FileRelayed(&other)
-	if err != nil || res.Taken != 1 || res.Held != 0 || res.Link != "gap on the link from TW-SW: expected 3, got 5 (2 missing)" {
+	if err != nil || res.Taken != 1 || res.Held != 0 || res.Link != "gap on the FLASH channel of the link from TW-SW: expected 3, got 5 (2 missing)" {
 		t.Fatalf("other copy: %+v, %v", res, err)
 	}
 	if es, _ := s.ScanQueue(hnq, 0, 10); len(es) != 1 {
@@ -91,11 +91,11 @@ func TestFileRelayed(t *testing.T) {
 	// A repeat of a number already seen.
 	rep := *relayed(filedAt, 4, "x", "NA.TU")
 	res, err = s.FileRelayed(&rep)
-	if err != nil || res.Taken != 1 || res.Link != "repeat on the link from TW-SW: got 4 after 5" {
+	if err != nil || res.Taken != 1 || res.Link != "repeat on the FLASH channel of the link from TW-SW: got 4 after 5" {
 		t.Fatalf("repeat: %+v, %v", res, err)
 	}
-	if seq, _ := s.LinkSeq("TW-SW"); seq != 5 {
-		t.Fatalf("LinkSeq = %d after a repeat, want 5 (never lowered)", seq)
+	if seq, _ := s.LinkSeq("TW-SW"); seq.In[0] != 5 {
+		t.Fatalf("LinkSeq = %d after a repeat, want 5 (never lowered)", seq.In[0])
 	}
 
 	count := func(event string) int {
@@ -140,7 +140,7 @@ func TestFileRelayedRefuses(t *testing.T) {
 			t.Errorf("%s: the telegram was stored: %v", name, err)
 		}
 	}
-	if seq, _ := s.LinkSeq("TW-SW"); seq != 0 {
+	if seq, _ := s.LinkSeq("TW-SW"); seq.In[0] != 0 {
 		t.Fatalf("LinkSeq = %d after refusals, want 0", seq)
 	}
 }
@@ -219,7 +219,7 @@ func TestLinkKeyNamesNoSwitch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seq, err := s.LinkSeq("TW-SW"); err != nil || seq != 1 {
+	if seq, err := s.LinkSeq("TW-SW"); err != nil || seq.In[0] != 1 {
 		t.Fatalf("LinkSeq = %d, %v", seq, err)
 	}
 }

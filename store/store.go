@@ -109,6 +109,7 @@ type Store struct {
 	copied    uint64
 	shortened string
 	altered   []uint64 // audit entries found altered at Open
+	remote    remotes  // agencies served by other switches (remote.go)
 	// mu guards shut and the lanes' closing: submitters share it, so a
 	// FLASH never waits for a routine submitter blocked on a full lane.
 	mu   sync.RWMutex

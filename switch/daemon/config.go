@@ -74,6 +74,8 @@ import (
 //	checkpoint_interval = "30s"        # sign a checkpoint this often when the log has grown
 //	refusal_interval = "10s"           # refusals are aggregated in the audit log per this period
 //	archive_after    = "2160h"         # entries older than this move to archive files (default 90 days; "0s": never by itself)
+//
+//	[network]                          # in a network of switches (network.go); absent: this switch serves its directory alone
 type Config struct {
 	Listen    string `toml:"listen"`
 	Data      string `toml:"data"`
@@ -107,6 +109,7 @@ type Config struct {
 	Storage   Storage        `toml:"storage"`
 	Journal   Journal        `toml:"journal"`
 	Admission Admission      `toml:"admission"`
+	Network   Network        `toml:"network"`
 }
 
 // Admission is the [admission] table: admission control, which limits
@@ -317,6 +320,9 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: [storage] sizes cannot be negative", path)
 	} else if st.LowWatermark > 0 && st.CriticalWatermark > st.LowWatermark {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: [storage] critical_watermark is above low_watermark", path)
+	}
+	if _, err := c.Network.build(); err != nil {
+		return nil, fault.E(op, fault.Invalid, path+": "+err.Error())
 	}
 	return &c, nil
 }

@@ -197,6 +197,9 @@ func Start(o Options) (*server.Server, error) {
 		ArchiveAfter:    cfg.archiveAfter(), ArchiveDir: ArchiveDir(cfg), MemoryLimit: memLimit,
 		Admission: cfg.Admission.policy(),
 	}
+	if scfg.Network, err = cfg.Network.build(); err != nil {
+		return nil, err
+	}
 	// The store, on the switch's one clock, opened here and handed to the
 	// server (which closes it when it drains). A switch stopped on a full
 	// disk first gets its reserve back, so that the store can open.

@@ -80,6 +80,14 @@ func CheckSize(bodyLen int64, lim Limits) error {
 // Check validates f, filed by sender at now, and returns the header to
 // store (ID and filing time are the store's to assign).
 func Check(sender certs.Identity, f Request, dir *directory.Directory, lim Limits, now time.Time) (telegram.Header, error) {
+	return CheckRouted(sender, f, dir, nil, lim, now)
+}
+
+// CheckRouted is Check in a network of switches: an addressee served
+// elsewhere (another switch serves it: the routing table relays it) is
+// accepted without being in this switch's directory, which lists only
+// the agencies it serves; the switch that serves it checks it.
+func CheckRouted(sender certs.Identity, f Request, dir *directory.Directory, elsewhere func(telegram.Address) bool, lim Limits, now time.Time) (telegram.Header, error) {
 	if sender.Role != certs.Terminal {
 		return telegram.Header{}, fault.Errorf(op, fault.Permission, "%s certificates cannot file telegrams; only terminals can", sender.Role)
 	}
@@ -118,7 +126,7 @@ func Check(sender certs.Identity, f Request, dir *directory.Directory, lim Limit
 				return nil, fault.Errorf(op, fault.Invalid, "addressee %s is named twice", a)
 			}
 			seen[a] = true
-			if !dir.Has(a) {
+			if !dir.Has(a) && (elsewhere == nil || !elsewhere(a)) {
 				unknown = append(unknown, string(a))
 			}
 			out = append(out, a)

@@ -85,6 +85,9 @@ type Config struct {
 	MaxStreams int // concurrent request streams per connection
 	ConnWindow int // bytes a client may have in flight to the switch
 	FilingRate int // filings per second per agency
+	// Network, if set, places the switch in a network of switches: its
+	// routing table, peers and diversion policy (network.go).
+	Network *Network
 	// Admission is admission control's policy (zero Target: off).
 	Admission     filing.AdmissionPolicy
 	HandshakeRate int // handshakes per second per source address

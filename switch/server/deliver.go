@@ -52,6 +52,12 @@ func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release f
 		sess.replyError(str, fault.E("subscribe", fault.Invalid, "subscribe to the inbox, receipts or both"))
 		return
 	}
+	if l := sess.s.links; l != nil && l.elsewhere(sess.id.Agency) {
+		// Its copies wait here only to be handed to the next switch.
+		sess.replyError(str, fault.Errorf("subscribe", fault.Permission,
+			"%s is served by another switch (this one, %s, relays it via %s): connect to that switch to receive", sess.id.Agency, l.self, l.via(sess.id.Agency)))
+		return
+	}
 	sess.mu.Lock()
 	already := sess.subscribed
 	if !already {

@@ -205,7 +205,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 // admission control only count theirs: storage.go, admission.go).
 func (sess *session) decide(f wire.Filing, lim filing.Limits, now time.Time, admitted bool) (h telegram.Header, deferredBy uint64, audited bool, err error) {
 	s := sess.s
-	if h, err = filing.Check(sess.id, filingRequest(f), s.directory(), lim, now); err != nil {
+	if h, err = filing.CheckRouted(sess.id, filingRequest(f), s.directory(), s.elsewhere(), lim, now); err != nil {
 		return h, 0, true, err
 	}
 	if err := s.storageRefuses(h.Precedence); err != nil {

@@ -30,6 +30,7 @@ var (
 	operators = []certs.Role{certs.Operator}
 	auditors  = []certs.Role{certs.Auditor}
 	people    = []certs.Role{certs.Terminal, certs.Operator, certs.Auditor}
+	switches  = []certs.Role{certs.Switch}
 )
 
 func plain(h func(sess *session, str *quic.Stream, payload []byte)) func(*session, *quic.Stream, []byte, func()) {
@@ -63,6 +64,11 @@ var routes = map[wire.Type]route{
 		"a copy, never a delivery; terminal: telegrams its agency sent, or was sent once delivered to it; auditor: any; each up to the certificate's clearance", plain((*session).handleRetrieve)},
 	wire.TResend: {"send telegrams again", []certs.Role{certs.Terminal, certs.Operator},
 		"terminal: telegrams its agency sent; operator: any; each up to the certificate's clearance; only to addressees it was delivered to, flagged possible duplicate", plain((*session).handleResend)},
+	wire.TLinkOpen: {"open a link", switches, "a peer switch named in the [network] config, by its certificate's name", plain((*session).handleLinkOpen)},
+	wire.TRelay: {"hand over telegrams and delivery reports", switches,
+		"a peer switch named in the [network] config; each copy is taken only if this switch serves its addressee (in its directory) or has a route for it, and it does not loop", plain((*session).handleRelay)},
+	wire.TLinks:       {"list the links to peer switches", operators, "", plain((*session).handleLinks)},
+	wire.TLinkOperate: {"hold or release a link", operators, "audited", plain((*session).handleLinkOperate)},
 	wire.TJournal: {"list telegrams by agency and date", people,
 		"header fields only, never the subject or the body; terminal: its own agency's; operator: up to its clearance (others counted as withheld)", plain((*session).handleJournal)},
 }

@@ -65,6 +65,8 @@ type Server struct {
 	minimize   atomic.Pointer[minimizeState]
 	minimizeMu sync.Mutex
 	admission  admission // admission control (admission.go)
+	// links are the links to peer switches (nil: not in a network).
+	links *links
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -104,6 +106,10 @@ func New(cfg Config) (*Server, error) {
 	s.board = switchboard.New(st, switchboard.Config{Window: cfg.Window, MaxTerminals: cfg.MaxTerminals,
 		MaxAttempts: cfg.MaxAttempts, AckTimeout: cfg.AckTimeout, Expired: s.expired, Delivered: s.stats.delivered, Logger: cfg.Logger})
 	st.Observe(s.board.OnCommit, func(n int) { s.stats.batches.Observe(float64(n)) })
+	if cfg.Network != nil {
+		s.links = newLinks(s, cfg.Network)
+		st.SetRemote(s.links.elsewhere, s.links.noted)
+	}
 	if err := s.loadMinimize(); err != nil {
 		return nil, err
 	}
@@ -186,6 +192,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		bg.Go(func() { s.archiver(ctx) })
 		bg.Go(func() { s.scrubber(ctx) })
 		bg.Go(func() { s.admissionLoop(ctx) })
+		if s.links != nil {
+			bg.Go(func() { s.links.run(ctx) })
+		}
 		s.timers(ctx)
 		bg.Wait()
 	}()

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 
+	"github.com/dienbao/dienbao/certs"
+
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/schedule"
@@ -82,8 +84,21 @@ func (s *Seat) Prepare(it schedule.Item) (*Delivery, error) {
 	if err != nil && err != io.EOF {
 		return nil, err
 	}
-	st.Attempt(h, agency, s.terminal, it.Suspect)
+	// A hand-over to the next switch that fails is the link's failure,
+	// not the addressee's: counted as cut, it never parks the telegram.
+	st.Attempt(h, agency, s.terminal, it.Suspect || s.who.Role == certs.Switch)
 	return &Delivery{Header: h, PossibleDuplicate: dup, first: first, body: body}, nil
+}
+
+// Refuse records that the next switch refused a hand-out for reason (no
+// route, loop detected, unknown addressee): NOT_DELIVERED to the
+// addressee, with that reason, reported to the sender.
+func (s *Seat) Refuse(it schedule.Item, reason string) error {
+	err := s.withdraw(it, reason)
+	if errors.Is(err, ErrWithdrawn) {
+		return nil
+	}
+	return err
 }
 
 // withdraw takes a handed-out telegram out of this agency's queue for

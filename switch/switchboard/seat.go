@@ -35,6 +35,9 @@ type Seat struct {
 	closed          bool
 }
 
+// Agency is the agency the seat receives for.
+func (s *Seat) Agency() telegram.Address { return s.who.Agency }
+
 // Rank is the rank an item goes out at: its precedence's, or ReceiptRank.
 func Rank(it schedule.Item) int {
 	if it.Prec == 0 {
@@ -148,28 +151,52 @@ var ErrUnknownTag = errors.New("acknowledgement for a delivery never made")
 // handed out, settled, or handed out on another stream: a telegram's
 // acknowledged on the receipt stream), none is taken.
 func (s *Seat) AckAll(tags []uint64, rank int) error {
+	its, err := s.tagged(tags, rank)
+	if err != nil {
+		return err
+	}
+	go s.commitAcks(its, "", nil)
+	return nil
+}
+
+// AckRelayed records, as AckAll does (in the background), that the next
+// switch via took custody of the hand-outs tagged tags, sent on channel
+// rank of its link with the sequence numbers seqs.
+func (s *Seat) AckRelayed(tags []uint64, rank int, via string, seqs []uint64) error {
+	its, err := s.tagged(tags, rank)
+	if err != nil {
+		return err
+	}
+	go s.commitAcks(its, via, seqs)
+	return nil
+}
+
+// tagged looks up the hand-outs tagged tags, all of rank.
+func (s *Seat) tagged(tags []uint64, rank int) ([]schedule.Item, error) {
 	its := make([]schedule.Item, len(tags))
 	s.mu.Lock()
 	for i, tag := range tags {
 		it, ok := s.tags[tag]
 		if !ok || Rank(it) != rank {
 			s.mu.Unlock()
-			return fmt.Errorf("%w (tag %d)", ErrUnknownTag, tag)
+			return nil, fmt.Errorf("%w (tag %d)", ErrUnknownTag, tag)
 		}
 		its[i] = it
 	}
 	s.mu.Unlock()
-	go s.commitAcks(its)
-	return nil
+	return its, nil
 }
 
-func (s *Seat) commitAcks(its []schedule.Item) {
+func (s *Seat) commitAcks(its []schedule.Item, via string, seqs []uint64) {
 	heads := s.ag.sched.HeadsAfterAcks(its)
 	var res []store.Acked
 	if its[0].Prec == 0 {
 		as := make([]store.ReceiptAck, len(its))
 		for i, it := range its {
 			as[i] = store.ReceiptAck{Seq: it.Seq, Head: heads[i]}
+			if via != "" {
+				as[i].Via, as[i].LinkSeq = via, seqs[i]
+			}
 		}
 		res = s.b.store.AckReceipts(s.who.Agency, as, s.terminal)
 	} else {
@@ -177,6 +204,9 @@ func (s *Seat) commitAcks(its []schedule.Item) {
 		for i, it := range its {
 			as[i] = store.Ack{Queue: store.SubQueue{Agency: s.who.Agency, Prec: it.Prec, Class: it.Class},
 				Seq: it.Seq, ID: it.ID, Terminal: s.terminal, Head: heads[i]}
+			if via != "" {
+				as[i].Via, as[i].LinkSeq = via, seqs[i]
+			}
 		}
 		res = s.b.store.AckAll(as)
 	}
@@ -185,7 +215,7 @@ func (s *Seat) commitAcks(its []schedule.Item) {
 			s.log.Error("acknowledgement not recorded", zap.Error(res[i].Err))
 			continue
 		}
-		if res[i].Done && it.Prec != 0 {
+		if res[i].Done && it.Prec != 0 && via == "" {
 			s.log.Info("telegram delivered", zap.Stringer("id", it.ID), zap.Stringer("precedence", it.Prec))
 			if s.b.cfg.Delivered != nil {
 				s.b.cfg.Delivered(it.Prec, time.Since(it.ID.Time()))

@@ -76,6 +76,14 @@ const (
 
 	TMinimize  Type = 40 // operator (declare, lift, list) or terminal (list) → MinimizeRequest
 	TMinimized Type = 41 // ← Minimizes
+
+	TLinkOpen    Type = 42 // peer switch → LinkOpen
+	TLinkOpened  Type = 43 // ← LinkOpened
+	TRelay       Type = 44 // peer switch → RelayRequest, then the bodies
+	TRelayReply  Type = 45 // ← RelayReply
+	TLinks       Type = 46 // operator → LinksRequest
+	TLinksReply  Type = 47 // ← Links
+	TLinkOperate Type = 48 // operator → LinkOperate (hold or release a link)
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -88,7 +96,9 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TShow: "show", TShowReply: "show_reply", TOperate: "operate", TOperated: "operated",
 	TClock: "clock", TClockReply: "clock_reply", TRetrieve: "retrieve", TRetrieved: "retrieved",
 	TResend: "resend", TResent: "resent", TJournal: "journal", TJournaled: "journal_page",
-	TAuditArchive: "audit_archive", TAuditArchived: "audit_archived", TMinimize: "minimize", TMinimized: "minimized"}
+	TAuditArchive: "audit_archive", TAuditArchived: "audit_archived", TMinimize: "minimize", TMinimized: "minimized",
+	TLinkOpen: "link_open", TLinkOpened: "link_opened", TRelay: "relay", TRelayReply: "relay_reply",
+	TLinks: "links", TLinksReply: "links_reply", TLinkOperate: "link_operate"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

@@ -1,0 +1,233 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	routing "github.com/dienbao/dienbao/switch/route"
+	"github.com/dienbao/dienbao/switch/telegram"
+	"go.uber.org/zap"
+)
+
+// Network is the switch's place in a network of switches (docs/DESIGN.md,
+// "A network of switches"): its routing table (which names it), the peer
+// switches it links with, and the diversion policy.
+type Network struct {
+	Table  *routing.Table
+	Peers  []Peer
+	Policy routing.Policy
+}
+
+// Peer is a switch this one links with: its name (its switch
+// certificate's) and where it listens.
+type Peer struct {
+	Name    string
+	Address string
+}
+
+// links are the switch's links to its peers, one each. A link is dialled
+// by this switch and carries its hand-overs to the peer; the peer's own
+// link to this switch carries the other direction.
+type links struct {
+	s      *Server
+	net    *Network
+	self   string
+	byPeer map[string]*link
+	order  []*link
+	// notice is told of an agency newly in the register of agencies
+	// served elsewhere (the store's, remote.go), for the links to seat.
+	notice chan struct{}
+}
+
+// link is what this switch knows of its link to one peer.
+type link struct {
+	l    *links
+	peer Peer
+	log  *zap.Logger
+	wake chan struct{} // held or released, or an agency to seat
+
+	mu      sync.Mutex
+	up      bool
+	held    bool
+	since   time.Time
+	lastErr string
+	rtt     time.Duration
+	bytes   float64 // bytes per second handed over, smoothed
+	sent    [5]uint64
+
+	relayed atomic.Uint64 // copies and reports handed over in this run
+	gaps    atomic.Uint64 // gaps and repeats on what came in from the peer
+}
+
+func newLinks(s *Server, n *Network) *links {
+	l := &links{s: s, net: n, self: n.Table.Self(), byPeer: map[string]*link{}, notice: make(chan struct{}, 1)}
+	now := time.Now()
+	for _, p := range n.Peers {
+		lk := &link{l: l, peer: p, since: now, wake: make(chan struct{}, 1),
+			log: s.log.With(zap.String("link", p.Name))}
+		l.byPeer[p.Name] = lk
+		l.order = append(l.order, lk)
+	}
+	return l
+}
+
+// states are the links' states as the routing table reads them.
+func (l *links) states() map[string]routing.Link {
+	out := make(map[string]routing.Link, len(l.order))
+	for _, lk := range l.order {
+		lk.mu.Lock()
+		out[lk.peer.Name] = routing.Link{Up: lk.up, Since: lk.since, Held: lk.held}
+		lk.mu.Unlock()
+	}
+	return out
+}
+
+// decide is the routing table's decision for addressee a of a telegram of
+// precedence p that passed the switches in trace (this one not included).
+func (l *links) decide(a telegram.Address, p telegram.Precedence, trace []string) routing.Decision {
+	return l.net.Table.Next(a, p, trace, l.states(), time.Now(), l.net.Policy)
+}
+
+// elsewhere reports whether another switch serves a: this one relays it.
+func (l *links) elsewhere(a telegram.Address) bool {
+	return l.decide(a, telegram.Flash, nil).Kind == routing.Relay
+}
+
+// via is the next hop an agency served elsewhere is handed to now: each
+// agency's copies go over one link at a time, chosen as for a FLASH (the
+// shortest diversion time), so that a FLASH for it never waits for a
+// link that is down.
+func (l *links) via(a telegram.Address) string {
+	d := l.decide(a, telegram.Flash, nil)
+	if d.Kind != routing.Relay {
+		return ""
+	}
+	return d.Via
+}
+
+// passed is a telegram's trace without this switch (the last hop, when
+// it came over a link).
+func (l *links) passed(h *telegram.Header) []string {
+	p := h.Passed()
+	if n := len(p); n > 0 && p[n-1] == l.self {
+		p = p[:n-1]
+	}
+	return p
+}
+
+// noted is told by the store of an agency newly served elsewhere.
+func (l *links) noted(telegram.Address) {
+	select {
+	case l.notice <- struct{}{}:
+	default:
+	}
+}
+
+// changed wakes every link: a link's state changed, so an agency's next
+// hop may have.
+func (l *links) changed() {
+	for _, lk := range l.order {
+		lk.poke()
+	}
+}
+
+func (lk *link) poke() {
+	select {
+	case lk.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run keeps every link up until ctx ends.
+func (l *links) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, lk := range l.order {
+		wg.Go(func() { lk.run(ctx) })
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-l.notice:
+			l.changed()
+		}
+	}
+}
+
+// setUp and setDown record the link's state changes, log them and wake
+// the other links (their agencies may divert, or come back).
+func (lk *link) setUp() {
+	lk.mu.Lock()
+	lk.up, lk.since, lk.lastErr = true, time.Now(), ""
+	lk.mu.Unlock()
+	lk.log.Info("link up", zap.String("address", lk.peer.Address))
+	lk.l.changed()
+}
+
+func (lk *link) setDown(err error) {
+	lk.mu.Lock()
+	was := lk.up
+	if was {
+		lk.since = time.Now()
+	}
+	lk.up = false
+	if err != nil {
+		lk.lastErr = err.Error()
+	}
+	lk.mu.Unlock()
+	if was {
+		lk.log.Warn("link down", zap.Error(err))
+		lk.l.changed()
+	}
+}
+
+// hold stops (or resumes) the link for maintenance: traffic diverts to
+// alternates at once.
+func (lk *link) hold(on bool) bool {
+	lk.mu.Lock()
+	changed := lk.held != on
+	lk.held = on
+	lk.mu.Unlock()
+	if changed {
+		lk.l.changed()
+	}
+	return changed
+}
+
+func (lk *link) isHeld() bool {
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	return lk.held
+}
+
+// peerOf is the configured peer a switch identity names, if any.
+func (l *links) peerOf(name string) (*link, bool) {
+	if l == nil {
+		return nil, false
+	}
+	lk, ok := l.byPeer[name]
+	return lk, ok
+}
+
+// names lists the peers, for messages.
+func (l *links) names() []string {
+	out := make([]string, 0, len(l.order))
+	for _, lk := range l.order {
+		out = append(out, lk.peer.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// elsewhere is the test for addresses another switch serves, for
+// filing's checks (nil: not in a network).
+func (s *Server) elsewhere() func(telegram.Address) bool {
+	if s.links == nil {
+		return nil
+	}
+	return s.links.elsewhere
+}
