@@ -1,6 +1,7 @@
 // Command switchd is the dienbao switch daemon.
 //
 //	switchd --dev [--data DIR] [--listen HOST:PORT] [--http HOST:PORT]   a local dev site, no setup
+//	switchd --dev --network [--data DIR]              a dev network of three switches
 //	switchd --config FILE [--http HOST:PORT]          production
 //	switchd --config FILE --rewrap --new-key-file F   re-wrap the keyring (switch stopped)
 //	switchd --config FILE --rewrap --new-passphrase-file F
@@ -23,11 +24,12 @@ import (
 )
 
 type cli struct {
-	Dev    bool   `help:"Run a local dev site: create a CA, certificates, a directory and demo identities under --data if absent, and serve on loopback."`
-	Data   string `help:"Dev site folder." default:"dienbao-dev" type:"path"`
-	Listen string `help:"UDP address to listen on (dev mode; production takes it from the config file)." default:"127.0.0.1:4433"`
-	Config string `help:"Production config file (TOML)." type:"existingfile" xor:"mode"`
-	HTTP   string `name:"http" help:"Monitoring listener (metrics, health, web console), TCP HOST:PORT; keep it on loopback. Dev mode default 127.0.0.1:4480; production: the config's http, else none."`
+	Dev     bool   `help:"Run a local dev site: create a CA, certificates, a directory and demo identities under --data if absent, and serve on loopback."`
+	Network bool   `help:"With --dev: run a dev network of three switches in this process (TW, the centre; HN and NA, provinces), each a dev site under --data, listening on --listen and the next two ports."`
+	Data    string `help:"Dev site folder." default:"dienbao-dev" type:"path"`
+	Listen  string `help:"UDP address to listen on (dev mode; production takes it from the config file)." default:"127.0.0.1:4433"`
+	Config  string `help:"Production config file (TOML)." type:"existingfile" xor:"mode"`
+	HTTP    string `name:"http" help:"Monitoring listener (metrics, health, web console), TCP HOST:PORT; keep it on loopback. Dev mode default 127.0.0.1:4480; production: the config's http, else none."`
 
 	Rewrap            bool   `help:"Protect the keyring with a new key file or passphrase, then exit (the switch must be stopped). Re-wraps keys only."`
 	NewKeyFile        string `help:"With --rewrap: the new key file." type:"path"`
@@ -94,6 +96,18 @@ func run(ctx context.Context, c cli) error {
 	switch {
 	case c.Dev && c.Config != "":
 		return fmt.Errorf("use either --dev or --config, not both")
+	case c.Network && !c.Dev:
+		return fmt.Errorf("--network goes with --dev")
+	case c.Dev && c.Network:
+		cfgs, err := daemon.DevNetwork(c.Data, c.Listen)
+		if err != nil {
+			return err
+		}
+		http := c.HTTP
+		if http == "" {
+			http = "127.0.0.1:4480"
+		}
+		return daemon.RunNetwork(ctx, c.Data, cfgs, http, os.Stdout)
 	case c.Dev:
 		cfg, err := daemon.DevSite(c.Data, c.Listen)
 		if err != nil {

@@ -176,14 +176,31 @@ func (c *showCmd) Run(e *env) error {
 type actCmd struct {
 	ID     string `arg:"" optional:"" help:"Telegram ID."`
 	Agency string `help:"Act on every delivery to this agency instead."`
+	Link   string `help:"Act on the link to this peer switch instead (held: traffic diverts to alternates; tg links shows it)." placeholder:"PEER"`
 }
 
 type holdCmd struct{ actCmd }
 type releaseCmd struct{ actCmd }
 
-func (c *holdCmd) Run(e *env) error { return c.act(e, wire.ActHold, wire.ActHoldAgency, "") }
+func (c *holdCmd) Run(e *env) error {
+	if c.Link != "" {
+		return c.onLink(e, true)
+	}
+	return c.act(e, wire.ActHold, wire.ActHoldAgency, "")
+}
+
 func (c *releaseCmd) Run(e *env) error {
+	if c.Link != "" {
+		return c.onLink(e, false)
+	}
 	return c.act(e, wire.ActRelease, wire.ActReleaseAgency, "")
+}
+
+func (c *actCmd) onLink(e *env, hold bool) error {
+	if c.ID != "" || c.Agency != "" {
+		return fault.E("operator", fault.Invalid, "give a telegram ID, --agency or --link, only one")
+	}
+	return e.holdLink(c.Link, hold)
 }
 
 type cancelCmd struct {

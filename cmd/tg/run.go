@@ -34,8 +34,9 @@ type cli struct {
 	Queues   queuesCmd   `cmd:"" help:"Queue figures per agency and precedence (operator)."`
 	Sessions sessionsCmd `cmd:"" help:"Connected terminals and users (operator)."`
 	Show     showCmd     `cmd:"" help:"A telegram's header and per-addressee state, never its subject or body (operator)."`
-	Hold     holdCmd     `cmd:"" help:"Hold a telegram (or --agency A: all deliveries to an agency) until released (operator)."`
-	Release  releaseCmd  `cmd:"" help:"Release a held telegram (or --agency A) (operator)."`
+	Hold     holdCmd     `cmd:"" help:"Hold a telegram (or --agency A: all deliveries to an agency; --link PEER: a link to a peer switch) until released (operator)."`
+	Release  releaseCmd  `cmd:"" help:"Release a held telegram (or --agency A, --link PEER) (operator)."`
+	Links    linksCmd    `cmd:"" help:"The links to peer switches in a network: state, waiting copies, sequence numbers, round trip (operator)."`
 	Cancel   cancelCmd   `cmd:"" help:"Cancel a telegram for every addressee still waiting; the sender is told why (operator)."`
 	Requeue  requeueCmd  `cmd:"" help:"Put a parked telegram back in its queues (operator)."`
 	Minimize minimizeCmd `cmd:"" help:"MINIMIZE: restrict filings below a precedence during an emergency (operator: --below ... to declare, --lift to lift); without flags, list those in force (terminals: those covering their agency)."`

@@ -36,3 +36,18 @@ func (c *Client) Operate(ctx context.Context, op wire.Operate) (wire.Operated, e
 	err := c.request(ctx, wire.TOperate, op, wire.TOperated, &r)
 	return r, err
 }
+
+// Links lists the switch's links to its peer switches (operators).
+func (c *Client) Links(ctx context.Context) (wire.Links, error) {
+	var r wire.Links
+	err := c.request(ctx, wire.TLinks, wire.LinksRequest{}, wire.TLinksReply, &r)
+	return r, err
+}
+
+// HoldLink holds (hold) or releases the link to peer, and returns the
+// links after it (operators).
+func (c *Client) HoldLink(ctx context.Context, peer string, hold bool) (wire.Links, error) {
+	var r wire.Links
+	err := c.request(ctx, wire.TLinkOperate, wire.LinkOperate{Peer: peer, Hold: hold}, wire.TLinksReply, &r)
+	return r, err
+}

@@ -239,7 +239,7 @@ func (l *links) report() (wire.Links, error) {
 		}
 		lk.mu.Lock()
 		w := wire.Link{Peer: lk.peer.Name, Address: lk.peer.Address, State: "down", Since: lk.since, Direction: "out",
-			SentSeq: seqs.Out, RecvSeq: seqs.In, Gaps: lk.gaps.Load(), RTT: lk.rtt, BytesOut: lk.bytes,
+			SentSeq: seqs.Out, RecvSeq: seqs.In, Gaps: lk.gaps.Load(), RTTMillis: float64(lk.rtt.Microseconds()) / 1000, BytesOut: lk.bytes,
 			Relayed: lk.relayed.Load(), LastErr: lk.lastErr}
 		switch {
 		case lk.held:

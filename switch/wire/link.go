@@ -105,15 +105,15 @@ type Link struct {
 	Direction string    `cbor:"5,keyasint" json:"direction"` // out: this switch dials the peer
 	// Waiting is the copies waiting for this next hop, per precedence
 	// (FLASH first), and Oldest the filing time of the oldest.
-	Waiting  [4]int           `cbor:"6,keyasint" json:"waiting"`
-	Oldest   time.Time        `cbor:"7,keyasint,omitzero" json:"oldest,omitzero"`
-	SentSeq  [Channels]uint64 `cbor:"8,keyasint" json:"sent_seq"`
-	RecvSeq  [Channels]uint64 `cbor:"9,keyasint" json:"received_seq"`
-	Gaps     uint64           `cbor:"10,keyasint" json:"gaps"`
-	RTT      time.Duration    `cbor:"11,keyasint" json:"rtt_ns"`
-	BytesOut float64          `cbor:"12,keyasint" json:"bytes_per_s"`
-	Relayed  uint64           `cbor:"13,keyasint" json:"relayed"` // telegram copies handed over in this run
-	LastErr  string           `cbor:"14,keyasint,omitempty" json:"last_error,omitempty"`
+	Waiting   [4]int           `cbor:"6,keyasint" json:"waiting"`
+	Oldest    time.Time        `cbor:"7,keyasint,omitzero" json:"oldest,omitzero"`
+	SentSeq   [Channels]uint64 `cbor:"8,keyasint" json:"sent_seq"`
+	RecvSeq   [Channels]uint64 `cbor:"9,keyasint" json:"received_seq"`
+	Gaps      uint64           `cbor:"10,keyasint" json:"gaps"`
+	RTTMillis float64          `cbor:"11,keyasint" json:"rtt_ms"` // the last batch's round trip, commit included
+	BytesOut  float64          `cbor:"12,keyasint" json:"bytes_per_s"`
+	Relayed   uint64           `cbor:"13,keyasint" json:"relayed"` // telegram copies handed over in this run
+	LastErr   string           `cbor:"14,keyasint,omitempty" json:"last_error,omitempty"`
 }
 
 // Links answers a LinksRequest.
