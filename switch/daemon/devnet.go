@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
-	"github.com/dienbao/dienbao/switch/server"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/pelletier/go-toml/v2"
 	"go.uber.org/zap"
@@ -113,7 +112,6 @@ func RunNetwork(ctx context.Context, dir string, cfgs []*Config, http string, ou
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make([]error, len(cfgs))
-	var started []*server.Server
 	for i, cfg := range cfgs {
 		if http != "" {
 			if cfg.HTTP, err = nextPort(http, i); err != nil {
@@ -128,7 +126,6 @@ func RunNetwork(ctx context.Context, dir string, cfgs []*Config, http string, ou
 			wg.Wait()
 			return fmt.Errorf("switch %s: %w", cfg.Network.Name, err)
 		}
-		started = append(started, srv)
 		if cfg.HTTP != "" {
 			ml, err := listenMonitor(o, srv)
 			if err != nil {
