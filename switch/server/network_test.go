@@ -158,3 +158,136 @@ func TestRelayNoRouteAndLoop(t *testing.T) {
 		t.Fatalf("ZZ.UBND: %q, want loop detected", why["ZZ.UBND"])
 	}
 }
+
+// waitRelayed waits until site's copies of ids for a are relayed to via.
+func waitRelayed(t *testing.T, site *daemontest.Site, ids []telegram.ID, a telegram.Address, via string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for _, id := range ids {
+		for {
+			ds, err := site.Server.Store().Delivery(id, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ds.Via == via {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s for %s: %+v after a minute, want relayed via %s", id, a, ds, via)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// waitQueued waits until n telegrams wait in agency a's queues at site.
+func waitQueued(t *testing.T, site *daemontest.Site, a telegram.Address, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := site.Server.Store().QueueStats(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for _, q := range st.Queues {
+			got += int(q.Waiting)
+		}
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiting for %s after a minute, want %d", got, a, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// While a province's switch is down, the centre keeps custody of what is
+// filed for it (the filing switch has handed it over); when it comes back
+// every telegram is handed over once, reaches the addressee once, most
+// urgent first, and every sender hears DELIVERED.
+func TestRelayProvinceDownAndBack(t *testing.T) {
+	n := threeSwitches(t)
+	hn, tw := n.Sites["HN"], n.Sites["TW"]
+	n.Sites["NA"].Stop()
+	c := hn.Dial("HN.UBND")
+	precs := []telegram.Precedence{telegram.Routine, telegram.Priority, telegram.Immediate, telegram.Flash}
+	var ids []telegram.ID
+	want := map[telegram.ID]telegram.Precedence{}
+	for i := range 40 {
+		p := precs[i%len(precs)]
+		res, err := c.Send(context.Background(), tg("NA.UBND", p, fmt.Sprintf("số %d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.ID)
+		want[res.ID] = p
+	}
+	waitRelayed(t, hn, ids, "NA.UBND", "TW")
+	waitQueued(t, tw, "NA.UBND", 40)
+	ops := tw.Dial("operator")
+	ls, err := ops.Links(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls.Links {
+		if l.Peer == "NA" && (l.State != "down" || l.Waiting != [4]int{10, 10, 10, 10}) {
+			t.Fatalf("TW's link to NA while NA is down: %+v; want down, 10 waiting per precedence", l)
+		}
+	}
+	na := n.Start("NA", nil)
+	waitQueued(t, na, "NA.UBND", 40)
+	got := receiveUntil(t, na, "NA.UBND", inbox, 40)
+	seen := map[telegram.ID]bool{}
+	last := 0
+	for _, d := range got.Telegrams {
+		if seen[d.Header.ID] {
+			t.Fatalf("%s delivered twice", d.Header.ID)
+		}
+		seen[d.Header.ID] = true
+		if want[d.Header.ID] != d.Header.Precedence {
+			t.Fatalf("%s: %s, want %s", d.Header.ID, d.Header.Precedence, want[d.Header.ID])
+		}
+		if r := d.Header.Precedence.Rank(); r < last {
+			t.Fatalf("a %s after a more routine telegram", d.Header.Precedence)
+		} else {
+			last = r
+		}
+	}
+	if len(seen) != 40 {
+		t.Fatalf("%d telegrams reached NA.UBND, want 40", len(seen))
+	}
+	reports := receiveUntil(t, hn, "HN.UBND", client.ReceiveOptions{Receipts: true}, 40)
+	for _, r := range reports.Receipts {
+		if r.Status != telegram.Delivered {
+			t.Fatalf("report %+v", r)
+		}
+	}
+}
+
+// The latest delivery time travels with the telegram: a copy waiting at
+// the centre for a province that is down expires there, and the sender
+// hears NOT_DELIVERED, expired.
+func TestRelayExpiryAcrossHops(t *testing.T) {
+	fast := func(c *daemon.Config) { c.Custody.TimerInterval = daemon.Duration(20 * time.Millisecond) }
+	n := daemontest.StartNetwork(t, nil,
+		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW"}, Peers: []string{"HN", "NA"}, Tune: fast,
+			Routes: []daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}},
+		daemontest.NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
+		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
+	)
+	hn := n.Sites["HN"]
+	n.Sites["NA"].Stop()
+	m := tg("NA.UBND", telegram.Immediate, "hết hạn")
+	m.ExpiresAt = time.Now().Add(2 * time.Second)
+	id := hn.Send("HN.UBND", m)
+	reports := receiveUntil(t, hn, "HN.UBND", client.ReceiveOptions{Receipts: true}, 1)
+	if r := reports.Receipts[0]; r.ID != id || r.Status != telegram.NotDelivered || r.Reason != "expired" {
+		t.Fatalf("report %+v, want NOT_DELIVERED expired for %s", r, id)
+	}
+	ds, err := n.Sites["TW"].Server.Store().Delivery(id, "NA.UBND")
+	if err != nil || ds.Status != telegram.NotDelivered || ds.Reason != "expired" {
+		t.Fatalf("TW's state: %+v, %v", ds, err)
+	}
+}

@@ -144,12 +144,14 @@ func New(cfg Config) (*Server, error) {
 	})
 	if err != nil {
 		tr.Close()
+		tr.Conn.Close()
 		return nil, fault.E("server", fault.Unavailable, "cannot listen on "+cfg.Listen, err)
 	}
 	s.tr, s.ln = tr, ln
 	if err := st.Record(store.AuditEntry{Actor: cfg.Name, Event: store.AuditSwitchStart}); err != nil {
 		ln.Close()
 		tr.Close()
+		tr.Conn.Close()
 		return nil, err
 	}
 	s.checkpoint()
@@ -248,6 +250,7 @@ func (s *Server) shutdown() error {
 	}
 	s.checkpoint()
 	s.tr.Close()
+	s.tr.Conn.Close() // the transport closes only a socket it opened itself
 	s.log.Info("switch stopped")
 	return s.store.Close()
 }
