@@ -147,9 +147,23 @@ func (a *Agency) peek(s *sub) (Item, bool, error) {
 // stored first), while a FLASH that arrives during ROUTINE transfers is
 // handed out at once on its own stream.
 func (a *Agency) Next(clearance telegram.Classification, inflight func(telegram.Precedence) int, window int) (Item, Result, error) {
+	return a.NextOf(clearance, AllRanks, inflight, window)
+}
+
+// AllRanks is the mask of every precedence's rank.
+const AllRanks uint8 = 1<<4 - 1
+
+// NextOf is Next among the precedences whose ranks are set in ranks (bit
+// r for rank r): the others are left alone, neither handed out nor
+// holding back the rest (a link to a next switch carries only the
+// precedences routed over it).
+func (a *Agency) NextOf(clearance telegram.Classification, ranks uint8, inflight func(telegram.Precedence) int, window int) (Item, Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for r := range a.subs {
+		if ranks&(1<<r) == 0 {
+			continue
+		}
 		var best *sub
 		var bestItem Item
 		for c := 0; c < int(clearance) && c < 4; c++ {

@@ -393,3 +393,24 @@ func TestNotifyBuffersWithoutReading(t *testing.T) {
 		t.Error("entries past the read-ahead were not read from storage")
 	}
 }
+
+// A mask leaves the precedences outside it alone: neither handed out nor
+// holding back the others (a link carries only what is routed over it).
+func TestMaskedPrecedencesNeitherGoNorBlock(t *testing.T) {
+	q := &memQueue{}
+	q.add(1, telegram.Flash, telegram.Unclassified)
+	q.add(2, telegram.Routine, telegram.Unclassified)
+	q.add(3, telegram.Immediate, telegram.Unclassified)
+	a := NewAgency(q.load, [4][4]uint64{}, 0)
+	routineOnly := uint8(1) << telegram.Routine.Rank()
+	it, res, err := a.NextOf(telegram.TopSecret, routineOnly, none, 4)
+	if err != nil || res != Got || it.Seq != 2 {
+		t.Fatalf("ROUTINE only: %v %v %v; want 2 although a FLASH and an IMMEDIATE wait", it.Seq, res, err)
+	}
+	if _, res, _ := a.NextOf(telegram.TopSecret, routineOnly, none, 4); res != Empty {
+		t.Fatalf("ROUTINE only, nothing more: %v, want Empty", res)
+	}
+	if it, res, _ := a.Next(telegram.TopSecret, none, 4); res != Got || it.Seq != 1 {
+		t.Fatalf("unmasked: %v %v, want the FLASH", it.Seq, res)
+	}
+}

@@ -252,7 +252,8 @@ func (l *links) report() (wire.Links, error) {
 		}
 		lk.mu.Unlock()
 		for _, a := range agencies {
-			if l.via(a) != lk.peer.Name {
+			mask := l.ranks(a, lk.peer.Name)
+			if mask == 0 {
 				continue
 			}
 			st, err := l.s.store.QueueStats(a)
@@ -260,7 +261,11 @@ func (l *links) report() (wire.Links, error) {
 				return out, err
 			}
 			for _, q := range st.Queues {
-				w.Waiting[q.Queue.Prec.Rank()] += int(q.Waiting)
+				r := q.Queue.Prec.Rank()
+				if mask&(1<<r) == 0 {
+					continue
+				}
+				w.Waiting[r] += int(q.Waiting)
 				if !q.Oldest.IsZero() && (w.Oldest.IsZero() || q.Oldest.Before(w.Oldest)) {
 					w.Oldest = q.Oldest
 				}

@@ -253,18 +253,21 @@ func (o *outbound) seat() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, a := range agencies {
-		mine := l.via(a) == o.lk.peer.Name
+		mask := l.ranks(a, o.lk.peer.Name)
 		seat, has := o.seats[a]
 		switch {
-		case mine && !has:
+		case mask != 0 && !has:
 			who := certs.Identity{Name: "link to " + o.lk.peer.Name, Role: certs.Switch, Agency: a, Clearance: telegram.TopSecret}
 			seat, err := l.s.board.Attach(who, true, true, o.lk.poke)
 			if err != nil {
 				o.lk.log.Warn("cannot seat an agency on the link", zap.Stringer("agency", a), zap.Error(err))
 				continue
 			}
+			seat.SetRanks(mask)
 			o.seats[a] = seat
-		case !mine && has:
+		case mask != 0:
+			seat.SetRanks(mask)
+		case has:
 			seat.Close()
 			delete(o.seats, a)
 		}

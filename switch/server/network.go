@@ -8,6 +8,7 @@ import (
 	"time"
 
 	routing "github.com/dienbao/dienbao/switch/route"
+	"github.com/dienbao/dienbao/switch/switchboard"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"go.uber.org/zap"
 )
@@ -96,16 +97,32 @@ func (l *links) elsewhere(a telegram.Address) bool {
 	return l.decide(a, telegram.Flash, nil).Kind == routing.Relay
 }
 
-// via is the next hop an agency served elsewhere is handed to now: each
-// agency's copies go over one link at a time, chosen as for a FLASH (the
-// shortest diversion time), so that a FLASH for it never waits for a
-// link that is down.
-func (l *links) via(a telegram.Address) string {
-	d := l.decide(a, telegram.Flash, nil)
+// via is the next hop an agency served elsewhere is handed to now for
+// telegrams of precedence p ("" if none): each precedence diverts after
+// its own time.
+func (l *links) via(a telegram.Address, p telegram.Precedence) string {
+	d := l.decide(a, p, nil)
 	if d.Kind != routing.Relay {
 		return ""
 	}
 	return d.Via
+}
+
+// ranks is the mask of what agency a's seat on the link to peer carries
+// (switchboard.Seat.SetRanks): the precedences whose next hop is peer
+// now, and delivery reports when FLASH's is (reports take the fastest
+// way back).
+func (l *links) ranks(a telegram.Address, peer string) uint32 {
+	var mask uint32
+	for r := range 4 {
+		if l.via(a, telegram.PrecedenceOfRank(r)) == peer {
+			mask |= 1 << r
+		}
+	}
+	if mask&1 != 0 {
+		mask |= 1 << switchboard.ReceiptRank
+	}
+	return mask
 }
 
 // passed is a telegram's trace without this switch (the last hop, when

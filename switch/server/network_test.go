@@ -291,3 +291,75 @@ func TestRelayExpiryAcrossHops(t *testing.T) {
 		t.Fatalf("TW's state: %+v, %v", ds, err)
 	}
 }
+
+// withAlternates is the centre and two provinces, each province linked to
+// the other as an alternate path; FLASH diverts after a second.
+func withAlternates(t *testing.T) *daemontest.Network {
+	divert := func(c *daemon.Config) {
+		c.Network.Divert = daemon.SpeedOfService{Flash: daemon.Duration(time.Second), Routine: daemon.Duration(time.Hour)}
+	}
+	return daemontest.StartNetwork(t, nil,
+		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW"}, Peers: []string{"HN", "NA"},
+			Routes: []daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}},
+		daemontest.NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW", "NA"}, Tune: divert,
+			Routes: []daemon.Route{{Prefix: "NA", Via: []string{"TW", "NA"}}, {Prefix: "*", Via: []string{"TW"}}}},
+		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW", "HN"}, Tune: divert,
+			Routes: []daemon.Route{{Prefix: "HN", Via: []string{"TW", "HN"}}, {Prefix: "*", Via: []string{"TW"}}}},
+	)
+}
+
+// With the preferred next hop down, a FLASH diverts to the alternate after
+// its diversion time while a ROUTINE waits for the preferred hop, and goes
+// by it once it is back; a link an operator holds is passed over at once.
+func TestRelayDiversion(t *testing.T) {
+	n := withAlternates(t)
+	hn, na := n.Sites["HN"], n.Sites["NA"]
+	n.Sites["TW"].Stop()
+	c := hn.Dial("HN.UBND")
+	filed := time.Now()
+	flash, err := c.Send(context.Background(), tg("NA.UBND", telegram.Flash, "khẩn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	routine, err := c.Send(context.Background(), tg("NA.UBND", telegram.Routine, "thường"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := receiveUntil(t, na, "NA.UBND", inbox, 1)
+	t.Logf("FLASH delivered by the alternate %v after filing (diversion time 1s)", time.Since(filed).Round(time.Millisecond))
+	if d := got.Telegrams[0]; d.Header.ID != flash.ID || strings.Join(d.Header.Passed(), ">") != "HN>NA" {
+		t.Fatalf("got %s by %v; want the FLASH %s by HN>NA", d.Header.ID, d.Header.Passed(), flash.ID)
+	}
+	if ds, _ := hn.Server.Store().Delivery(routine.ID, "NA.UBND"); !ds.Pending() {
+		t.Fatalf("the ROUTINE left HN (%+v); it waits for TW an hour", ds)
+	}
+	n.Start("TW", nil)
+	got = receiveUntil(t, na, "NA.UBND", inbox, 1)
+	if d := got.Telegrams[0]; d.Header.ID != routine.ID || strings.Join(d.Header.Passed(), ">") != "HN>TW>NA" {
+		t.Fatalf("got %s by %v; want the ROUTINE %s by HN>TW>NA", d.Header.ID, d.Header.Passed(), routine.ID)
+	}
+	// Held for maintenance: traffic takes the alternate at once.
+	ops := hn.Dial("operator")
+	if _, err := ops.HoldLink(context.Background(), "TW", true); err != nil {
+		t.Fatal(err)
+	}
+	held, err := c.Send(context.Background(), tg("NA.UBND", telegram.Routine, "bảo trì"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = receiveUntil(t, na, "NA.UBND", inbox, 1)
+	if d := got.Telegrams[0]; d.Header.ID != held.ID || strings.Join(d.Header.Passed(), ">") != "HN>NA" {
+		t.Fatalf("got %s by %v; want %s by HN>NA while HN's link to TW is held", d.Header.ID, d.Header.Passed(), held.ID)
+	}
+	ls, err := ops.HoldLink(context.Background(), "TW", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls.Links[0].Peer != "TW" || ls.Links[0].State == "held" {
+		t.Fatalf("after release: %+v", ls.Links[0])
+	}
+	entries, err := hn.Server.Store().QueryAudit(store.AuditQuery{Event: "link"})
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("HN's link entries: %v, %v; want the hold and the release", entries, err)
+	}
+}

@@ -89,6 +89,7 @@ func (b *Board) Attach(who certs.Identity, inbox, receipts bool, wake func()) (*
 	seat := &Seat{b: b, who: who, terminal: who.String(), inbox: inbox, receipts: receipts, wake: wake,
 		log:  b.log.With(zap.String("identity", who.String())),
 		tags: map[uint64]schedule.Item{}, sent: map[uint64]time.Time{}}
+	seat.ranks.Store(AllRanks)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if ag, ok := b.agencies[a]; ok {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
@@ -33,7 +34,19 @@ type Seat struct {
 	nextTag         uint64
 	inflight        [5]int // per rank; [ReceiptRank] is delivery reports
 	closed          bool
+	// ranks masks what the seat takes: bit r for the precedence of rank r,
+	// bit ReceiptRank for delivery reports (all, unless SetRanks).
+	ranks atomic.Uint32
 }
+
+// AllRanks is the mask of every precedence and delivery reports.
+const AllRanks = 1<<(ReceiptRank+1) - 1
+
+// SetRanks limits what the seat takes from now on to the ranks set in
+// mask (bit r: the precedence of rank r; bit ReceiptRank: delivery
+// reports), for a link that carries only the precedences routed over it.
+// What is in flight stays in flight.
+func (s *Seat) SetRanks(mask uint32) { s.ranks.Store(mask & AllRanks) }
 
 // Agency is the agency the seat receives for.
 func (s *Seat) Agency() telegram.Address { return s.who.Agency }
@@ -60,12 +73,13 @@ const (
 // its window allows. Empty says nothing is waiting for it, or its agency
 // is held by an operator (nothing will come until released).
 func (s *Seat) NextTelegram() (schedule.Item, Result, error) {
-	if !s.inbox || s.ag.held.Load() {
+	ranks := uint8(s.ranks.Load() & uint32(schedule.AllRanks))
+	if !s.inbox || s.ag.held.Load() || ranks == 0 {
 		return schedule.Item{}, Empty, nil
 	}
 	s.ag.gate.RLock()
 	defer s.ag.gate.RUnlock()
-	it, res, err := s.ag.sched.Next(s.who.Clearance, func(p telegram.Precedence) int { return s.inflightOf(p.Rank()) }, s.b.cfg.Window)
+	it, res, err := s.ag.sched.NextOf(s.who.Clearance, ranks, func(p telegram.Precedence) int { return s.inflightOf(p.Rank()) }, s.b.cfg.Window)
 	if res == Got {
 		it = s.tag(it)
 	}
@@ -76,7 +90,7 @@ func (s *Seat) NextTelegram() (schedule.Item, Result, error) {
 // allows. ok is false when there is none (or the window is full: full
 // says which).
 func (s *Seat) NextReceipt() (it schedule.Item, ok, full bool, err error) {
-	if !s.receipts {
+	if !s.receipts || s.ranks.Load()&(1<<ReceiptRank) == 0 {
 		return it, false, false, nil
 	}
 	if s.inflightOf(ReceiptRank) >= s.b.cfg.Window {
