@@ -42,7 +42,29 @@ func DevNetwork(dir, listen string) ([]*Config, error) {
 	if err != nil || base <= 0 || base > 65535-len(devNet) {
 		return nil, fmt.Errorf("--listen %s: the dev network needs a fixed port (it uses it and the next %d)", listen, len(devNet)-1)
 	}
-	addr := func(i int) string { return net.JoinHostPort(host, strconv.Itoa(base+i)) }
+	addrs := make([]string, len(devNet))
+	for i := range addrs {
+		addrs[i] = net.JoinHostPort(host, strconv.Itoa(base+i))
+	}
+	return DevNetworkAt(dir, addrs)
+}
+
+// DevNetworkSwitches names the dev network's switches, in order.
+func DevNetworkSwitches() []string {
+	out := make([]string, len(devNet))
+	for i, n := range devNet {
+		out[i] = n.Name
+	}
+	return out
+}
+
+// DevNetworkAt is DevNetwork with each switch's address given, in the
+// order of DevNetworkSwitches.
+func DevNetworkAt(dir string, addrs []string) ([]*Config, error) {
+	if len(addrs) != len(devNet) {
+		return nil, fmt.Errorf("the dev network has %d switches, not %d", len(devNet), len(addrs))
+	}
+	addr := func(i int) string { return addrs[i] }
 	caDir := filepath.Join(dir, "ca")
 	ca, err := certs.LoadCA(caDir)
 	if err != nil {
