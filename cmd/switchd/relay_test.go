@@ -91,9 +91,13 @@ func TestRelayKillLoop(t *testing.T) {
 		}
 	})
 	rec := &relayRecorder{inbox: &client.Inbox{Dir: filepath.Join(t.TempDir(), "inbox")}, mu: &mu, stored: stored, dups: &dups}
-	recipients.Go(func() { receiveLoop(idDir("NA", "NA.UBND"), client.ReceiveOptions{Inbox: true, Follow: true}, rec, &stopRecv) })
+	recipients.Go(func() {
+		receiveLoop(idDir("NA", "NA.UBND"), client.ReceiveOptions{Inbox: true, Follow: true}, rec, &stopRecv)
+	})
 	rep := &relayRecorder{mu: &mu, delivered: delivered}
-	recipients.Go(func() { receiveLoop(idDir("HN", "HN.UBND"), client.ReceiveOptions{Receipts: true, Follow: true}, rep, &stopRecv) })
+	recipients.Go(func() {
+		receiveLoop(idDir("HN", "HN.UBND"), client.ReceiveOptions{Receipts: true, Follow: true}, rep, &stopRecv)
+	})
 
 	rng := rand.New(rand.NewPCG(3, uint64(time.Now().UnixNano())))
 	for range cycles {
