@@ -363,3 +363,84 @@ func TestRelayDiversion(t *testing.T) {
 		t.Fatalf("HN's link entries: %v, %v; want the hold and the release", entries, err)
 	}
 }
+
+// slowLink is the centre and two provinces with HN's link to TW through a
+// forwarder the test can slow and cut.
+func slowLink(t *testing.T) *daemontest.Network {
+	return daemontest.StartNetwork(t, nil,
+		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW"}, Peers: []string{"HN", "NA"},
+			Routes: []daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}},
+		daemontest.NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW"}, Forward: []string{"TW"},
+			Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
+		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
+	)
+}
+
+// bulk is an 8 MiB ROUTINE telegram for NA.UBND.
+func bulk() client.Telegram {
+	body := make([]byte, 8<<20)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	return client.Telegram{To: []telegram.Address{"NA.UBND"}, Precedence: telegram.Routine, Classification: telegram.Unclassified, Body: body}
+}
+
+// A FLASH filed while an 8 MiB ROUTINE is being handed over on a slow
+// link (2 MiB/s) passes it: it reaches the addressee two switches on while
+// the ROUTINE is still on its first link.
+func TestRelayFlashPassesBulk(t *testing.T) {
+	n := slowLink(t)
+	hn, na := n.Sites["HN"], n.Sites["NA"]
+	n.Forwarders["HN>TW"].Limit(2 << 20)
+	c := hn.Dial("HN.UBND")
+	big, err := c.Send(context.Background(), bulk())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the hand-over is under way
+	filed := time.Now()
+	flash, err := c.Send(context.Background(), tg("NA.UBND", telegram.Flash, "khẩn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := receiveUntil(t, na, "NA.UBND", inbox, 1)
+	took := time.Since(filed)
+	if got.Telegrams[0].Header.ID != flash.ID {
+		t.Fatalf("NA.UBND got %s first, want the FLASH %s", got.Telegrams[0].Header.ID, flash.ID)
+	}
+	if ds, _ := hn.Server.Store().Delivery(big.ID, "NA.UBND"); !ds.Pending() {
+		t.Fatalf("the 8 MiB ROUTINE left HN before the FLASH arrived at NA.UBND (%+v): the test did not overlap them", ds)
+	}
+	t.Logf("FLASH from HN to NA.UBND across two links in %v while an 8 MiB ROUTINE crossed HN's 2 MiB/s link", took.Round(time.Millisecond))
+	got = receiveUntil(t, na, "NA.UBND", inbox, 1)
+	if d := got.Telegrams[0]; d.Header.ID != big.ID || len(d.Body) != 8<<20 {
+		t.Fatalf("then %s with %d bytes, want the ROUTINE of 8 MiB", d.Header.ID, len(d.Body))
+	}
+}
+
+// A link cut in the middle of a hand-over and restored a few seconds
+// later carries on: the telegram arrives once, whole.
+func TestRelayLinkCutMidTransfer(t *testing.T) {
+	n := slowLink(t)
+	hn, na := n.Sites["HN"], n.Sites["NA"]
+	f := n.Forwarders["HN>TW"]
+	f.Limit(4 << 20)
+	big, err := hn.Dial("HN.UBND").Send(context.Background(), bulk())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	f.Cut()
+	time.Sleep(3 * time.Second)
+	if ds, _ := hn.Server.Store().Delivery(big.ID, "NA.UBND"); !ds.Pending() {
+		t.Fatalf("handed over although the link was cut (%+v): the cut missed the transfer", ds)
+	}
+	f.Restore()
+	got := receiveUntil(t, na, "NA.UBND", inbox, 1)
+	if d := got.Telegrams[0]; d.Header.ID != big.ID || len(d.Body) != 8<<20 || d.PossibleDuplicate {
+		t.Fatalf("got %s with %d bytes (possible duplicate %v), want the 8 MiB telegram once", d.Header.ID, len(d.Body), d.PossibleDuplicate)
+	}
+	if again := receiveUntil(t, na, "NA.UBND", inbox, 0); again.Count() != 0 {
+		t.Fatalf("%d more deliveries after the telegram", again.Count())
+	}
+}

@@ -20,6 +20,10 @@ type NetSwitch struct {
 	Prefixes []string
 	Routes   []daemon.Route
 	Peers    []string
+	// Forward lists the peers this switch reaches through a Forwarder
+	// (Network.Forwarders["HN>TW"] for HN's link to TW), which the test
+	// can cut, restore or slow.
+	Forward []string
 	// Tune, if set, adjusts the switch's configuration further.
 	Tune func(*daemon.Config)
 }
@@ -31,6 +35,8 @@ type Network struct {
 	Addrs map[string]string
 	specs map[string]NetSwitch
 	dirs  map[string]string
+	// Forwarders are the links that go through a Forwarder, by "FROM>TO".
+	Forwarders map[string]*Forwarder
 }
 
 // StartNetwork starts the switches of specs, each on its own dev site
@@ -43,7 +49,8 @@ func StartNetwork(t testing.TB, log func(name string) *zap.Logger, specs ...NetS
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Network{t: t, Sites: map[string]*Site{}, Addrs: map[string]string{}, specs: map[string]NetSwitch{}, dirs: map[string]string{}}
+	n := &Network{t: t, Sites: map[string]*Site{}, Addrs: map[string]string{}, specs: map[string]NetSwitch{}, dirs: map[string]string{},
+		Forwarders: map[string]*Forwarder{}}
 	for _, sp := range specs {
 		n.Addrs[sp.Name] = freeUDP(t)
 		n.specs[sp.Name] = sp
@@ -59,6 +66,11 @@ func StartNetwork(t testing.TB, log func(name string) *zap.Logger, specs ...NetS
 		}
 		if err := certs.WriteFolder(filepath.Join(dir, "switch"), iss, ca.PEM, n.Addrs[sp.Name]); err != nil {
 			t.Fatal(err)
+		}
+	}
+	for _, sp := range specs {
+		for _, p := range sp.Forward {
+			n.Forwarders[sp.Name+">"+p] = NewForwarder(t, n.Addrs[p])
 		}
 	}
 	for _, sp := range specs {
@@ -80,7 +92,11 @@ func (n *Network) Start(name string, log *zap.Logger) *Site {
 		c.Name = name
 		c.Network = daemon.Network{Name: name, Prefixes: sp.Prefixes, Routes: sp.Routes}
 		for _, p := range sp.Peers {
-			c.Network.Peers = append(c.Network.Peers, daemon.Peer{Name: p, Address: n.Addrs[p]})
+			addr := n.Addrs[p]
+			if f := n.Forwarders[name+">"+p]; f != nil {
+				addr = f.Addr
+			}
+			c.Network.Peers = append(c.Network.Peers, daemon.Peer{Name: p, Address: addr})
 		}
 		if sp.Tune != nil {
 			sp.Tune(c)
