@@ -38,9 +38,14 @@ import (
 // relayBatch bounds one hand-over batch: telegrams, and bytes of bodies
 // (a single larger body goes alone).
 const (
-	relayBatch      = 64
+	relayBatch      = 256
 	relayBatchBytes = 1 << 20
 )
+
+// relayWindow is how many hand-overs of one precedence a link holds in
+// flight for one agency: two batches, so that the next is ready while
+// the last one's acknowledgements are being committed.
+const relayWindow = 2 * relayBatch
 
 // linkRetry is how long a link waits before dialling again after a
 // failure.
@@ -264,6 +269,7 @@ func (o *outbound) seat() error {
 				continue
 			}
 			seat.SetRanks(mask)
+			seat.SetWindow(relayWindow)
 			o.seats[a] = seat
 		case mask != 0:
 			seat.SetRanks(mask)

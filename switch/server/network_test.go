@@ -160,7 +160,7 @@ func TestRelayNoRouteAndLoop(t *testing.T) {
 }
 
 // waitRelayed waits until site's copies of ids for a are relayed to via.
-func waitRelayed(t *testing.T, site *daemontest.Site, ids []telegram.ID, a telegram.Address, via string) {
+func waitRelayed(t testing.TB, site *daemontest.Site, ids []telegram.ID, a telegram.Address, via string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for _, id := range ids {
@@ -181,7 +181,7 @@ func waitRelayed(t *testing.T, site *daemontest.Site, ids []telegram.ID, a teleg
 }
 
 // waitQueued waits until n telegrams wait in agency a's queues at site.
-func waitQueued(t *testing.T, site *daemontest.Site, a telegram.Address, n int) {
+func waitQueued(t testing.TB, site *daemontest.Site, a telegram.Address, n int) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {

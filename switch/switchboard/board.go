@@ -90,6 +90,7 @@ func (b *Board) Attach(who certs.Identity, inbox, receipts bool, wake func()) (*
 		log:  b.log.With(zap.String("identity", who.String())),
 		tags: map[uint64]schedule.Item{}, sent: map[uint64]time.Time{}}
 	seat.ranks.Store(AllRanks)
+	seat.window.Store(int32(b.cfg.Window))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if ag, ok := b.agencies[a]; ok {

@@ -37,7 +37,14 @@ type Seat struct {
 	// ranks masks what the seat takes: bit r for the precedence of rank r,
 	// bit ReceiptRank for delivery reports (all, unless SetRanks).
 	ranks atomic.Uint32
+	// window is the most hand-outs in flight per rank (Config.Window,
+	// unless SetWindow).
+	window atomic.Int32
 }
+
+// SetWindow sets the most hand-outs the seat holds in flight per rank (a
+// link to the next switch batches more than a terminal's window).
+func (s *Seat) SetWindow(n int) { s.window.Store(int32(n)) }
 
 // AllRanks is the mask of every precedence and delivery reports.
 const AllRanks = 1<<(ReceiptRank+1) - 1
@@ -79,7 +86,7 @@ func (s *Seat) NextTelegram() (schedule.Item, Result, error) {
 	}
 	s.ag.gate.RLock()
 	defer s.ag.gate.RUnlock()
-	it, res, err := s.ag.sched.NextOf(s.who.Clearance, ranks, func(p telegram.Precedence) int { return s.inflightOf(p.Rank()) }, s.b.cfg.Window)
+	it, res, err := s.ag.sched.NextOf(s.who.Clearance, ranks, func(p telegram.Precedence) int { return s.inflightOf(p.Rank()) }, int(s.window.Load()))
 	if res == Got {
 		it = s.tag(it)
 	}
@@ -93,7 +100,7 @@ func (s *Seat) NextReceipt() (it schedule.Item, ok, full bool, err error) {
 	if !s.receipts || s.ranks.Load()&(1<<ReceiptRank) == 0 {
 		return it, false, false, nil
 	}
-	if s.inflightOf(ReceiptRank) >= s.b.cfg.Window {
+	if s.inflightOf(ReceiptRank) >= int(s.window.Load()) {
 		return it, false, true, nil
 	}
 	s.ag.gate.RLock()
