@@ -392,6 +392,13 @@ func reload(o Options, srv *server.Server) {
 		if dir, err = directory.Load(cfg.Directory); err == nil {
 			srv.Reload(dir, cfg.Limits.filing())
 			srv.ReloadCRL()
+			n, err := cfg.Network.build()
+			if err == nil {
+				err = srv.ReloadNetwork(n)
+			}
+			if err != nil {
+				o.Logger.Error("SIGHUP: the routing table was not reloaded; the one in force is kept", zap.Error(err))
+			}
 			return
 		}
 	}

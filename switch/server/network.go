@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dienbao/dienbao/switch/fault"
 	routing "github.com/dienbao/dienbao/switch/route"
 	"github.com/dienbao/dienbao/switch/switchboard"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -33,8 +34,10 @@ type Peer struct {
 // by this switch and carries its hand-overs to the peer; the peer's own
 // link to this switch carries the other direction.
 type links struct {
-	s      *Server
-	net    *Network
+	s *Server
+	// net is the routing table and diversion policy in force: replaced
+	// on SIGHUP (Server.ReloadNetwork); the peers are fixed at start.
+	net    atomic.Pointer[Network]
 	self   string
 	byPeer map[string]*link
 	order  []*link
@@ -64,7 +67,8 @@ type link struct {
 }
 
 func newLinks(s *Server, n *Network) *links {
-	l := &links{s: s, net: n, self: n.Table.Self(), byPeer: map[string]*link{}, notice: make(chan struct{}, 1)}
+	l := &links{s: s, self: n.Table.Self(), byPeer: map[string]*link{}, notice: make(chan struct{}, 1)}
+	l.net.Store(n)
 	now := time.Now()
 	for _, p := range n.Peers {
 		lk := &link{l: l, peer: p, since: now, wake: make(chan struct{}, 1),
@@ -89,7 +93,8 @@ func (l *links) states() map[string]routing.Link {
 // decide is the routing table's decision for addressee a of a telegram of
 // precedence p that passed the switches in trace (this one not included).
 func (l *links) decide(a telegram.Address, p telegram.Precedence, trace []string) routing.Decision {
-	return l.net.Table.Next(a, p, trace, l.states(), time.Now(), l.net.Policy)
+	n := l.net.Load()
+	return n.Table.Next(a, p, trace, l.states(), time.Now(), n.Policy)
 }
 
 // elsewhere reports whether another switch serves a: this one relays it.
@@ -247,4 +252,36 @@ func (s *Server) elsewhere() func(telegram.Address) bool {
 		return nil
 	}
 	return s.links.elsewhere
+}
+
+// ReloadNetwork puts a new routing table and diversion policy in force
+// (SIGHUP). The switch's name and its peers cannot change while it runs:
+// such a change is refused, and the table in force kept.
+func (s *Server) ReloadNetwork(n *Network) error {
+	const op = "reload"
+	if s.links == nil && n == nil {
+		return nil
+	}
+	if s.links == nil || n == nil {
+		return fault.E(op, fault.Invalid, "joining or leaving a network of switches takes a restart")
+	}
+	l := s.links
+	if n.Table.Self() != l.self {
+		return fault.Errorf(op, fault.Invalid, "the switch's name (%s) cannot change while it runs", l.self)
+	}
+	peers := make([]string, 0, len(n.Peers))
+	for _, p := range n.Peers {
+		lk, ok := l.byPeer[p.Name]
+		if !ok || lk.peer.Address != p.Address {
+			return fault.Errorf(op, fault.Invalid, "adding a peer or changing its address (%s) takes a restart", p.Name)
+		}
+		peers = append(peers, p.Name)
+	}
+	if len(peers) != len(l.order) {
+		return fault.E(op, fault.Invalid, "removing a peer takes a restart")
+	}
+	l.net.Store(n)
+	s.log.Info("routing table reloaded")
+	l.changed()
+	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/route"
+	"github.com/dienbao/dienbao/switch/server"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
@@ -442,5 +444,36 @@ func TestRelayLinkCutMidTransfer(t *testing.T) {
 	}
 	if again := receiveUntil(t, na, "NA.UBND", inbox, 0); again.Count() != 0 {
 		t.Fatalf("%d more deliveries after the telegram", again.Count())
+	}
+}
+
+// A routing table reloaded while the switch runs is used for the next
+// decision; a change of peers is refused and the table in force kept.
+func TestReloadRoutingTable(t *testing.T) {
+	n := threeSwitches(t)
+	tw := n.Sites["TW"].Server
+	table := func(routes ...route.Route) *server.Network {
+		tb, err := route.NewTable("TW", []route.Prefix{"TW", "CP"}, routes, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &server.Network{Table: tb, Policy: route.DefaultPolicy(),
+			Peers: []server.Peer{{Name: "HN", Address: n.Addrs["HN"]}, {Name: "NA", Address: n.Addrs["NA"]}}}
+	}
+	routes := []route.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}, {Prefix: "XX", Via: []string{"NA"}}}
+	bad := table(routes...)
+	bad.Peers = bad.Peers[:1]
+	if err := tw.ReloadNetwork(bad); err == nil || !strings.Contains(err.Error(), "removing a peer takes a restart") {
+		t.Fatalf("reload without NA: %v", err)
+	}
+	if err := tw.ReloadNetwork(table(routes...)); err != nil {
+		t.Fatal(err)
+	}
+	hn := n.Sites["HN"]
+	hn.Send("HN.UBND", tg("XX.UBND", telegram.Priority, "đường mới"))
+	r := receiveUntil(t, hn, "HN.UBND", client.ReceiveOptions{Receipts: true}, 1).Receipts[0]
+	// TW's new route took it to NA, whose only way on is back to TW.
+	if r.Status != telegram.NotDelivered || !strings.HasPrefix(r.Reason, "loop detected: every next hop towards XX.UBND (TW) has already passed") {
+		t.Fatalf("report %+v: want the loop NA found, where TW's new route sent it", r)
 	}
 }
