@@ -61,7 +61,7 @@ func newStats(s *Server) *stats {
 	for p := telegram.Routine; p <= telegram.Flash; p++ {
 		st.latency.WithLabelValues(p.String())
 	}
-	st.reg.MustRegister(st.latency, st.refused, st.minimized, st.retries, st.batches, &queueCollector{s: s}, procCollector{},
+	st.reg.MustRegister(st.latency, st.refused, st.minimized, st.retries, st.batches, &queueCollector{s: s}, &linkCollector{s: s}, procCollector{},
 		// go_sched_latencies_seconds: how long goroutines waited, ready,
 		// for a thread; a growing tail means the CPU is saturated
 		// (README, "Saturation").

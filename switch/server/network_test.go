@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -475,5 +477,53 @@ func TestReloadRoutingTable(t *testing.T) {
 	// TW's new route took it to NA, whose only way on is back to TW.
 	if r.Status != telegram.NotDelivered || !strings.HasPrefix(r.Reason, "loop detected: every next hop towards XX.UBND (TW) has already passed") {
 		t.Fatalf("report %+v: want the loop NA found, where TW's new route sent it", r)
+	}
+}
+
+// The links are in the metrics, labelled by peer; a link an operator
+// holds shows down and held; the alert rules shipped with the switch
+// pass promtool (where installed: CI installs it).
+func TestLinkMetrics(t *testing.T) {
+	n := threeSwitches(t)
+	hn := n.Sites["HN"]
+	hn.Send("HN.UBND", tg("NA.UBND", telegram.Flash, "đo"))
+	receiveUntil(t, n.Sites["NA"], "NA.UBND", inbox, 1)
+	if _, err := hn.Dial("operator").HoldLink(context.Background(), "TW", true); err != nil {
+		t.Fatal(err)
+	}
+	fams, err := hn.Server.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "," + l.GetName() + "=" + l.GetValue()
+			}
+			switch {
+			case m.Gauge != nil:
+				got[name] = m.GetGauge().GetValue()
+			case m.Counter != nil:
+				got[name] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	for name, want := range map[string]float64{
+		"dienbao_link_up,peer=TW": 0, "dienbao_link_held,peer=TW": 1, "dienbao_link_handovers_total,peer=TW": 1,
+		"dienbao_link_waiting_telegrams,peer=TW,precedence=FLASH": 0, "dienbao_link_sequence_anomalies_total,peer=TW": 0,
+		"dienbao_link_divert_seconds,precedence=FLASH": 5, "dienbao_link_divert_seconds,precedence=ROUTINE": 600,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		if out, err := exec.Command(promtool, "check", "rules", "../../docs/alerts.yml").CombinedOutput(); err != nil {
+			t.Errorf("promtool check rules: %v\n%s", err, out)
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Error("promtool is not installed (.ci/run installs Debian's prometheus package)")
 	}
 }
