@@ -26,7 +26,7 @@ import (
 type cli struct {
 	Dev     bool   `help:"Run a local dev site: create a CA, certificates, a directory and demo identities under --data if absent, and serve on loopback."`
 	Network bool   `help:"With --dev: run a dev network of three switches in this process (TW, the centre; HN and NA, provinces), each a dev site under --data, listening on --listen and the next two ports."`
-	Data    string `help:"Dev site folder." default:"dienbao-dev" type:"path"`
+	Data    string `help:"Dev site folder (default dienbao-dev; with --network, dienbao-net)." type:"path"`
 	Listen  string `help:"UDP address to listen on (dev mode; production takes it from the config file)." default:"127.0.0.1:4433"`
 	Config  string `help:"Production config file (TOML)." type:"existingfile" xor:"mode"`
 	HTTP    string `name:"http" help:"Monitoring listener (metrics, health, web console), TCP HOST:PORT; keep it on loopback. Dev mode default 127.0.0.1:4480; production: the config's http, else none."`
@@ -93,6 +93,12 @@ func startProfiles(c cli) (func(), error) {
 }
 
 func run(ctx context.Context, c cli) error {
+	if c.Data == "" {
+		c.Data = "dienbao-dev"
+		if c.Network {
+			c.Data = "dienbao-net"
+		}
+	}
 	switch {
 	case c.Dev && c.Config != "":
 		return fmt.Errorf("use either --dev or --config, not both")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/client"
@@ -97,8 +98,16 @@ func (e *env) showTelegram(m client.Message, mark string) error {
 	if mark != "" {
 		mark = "  " + mark
 	}
-	_, err := fmt.Fprintf(e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\nSubject: %s\n\n%s\n\n",
-		m.ID, m.Precedence, m.Classification, mark, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), e.line(m.Subject), e.text(string(m.Body)))
+	via := ""
+	if len(m.Trace) > 0 {
+		hops := make([]string, len(m.Trace))
+		for i, h := range m.Trace {
+			hops[i] = e.line(h.Switch)
+		}
+		via = "Via:     " + strings.Join(hops, " > ") + "\n"
+	}
+	_, err := fmt.Fprintf(e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\n%sSubject: %s\n\n%s\n\n",
+		m.ID, m.Precedence, m.Classification, mark, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), via, e.line(m.Subject), e.text(string(m.Body)))
 	return err
 }
 

@@ -35,6 +35,9 @@ type Message struct {
 	// PossibleDuplicate: the switch delivered this telegram before without
 	// seeing an acknowledgement, perhaps to another terminal of the agency.
 	PossibleDuplicate bool `json:"possible_duplicate"`
+	// Trace lists the switches a relayed telegram passed, the filing one
+	// first and the delivering one last, each with when it took custody.
+	Trace []telegram.Hop `json:"trace,omitempty"`
 }
 
 // MessageOf builds the stored form of a delivery.
@@ -46,7 +49,7 @@ func MessageOf(d Delivery) Message {
 	}
 	return Message{ID: h.ID, From: h.From, To: h.To, Info: info, Precedence: h.Precedence,
 		Classification: h.Classification, Subject: h.Subject, FiledAt: h.FiledAt, Body: d.Body,
-		PossibleDuplicate: d.PossibleDuplicate}
+		PossibleDuplicate: d.PossibleDuplicate, Trace: h.Trace}
 }
 
 // Inbox is a terminal's durable store: a folder with one file per

@@ -468,7 +468,7 @@ func (o *outbound) handOver(ctx context.Context, ch int, b []handout) error {
 			}
 			continue
 		} else if e != nil {
-			o.lk.log.Warn("delivery report refused by the next switch; dropped", zap.Stringer("id", ho.it.ID), zap.String("reason", e.Msg))
+			o.lk.log.Warn("delivery report refused by the next switch; dropped", zap.Stringer("id", ho.it.Receipt.ID), zap.String("reason", e.Msg))
 		}
 		if err := ho.seat.AckRelayed([]uint64{ho.it.Tag}, rank, o.lk.peer.Name, []uint64{seq}); err != nil {
 			return err
@@ -481,8 +481,8 @@ func (o *outbound) handOver(ctx context.Context, ch int, b []handout) error {
 // the sender (the seat's agency), precedence and classification (for the
 // audit entries on the way).
 func (o *outbound) reportHeader(ho handout) telegram.Header {
-	h := telegram.Header{ID: ho.it.ID, From: ho.seat.Agency(), Precedence: telegram.Routine, Classification: telegram.Unclassified}
-	if full, err := o.lk.l.s.store.Header(ho.it.ID); err == nil {
+	h := telegram.Header{ID: ho.it.Receipt.ID, From: ho.seat.Agency(), Precedence: telegram.Routine, Classification: telegram.Unclassified}
+	if full, err := o.lk.l.s.store.Header(ho.it.Receipt.ID); err == nil {
 		h.Precedence, h.Classification = full.Precedence, full.Classification
 	}
 	return h

@@ -124,6 +124,9 @@ func TestRelayAcrossSwitches(t *testing.T) {
 	var events []string
 	for _, e := range entries {
 		events = append(events, e.Event)
+		if e.Event == "report_queued" && e.Precedence != telegram.Flash {
+			t.Fatalf("TW's report_queued entry for the FLASH says %s", e.Precedence)
+		}
 	}
 	for _, want := range []string{"received", "relayed", "report_queued"} {
 		if !slices.Contains(events, want) {
