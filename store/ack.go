@@ -33,6 +33,8 @@ type DeliveryState struct {
 	// Via: relayed, custody passed to this next switch at At (settled
 	// here; the next switch reports delivery to the sender).
 	Via string `cbor:"11,keyasint,omitempty"`
+	// (A relayed copy whose report came back keeps Via, with the
+	// report's Status, Reason, At and Terminal.)
 }
 
 // Failed is how many attempts failed at the addressee's end, as far as the

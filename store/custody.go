@@ -27,14 +27,14 @@ func (c *commitCtx) custodyOf(q SubQueue, ds DeliveryState) custody.State {
 func (ds DeliveryState) custody(quarantined bool) custody.State {
 	st := custody.State{Reason: ds.Reason, Attempts: ds.Attempts, Cut: ds.Cut, Overdue: ds.Overdue}
 	switch {
-	case ds.Via != "":
-		st.Phase = custody.Relayed
 	case ds.Status == telegram.Delivered:
 		st.Phase = custody.Delivered
 	case ds.Parked():
 		st.Phase = custody.Parked
 	case ds.Status == telegram.NotDelivered:
 		st.Phase = custody.NotDelivered
+	case ds.Via != "": // relayed, its outcome not reported back yet
+		st.Phase = custody.Relayed
 	case ds.Held:
 		st.Phase = custody.Held
 	case ds.Deferred:
@@ -92,7 +92,7 @@ func (c *commitCtx) stepFrom(h telegram.Header, a telegram.Address, ds DeliveryS
 		}
 	}
 	terminal := ""
-	if e.Kind == custody.Ack || e.Kind == custody.HandOver {
+	if e.Kind == custody.Ack || e.Kind == custody.HandOver || e.Kind == custody.Reported {
 		terminal = e.Actor
 	}
 	if err := c.putDelivery(h.ID, a, recorded(ds, n, fx.At, terminal)); err != nil {

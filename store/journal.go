@@ -213,7 +213,10 @@ func (s *Store) Resend(id telegram.ID, to telegram.Address, actor, reason string
 			if err != nil {
 				return err
 			}
-			if ds.Status != telegram.Delivered {
+			if ds.Status != telegram.Delivered || ds.Via != "" {
+				// (One delivered by a switch further on is that switch's to
+				// send again: this one would hand it over, and the next
+				// switch, holding it, would not take it twice.)
 				res.Skipped = append(res.Skipped, a)
 				continue
 			}

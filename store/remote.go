@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dienbao/dienbao/switch/custody"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -175,12 +176,38 @@ func (s *Store) FileReports(rs []*Report) error {
 				return err
 			}
 			h := telegram.Header{ID: r.Receipt.ID, From: r.Sender, Precedence: r.Precedence, Classification: r.Classification}
+			if err := c.reported(r); err != nil {
+				return err
+			}
 			if err := c.queueReceipt(h, r.Receipt); err != nil {
 				return err
 			}
 		}
 		return nil
 	}})
+}
+
+// reported records, on a copy this switch relayed, the outcome its report
+// brings back (custody's Reported): tg show says delivered, not relayed.
+func (c *commitCtx) reported(r *Report) error {
+	h, err := c.s.getHeader(c.txn, r.Receipt.ID)
+	if fault.Is(fault.NotExist, err) {
+		return nil // a switch on the way that no longer holds it, or never did
+	} else if err != nil {
+		return err
+	}
+	ds, err := c.s.getDelivery(c.txn, h.ID, r.Receipt.Addressee)
+	if errors.Is(err, badger.ErrKeyNotFound) || fault.Is(fault.NotExist, err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if ds.Via == "" || ds.Status != 0 {
+		return nil
+	}
+	_, _, err = c.stepFrom(h, r.Receipt.Addressee, ds, ds.custody(false),
+		custody.Event{Kind: custody.Reported, Status: r.Receipt.Status, Reason: r.Receipt.Reason, Actor: r.Receipt.Terminal})
+	return err
 }
 
 // keepLinkOut keeps seq as the last sequence number acknowledged by peer

@@ -116,9 +116,10 @@ const (
 	Due                        // the delivery time of a deferred telegram came
 	Resend                     // the sender or an operator sent a delivered one again (from the journal)
 	HandOver                   // the next switch acknowledged taking custody (Actor: that switch)
+	Reported                   // the delivery report came back from further on (Status, Reason; Actor: the delivering terminal)
 )
 
-var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due", "resend", "hand over"}
+var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due", "resend", "hand over", "reported"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k > 0 {
@@ -144,6 +145,9 @@ type Event struct {
 	// AfterCrash (Attempt): the telegram may have been in flight when the
 	// switch last crashed, so the attempt before this one was cut.
 	AfterCrash bool
+	// Status (Reported): what the report from further on says, with
+	// Reason for NOT_DELIVERED.
+	Status telegram.Status
 }
 
 // Policy is the switch's configuration that custody rules depend on.
@@ -247,6 +251,18 @@ func Step(s State, e Event, now time.Time, p Policy) (State, Effects) {
 		}
 		n.Phase, n.Reason = Relayed, ""
 		fx.Audit = []AuditEntry{{Event: audit.Relayed, Actor: actor, Reason: e.Reason}}
+		fx.At = now
+	case Reported:
+		// A relayed copy's outcome, known here once the report passes on
+		// its way to the sender: recorded, nothing more owed (the report
+		// itself is queued for the sender, and audited, as it passes).
+		if s.Phase != Relayed || (e.Status != telegram.Delivered && e.Status != telegram.NotDelivered) {
+			return s, Effects{}
+		}
+		n.Phase, n.Reason = Delivered, ""
+		if e.Status == telegram.NotDelivered {
+			n.Phase, n.Reason = NotDelivered, e.Reason
+		}
 		fx.At = now
 	case Expire:
 		if !s.Phase.Pending() || (s.Phase == Queued && e.InFlight) {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dienbao/dienbao/switch/telegram"
 )
 
 // A step of a scenario: an offer before a hand-out (offer set), or an
@@ -109,6 +111,16 @@ func TestScenarios(t *testing.T) {
 			{ev: Event{Kind: Cancel, Actor: "op", Reason: "x"}, want: "relayed attempts=1 | -"},
 			{ev: ev(Resend, "op"), want: "relayed attempts=1 | -"},
 			{offer: &offer{}, want: "skip"},
+		}},
+		{name: "a relayed copy learns its outcome from the report passing back: recorded, nothing more owed", start: State{Phase: Relayed}, steps: []step{
+			{ev: Event{Kind: Reported, Actor: "NA.UBND/t1", Status: telegram.Delivered}, t: 3, want: "delivered | nowhere→nowhere at=+3m"},
+			{ev: Event{Kind: Reported, Actor: "NA.UBND/t1", Status: telegram.Delivered}, t: 4, want: "delivered | -"}, // once only
+		}},
+		{name: "a relayed copy reported not delivered", start: State{Phase: Relayed}, steps: []step{
+			{ev: Event{Kind: Reported, Status: telegram.NotDelivered, Reason: "expired"}, t: 3, want: `not delivered "expired" | nowhere→nowhere at=+3m`},
+		}},
+		{name: "a report for a copy still here changes nothing", steps: []step{
+			{ev: Event{Kind: Reported, Status: telegram.Delivered}, want: "queued | -"},
 		}},
 		{name: "a held copy is not handed over", start: State{Phase: Held}, steps: []step{
 			{ev: ev(HandOver, "HN-SW"), want: "held | -"},

@@ -113,9 +113,14 @@ func TestRelayAcrossSwitches(t *testing.T) {
 	if len(reports.Receipts) != 3 {
 		t.Fatalf("%d reports, want 3", len(reports.Receipts))
 	}
+	// The report on its way back told HN the outcome: delivered, via TW.
 	ds, err := hn.Server.Store().Delivery(ids[0], "NA.UBND")
-	if err != nil || ds.Via != "TW" {
-		t.Fatalf("HN's delivery state for NA.UBND: %+v, %v; want relayed via TW", ds, err)
+	if err != nil || ds.Via != "TW" || ds.Status != telegram.Delivered || ds.Terminal == "" {
+		t.Fatalf("HN's delivery state for NA.UBND: %+v, %v; want delivered via TW, with the terminal", ds, err)
+	}
+	show, err := hn.Dial("operator").Show(context.Background(), ids[0])
+	if err != nil || show.Addressees[0].State != "delivered" || show.Addressees[0].Via != "TW" {
+		t.Fatalf("tg show at HN: %+v, %v; want delivered via TW", show.Addressees, err)
 	}
 	entries, err := tw.Server.Store().QueryAudit(store.AuditQuery{ID: ids[1]})
 	if err != nil {

@@ -163,7 +163,7 @@ func (sess *session) handleShow(str *quic.Stream, payload []byte) {
 		ds := states[a]
 		st := wire.AddresseeState{Addressee: a, Reason: ds.Reason, At: ds.At, Terminal: ds.Terminal, Attempts: ds.Attempts, Overdue: ds.Overdue, Via: ds.Via}
 		switch {
-		case ds.Via != "":
+		case ds.Via != "" && ds.Status == 0: // relayed, no report back yet
 			st.State = "relayed"
 		case ds.Deferred:
 			st.State = "deferred"
