@@ -22,6 +22,7 @@ type auditCmd struct {
 	Verify     auditVerifyCmd     `cmd:"" help:"Recompute the Merkle tree over the whole log and check it against every signed checkpoint (auditor)."`
 	Proof      auditProofCmd      `cmd:"" help:"Get the proof bundle of a telegram's audit entries, checkable offline by anyone."`
 	CheckProof auditCheckProofCmd `cmd:"" name:"check-proof" help:"Check a proof bundle offline, without contacting the switch."`
+	Trace      auditTraceCmd      `cmd:"" help:"Follow a telegram across a network of switches: each switch's entries and proof bundle, checked against its signed checkpoint."`
 	Export     auditExportCmd     `cmd:"" help:"Stream the log as JSON Lines {index, leaf} for archiving (auditor)."`
 	Archive    auditArchiveCmd    `cmd:"" help:"Move old entries out of the switch's store into its sealed archive files now (auditor)."`
 	Checkpoint auditCheckpointCmd `cmd:"" help:"Print the latest signed checkpoint (C2SP tlog-checkpoint, signed note)."`

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dienbao/dienbao/switch/daemon"
+	"github.com/dienbao/dienbao/switch/daemon/daemontest"
+)
+
+// tg audit trace follows a telegram filed at HN for NA.UBND through the
+// centre: every switch on the way answers with its entries and a proof
+// bundle, each of which tg audit check-proof accepts offline; a switch it
+// has no address for is named, and the exit status says the trace is
+// incomplete.
+func TestAuditTraceAcrossSwitches(t *testing.T) {
+	n := daemontest.StartNetwork(t, nil,
+		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW"}, Peers: []string{"HN", "NA"},
+			Routes: []daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}},
+		daemontest.NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
+		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
+	)
+	hn, na := n.Sites["HN"], n.Sites["NA"]
+	r := tg(t, "", "--id", hn.IDDir("HN.UBND"), "send", "--to", "NA.UBND", "--prec", "IMMEDIATE", "theo dấu")
+	if r.code != 0 {
+		t.Fatalf("send: %d %s", r.code, r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(tg(t, "", "--id", hn.IDDir("HN.UBND"), "receipts").stdout, "DELIVERED") {
+		tg(t, "", "--id", na.IDDir("NA.UBND"), "inbox")
+		if time.Now().After(deadline) {
+			t.Fatal("no DELIVERED report at HN within a minute")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out := t.TempDir()
+	r = tg(t, "", "--id", hn.IDDir("auditor"), "audit", "trace", id, "--out", out,
+		"--switch", "HN="+n.Addrs["HN"], "--switch", "TW="+n.Addrs["TW"], "--switch", "NA="+n.Addrs["NA"])
+	if r.code != 0 {
+		t.Fatalf("trace: %d %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	for _, want := range []string{"HN (" + n.Addrs["HN"] + "): 6 entries", "TW (" + n.Addrs["TW"] + "): 6 entries", "NA (" + n.Addrs["NA"] + "): 6 entries",
+		"relayed", "received", "delivered"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("trace output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(out, id+"-*.json"))
+	if len(files) != 3 {
+		t.Fatalf("bundles %v, want one per switch", files)
+	}
+	for _, f := range files {
+		if r := tg(t, "", "audit", "check-proof", f); r.code != 0 || !strings.HasPrefix(r.stdout, "OK: telegram "+id) {
+			t.Fatalf("check-proof %s: %d %s %s", f, r.code, r.stdout, r.stderr)
+		}
+	}
+	// Without NA's address: NA is named, not asked, and the exit status says so.
+	r = tg(t, "", "--id", hn.IDDir("auditor"), "audit", "trace", id, "--switch", "TW="+n.Addrs["TW"])
+	if r.code != exitUnavailable || !strings.Contains(r.stdout, "NA: not asked: give --switch NA=HOST:PORT") {
+		t.Fatalf("partial trace: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	os.RemoveAll(out)
+}
