@@ -18,7 +18,8 @@ func settingKey(name string) []byte { return metaKey("setting/" + name) }
 
 // PutSetting stores v as setting name and appends e to the audit log, in
 // one commit, taking the FLASH lane: an operator's change does not wait
-// for routine work.
+// for routine work. An entry without an event is not appended (state the
+// switch keeps for itself, such as the checkpoints a witness cosigned).
 func (s *Store) PutSetting(name string, v any, e AuditEntry) error {
 	b, err := encodeRecord(v)
 	if err != nil {
@@ -27,6 +28,9 @@ func (s *Store) PutSetting(name string, v any, e AuditEntry) error {
 	return s.submit(&op{prec: telegram.Flash, apply: func(c *commitCtx) error {
 		if err := c.set(settingKey(name), b); err != nil {
 			return err
+		}
+		if e.Event == "" {
+			return nil
 		}
 		return c.appendAudit(e)
 	}})

@@ -229,6 +229,22 @@ type exportLine struct {
 type auditCheckpointCmd struct {
 	Since string `help:"A checkpoint saved earlier (file, or - for standard input): prove the log has only grown since."`
 	Key   string `help:"The switch's published verifier key (default: the key the switch presents)."`
+	witnessPolicy
+}
+
+// witnessPolicy is a verifier's demand on cosignatures: at least N of
+// these witness keys.
+type witnessPolicy struct {
+	Witness   []string `placeholder:"VKEY" help:"A witness's verifier key (a peer switch's, from its own tg audit checkpoint); repeatable. With --witnesses: require cosignatures."`
+	Witnesses int      `placeholder:"N" help:"Require cosignatures from at least N of the --witness keys (default: all of them, when --witness is given)."`
+}
+
+// required is how many cosignatures the policy asks for (0: none).
+func (p witnessPolicy) required() int {
+	if p.Witnesses > 0 {
+		return p.Witnesses
+	}
+	return len(p.Witness)
 }
 
 func (c *auditCheckpointCmd) Run(e *env) error {
@@ -251,15 +267,42 @@ func (c *auditCheckpointCmd) Run(e *env) error {
 	out := map[string]any{"checkpoint": string(note), "verifier_key": vkey, "origin": cp.Origin,
 		"size": cp.Size, "root": cp.Hash}
 	msg := ""
+	cosigned, witnessKey, err := cl.AuditCosignatures(e.ctx)
+	if err != nil {
+		return err
+	}
+	if witnessKey != "" {
+		out["witness_key"] = witnessKey
+		msg += fmt.Sprintf("this switch witnesses its peers' logs with key %s\n", witnessKey)
+	}
+	if len(cosigned) > 0 {
+		out["cosigned"] = cosigned
+		for _, cs := range cosigned {
+			msg += fmt.Sprintf("cosigned by witness %s (key %s) at size %d\n", cs.Witness, cs.Key, cs.Size)
+		}
+	}
+	if n := c.required(); n > 0 {
+		ok := 0
+		for _, cs := range cosigned {
+			if _, err := audit.Witnessed(cs.Note, vkey, c.Witness, 1); err == nil {
+				ok++
+			}
+		}
+		if ok < n {
+			return fault.Errorf("audit", fault.Integrity, "%d of the --witness keys cosigned a checkpoint of this log, fewer than the %d required", ok, n)
+		}
+		msg += fmt.Sprintf("witness policy met: %d of the given witness keys cosigned\n", ok)
+	}
 	if c.Since != "" {
 		old, err := c.consistent(e, cl, vkey, cp)
 		if err != nil {
 			return err
 		}
 		out["consistent_with_size"] = old.Size
-		msg = fmt.Sprintf("consistent with the earlier checkpoint of size %d: the log has only grown\n", old.Size)
 		if old.Size == cp.Size {
-			msg = fmt.Sprintf("the same log as the earlier checkpoint of size %d: nothing appended since\n", old.Size)
+			msg += fmt.Sprintf("the same log as the earlier checkpoint of size %d: nothing appended since\n", old.Size)
+		} else {
+			msg += fmt.Sprintf("consistent with the earlier checkpoint of size %d: the log has only grown\n", old.Size)
 		}
 	}
 	if e.json {

@@ -75,6 +75,7 @@ type auditCheckProofCmd struct {
 	File    string   `arg:"" help:"The bundle (JSON from tg audit proof --json), or - for standard input."`
 	Key     string   `help:"The switch's published verifier key; the bundle must be signed with it."`
 	Archive []string `type:"existingfile" help:"An audit archive file (from the switch's audit-archive folder) holding archived entries of the bundle: each is checked against it. Repeatable."`
+	witnessPolicy
 }
 
 func (c *auditCheckProofCmd) Run(e *env) error {
@@ -89,6 +90,11 @@ func (c *auditCheckProofCmd) Run(e *env) error {
 	cp, entries, err := b.Check(c.Key)
 	if err != nil {
 		return fault.E("audit", fault.Integrity, "the proof does not verify: "+err.Error())
+	}
+	if n := c.required(); n > 0 {
+		if _, err := audit.Witnessed([]byte(b.Checkpoint), b.VerifierKey, c.Witness, n); err != nil {
+			return fault.E("audit", fault.Integrity, fmt.Sprintf("the bundle's checkpoint is not cosigned by %d of the --witness keys: %v", n, err))
+		}
 	}
 	files := map[string]audit.ArchiveFile{}
 	for _, p := range c.Archive {
@@ -115,6 +121,9 @@ func (c *auditCheckProofCmd) Run(e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "OK: telegram %s, %d entries included in the log of %d entries (origin %s)\n",
 		b.ID, len(entries), cp.Size, cp.Origin)
+	if n := c.required(); n > 0 {
+		fmt.Fprintf(e.stdout, "cosigned by at least %d of the given witnesses\n", n)
+	}
 	printEntries(e, entries)
 	if archived > 0 {
 		fmt.Fprintf(e.stdout, "%d of them archived; %d checked against their archive file\n", archived, checked)

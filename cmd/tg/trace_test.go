@@ -65,3 +65,54 @@ func TestAuditTraceAcrossSwitches(t *testing.T) {
 	}
 	os.RemoveAll(out)
 }
+
+// tg audit checkpoint shows the switch's witness key and who cosigned its
+// log; tg audit check-proof --witness KEY requires the bundle's checkpoint
+// to be cosigned by that witness (exit 7 if not).
+func TestCheckProofWitnessPolicy(t *testing.T) {
+	quick := func(c *daemon.Config) { c.Audit.CheckpointInterval = daemon.Duration(200 * time.Millisecond) }
+	n := daemontest.StartNetwork(t, nil,
+		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW"}, Peers: []string{"NA"}, Tune: quick,
+			Routes: []daemon.Route{{Prefix: "NA", Via: []string{"NA"}}}},
+		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Tune: quick, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
+	)
+	tw, na := n.Sites["TW"], n.Sites["NA"]
+	r := tg(t, "", "--id", tw.IDDir("TW.VPTW"), "send", "--to", "NA.TU", "chứng kiến")
+	if r.code != 0 {
+		t.Fatalf("send: %d %s", r.code, r.stderr)
+	}
+	id := strings.TrimSpace(r.stdout)
+	key := func(r result) string {
+		_, after, _ := strings.Cut(r.stdout, "witnesses its peers' logs with key ")
+		k, _, _ := strings.Cut(after, "\n")
+		return k
+	}
+	twKey := key(tg(t, "", "--id", tw.IDDir("auditor"), "audit", "checkpoint"))
+	naKey := key(tg(t, "", "--id", na.IDDir("auditor"), "audit", "checkpoint"))
+	if !strings.HasPrefix(twKey, "dienbao-witness/TW+") || !strings.HasPrefix(naKey, "dienbao-witness/NA+") {
+		t.Fatalf("witness keys %q %q", twKey, naKey)
+	}
+	bundle := filepath.Join(t.TempDir(), "b.json")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tg(t, "", "--id", na.IDDir("NA.TU"), "inbox")
+		if r := tg(t, "", "--id", na.IDDir("auditor"), "audit", "proof", id, "--out", bundle); r.code == 0 {
+			if r := tg(t, "", "audit", "check-proof", bundle, "--witness", twKey); r.code == 0 {
+				if !strings.Contains(r.stdout, "cosigned by at least 1 of the given witnesses") {
+					t.Fatalf("check-proof: %s", r.stdout)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("NA's bundle not cosigned by TW within 30 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r := tg(t, "", "audit", "check-proof", bundle, "--witness", naKey); r.code != exitIntegrity {
+		t.Fatalf("check-proof with a key that did not cosign: %d %s", r.code, r.stderr)
+	}
+	if r := tg(t, "", "--id", na.IDDir("auditor"), "audit", "checkpoint", "--witness", twKey); r.code != 0 || !strings.Contains(r.stdout, "cosigned by witness TW") {
+		t.Fatalf("checkpoint --witness: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -40,6 +40,7 @@ const (
 	Received        = "received"         // a telegram was taken into custody from another switch for one addressee (Reason names the switch and the link's sequence number)
 	Relayed         = "relayed"          // custody of a telegram for one addressee passed to the next switch, which committed it (Reason names it and the link's sequence number)
 	Link            = "link"             // a link's sequence numbers showed a gap or a repeat (Reason says which)
+	Witness         = "witness"          // this switch, as a witness, refused to cosign a checkpoint of another switch's log (Reason says why: a fork, a rewrite, a changed key)
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
 )
@@ -47,7 +48,7 @@ const (
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
 	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock,
-	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link}
+	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link, Witness}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

@@ -85,6 +85,17 @@ func (c *Client) AuditCheckpoint(ctx context.Context) (note []byte, vkey string,
 	return r.Notes[0], r.VerifierKey, nil
 }
 
+// AuditCosignatures returns, for each witness (a peer switch), the latest
+// checkpoint of this switch's log it cosigned, and this switch's own
+// witness key ("" when it is not in a network).
+func (c *Client) AuditCosignatures(ctx context.Context) ([]wire.Cosignature, string, error) {
+	var r wire.AuditCheckpoints
+	if err := c.request(ctx, wire.TAuditCheckpoint, wire.AuditCheckpointRequest{}, wire.TAuditCheckpoints, &r); err != nil {
+		return nil, "", err
+	}
+	return r.Cosigned, r.WitnessKey, nil
+}
+
 // AuditCheckpoints returns every stored checkpoint, smallest first, and the
 // switch's verifier key (auditors only).
 func (c *Client) AuditCheckpoints(ctx context.Context) (notes [][]byte, vkey string, err error) {
@@ -130,4 +141,12 @@ func (c *Client) AuditConsistency(ctx context.Context, size1, size2 uint64) ([][
 	err := c.request(ctx, wire.TAuditConsistency, wire.AuditConsistencyRequest{Size1: size1, Size2: size2},
 		wire.TAuditProofHashes, &r)
 	return r.Hashes, err
+}
+
+// Cosign asks the switch, as a witness, to cosign a checkpoint of the
+// caller's log (a peer switch's request, over its switch certificate).
+func (c *Client) Cosign(ctx context.Context, req wire.CosignRequest) (wire.Cosigned, error) {
+	var r wire.Cosigned
+	err := c.request(ctx, wire.TCosign, req, wire.TCosigned, &r)
+	return r, err
 }

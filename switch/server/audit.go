@@ -126,6 +126,12 @@ func (sess *session) handleAuditCheckpoint(str *quic.Stream, payload []byte) {
 			return
 		}
 		out.Notes = [][]byte{cp.Note}
+		out.Cosigned = sess.s.cosignatures()
+		if sess.s.links != nil {
+			if k, err := sess.s.witnessKeys(); err == nil {
+				out.WitnessKey = k.VKey
+			}
+		}
 		wire.WriteFrame(str, wire.TAuditCheckpoints, out)
 		return
 	}
@@ -151,7 +157,14 @@ func (sess *session) handleAuditProof(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	b, err := sess.s.store.Proof(req.ID, func(size uint64) (store.SignedCheckpoint, error) { return sess.s.checkpointFor(sess.id, size) })
+	b, err := sess.s.store.Proof(req.ID, func(size uint64) (store.SignedCheckpoint, error) {
+		// A checkpoint witnesses cosigned, if one covers the entries: the
+		// bundle then carries their cosignatures.
+		if cp, ok := sess.s.witnessedCheckpoint(size); ok {
+			return cp, nil
+		}
+		return sess.s.checkpointFor(sess.id, size)
+	})
 	if err != nil {
 		sess.replyError(str, err)
 		return

@@ -211,6 +211,7 @@ func (o *outbound) serve(ctx context.Context) error {
 			}
 		})
 	}
+	wg.Go(func() { o.cosignLoop(ctx) })
 	defer func() {
 		cancel()
 		o.conn.CloseWithError(0, "link closed")

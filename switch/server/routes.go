@@ -67,6 +67,8 @@ var routes = map[wire.Type]route{
 	wire.TLinkOpen: {"open a link", switches, "a peer switch named in the [network] config, by its certificate's name", plain((*session).handleLinkOpen)},
 	wire.TRelay: {"hand over telegrams and delivery reports", switches,
 		"a peer switch named in the [network] config; each copy is taken only if this switch serves its addressee (in its directory) or has a route for it, and it does not loop", plain((*session).handleRelay)},
+	wire.TCosign: {"ask for a cosignature of an audit checkpoint (witness)", switches,
+		"a peer switch named in the [network] config; only a checkpoint consistent with the last one cosigned for that log", plain((*session).handleCosign)},
 	wire.TLinks:       {"list the links to peer switches", operators, "", plain((*session).handleLinks)},
 	wire.TLinkOperate: {"hold or release a link", operators, "audited", plain((*session).handleLinkOperate)},
 	wire.TJournal: {"list telegrams by agency and date", people,

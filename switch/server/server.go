@@ -67,6 +67,9 @@ type Server struct {
 	admission  admission // admission control (admission.go)
 	// links are the links to peer switches (nil: not in a network).
 	links *links
+	// witnessMu serialises the witness's reads and writes of what it
+	// cosigned (witness.go).
+	witnessMu sync.Mutex
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}

@@ -64,6 +64,11 @@ type AuditCheckpointRequest struct {
 type AuditCheckpoints struct {
 	VerifierKey string   `cbor:"1,keyasint"`
 	Notes       [][]byte `cbor:"2,keyasint"`
+	// Cosigned: the latest checkpoint each witness (a peer switch) cosigned.
+	Cosigned []Cosignature `cbor:"3,keyasint,omitempty"`
+	// WitnessKey is this switch's own witness verifier key (in a network),
+	// with which it cosigns its peers' checkpoints.
+	WitnessKey string `cbor:"4,keyasint,omitempty"`
 }
 
 // AuditProofRequest asks for the proof bundle of a telegram's entries.

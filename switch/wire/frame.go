@@ -84,6 +84,8 @@ const (
 	TLinks       Type = 46 // operator → LinksRequest
 	TLinksReply  Type = 47 // ← Links
 	TLinkOperate Type = 48 // operator → LinkOperate (hold or release a link)
+	TCosign      Type = 49 // peer switch → CosignRequest
+	TCosigned    Type = 50 // ← Cosigned
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -98,7 +100,7 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TResend: "resend", TResent: "resent", TJournal: "journal", TJournaled: "journal_page",
 	TAuditArchive: "audit_archive", TAuditArchived: "audit_archived", TMinimize: "minimize", TMinimized: "minimized",
 	TLinkOpen: "link_open", TLinkOpened: "link_opened", TRelay: "relay", TRelayReply: "relay_reply",
-	TLinks: "links", TLinksReply: "links_reply", TLinkOperate: "link_operate"}
+	TLinks: "links", TLinksReply: "links_reply", TLinkOperate: "link_operate", TCosign: "cosign", TCosigned: "cosigned"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

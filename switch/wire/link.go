@@ -127,3 +127,33 @@ type LinkOperate struct {
 	Peer string `cbor:"1,keyasint"`
 	Hold bool   `cbor:"2,keyasint"`
 }
+
+// CosignRequest asks a peer switch, as a witness, to cosign a checkpoint
+// of this switch's audit log (C2SP tlog-witness's add-checkpoint): the
+// signed checkpoint, the log's verifier key, the size of the last
+// checkpoint the witness cosigned for this log (Old, 0 for none) and a
+// consistency proof from it.
+type CosignRequest struct {
+	Checkpoint []byte   `cbor:"1,keyasint"`
+	LogKey     string   `cbor:"2,keyasint"`
+	Old        uint64   `cbor:"3,keyasint,omitempty"`
+	Proof      [][]byte `cbor:"4,keyasint,omitempty"`
+}
+
+// Cosigned answers a CosignRequest: the checkpoint with the witness's
+// cosignature added, or, when Old was not the witness's last size for the
+// log, Conflict with that size (ask again with a proof from there).
+type Cosigned struct {
+	Note       []byte `cbor:"1,keyasint,omitempty"`
+	WitnessKey string `cbor:"2,keyasint"`
+	Conflict   uint64 `cbor:"3,keyasint,omitempty"`
+}
+
+// Cosignature is one witness's cosigned checkpoint of this switch's log,
+// as the switch serves them with its checkpoints.
+type Cosignature struct {
+	Witness string `cbor:"1,keyasint" json:"witness"` // the peer switch's name
+	Key     string `cbor:"2,keyasint" json:"key"`     // its witness verifier key
+	Size    uint64 `cbor:"3,keyasint" json:"size"`
+	Note    []byte `cbor:"4,keyasint" json:"note"`
+}
