@@ -535,3 +535,97 @@ func TestLinkMetrics(t *testing.T) {
 		t.Error("promtool is not installed (.ci/run installs Debian's prometheus package)")
 	}
 }
+
+// A province cut off from the centre (both directions of the line down,
+// longer than the link's idle timeout) goes on serving its own agencies,
+// and the centre keeps what is filed for it meanwhile; healed, every
+// telegram reaches its addressee once, the relayed ones most urgent
+// first, and every sender hears DELIVERED. DIENBAO_CUTOFF_TELEGRAMS sets
+// how many are filed from Hà Nội during the cut (CI: 400).
+func TestRelayProvinceCutOff(t *testing.T) {
+	total := 400
+	if s := os.Getenv("DIENBAO_CUTOFF_TELEGRAMS"); s != "" {
+		if _, err := fmt.Sscan(s, &total); err != nil || total < 4 {
+			t.Fatalf("DIENBAO_CUTOFF_TELEGRAMS=%q", s)
+		}
+	}
+	n := daemontest.StartNetwork(t, nil,
+		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW"}, Peers: []string{"HN", "NA"}, Forward: []string{"NA"},
+			Routes: []daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}},
+		daemontest.NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
+		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Forward: []string{"TW"},
+			Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
+	)
+	hn, tw, na := n.Sites["HN"], n.Sites["TW"], n.Sites["NA"]
+	cut := func(on bool) {
+		for _, f := range []*daemontest.Forwarder{n.Forwarders["TW>NA"], n.Forwarders["NA>TW"]} {
+			if on {
+				f.Cut()
+			} else {
+				f.Restore()
+			}
+		}
+	}
+	cut(true)
+	start := time.Now()
+	// Hà Nội files for Nghệ An; Nghệ An's own agencies file to each other.
+	precs := []telegram.Precedence{telegram.Routine, telegram.Routine, telegram.Priority, telegram.Immediate, telegram.Flash}
+	want := map[telegram.ID]telegram.Precedence{}
+	c := hn.Dial("HN.UBND")
+	for left := total; left > 0; {
+		batch := make([]client.Telegram, min(left, 64))
+		for i := range batch {
+			batch[i] = tg("NA.UBND", precs[(left-i)%len(precs)], fmt.Sprintf("cắt %d", left-i))
+		}
+		res, err := c.SendBatch(context.Background(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			want[r.ID] = batch[i].Precedence
+		}
+		left -= len(batch)
+	}
+	for i := range 20 {
+		na.Send("NA.TU", tg("NA.VINH.UBND", telegram.Immediate, fmt.Sprintf("nội tỉnh %d", i)))
+	}
+	if got := receiveUntil(t, na, "NA.VINH.UBND", inbox, 20); len(got.Telegrams) != 20 {
+		t.Fatalf("NA.VINH.UBND got %d of the 20 filed inside the province during the cut", len(got.Telegrams))
+	}
+	waitQueued(t, tw, "NA.UBND", total)
+	time.Sleep(time.Until(start.Add(12 * time.Second))) // past the links' idle timeout
+	cut(false)
+	healed := time.Now()
+	waitQueued(t, na, "NA.UBND", total)
+	t.Logf("%d telegrams drained from the centre to the healed province in %v", total, time.Since(healed).Round(time.Millisecond))
+	got := receiveUntil(t, na, "NA.UBND", inbox, total)
+	seen := map[telegram.ID]bool{}
+	last := 0
+	for _, d := range got.Telegrams {
+		if seen[d.Header.ID] {
+			t.Fatalf("%s delivered twice", d.Header.ID)
+		}
+		seen[d.Header.ID] = true
+		if want[d.Header.ID] != d.Header.Precedence {
+			t.Fatalf("%s: not one of HN's, or not its precedence", d.Header.ID)
+		}
+		if r := d.Header.Precedence.Rank(); r < last {
+			t.Fatalf("a %s after a more routine telegram", d.Header.Precedence)
+		} else {
+			last = r
+		}
+	}
+	if len(seen) != total {
+		t.Fatalf("NA.UBND got %d of %d", len(seen), total)
+	}
+	reports := receiveUntil(t, hn, "HN.UBND", client.ReceiveOptions{Receipts: true}, total)
+	delivered := map[telegram.ID]bool{}
+	for _, r := range reports.Receipts {
+		if r.Status == telegram.Delivered {
+			delivered[r.ID] = true
+		}
+	}
+	if len(delivered) != total {
+		t.Fatalf("%d DELIVERED reports at HN.UBND, want %d", len(delivered), total)
+	}
+}
