@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/fault"
@@ -107,9 +109,13 @@ func (s *Server) takeTelegrams(lk *link, hs []wire.Handover, bodies [][]byte) ([
 	l := s.links
 	lim := s.limits.Load()
 	rs := make([]*store.Relay, len(hs))
+	now := s.clock.Now()
 	for i, h := range hs {
 		r := &store.Relay{Header: h.Header, Body: bodies[i], For: h.For, Peer: lk.peer.Name, Seq: h.Seq, Self: l.self}
 		r.Refused = s.refuseCopy(&r.Header, h.For, lim.MaxBody)
+		if r.Refused == "" {
+			r.Refused = s.minimizeRelayed(&r.Header, now)
+		}
 		rs[i] = r
 	}
 	res, errs := s.store.FileRelayedBatch(rs)
@@ -157,6 +163,25 @@ func (s *Server) refuseCopy(h *telegram.Header, to []telegram.Address, maxBody i
 		}
 	}
 	return ""
+}
+
+// minimizeRelayed applies this switch's MINIMIZE declarations to a
+// telegram relayed in, as to a filing here (by its sender and
+// precedence): one that refuses is the copy's NOT_DELIVERED reason,
+// which it returns; one that defers holds the copy here until it is
+// lifted or ends (its delivery time becomes the declaration's mark).
+func (s *Server) minimizeRelayed(h *telegram.Header, now time.Time) string {
+	m, ok := s.minimized(h.From, h.Precedence, now)
+	switch {
+	case !ok:
+		return ""
+	case m.Defer:
+		s.stats.minimized.WithLabelValues("deferred").Inc()
+		h.DeliverAt = deferMark(m.Number)
+		return ""
+	}
+	s.stats.minimized.WithLabelValues("refused").Inc()
+	return fmt.Sprintf("not relayed by %s: %s", s.links.self, strings.TrimPrefix(m.Refusal(h.Precedence).Error(), "file: not filed: "))
 }
 
 // takeReports queues delivery reports for their senders (here, or

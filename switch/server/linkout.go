@@ -422,6 +422,11 @@ func (o *outbound) handOver(ctx context.Context, ch int, b []handout) error {
 		} else {
 			w.For = []telegram.Address{ho.seat.Agency()}
 			w.Header.OverdueAt = time.Time{} // each switch keeps its own speed of service
+			if w.Header.DeliverAt.After(l.s.clock.Now()) {
+				// Handed out, so due here: a MINIMIZE's deferral mark
+				// (lifted here) must not hold it at the next switch.
+				w.Header.DeliverAt = time.Time{}
+			}
 		}
 		req.Handovers[i] = w
 		total += len(ho.body)

@@ -15,9 +15,11 @@ import (
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/filing"
 	"github.com/dienbao/dienbao/switch/route"
 	"github.com/dienbao/dienbao/switch/server"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // threeSwitches is a centre (TW, serving TW and CP) and two provinces
@@ -627,5 +629,60 @@ func TestRelayProvinceCutOff(t *testing.T) {
 	}
 	if len(delivered) != total {
 		t.Fatalf("%d DELIVERED reports at HN.UBND, want %d", len(delivered), total)
+	}
+}
+
+// A relaying switch applies its MINIMIZE to what is relayed through it, as
+// to what is filed there: one that refuses sends the copy back
+// NOT_DELIVERED with its reason; one that defers holds the copy until it
+// is lifted, then sends it on. FLASH passes either way.
+func TestRelayUnderMinimize(t *testing.T) {
+	n := threeSwitches(t)
+	hn, tw, na := n.Sites["HN"], n.Sites["TW"], n.Sites["NA"]
+	ops := tw.Dial("operator")
+	ctx := context.Background()
+	declare := func(deferIt bool) {
+		t.Helper()
+		if _, err := ops.Minimize(ctx, wire.MinimizeRequest{Declare: &filing.Minimize{Below: telegram.Immediate, Reason: "bão số 3", Defer: deferIt}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	declare(false)
+	c := hn.Dial("HN.UBND")
+	routine, err := c.Send(ctx, tg("NA.UBND", telegram.Routine, "thường"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flash, err := c.Send(ctx, tg("NA.UBND", telegram.Flash, "khẩn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := receiveUntil(t, na, "NA.UBND", inbox, 1); got.Telegrams[0].Header.ID != flash.ID || got.Count() != 1 {
+		t.Fatalf("NA.UBND got %d, first %s; want only the FLASH", got.Count(), got.Telegrams[0].Header.ID)
+	}
+	reports := receiveUntil(t, hn, "HN.UBND", client.ReceiveOptions{Receipts: true}, 2)
+	for _, r := range reports.Receipts {
+		if r.ID == routine.ID && (r.Status != telegram.NotDelivered || !strings.HasPrefix(r.Reason, "not relayed by TW: MINIMIZE 1 below IMMEDIATE") || !strings.Contains(r.Reason, "bão số 3")) {
+			t.Fatalf("the ROUTINE's report: %+v", r)
+		}
+	}
+	// Deferred instead: held at the centre until lifted.
+	if _, err := ops.Minimize(ctx, wire.MinimizeRequest{LiftAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	declare(true)
+	held, err := c.Send(ctx, tg("NA.UBND", telegram.Routine, "chờ"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRelayed(t, hn, []telegram.ID{held.ID}, "NA.UBND", "TW")
+	if ds, err := tw.Server.Store().Delivery(held.ID, "NA.UBND"); err != nil || !ds.Deferred {
+		t.Fatalf("TW's state for the deferred ROUTINE: %+v, %v", ds, err)
+	}
+	if _, err := ops.Minimize(ctx, wire.MinimizeRequest{LiftAll: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := receiveUntil(t, na, "NA.UBND", inbox, 1); got.Telegrams[0].Header.ID != held.ID {
+		t.Fatalf("after the lifting NA.UBND got %s, want %s", got.Telegrams[0].Header.ID, held.ID)
 	}
 }
