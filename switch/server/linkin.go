@@ -79,6 +79,20 @@ func (sess *session) handleRelay(str *quic.Stream, payload []byte) {
 		str.CancelRead(streamTooLarge)
 		return
 	}
+	// The bodies' bytes come out of the switch-wide budget, as a filing's
+	// (FLASH from its reserve), before any is allocated.
+	routine, flash := total, int64(0)
+	if req.Channel == 0 {
+		routine, flash = 0, total
+	}
+	if !sess.s.bodies.take(routine, flash, bodyBudgetWait) {
+		e := fault.E("relay", fault.Unavailable, "the switch is receiving as many bodies as it may at once; retry")
+		e.RetryAfter = retryBudget
+		sess.replyError(str, e)
+		str.CancelRead(streamBusy)
+		return
+	}
+	defer sess.s.bodies.give(total)
 	bodies := make([][]byte, len(req.Handovers))
 	for i, h := range req.Handovers {
 		bodies[i] = make([]byte, h.Header.BodyLen)

@@ -47,6 +47,15 @@ const (
 // the last one's acknowledgements are being committed.
 const relayWindow = 2 * relayBatch
 
+// A channel takes no more hand-outs while this many, or this many bytes
+// of bodies, wait to be sent on it (besides the one being sent): what a
+// link holds in memory is bounded whatever the backlog, and a channel
+// that is full never keeps another from taking more.
+const (
+	channelItems = relayWindow
+	channelBytes = 4 << 20
+)
+
 // linkRetry is how long a link waits before dialling again after a
 // failure.
 const linkRetry = time.Second
@@ -67,7 +76,7 @@ func (lk *link) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-t.C:
-		case <-lk.wake:
+		case <-lk.reseat:
 		}
 		t.Stop()
 	}
@@ -187,7 +196,23 @@ type outbound struct {
 	mu     sync.Mutex
 	seats  map[telegram.Address]*switchboard.Seat
 	queued [wire.Channels][]handout
+	bytes  [wire.Channels]int // of the bodies in queued
 	signal [wire.Channels]chan struct{}
+}
+
+// open is the mask of the channels that may take more (bit r: the
+// precedence of rank r; bit ReportChannel: reports), as Seat.NextIn takes
+// it.
+func (o *outbound) open() uint32 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var mask uint32
+	for ch := range wire.Channels {
+		if len(o.queued[ch]) < channelItems && o.bytes[ch] < channelBytes {
+			mask |= 1 << ch
+		}
+	}
+	return mask
 }
 
 // handout is one item taken from a seat, ready to hand over.
@@ -223,18 +248,25 @@ func (o *outbound) serve(ctx context.Context) error {
 		o.seats = nil
 		o.mu.Unlock()
 	}()
+	// Seats are reviewed when a link or the register changes, and every
+	// second (a diversion time may have passed); hand-outs are pulled
+	// whenever a seat or a channel says something may be ready.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	reseat := true
 	for {
 		if o.lk.isHeld() {
 			return errors.New("held by an operator")
 		}
-		if err := o.seat(); err != nil {
-			return err
+		if reseat {
+			if err := o.seat(); err != nil {
+				return err
+			}
 		}
 		if err := o.pull(); err != nil {
 			return err
 		}
+		reseat = false
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -243,7 +275,10 @@ func (o *outbound) serve(ctx context.Context) error {
 		case <-o.conn.Context().Done():
 			return context.Cause(o.conn.Context())
 		case <-o.lk.wake:
+		case <-o.lk.reseat:
+			reseat = true
 		case <-tick.C:
+			reseat = true
 		}
 	}
 }
@@ -293,7 +328,7 @@ func (o *outbound) pull() error {
 	o.mu.Unlock()
 	for _, seat := range seats {
 		for {
-			it, res, err := seat.NextTelegram()
+			it, res, err := seat.NextIn(o.open())
 			if err != nil {
 				return err
 			}
@@ -304,7 +339,7 @@ func (o *outbound) pull() error {
 				return err
 			}
 		}
-		for {
+		for o.open()&(1<<wire.ReportChannel) != 0 {
 			it, ok, _, err := seat.NextReceipt()
 			if err != nil {
 				return err
@@ -366,6 +401,7 @@ func (o *outbound) prepare(seat *switchboard.Seat, it schedule.Item) error {
 func (o *outbound) queue(ch int, ho handout) {
 	o.mu.Lock()
 	o.queued[ch] = append(o.queued[ch], ho)
+	o.bytes[ch] += len(ho.body)
 	o.mu.Unlock()
 	select {
 	case o.signal[ch] <- struct{}{}:
@@ -385,6 +421,10 @@ func (o *outbound) batch(ch int) []handout {
 	}
 	out := slices.Clone(q[:n])
 	o.queued[ch] = q[n:]
+	o.bytes[ch] -= bytes
+	if n > 0 {
+		o.lk.poke() // room on the channel: pull again
+	}
 	return out
 }
 
@@ -402,8 +442,23 @@ func (o *outbound) sender(ctx context.Context, ch int) error {
 				continue
 			}
 		}
-		if err := o.handOver(ctx, ch, b); err != nil {
-			return err
+		for {
+			err := o.handOver(ctx, ch, b)
+			var busy *fault.Error
+			if errors.As(err, &busy) && busy.RetryAfter > 0 {
+				// The peer has no room for the bodies now (nothing was
+				// taken, its numbers not used): the same batch again.
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(busy.RetryAfter):
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			break
 		}
 	}
 }
@@ -442,21 +497,23 @@ func (o *outbound) handOver(ctx context.Context, ch int, b []handout) error {
 		urgency = 0
 	}
 	str.SetPriority(urgency, false)
-	bw := bufio.NewWriterSize(str, 64<<10)
-	if err := wire.WriteFrame(bw, wire.TRelay, req); err != nil {
-		return err
-	}
-	for _, ho := range b {
-		if _, err := bw.Write(ho.body); err != nil {
-			return err
+	if err := writeBatch(str, req, b); err != nil {
+		// The peer may have refused the batch before its bodies (no room
+		// for them now): its answer says so.
+		str.SetReadDeadline(time.Now().Add(2 * time.Second))
+		var busy *fault.Error
+		if rerr := wire.ReadExpect(str, wire.DefaultMaxFrame, wire.TRelayReply, &wire.RelayReply{}); errors.As(rerr, &busy) && busy.RetryAfter > 0 {
+			return busy
 		}
-	}
-	if err := bw.Flush(); err != nil {
 		return err
 	}
 	str.SetReadDeadline(time.Now().Add(l.s.cfg.AckTimeout))
 	var reply wire.RelayReply
 	if err := wire.ReadExpect(str, wire.DefaultMaxFrame, wire.TRelayReply, &reply); err != nil {
+		var busy *fault.Error
+		if errors.As(err, &busy) && busy.RetryAfter > 0 {
+			return busy
+		}
 		return fault.E("link", fault.Unavailable, "hand-over to "+o.lk.peer.Name+" not answered", err)
 	}
 	if len(reply.Results) != len(b) {
@@ -481,6 +538,20 @@ func (o *outbound) handOver(ctx context.Context, ch int, b []handout) error {
 		}
 	}
 	return nil
+}
+
+// writeBatch writes a relay request and its bodies.
+func writeBatch(w io.Writer, req wire.RelayRequest, b []handout) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := wire.WriteFrame(bw, wire.TRelay, req); err != nil {
+		return err
+	}
+	for _, ho := range b {
+		if _, err := bw.Write(ho.body); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }
 
 // reportHeader is what a relayed report carries of its telegram: the ID,

@@ -48,10 +48,11 @@ type links struct {
 
 // link is what this switch knows of its link to one peer.
 type link struct {
-	l    *links
-	peer Peer
-	log  *zap.Logger
-	wake chan struct{} // held or released, or an agency to seat
+	l      *links
+	peer   Peer
+	log    *zap.Logger
+	wake   chan struct{} // something may be ready to hand over (a seat's wake)
+	reseat chan struct{} // held or released, a link's state changed, or an agency to seat
 
 	mu      sync.Mutex
 	up      bool
@@ -71,7 +72,7 @@ func newLinks(s *Server, n *Network) *links {
 	l.net.Store(n)
 	now := time.Now()
 	for _, p := range n.Peers {
-		lk := &link{l: l, peer: p, since: now, wake: make(chan struct{}, 1),
+		lk := &link{l: l, peer: p, since: now, wake: make(chan struct{}, 1), reseat: make(chan struct{}, 1),
 			log: s.log.With(zap.String("link", p.Name))}
 		l.byPeer[p.Name] = lk
 		l.order = append(l.order, lk)
@@ -152,13 +153,17 @@ func (l *links) noted(telegram.Address) {
 // hop may have.
 func (l *links) changed() {
 	for _, lk := range l.order {
-		lk.poke()
+		signal(lk.reseat)
 	}
 }
 
-func (lk *link) poke() {
+// poke says something may be ready for the link to hand over.
+func (lk *link) poke() { signal(lk.wake) }
+
+// signal wakes whoever waits on c, without blocking.
+func signal(c chan struct{}) {
 	select {
-	case lk.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }

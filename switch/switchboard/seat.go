@@ -80,7 +80,15 @@ const (
 // its window allows. Empty says nothing is waiting for it, or its agency
 // is held by an operator (nothing will come until released).
 func (s *Seat) NextTelegram() (schedule.Item, Result, error) {
-	ranks := uint8(s.ranks.Load() & uint32(schedule.AllRanks))
+	return s.NextIn(AllRanks)
+}
+
+// NextIn is NextTelegram among the precedences whose ranks are set in mask
+// as well as in the seat's own (SetRanks): a link whose channel for a
+// precedence is full takes no more of it for now, but goes on with the
+// others.
+func (s *Seat) NextIn(mask uint32) (schedule.Item, Result, error) {
+	ranks := uint8(s.ranks.Load() & mask & uint32(schedule.AllRanks))
 	if !s.inbox || s.ag.held.Load() || ranks == 0 {
 		return schedule.Item{}, Empty, nil
 	}
