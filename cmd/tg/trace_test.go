@@ -17,12 +17,7 @@ import (
 // has no address for is named, and the exit status says the trace is
 // incomplete.
 func TestAuditTraceAcrossSwitches(t *testing.T) {
-	n := daemontest.StartNetwork(t, nil,
-		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW"}, Peers: []string{"HN", "NA"},
-			Routes: []daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}},
-		daemontest.NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
-		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
-	)
+	n := daemontest.CentreAndProvinces(t, nil)
 	hn, na := n.Sites["HN"], n.Sites["NA"]
 	r := tg(t, "", "--id", hn.IDDir("HN.UBND"), "send", "--to", "NA.UBND", "--prec", "IMMEDIATE", "theo dấu")
 	if r.code != 0 {

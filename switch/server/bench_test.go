@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/switch/client"
-	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -91,12 +90,7 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 // from NA's restart until all are in NA's custody. Run it with
 // -benchtime 5000x; the drain rate is reported as telegrams/s.
 func BenchmarkRelayDrainAfterHeal(b *testing.B) {
-	n := daemontest.StartNetwork(b, nil,
-		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW"}, Peers: []string{"HN", "NA"},
-			Routes: []daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}},
-		daemontest.NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
-		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
-	)
+	n := daemontest.CentreAndProvinces(b, nil)
 	n.Sites["NA"].Stop()
 	c := n.Sites["HN"].Dial("HN.UBND")
 	msg := client.Telegram{To: []telegram.Address{"NA.UBND"}, Body: make([]byte, 1024)}

@@ -84,19 +84,28 @@ func (s *Server) checkPeer(cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("no client certificate")
 	}
-	leaf := cs.PeerCertificates[0]
+	_, err := s.verifyChain(cs.PeerCertificates, x509.ExtKeyUsageClientAuth, "certificate not accepted")
+	return err
+}
+
+// verifyChain checks a peer's certificate chain against the network CA on
+// the switch's clock, for usage (a failure says notAccepted first), reads
+// the identity in it and checks the revocation list.
+func (s *Server) verifyChain(chain []*x509.Certificate, usage x509.ExtKeyUsage, notAccepted string) (certs.Identity, error) {
+	leaf := chain[0]
 	inter := x509.NewCertPool()
-	for _, c := range cs.PeerCertificates[1:] {
+	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: s.cfg.CAs, Intermediates: inter, CurrentTime: s.clock.Now(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return fmt.Errorf("certificate not accepted: %w", err)
+		KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+		return certs.Identity{}, fmt.Errorf("%s: %w", notAccepted, err)
 	}
-	if _, err := certs.IdentityOf(leaf); err != nil {
-		return err
+	id, err := certs.IdentityOf(leaf)
+	if err != nil {
+		return id, err
 	}
-	return s.crlCheck(func(crl *certs.CRL) bool { return crl.Revoked(leaf) })
+	return id, s.crlCheck(func(crl *certs.CRL) bool { return crl.Revoked(leaf) })
 }
 
 // refusalClass names a handshake refusal for the metric's reason label

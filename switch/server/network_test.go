@@ -25,12 +25,7 @@ import (
 // threeSwitches is a centre (TW, serving TW and CP) and two provinces
 // (HN, NA), each province linked to the centre only.
 func threeSwitches(t *testing.T, extra ...daemon.Route) *daemontest.Network {
-	return daemontest.StartNetwork(t, nil,
-		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW", "CP"}, Peers: []string{"HN", "NA"},
-			Routes: append([]daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}, extra...)},
-		daemontest.NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
-		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
-	)
+	return daemontest.CentreAndProvinces(t, nil, extra...)
 }
 
 // receiveUntil receives as name at site until want telegrams (inbox) or
@@ -173,6 +168,31 @@ func TestRelayNoRouteAndLoop(t *testing.T) {
 	}
 }
 
+// onceInOrder checks that got holds each telegram of want once, with the
+// precedence want gives it, and nothing else, most urgent first.
+func onceInOrder(t *testing.T, got *daemontest.Collector, want map[telegram.ID]telegram.Precedence) {
+	t.Helper()
+	seen := map[telegram.ID]bool{}
+	last := 0
+	for _, d := range got.Telegrams {
+		if seen[d.Header.ID] {
+			t.Fatalf("%s delivered twice", d.Header.ID)
+		}
+		seen[d.Header.ID] = true
+		if p, ok := want[d.Header.ID]; !ok || p != d.Header.Precedence {
+			t.Fatalf("%s (%s): not one of those filed, or not its precedence", d.Header.ID, d.Header.Precedence)
+		}
+		r := d.Header.Precedence.Rank()
+		if r < last {
+			t.Fatalf("a %s after a more routine telegram", d.Header.Precedence)
+		}
+		last = r
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("%d of the %d telegrams arrived", len(seen), len(want))
+	}
+}
+
 // waitRelayed waits until site's copies of ids for a are relayed to via.
 func waitRelayed(t testing.TB, site *daemontest.Site, ids []telegram.ID, a telegram.Address, via string) {
 	t.Helper()
@@ -252,26 +272,7 @@ func TestRelayProvinceDownAndBack(t *testing.T) {
 	}
 	na := n.Start("NA", nil)
 	waitQueued(t, na, "NA.UBND", 40)
-	got := receiveUntil(t, na, "NA.UBND", inbox, 40)
-	seen := map[telegram.ID]bool{}
-	last := 0
-	for _, d := range got.Telegrams {
-		if seen[d.Header.ID] {
-			t.Fatalf("%s delivered twice", d.Header.ID)
-		}
-		seen[d.Header.ID] = true
-		if want[d.Header.ID] != d.Header.Precedence {
-			t.Fatalf("%s: %s, want %s", d.Header.ID, d.Header.Precedence, want[d.Header.ID])
-		}
-		if r := d.Header.Precedence.Rank(); r < last {
-			t.Fatalf("a %s after a more routine telegram", d.Header.Precedence)
-		} else {
-			last = r
-		}
-	}
-	if len(seen) != 40 {
-		t.Fatalf("%d telegrams reached NA.UBND, want 40", len(seen))
-	}
+	onceInOrder(t, receiveUntil(t, na, "NA.UBND", inbox, 40), want)
 	reports := receiveUntil(t, hn, "HN.UBND", client.ReceiveOptions{Receipts: true}, 40)
 	for _, r := range reports.Receipts {
 		if r.Status != telegram.Delivered {
@@ -285,12 +286,7 @@ func TestRelayProvinceDownAndBack(t *testing.T) {
 // hears NOT_DELIVERED, expired.
 func TestRelayExpiryAcrossHops(t *testing.T) {
 	fast := func(c *daemon.Config) { c.Custody.TimerInterval = daemon.Duration(20 * time.Millisecond) }
-	n := daemontest.StartNetwork(t, nil,
-		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW"}, Peers: []string{"HN", "NA"}, Tune: fast,
-			Routes: []daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}},
-		daemontest.NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
-		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
-	)
+	n := daemontest.CentreAndProvinces(t, fast)
 	hn := n.Sites["HN"]
 	n.Sites["NA"].Stop()
 	m := tg("NA.UBND", telegram.Immediate, "hết hạn")
@@ -600,26 +596,7 @@ func TestRelayProvinceCutOff(t *testing.T) {
 	healed := time.Now()
 	waitQueued(t, na, "NA.UBND", total)
 	t.Logf("%d telegrams drained from the centre to the healed province in %v", total, time.Since(healed).Round(time.Millisecond))
-	got := receiveUntil(t, na, "NA.UBND", inbox, total)
-	seen := map[telegram.ID]bool{}
-	last := 0
-	for _, d := range got.Telegrams {
-		if seen[d.Header.ID] {
-			t.Fatalf("%s delivered twice", d.Header.ID)
-		}
-		seen[d.Header.ID] = true
-		if want[d.Header.ID] != d.Header.Precedence {
-			t.Fatalf("%s: not one of HN's, or not its precedence", d.Header.ID)
-		}
-		if r := d.Header.Precedence.Rank(); r < last {
-			t.Fatalf("a %s after a more routine telegram", d.Header.Precedence)
-		} else {
-			last = r
-		}
-	}
-	if len(seen) != total {
-		t.Fatalf("NA.UBND got %d of %d", len(seen), total)
-	}
+	onceInOrder(t, receiveUntil(t, na, "NA.UBND", inbox, total), want)
 	reports := receiveUntil(t, hn, "HN.UBND", client.ReceiveOptions{Receipts: true}, total)
 	delivered := map[telegram.ID]bool{}
 	for _, r := range reports.Receipts {

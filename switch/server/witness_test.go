@@ -22,12 +22,7 @@ import (
 // 200 ms, so that their peers cosign within a second.
 func witnessing(t *testing.T) *daemontest.Network {
 	quick := func(c *daemon.Config) { c.Audit.CheckpointInterval = daemon.Duration(200 * time.Millisecond) }
-	return daemontest.StartNetwork(t, nil,
-		daemontest.NetSwitch{Name: "TW", Prefixes: []string{"TW"}, Peers: []string{"HN", "NA"}, Tune: quick,
-			Routes: []daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}},
-		daemontest.NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW"}, Tune: quick, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
-		daemontest.NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Tune: quick, Routes: []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}},
-	)
+	return daemontest.CentreAndProvinces(t, quick)
 }
 
 // Switches cosign each other's checkpoints over their links: NA's proof

@@ -120,3 +120,18 @@ func freeUDP(t testing.TB) string {
 	defer c.Close()
 	return c.LocalAddr().String()
 }
+
+// CentreAndProvinces starts the smallest network: a centre (TW, serving TW
+// and CP) and two provinces (HN, NA), each province linked to the centre
+// only, their default route; the centre routes HN and NA to them, and
+// extra besides. tune, if set, adjusts every switch's configuration.
+func CentreAndProvinces(t testing.TB, tune func(*daemon.Config), extra ...daemon.Route) *Network {
+	t.Helper()
+	toCentre := []daemon.Route{{Prefix: "*", Via: []string{"TW"}}}
+	return StartNetwork(t, nil,
+		NetSwitch{Name: "TW", Prefixes: []string{"TW", "CP"}, Peers: []string{"HN", "NA"}, Tune: tune,
+			Routes: append([]daemon.Route{{Prefix: "HN", Via: []string{"HN"}}, {Prefix: "NA", Via: []string{"NA"}}}, extra...)},
+		NetSwitch{Name: "HN", Prefixes: []string{"HN"}, Peers: []string{"TW"}, Tune: tune, Routes: toCentre},
+		NetSwitch{Name: "NA", Prefixes: []string{"NA"}, Peers: []string{"TW"}, Tune: tune, Routes: toCentre},
+	)
+}
