@@ -239,6 +239,15 @@ func (t *Table) Next(a telegram.Address, p telegram.Precedence, trace []string, 
 	return d(hops[0], false)
 }
 
+// Relays reports whether another switch serves a: it has a route and no
+// own prefix as specific, so that a telegram for it is relayed (to some
+// next hop, whatever the links' states). It is Next's answer for a
+// telegram filed here, without the links.
+func (t *Table) Relays(a telegram.Address) bool {
+	r, own := t.match(a)
+	return r != nil && !own
+}
+
 // match returns the most specific route covering a, and whether an own
 // prefix is at least as specific (the address is served here).
 func (t *Table) match(a telegram.Address) (*Route, bool) {

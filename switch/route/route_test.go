@@ -141,3 +141,16 @@ func TestNewTableRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Relays says, from the table alone, what Next says for a telegram filed
+// here: relayed, or not.
+func TestRelaysIsNextWithoutLinks(t *testing.T) {
+	tb := naTable(t)
+	now := time.Now()
+	for _, a := range []telegram.Address{"NA.UBND", "NA.QL.UBND", "HN.UBND", "TW.VPTW", "XX.UBND", "NAM.UBND"} {
+		want := tb.Next(a, telegram.Flash, nil, nil, now, DefaultPolicy()).Kind == Relay
+		if got := tb.Relays(a); got != want {
+			t.Errorf("Relays(%s) = %v, Next says relayed %v", a, got, want)
+		}
+	}
+}

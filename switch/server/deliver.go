@@ -56,7 +56,7 @@ func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release f
 	if l := sess.s.links; l != nil && l.elsewhere(sess.id.Agency) {
 		// Its copies wait here only to be handed to the next switch.
 		sess.replyError(str, fault.Errorf("subscribe", fault.Permission,
-			"%s is served by another switch (this one, %s, relays it via %s): connect to that switch to receive", sess.id.Agency, l.self, l.via(sess.id.Agency, telegram.Flash)))
+			"%s is served by another switch (this one, %s, relays it via %s): connect to that switch to receive", sess.id.Agency, l.self, l.routes().via(sess.id.Agency, telegram.Flash)))
 		return
 	}
 	sess.mu.Lock()

@@ -290,27 +290,38 @@ func (l *links) report() (wire.Links, error) {
 			w.SentSeq[ch] = max(w.SentSeq[ch], lk.sent[ch])
 		}
 		lk.mu.Unlock()
-		for _, a := range agencies {
-			mask := l.ranks(a, lk.peer.Name)
-			if mask == 0 {
-				continue
-			}
-			st, err := l.s.store.QueueStats(a)
-			if err != nil {
-				return out, err
-			}
-			for _, q := range st.Queues {
-				r := q.Queue.Prec.Rank()
-				if mask&(1<<r) == 0 {
+		out.Links = append(out.Links, w)
+	}
+	// What waits for each next hop: each agency's queues read once, each
+	// precedence counted for the link it goes by now.
+	rt := l.routes()
+	for _, a := range agencies {
+		masks := make([]uint32, len(l.order))
+		some := false
+		for i, lk := range l.order {
+			masks[i] = rt.ranks(a, lk.peer.Name)
+			some = some || masks[i] != 0
+		}
+		if !some {
+			continue
+		}
+		st, err := l.s.store.QueueStats(a)
+		if err != nil {
+			return out, err
+		}
+		for _, q := range st.Queues {
+			r := q.Queue.Prec.Rank()
+			for i := range out.Links {
+				if masks[i]&(1<<r) == 0 {
 					continue
 				}
+				w := &out.Links[i]
 				w.Waiting[r] += int(q.Waiting)
 				if !q.Oldest.IsZero() && (w.Oldest.IsZero() || q.Oldest.Before(w.Oldest)) {
 					w.Oldest = q.Oldest
 				}
 			}
 		}
-		out.Links = append(out.Links, w)
 	}
 	return out, nil
 }

@@ -282,10 +282,11 @@ func (o *outbound) seat() error {
 	if err != nil {
 		return err
 	}
+	rt := l.routes()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, a := range agencies {
-		mask := l.ranks(a, o.lk.peer.Name)
+		mask := rt.ranks(a, o.lk.peer.Name)
 		seat, has := o.seats[a]
 		switch {
 		case mask != 0 && !has:
@@ -358,7 +359,7 @@ func (o *outbound) prepare(seat *switchboard.Seat, it schedule.Item) error {
 	case err != nil:
 		return err
 	}
-	var body []byte
+	body := make([]byte, 0, d.Header.BodyLen)
 	for {
 		chunk, err := d.Next()
 		if err == io.EOF {

@@ -80,34 +80,48 @@ func newLinks(s *Server, n *Network) *links {
 	return l
 }
 
-// states are the links' states as the routing table reads them.
-func (l *links) states() map[string]routing.Link {
-	out := make(map[string]routing.Link, len(l.order))
+// reading is one reading of the routing table and the links' states, for
+// decisions made together (every agency's next hops when seats are
+// reviewed, or for tg links).
+type reading struct {
+	n      *Network
+	states map[string]routing.Link
+	now    time.Time
+}
+
+// routes reads the table in force and the links' states now.
+func (l *links) routes() reading {
+	st := make(map[string]routing.Link, len(l.order))
 	for _, lk := range l.order {
 		lk.mu.Lock()
-		out[lk.peer.Name] = routing.Link{Up: lk.up, Since: lk.since, Held: lk.held}
+		st[lk.peer.Name] = routing.Link{Up: lk.up, Since: lk.since, Held: lk.held}
 		lk.mu.Unlock()
 	}
-	return out
+	return reading{n: l.net.Load(), states: st, now: time.Now()}
 }
 
 // decide is the routing table's decision for addressee a of a telegram of
 // precedence p that passed the switches in trace (this one not included).
-func (l *links) decide(a telegram.Address, p telegram.Precedence, trace []string) routing.Decision {
-	n := l.net.Load()
-	return n.Table.Next(a, p, trace, l.states(), time.Now(), n.Policy)
+func (r reading) decide(a telegram.Address, p telegram.Precedence, trace []string) routing.Decision {
+	return r.n.Table.Next(a, p, trace, r.states, r.now, r.n.Policy)
 }
 
-// elsewhere reports whether another switch serves a: this one relays it.
+// decide is routes().decide, for a single decision.
+func (l *links) decide(a telegram.Address, p telegram.Precedence, trace []string) routing.Decision {
+	return l.routes().decide(a, p, trace)
+}
+
+// elsewhere reports whether another switch serves a: this one relays it
+// (the table alone says so; the filing path asks it for every addressee).
 func (l *links) elsewhere(a telegram.Address) bool {
-	return l.decide(a, telegram.Flash, nil).Kind == routing.Relay
+	return l.net.Load().Table.Relays(a)
 }
 
 // via is the next hop an agency served elsewhere is handed to now for
 // telegrams of precedence p ("" if none): each precedence diverts after
 // its own time.
-func (l *links) via(a telegram.Address, p telegram.Precedence) string {
-	d := l.decide(a, p, nil)
+func (r reading) via(a telegram.Address, p telegram.Precedence) string {
+	d := r.decide(a, p, nil)
 	if d.Kind != routing.Relay {
 		return ""
 	}
@@ -118,11 +132,11 @@ func (l *links) via(a telegram.Address, p telegram.Precedence) string {
 // (switchboard.Seat.SetRanks): the precedences whose next hop is peer
 // now, and delivery reports when FLASH's is (reports take the fastest
 // way back).
-func (l *links) ranks(a telegram.Address, peer string) uint32 {
+func (r reading) ranks(a telegram.Address, peer string) uint32 {
 	var mask uint32
-	for r := range 4 {
-		if l.via(a, telegram.PrecedenceOfRank(r)) == peer {
-			mask |= 1 << r
+	for rank := range 4 {
+		if r.via(a, telegram.PrecedenceOfRank(rank)) == peer {
+			mask |= 1 << rank
 		}
 	}
 	if mask&1 != 0 {

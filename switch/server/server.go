@@ -68,8 +68,9 @@ type Server struct {
 	// links are the links to peer switches (nil: not in a network).
 	links *links
 	// witnessMu serialises the witness's reads and writes of what it
-	// cosigned (witness.go).
-	witnessMu sync.Mutex
+	// cosigned, and guards witnessKey, its key once read (witness.go).
+	witnessMu  sync.Mutex
+	witnessKey witnessKey
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}

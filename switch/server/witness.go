@@ -54,19 +54,28 @@ type cosignedBy struct {
 }
 
 // witnessKeys returns this switch's witness key pair, made on first use.
+// It is read from the store once, then kept.
 func (s *Server) witnessKeys() (witnessKey, error) {
 	s.witnessMu.Lock()
 	defer s.witnessMu.Unlock()
+	if s.witnessKey.VKey != "" {
+		return s.witnessKey, nil
+	}
 	var k witnessKey
 	found, err := s.store.Setting(settingWitnessKey, &k)
-	if err != nil || found {
+	if err != nil {
 		return k, err
 	}
-	name := "dienbao-witness/" + s.links.self
-	if k.SKey, k.VKey, err = audit.NewWitnessKey(name); err != nil {
-		return k, err
+	if !found {
+		if k.SKey, k.VKey, err = audit.NewWitnessKey("dienbao-witness/" + s.links.self); err != nil {
+			return k, err
+		}
+		if err := s.store.PutSetting(settingWitnessKey, k, store.AuditEntry{}); err != nil {
+			return k, err
+		}
 	}
-	return k, s.store.PutSetting(settingWitnessKey, k, store.AuditEntry{})
+	s.witnessKey = k
+	return k, nil
 }
 
 // handleCosign is the witness: it cosigns a peer's checkpoint that extends
