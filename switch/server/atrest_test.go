@@ -306,3 +306,47 @@ func TestRewrap(t *testing.T) {
 		t.Fatalf("store unreadable after re-wrap: %v", err)
 	}
 }
+
+// The same in a network of switches: the records relaying adds (the
+// register of agencies served elsewhere, the links' sequence numbers, the
+// witness key and the checkpoints cosigned) hold no agency address, no
+// body and no key in plaintext at the switch that relayed.
+func TestNothingReadableAtRestInANetwork(t *testing.T) {
+	quick := func(c *daemon.Config) { c.Audit.CheckpointInterval = daemon.Duration(200 * time.Millisecond) }
+	n := daemontest.CentreAndProvinces(t, quick)
+	hn, tw, na := n.Sites["HN"], n.Sites["TW"], n.Sites["NA"]
+	marker := "RELAYED-BODY-MARKER-41c9"
+	for _, p := range telegram.Precedences {
+		hn.Send("HN.UBND", client.Telegram{To: []telegram.Address{"NA.UBND", "NA.TU"}, Precedence: p, Body: []byte(marker)})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		na.Receive("NA.UBND", inbox)
+		cs, key, err := hn.Dial("auditor").AuditCosignatures(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		relayed, err := tw.Server.Store().QueryAudit(store.AuditQuery{Event: "relayed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) == 1 && key != "" && len(relayed) == 8 {
+			break // TW relayed every copy, cosigned HN's log and keeps its witness key
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no cosignature within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, s := range []*daemontest.Site{hn, na, tw} {
+		s.Stop()
+	}
+	secrets := []string{marker, "PRIVATE+KEY", "NA.UBND", "NA.TU", "HN.UBND"}
+	for path, b := range dataFiles(t, tw) {
+		for _, m := range secrets {
+			if bytes.Contains(b, []byte(m)) {
+				t.Errorf("%s holds %q in plaintext", path, m)
+			}
+		}
+	}
+}
