@@ -135,11 +135,11 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	} else if err != nil {
 		return false, err
 	}
-	h, err := c.s.getHeader(c.txn, a.ID)
+	h, err := c.s.getHeader(c.txn.Txn, a.ID)
 	if err != nil {
 		return false, err
 	}
-	ds, err := c.s.getDelivery(c.txn, a.ID, a.Queue.Agency)
+	ds, err := c.s.getDelivery(c.txn.Txn, a.ID, a.Queue.Agency)
 	if err != nil {
 		return false, err
 	}
@@ -292,7 +292,7 @@ func (s *Store) Attempt(h telegram.Header, a telegram.Address, terminal string, 
 	// commit (most often its acknowledgement's), in the lazy lane, which
 	// each routine commit takes before its acknowledgements.
 	s.submitAsync(&op{prec: h.Precedence, lazy: h.Precedence != telegram.Flash, apply: func(c *commitCtx) error {
-		ds, err := c.s.getDelivery(c.txn, id, a)
+		ds, err := c.s.getDelivery(c.txn.Txn, id, a)
 		if err != nil {
 			return nil // gone meanwhile: nothing to count
 		}

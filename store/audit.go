@@ -72,7 +72,7 @@ func (c *commitCtx) appendEntry(e AuditEntry) error {
 func (s *Store) openAudit() error {
 	tags := auditlog.Tags{Agency: s.ks.agencyTag, Telegram: s.ks.telegramTag, Batch: s.ks.auditBatchTag}
 	err := s.db.View(func(txn *badger.Txn) error {
-		l, o, err := auditlog.Open(auditTxn{s, txn}, s.st.aseq, metaKey, tags)
+		l, o, err := auditlog.Open(auditTxn{s, wtxn{Txn: txn}}, s.st.aseq, metaKey, tags)
 		if err != nil {
 			return err
 		}
@@ -86,8 +86,18 @@ func (s *Store) openAudit() error {
 	if err != nil || s.alog != nil {
 		return err
 	}
+	if s.opts.Replicate != nil {
+		// A group's first leader makes the log's key for the whole group.
+		txn := s.db.NewTransaction(true)
+		defer txn.Discard()
+		w := &writes{}
+		if s.alog, err = auditlog.NewKey(auditTxn{s, wtxn{txn, w}}, s.opts.Origin, metaKey, tags); err != nil {
+			return err
+		}
+		return s.replicate(w)
+	}
 	return s.db.Update(func(txn *badger.Txn) error {
-		s.alog, err = auditlog.NewKey(auditTxn{s, txn}, s.opts.Origin, metaKey, tags)
+		s.alog, err = auditlog.NewKey(auditTxn{s, wtxn{Txn: txn}}, s.opts.Origin, metaKey, tags)
 		return err
 	})
 }
@@ -161,7 +171,7 @@ func (s *Store) QueryAuditPage(q AuditQuery) (out []AuditEntry, resume uint64, e
 		if err != nil {
 			return err
 		}
-		out, resume, err = s.alog.SelectPage(auditTxn{s, txn}, size, q)
+		out, resume, err = s.alog.SelectPage(auditTxn{s, wtxn{Txn: txn}}, size, q)
 		return err
 	})
 	return out, resume, err
@@ -261,7 +271,7 @@ func (s *Store) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
 		if size2 > n {
 			return fault.Errorf("audit.consistency", fault.Invalid, "the log holds %d entries, not %d", n, size2)
 		}
-		out, err = auditlog.Consistency(auditTxn{s, txn}, size1, size2)
+		out, err = auditlog.Consistency(auditTxn{s, wtxn{Txn: txn}}, size1, size2)
 		return err
 	})
 	return out, err

@@ -105,7 +105,7 @@ func checkLog(t *testing.T, s *Store) uint64 {
 	last := cps[len(cps)-1]
 	s.db.View(func(txn *badger.Txn) error {
 		for i := uint64(0); i < last.Size; i += 1 + last.Size/50 {
-			es, err := auditlog.Proof(auditTxn{s, txn}, []uint64{i}, last.Size)
+			es, err := auditlog.Proof(auditTxn{s, wtxn{Txn: txn}}, []uint64{i}, last.Size)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,7 +11,7 @@ import (
 // values sealed and opened with the keyring, like every other record.
 type auditTxn struct {
 	s   *Store
-	txn *badger.Txn
+	txn wtxn
 }
 
 func (c *commitCtx) audit() auditTxn { return auditTxn{c.s, c.txn} }
@@ -23,7 +23,7 @@ func (t auditTxn) Get(key []byte) ([]byte, error) {
 	if i, ok := isLeafKey(key); ok && i < t.s.ArchivedBelow() {
 		return t.s.archivedLeaf(i)
 	}
-	v, err := t.s.get(t.txn, key)
+	v, err := t.s.get(t.txn.Txn, key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, auditlog.ErrNotFound
 	}
@@ -111,5 +111,5 @@ func (t auditTxn) iterate(prefix, seek []byte, reverse bool, fn func(key, value 
 
 // viewAudit runs fn on a read snapshot for the audit log.
 func (s *Store) viewAudit(fn func(auditlog.Txn) error) error {
-	return s.view(func(txn *badger.Txn) error { return fn(auditTxn{s, txn}) })
+	return s.view(func(txn *badger.Txn) error { return fn(auditTxn{s, wtxn{Txn: txn}}) })
 }

@@ -33,7 +33,7 @@ type op struct {
 // commitCtx is what an op sees while it is applied.
 type commitCtx struct {
 	s      *Store
-	txn    *badger.Txn
+	txn    wtxn // records its writes on a node of a group (replica.go)
 	st     *state
 	events *[]Event
 	now    int64
@@ -188,13 +188,23 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 			return batch, nil
 		}
 	}
+	if s.fenced {
+		for _, o := range batch {
+			o.err = ErrFenced
+		}
+		return batch, nil
+	}
 	failpoint.Hit("before-write")
 	st := s.st
 	var events []Event
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	st.at = max(st.at, s.opts.Now().UnixNano())
-	c := &commitCtx{s: s, txn: txn, st: &st, events: &events, now: st.at}
+	var rec *writes
+	if s.opts.Replicate != nil {
+		rec = &writes{}
+	}
+	c := &commitCtx{s: s, txn: wtxn{txn, rec}, st: &st, events: &events, now: st.at}
 	for i := 0; i < len(batch); i++ {
 		if urgent != nil && rest == nil && batch[i].prec != telegram.Flash && len(urgent) > 0 {
 			if flash := drainInto(nil, urgent, s.opts.MaxBatch); len(flash) > 0 {
@@ -224,7 +234,7 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 		err = s.alog.Flush(c.audit())
 	}
 	if err == nil {
-		err = s.putCounters(txn, &st)
+		err = s.putCounters(c.txn, &st)
 	}
 	if errors.Is(err, badger.ErrTxnTooBig) && len(batch) > 1 {
 		// The counters did not fit after the batch: commit it in halves.
@@ -237,9 +247,14 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 	}
 	if err == nil {
 		failpoint.Hit("before-commit")
-		s.writes.RLock()
-		err = txn.Commit()
-		s.writes.RUnlock()
+		if rec != nil {
+			err = s.replicate(rec)
+			txn.Discard()
+		} else {
+			s.writes.RLock()
+			err = txn.Commit()
+			s.writes.RUnlock()
+		}
 		if err == nil {
 			failpoint.Hit("after-commit")
 			s.st = st
@@ -254,14 +269,16 @@ func (s *Store) commit(batch []*op, urgent chan *op) (done, rest []*op) {
 	s.lostWrites = true
 	s.log.Error("commit failed", zap.Error(err), zap.Int("ops", len(batch)))
 	for _, o := range batch {
-		if o.err == nil {
+		if o.err == nil && s.fenced {
+			o.err = err
+		} else if o.err == nil {
 			o.err = fault.E("store.commit", fault.Internal, "the store could not commit; nothing was stored")
 		}
 	}
 	return batch, rest
 }
 
-func (s *Store) putCounters(txn *badger.Txn, st *state) error {
+func (s *Store) putCounters(txn wtxn, st *state) error {
 	if st.qseq != s.st.qseq {
 		if err := txn.Set(metaKey("qseq"), s.sealValue(metaKey("qseq"), putU64(st.qseq))); err != nil {
 			return err
@@ -285,7 +302,7 @@ func (s *Store) putCounters(txn *badger.Txn, st *state) error {
 
 // reloadTree rebuilds the audit tree from the store after a failed commit.
 func (s *Store) reloadTree() error {
-	return s.db.View(func(txn *badger.Txn) error { return s.alog.Reload(auditTxn{s, txn}, s.st.aseq) })
+	return s.db.View(func(txn *badger.Txn) error { return s.alog.Reload(auditTxn{s, wtxn{Txn: txn}}, s.st.aseq) })
 }
 
 // receive waits for work to start the next commit with: it returns the

@@ -84,7 +84,7 @@ func (c *commitCtx) flushCounts() error {
 		k := c.s.ks.countsKey(q)
 		n, ok := c.s.figures[q]
 		if !ok {
-			v, err := c.s.get(c.txn, k)
+			v, err := c.s.get(c.txn.Txn, k)
 			if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 				return err
 			}

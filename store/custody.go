@@ -194,7 +194,7 @@ func (c *commitCtx) finished(h telegram.Header, settled telegram.Address) (bool,
 		if a == settled {
 			continue
 		}
-		ds, err := c.s.getDelivery(c.txn, h.ID, a)
+		ds, err := c.s.getDelivery(c.txn.Txn, h.ID, a)
 		if err != nil {
 			return false, err
 		}

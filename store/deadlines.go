@@ -136,7 +136,7 @@ func (s *Store) timers(txn *badger.Txn, kind byte, cursor, end []byte, fn func(k
 // to. ok is false when the telegram is gone (nothing to do).
 func (c *commitCtx) stepAddressees(id telegram.ID, ev func(telegram.Header) custody.Event,
 	applied func(telegram.Header, telegram.Address, custody.Effects)) (h telegram.Header, ok bool, err error) {
-	h, err = c.s.getHeader(c.txn, id)
+	h, err = c.s.getHeader(c.txn.Txn, id)
 	if fault.Is(fault.NotExist, err) {
 		return h, false, nil
 	} else if err != nil {
@@ -144,7 +144,7 @@ func (c *commitCtx) stepAddressees(id telegram.ID, ev func(telegram.Header) cust
 	}
 	e := ev(h)
 	for _, a := range h.Addressees() {
-		ds, err := c.s.getDelivery(c.txn, id, a)
+		ds, err := c.s.getDelivery(c.txn.Txn, id, a)
 		if err != nil {
 			return h, false, err
 		}

@@ -69,7 +69,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 	var digest []byte
 	if h.Ref != "" {
 		digest = contentDigest(f)
-		v, err := c.s.get(c.txn, c.s.ks.refKey(h.From, h.Ref))
+		v, err := c.s.get(c.txn.Txn, c.s.ks.refKey(h.From, h.Ref))
 		switch {
 		case err == nil:
 			var id telegram.ID

@@ -66,6 +66,14 @@ func (s *Store) Receiving(agency telegram.Address) (already bool, err error) {
 // recorded; otherwise the one recorded at the latest crash. It removes the
 // clean-stop marker (durably) so that a crash from now on shows.
 func (s *Store) recoverStop() error {
+	if s.opts.Replicate != nil {
+		// A node of a group takes over from another leader: whatever that
+		// one handed out may be in flight, as after a crash (replica.go).
+		if s.st.qseq > 0 {
+			s.suspectBelow = s.st.qseq + 1
+		}
+		return nil
+	}
 	err := s.db.Update(func(txn *badger.Txn) error {
 		_, err := txn.Get(cleanKey)
 		switch {

@@ -48,7 +48,7 @@ func (c *commitCtx) settle(h telegram.Header) error {
 }
 
 func (c *commitCtx) dropBody(h telegram.Header) error {
-	num, err := c.s.number(c.txn, h.ID)
+	num, err := c.s.number(c.txn.Txn, h.ID)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (s *Store) purgeTimers(end []byte, now time.Time, limit int, early string) 
 	err := s.submit(&op{prec: telegram.Routine, apply: func(c *commitCtx) error {
 		var keys [][]byte
 		var ids []telegram.ID
-		c.s.timers(c.txn, pPurge, nil, end, func(key []byte, id telegram.ID, _ bool) bool {
+		c.s.timers(c.txn.Txn, pPurge, nil, end, func(key []byte, id telegram.ID, _ bool) bool {
 			keys, ids = append(keys, key), append(ids, id) // a damaged timer's id is zero
 			return len(keys) < limit
 		})
@@ -108,7 +108,7 @@ func (c *commitCtx) purge(id telegram.ID, now time.Time, early string) error {
 	if id.IsZero() {
 		return nil
 	}
-	h, err := c.s.getHeader(c.txn, id)
+	h, err := c.s.getHeader(c.txn.Txn, id)
 	if fault.Is(fault.NotExist, err) {
 		return nil
 	}
@@ -118,7 +118,7 @@ func (c *commitCtx) purge(id telegram.ID, now time.Time, early string) error {
 	var states []custody.State
 	var last time.Time // the latest settlement
 	for _, a := range h.Addressees() {
-		ds, err := c.s.getDelivery(c.txn, id, a)
+		ds, err := c.s.getDelivery(c.txn.Txn, id, a)
 		if err != nil {
 			return err
 		}
@@ -136,7 +136,7 @@ func (c *commitCtx) purge(id telegram.ID, now time.Time, early string) error {
 	if err := c.dropBody(h); err != nil {
 		return err
 	}
-	num, err := c.s.number(c.txn, id)
+	num, err := c.s.number(c.txn.Txn, id)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func (c *commitCtx) purge(id telegram.ID, now time.Time, early string) error {
 	}
 	if h.Ref != "" {
 		rk := c.s.ks.refKey(h.From, h.Ref)
-		if v, err := c.s.get(c.txn, rk); err == nil && len(v) >= len(id) && telegram.ID(v[:len(id)]) == id {
+		if v, err := c.s.get(c.txn.Txn, rk); err == nil && len(v) >= len(id) && telegram.ID(v[:len(id)]) == id {
 			if err := c.txn.Delete(rk); err != nil {
 				return err
 			}
@@ -181,7 +181,7 @@ func (s *Store) Resend(id telegram.ID, to telegram.Address, actor, reason string
 	var res OpResult
 	err := s.submit(&op{prec: telegram.Routine, apply: func(c *commitCtx) error {
 		res = OpResult{}
-		h, err := c.s.getHeader(c.txn, id)
+		h, err := c.s.getHeader(c.txn.Txn, id)
 		if fault.Is(fault.NotExist, err) {
 			return fault.Errorf("store.resend", fault.NotExist, "no telegram %s in custody or in the journal (settled telegrams are kept %s)", id, c.s.retention())
 		}
@@ -195,7 +195,7 @@ func (s *Store) Resend(id telegram.ID, to telegram.Address, actor, reason string
 			return fault.Errorf("store.resend", fault.Invalid, "telegram %s expired at %s: file it again instead", id, h.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 		if h.BodyLen > 0 {
-			num, err := c.s.number(c.txn, id)
+			num, err := c.s.number(c.txn.Txn, id)
 			if err != nil {
 				return err
 			}
@@ -209,7 +209,7 @@ func (s *Store) Resend(id telegram.ID, to telegram.Address, actor, reason string
 			if to != "" && a != to {
 				continue
 			}
-			ds, err := c.s.getDelivery(c.txn, id, a)
+			ds, err := c.s.getDelivery(c.txn.Txn, id, a)
 			if err != nil {
 				return err
 			}

@@ -25,7 +25,7 @@ type OpResult struct {
 
 // telegramFor reads a telegram's header for an operator action.
 func (c *commitCtx) telegramFor(id telegram.ID) (telegram.Header, error) {
-	h, err := c.s.getHeader(c.txn, id)
+	h, err := c.s.getHeader(c.txn.Txn, id)
 	if fault.Is(fault.NotExist, err) {
 		return h, fault.Errorf("operator", fault.NotExist, "no telegram %s", id)
 	}
@@ -37,7 +37,7 @@ func (c *commitCtx) putDelivery(id telegram.ID, a telegram.Address, ds DeliveryS
 	if err != nil {
 		return err
 	}
-	num, err := c.s.number(c.txn, id)
+	num, err := c.s.number(c.txn.Txn, id)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (c *commitCtx) reinsert(q SubQueue, seq uint64, id telegram.ID) error {
 	if err := c.set(c.s.ks.queueKey(q, seq), id[:]); err != nil {
 		return err
 	}
-	head, err := c.s.getU64(c.txn, c.s.ks.queueHeadKey(q))
+	head, err := c.s.getU64(c.txn.Txn, c.s.ks.queueHeadKey(q))
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (s *Store) operatorStep(id telegram.ID, e custody.Event, busy InFlight) (Op
 			return err
 		}
 		for _, a := range h.Addressees() {
-			ds, err := c.s.getDelivery(c.txn, id, a)
+			ds, err := c.s.getDelivery(c.txn.Txn, id, a)
 			if err != nil {
 				return err
 			}

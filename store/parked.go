@@ -62,7 +62,9 @@ func (s *Store) Quarantine(q SubQueue, seq uint64, id telegram.ID, reason string
 
 // quarantined reports whether the pending entry at seq of q was moved to
 // the parked list by Quarantine (its delivery state still says pending).
-func (c *commitCtx) quarantined(q SubQueue, seq uint64) bool { return c.s.quarantined(c.txn, q, seq) }
+func (c *commitCtx) quarantined(q SubQueue, seq uint64) bool {
+	return c.s.quarantined(c.txn.Txn, q, seq)
+}
 
 func (s *Store) quarantined(txn *badger.Txn, q SubQueue, seq uint64) bool {
 	if _, err := txn.Get(s.ks.queueKey(q, seq)); err == nil {

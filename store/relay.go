@@ -125,7 +125,7 @@ func (c *commitCtx) fileRelayed(r *Relay) (RelayResult, error) {
 		return res, err
 	}
 	h := r.Header
-	num, err := c.s.number(c.txn, h.ID)
+	num, err := c.s.number(c.txn.Txn, h.ID)
 	known := err == nil
 	if err != nil && !fault.Is(fault.NotExist, err) {
 		return res, err
@@ -136,7 +136,7 @@ func (c *commitCtx) fileRelayed(r *Relay) (RelayResult, error) {
 			continue
 		}
 		if known {
-			if _, err := c.s.get(c.txn, c.s.ks.deliveryKey(num, h.ID, a)); err == nil {
+			if _, err := c.s.get(c.txn.Txn, c.s.ks.deliveryKey(num, h.ID, a)); err == nil {
 				res.Held++
 				continue
 			} else if !errors.Is(err, badger.ErrKeyNotFound) {
@@ -228,7 +228,7 @@ func ChannelName(ch int) string {
 // linkSeq is the last sequence number committed from peer on channel ch
 // (0: none yet).
 func (c *commitCtx) linkSeq(peer string, ch int) (uint64, error) {
-	return c.s.linkSeqIn(c.txn, pLink, peer, ch)
+	return c.s.linkSeqIn(c.txn.Txn, pLink, peer, ch)
 }
 
 func (s *Store) linkSeqIn(txn *badger.Txn, p byte, peer string, ch int) (uint64, error) {

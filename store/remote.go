@@ -190,13 +190,13 @@ func (s *Store) FileReports(rs []*Report) error {
 // reported records, on a copy this switch relayed, the outcome its report
 // brings back (custody's Reported): tg show says delivered, not relayed.
 func (c *commitCtx) reported(r *Report) error {
-	h, err := c.s.getHeader(c.txn, r.Receipt.ID)
+	h, err := c.s.getHeader(c.txn.Txn, r.Receipt.ID)
 	if fault.Is(fault.NotExist, err) {
 		return nil // a switch on the way that no longer holds it, or never did
 	} else if err != nil {
 		return err
 	}
-	ds, err := c.s.getDelivery(c.txn, h.ID, r.Receipt.Addressee)
+	ds, err := c.s.getDelivery(c.txn.Txn, h.ID, r.Receipt.Addressee)
 	if errors.Is(err, badger.ErrKeyNotFound) || fault.Is(fault.NotExist, err) {
 		return nil
 	} else if err != nil {
@@ -213,7 +213,7 @@ func (c *commitCtx) reported(r *Report) error {
 // keepLinkOut keeps seq as the last sequence number acknowledged by peer
 // on channel ch, if it is higher.
 func (c *commitCtx) keepLinkOut(peer string, ch int, seq uint64) error {
-	last, err := c.s.linkSeqIn(c.txn, pLinkOut, peer, ch)
+	last, err := c.s.linkSeqIn(c.txn.Txn, pLinkOut, peer, ch)
 	if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}

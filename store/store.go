@@ -63,6 +63,19 @@ type Options struct {
 	// (archive.go); empty: archiving is not available.
 	ArchiveDir string
 
+	// DB, if set, is the node's Badger handle, opened by OpenReplica and
+	// shared with the group (switch/group); Close leaves it open unless
+	// CloseDB.
+	DB      *badger.DB
+	CloseDB bool
+	// Replicate, if set, makes the store one node of a replicated switch:
+	// each commit is handed to it as a group entry (replica.go) instead of
+	// being committed here, and it returns once a quorum holds the entry
+	// and this node has applied it to DB, or with the error that kept it
+	// from doing so. After an error the store commits nothing more
+	// (ErrFenced): its view of the records may be behind the group's.
+	Replicate func(entry []byte) error
+
 	// onMigratePage, in tests, is called after each page of a format
 	// migration with the records moved so far; an error stops the open
 	// there, as a crash would.
@@ -99,6 +112,9 @@ type Store struct {
 	// loop, read at Close): attempts may be lost as in a crash, so the
 	// stop is not recorded as clean.
 	lostWrites bool
+	// fenced: a group entry failed (Options.Replicate); nothing more is
+	// committed (commit loop only).
+	fenced bool
 	// suspectBelow: see SuspectBelow.
 	suspectBelow uint64
 	// openedAt is the last audit time when the store was opened.
@@ -218,20 +234,33 @@ func Open(opts Options) (*Store, error) {
 	if opts.Origin == "" {
 		opts.Origin = "dienbao/switch"
 	}
-	damage, err := checkFiles(opts)
-	if err != nil {
-		return nil, err
-	}
-	db, err := badger.Open(BadgerOptions(opts.Dir))
-	if err != nil {
-		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
+	var damage []string
+	db := opts.DB
+	if db == nil {
+		var err error
+		if damage, err = checkFiles(opts); err != nil {
+			return nil, err
+		}
+		if db, err = badger.Open(BadgerOptions(opts.Dir)); err != nil {
+			return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+opts.Dir, err)
+		}
 	}
 	s := &Store{db: db, ring: opts.Keyring, ks: keyspaceOf(opts.Keyring), opts: opts, log: opts.Logger, ids: telegram.NewIDGen(),
 		ops: make(chan *op, 4096), urgent: make(chan *op, 1024), lazy: make(chan *op, 4096), done: make(chan struct{})}
 	s.Observe(opts.OnCommit, opts.OnBatch)
+	closeDB := db.Close
+	if opts.DB != nil {
+		// The db is the group's: closing the store leaves it open.
+		closeDB = func() error { return nil }
+	}
+	if opts.Replicate != nil {
+		if err := s.joinGroup(); err != nil {
+			return nil, err
+		}
+	}
 	upg, err := s.upgrade()
 	if err != nil {
-		db.Close()
+		closeDB()
 		return nil, err
 	}
 	if err := db.View(func(txn *badger.Txn) error {
@@ -248,15 +277,15 @@ func Open(opts Options) (*Store, error) {
 		s.st.aseq, err = s.getU64(txn, metaKey("aseq"))
 		return err
 	}); err != nil {
-		db.Close()
+		closeDB()
 		return nil, fault.E("store.open", fault.Integrity, "cannot read the store's counters", err)
 	}
 	if err := s.loadArchives(); err != nil {
-		db.Close()
+		closeDB()
 		return nil, fault.E("store.open", fault.Integrity, "cannot read the audit archive's records", err)
 	}
 	if err := s.recoverStop(); err != nil {
-		db.Close()
+		closeDB()
 		return nil, err
 	}
 	err = s.openAudit()
@@ -264,7 +293,7 @@ func Open(opts Options) (*Store, error) {
 		err = s.checkShortened()
 	}
 	if err != nil {
-		db.Close()
+		closeDB()
 		return nil, err
 	}
 	s.openedAt = s.st.at
@@ -321,10 +350,16 @@ func (s *Store) Close() error {
 	close(s.lazy)
 	s.mu.Unlock()
 	<-s.done
-	if s.lostWrites {
+	if s.opts.Replicate != nil {
+		// A node of a group: the next leader treats what was in flight as
+		// after a crash whatever happens here (joinGroup).
+	} else if s.lostWrites {
 		s.log.Warn("commits failed in this run; the next start will treat it as a crash")
 	} else if err := s.markClean(); err != nil {
 		s.log.Error("cannot record the clean stop; the next start will treat this as a crash", zap.Error(err))
+	}
+	if s.opts.DB != nil && !s.opts.CloseDB {
+		return nil
 	}
 	return s.db.Close()
 }

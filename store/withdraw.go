@@ -43,7 +43,7 @@ type withdrawal struct {
 }
 
 func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) {
-	h, err := c.s.getHeader(c.txn, id)
+	h, err := c.s.getHeader(c.txn.Txn, id)
 	if fault.Is(fault.NotExist, err) {
 		return nil, nil
 	} else if err != nil {
@@ -62,7 +62,7 @@ func (c *commitCtx) withdraw(id telegram.ID, w withdrawal) ([]Withdrawn, error) 
 		if w.only != "" && a != w.only {
 			continue
 		}
-		ds, err := c.s.getDelivery(c.txn, id, a)
+		ds, err := c.s.getDelivery(c.txn.Txn, id, a)
 		if err != nil {
 			return nil, err
 		}
