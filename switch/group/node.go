@@ -1,0 +1,476 @@
+package group
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/dienbao/dienbao/crypto"
+	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/fault"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+)
+
+// Member is one node of the group.
+type Member struct {
+	ID   uint64 // Raft's node ID, 1 or more, unique in the group
+	Name string // the name on its switch certificate
+	Addr string // where terminals, operators and auditors reach it (HOST:PORT, UDP)
+	Raft string // where the other nodes reach it (HOST:PORT, UDP)
+}
+
+// Config configures a node.
+type Config struct {
+	ID      uint64
+	Members []Member
+	Dir     string // the node's group folder: its Raft log (raft/)
+	Replica *store.Replica
+	Keyring *crypto.Keyring
+	TLS     TLS
+	Logger  *zap.Logger
+	// Tick is Raft's clock tick (default 100 ms); a follower that hears
+	// nothing from a leader for 10 to 20 ticks stands for election.
+	Tick time.Duration
+	// SnapshotEvery is how many applied entries make Raft's log compact
+	// (default 2,000); KeepEntries stay behind a snapshot for followers a
+	// little behind (default 500).
+	SnapshotEvery, KeepEntries uint64
+	// ProposeTimeout bounds how long a commit waits for a quorum
+	// (default 5 s).
+	ProposeTimeout time.Duration
+}
+
+// Node is one node of a replicated switch: a Raft member that applies the
+// group's entries to its records (store.Replica) and, while it leads,
+// proposes the entries of the store it serves from.
+type Node struct {
+	cfg  Config
+	log  *zap.Logger
+	rn   raft.Node
+	ls   *logStore
+	tr   *transport
+	stop chan struct{}
+	done chan struct{}
+
+	snaps chan snapIn // snapshots received, loaded by the run loop
+
+	mu        sync.Mutex
+	members   map[uint64]Member
+	pending   map[uint64]chan error // proposals waiting to be applied
+	applied   uint64
+	leadIndex uint64 // this node's first entry as leader (0: not leading)
+	serving   bool   // leading with everything applied
+	cs        *pb.ConfState
+	snapIndex uint64
+	contact   map[uint64]time.Time // last message from each member
+	watch     chan struct{}        // closed and replaced when serving changes
+}
+
+type snapIn struct {
+	msg  *pb.Message
+	r    io.Reader
+	done chan error
+}
+
+// ErrNotLeader: this node does not lead the group now.
+var ErrNotLeader = fault.E("group", fault.Unavailable, "this node does not lead its group")
+
+// Start opens the node's Raft log and joins the group: the first start of
+// a member of the initial group bootstraps it with all the members;
+// later starts take up the log where it was.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Tick <= 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	if cfg.SnapshotEvery == 0 {
+		cfg.SnapshotEvery = 2000
+	}
+	if cfg.KeepEntries == 0 {
+		cfg.KeepEntries = 500
+	}
+	if cfg.ProposeTimeout <= 0 {
+		cfg.ProposeTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{}),
+		snaps: make(chan snapIn), members: map[uint64]Member{}, pending: map[uint64]chan error{},
+		contact: map[uint64]time.Time{}, watch: make(chan struct{})}
+	for _, m := range cfg.Members {
+		n.members[m.ID] = m
+	}
+	if _, ok := n.members[cfg.ID]; !ok {
+		return nil, fault.Errorf("group", fault.Invalid, "node %d is not among the group's members", cfg.ID)
+	}
+	if cfg.Replica.LoadingSnapshot() {
+		// Cut off while loading a snapshot: start again from nothing.
+		n.log.Warn("a snapshot's loading was cut off; the node's records are dropped and it rejoins from a snapshot")
+		if err := cfg.Replica.Wipe(); err != nil {
+			return nil, err
+		}
+		if err := wipeDir(filepath.Join(cfg.Dir, "raft")); err != nil {
+			return nil, err
+		}
+	}
+	ls, err := openLog(filepath.Join(cfg.Dir, "raft"), cfg.Keyring)
+	if err != nil {
+		return nil, fault.E("group", fault.Internal, "cannot open the node's Raft log", err)
+	}
+	n.ls = ls
+	applied, err := cfg.Replica.Applied()
+	if err != nil {
+		ls.close()
+		return nil, fault.E("group", fault.Integrity, "cannot read the node's applied index", err)
+	}
+	snap, _ := ls.mem.Snapshot()
+	n.snapIndex = snap.GetMetadata().GetIndex()
+	n.cs = snap.GetMetadata().GetConfState()
+	if applied < n.snapIndex {
+		// The records were lost (a wiped disk) but not the Raft log:
+		// start again from nothing, and take a snapshot from the leader.
+		n.log.Warn("the node's records are behind its Raft log's snapshot; it rejoins from a snapshot",
+			zap.Uint64("applied", applied), zap.Uint64("snapshot", n.snapIndex))
+		ls.close()
+		if err := wipeDir(filepath.Join(cfg.Dir, "raft")); err != nil {
+			return nil, err
+		}
+		if ls, err = openLog(filepath.Join(cfg.Dir, "raft"), cfg.Keyring); err != nil {
+			return nil, err
+		}
+		n.ls, n.snapIndex, n.cs = ls, 0, nil
+		if err := cfg.Replica.Wipe(); err != nil {
+			return nil, err
+		}
+		applied = 0
+	}
+	n.applied = applied
+	rc := &raft.Config{ID: cfg.ID, ElectionTick: 10, HeartbeatTick: 1, Storage: ls.mem,
+		MaxSizePerMsg: 4 << 20, MaxInflightMsgs: 64, CheckQuorum: true, PreVote: true,
+		DisableProposalForwarding: true, Applied: applied, Logger: raftLogger{n.log.Sugar()}}
+	tr, err := newTransport(n, cfg.TLS)
+	if err != nil {
+		ls.close()
+		return nil, err
+	}
+	n.tr = tr
+	if ls.hasState() {
+		n.rn = raft.RestartNode(rc)
+	} else {
+		var peers []raft.Peer
+		for _, m := range cfg.Members {
+			peers = append(peers, raft.Peer{ID: m.ID})
+		}
+		n.rn = raft.StartNode(rc, peers)
+	}
+	tr.start()
+	go n.run()
+	return n, nil
+}
+
+// run is the node's loop: Raft's ticks and Ready, snapshots received.
+func (n *Node) run() {
+	defer close(n.done)
+	t := time.NewTicker(n.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			n.rn.Stop()
+			return
+		case <-t.C:
+			n.rn.Tick()
+		case s := <-n.snaps:
+			s.done <- n.loadSnapshot(s)
+		case rd := <-n.rn.Ready():
+			if err := n.ready(rd); err != nil {
+				n.log.Error("the node cannot go on: its Raft log or records could not be written", zap.Error(err))
+				n.setServing(false, 0)
+				n.failPending(err)
+				<-n.stop
+				n.rn.Stop()
+				return
+			}
+			n.rn.Advance()
+		}
+	}
+}
+
+func (n *Node) ready(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		n.softState(rd.SoftState)
+	}
+	if err := n.ls.save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+		return err
+	}
+	if rd.SoftState != nil && rd.SoftState.RaftState == raft.StateLeader && n.leadIndexUnset() {
+		last, _ := n.ls.mem.LastIndex()
+		n.mu.Lock()
+		n.leadIndex = last
+		n.mu.Unlock()
+	}
+	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
+		n.mu.Lock()
+		n.applied = max(n.applied, rd.Snapshot.GetMetadata().GetIndex())
+		n.snapIndex = rd.Snapshot.GetMetadata().GetIndex()
+		n.cs = rd.Snapshot.GetMetadata().GetConfState()
+		n.mu.Unlock()
+	}
+	n.tr.send(rd.Messages)
+	for _, e := range rd.CommittedEntries {
+		if err := n.apply(e); err != nil {
+			return err
+		}
+	}
+	n.checkServing()
+	return n.maybeCompact()
+}
+
+func (n *Node) leadIndexUnset() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.leadIndex == 0
+}
+
+func (n *Node) softState(ss *raft.SoftState) {
+	if ss.RaftState != raft.StateLeader {
+		n.mu.Lock()
+		n.leadIndex = 0
+		n.mu.Unlock()
+		n.setServing(false, ss.Lead)
+		n.failPending(ErrNotLeader)
+	}
+}
+
+// apply applies one committed entry to the node's records.
+func (n *Node) apply(e *pb.Entry) error {
+	var id uint64
+	var data []byte
+	switch e.GetType() {
+	case pb.EntryType_EntryNormal:
+		if d := e.GetData(); len(d) >= 8 {
+			id, data = binary.BigEndian.Uint64(d), d[8:]
+		}
+	case pb.EntryType_EntryConfChange:
+		var cc pb.ConfChange
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			return err
+		}
+		n.confChange(&cc)
+	}
+	if err := n.cfg.Replica.ApplyEntry(e.GetIndex(), data); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.applied = e.GetIndex()
+	ch := n.pending[id]
+	delete(n.pending, id)
+	n.mu.Unlock()
+	if ch != nil {
+		ch <- nil
+	}
+	return nil
+}
+
+// maybeCompact compacts Raft's log every SnapshotEvery entries.
+func (n *Node) maybeCompact() error {
+	n.mu.Lock()
+	applied, snapIndex, cs := n.applied, n.snapIndex, n.cs
+	n.mu.Unlock()
+	if applied < snapIndex+n.cfg.SnapshotEvery {
+		return nil
+	}
+	if cs == nil {
+		cs = n.confState()
+	}
+	keep := uint64(1)
+	if applied > n.cfg.KeepEntries {
+		keep = applied - n.cfg.KeepEntries
+	}
+	if err := n.ls.compact(applied, keep, cs); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.snapIndex = applied
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *Node) confState() *pb.ConfState {
+	st := n.rn.Status()
+	cs := &pb.ConfState{}
+	for id := range st.Config.Voters.IDs() {
+		cs.Voters = append(cs.Voters, id)
+	}
+	return cs
+}
+
+// checkServing marks the node serving once, leading, it has applied its
+// own first entry: everything committed before it leads is in its records.
+func (n *Node) checkServing() {
+	n.mu.Lock()
+	ok := n.leadIndex > 0 && n.applied >= n.leadIndex
+	n.mu.Unlock()
+	if ok {
+		n.setServing(true, n.cfg.ID)
+	}
+}
+
+func (n *Node) setServing(on bool, _ uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.serving == on {
+		return
+	}
+	n.serving = on
+	close(n.watch)
+	n.watch = make(chan struct{})
+}
+
+// Serving says whether this node leads with everything applied, and gives
+// a channel closed when that changes.
+func (n *Node) Serving() (bool, <-chan struct{}) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.serving, n.watch
+}
+
+func (n *Node) failPending(err error) {
+	n.mu.Lock()
+	p := n.pending
+	n.pending = map[uint64]chan error{}
+	n.mu.Unlock()
+	for _, ch := range p {
+		ch <- err
+	}
+}
+
+// Propose replicates one store entry: it returns once a quorum holds it
+// durably and this node has applied it (store.Options.Replicate).
+func (n *Node) Propose(entry []byte) error {
+	var idb [8]byte
+	rand.Read(idb[:])
+	id := binary.BigEndian.Uint64(idb[:])
+	ch := make(chan error, 1)
+	n.mu.Lock()
+	if !n.serving {
+		n.mu.Unlock()
+		return ErrNotLeader
+	}
+	n.pending[id] = ch
+	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ProposeTimeout)
+	defer cancel()
+	if err := n.rn.Propose(ctx, append(idb[:], entry...)); err != nil {
+		n.forget(id)
+		return fault.E("group", fault.Unavailable, "the group did not take the entry", err)
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		n.forget(id)
+		return fault.Errorf("group", fault.Unavailable, "no quorum of the group confirmed the entry within %s: this node may be cut off from the others", n.cfg.ProposeTimeout)
+	}
+}
+
+func (n *Node) forget(id uint64) {
+	n.mu.Lock()
+	delete(n.pending, id)
+	n.mu.Unlock()
+}
+
+// Leader returns the member that leads, as this node knows it.
+func (n *Node) Leader() (Member, bool) {
+	lead := n.rn.Status().Lead
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m, ok := n.members[lead]
+	return m, ok && lead != raft.None
+}
+
+// Self is this node.
+func (n *Node) Self() Member {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.members[n.cfg.ID]
+}
+
+// Members are the group's members, in ID order.
+func (n *Node) Members() []Member {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return sortedMembers(n.members)
+}
+
+// Settle, on a leader that stopped serving, waits (up to limit) until
+// every member holds its last entry and has been told it is committed,
+// so that a clean stop leaves every node with the same records.
+func (n *Node) Settle(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		st := n.rn.Status()
+		if st.RaftState != raft.StateLeader {
+			return
+		}
+		behind := false
+		for id, pr := range st.Progress {
+			if id != n.cfg.ID && pr.Match < st.GetCommit() {
+				behind = true
+			}
+		}
+		if !behind {
+			// The commit index goes out with the next heartbeats.
+			time.Sleep(3 * n.cfg.Tick)
+			return
+		}
+		time.Sleep(n.cfg.Tick / 2)
+	}
+}
+
+// Stop leaves the group (the node's log and records stay).
+func (n *Node) Stop() {
+	select {
+	case <-n.stop:
+	default:
+		close(n.stop)
+	}
+	<-n.done
+	n.tr.close()
+	n.failPending(ErrNotLeader)
+	n.ls.close()
+}
+
+// loadSnapshot loads a snapshot's records (the run loop: nothing is
+// applied meanwhile) and then gives Raft its message.
+func (n *Node) loadSnapshot(s snapIn) error {
+	if on, _ := n.Serving(); on {
+		return fmt.Errorf("a leader does not take a snapshot")
+	}
+	applied, err := n.cfg.Replica.LoadSnapshot(s.r)
+	if err != nil {
+		return err
+	}
+	n.log.Info("snapshot loaded", zap.Uint64("applied", applied), zap.Uint64("snapshot", s.msg.GetSnapshot().GetMetadata().GetIndex()))
+	n.mu.Lock()
+	n.applied = applied
+	n.mu.Unlock()
+	return n.rn.Step(context.Background(), s.msg)
+}
+
+func (n *Node) heard(from uint64) {
+	n.mu.Lock()
+	n.contact[from] = time.Now()
+	n.mu.Unlock()
+}
+
+var errStopped = errors.New("the node stopped")
