@@ -43,10 +43,14 @@ func WriteFolder(dir string, iss *Issued, caPEM []byte, switchAddr string) error
 
 // Folder is a loaded identity folder.
 type Folder struct {
-	Dir      string
-	Cert     tls.Certificate
-	CAs      *x509.CertPool
-	Switch   string // HOST:PORT
+	Dir    string
+	Cert   tls.Certificate
+	CAs    *x509.CertPool
+	Switch string // HOST:PORT: the first of Switches
+	// Switches are every address in the switch file (one per line, or
+	// separated by spaces or commas): the nodes of a replicated switch,
+	// which the client tries until it finds the leader.
+	Switches []string
 	Identity Identity
 }
 
@@ -76,5 +80,9 @@ func LoadFolder(dir string) (*Folder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Folder{Dir: dir, Cert: pair, CAs: pool, Switch: strings.TrimSpace(string(addr)), Identity: id}, nil
+	addrs := strings.FieldsFunc(string(addr), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+	if len(addrs) == 0 {
+		return nil, fault.Errorf(op, fault.Invalid, "%s names no switch address", filepath.Join(dir, FolderSwitch))
+	}
+	return &Folder{Dir: dir, Cert: pair, CAs: pool, Switch: addrs[0], Switches: addrs, Identity: id}, nil
 }

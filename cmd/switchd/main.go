@@ -2,6 +2,7 @@
 //
 //	switchd --dev [--data DIR] [--listen HOST:PORT] [--http HOST:PORT]   a local dev site, no setup
 //	switchd --dev --network [--data DIR]              a dev network of three switches
+//	switchd --dev --group [--data DIR]                a dev replicated switch of three nodes
 //	switchd --config FILE [--http HOST:PORT]          production
 //	switchd --config FILE --rewrap --new-key-file F   re-wrap the keyring (switch stopped)
 //	switchd --config FILE --rewrap --new-passphrase-file F
@@ -26,7 +27,8 @@ import (
 type cli struct {
 	Dev     bool   `help:"Run a local dev site: create a CA, certificates, a directory and demo identities under --data if absent, and serve on loopback."`
 	Network bool   `help:"With --dev: run a dev network of three switches in this process (TW, the centre; HN and NA, provinces), each a dev site under --data, listening on --listen and the next two ports."`
-	Data    string `help:"Dev site folder (default dienbao-dev; with --network, dienbao-net)." type:"path"`
+	Group   bool   `help:"With --dev: run a dev replicated switch of three nodes in this process (a Raft group; one leader serves), under --data, listening on --listen and the next two ports (and 100 above those for the nodes' own traffic)."`
+	Data    string `help:"Dev site folder (default dienbao-dev; with --network, dienbao-net; with --group, dienbao-group)." type:"path"`
 	Listen  string `help:"UDP address to listen on (dev mode; production takes it from the config file)." default:"127.0.0.1:4433"`
 	Config  string `help:"Production config file (TOML)." type:"existingfile" xor:"mode"`
 	HTTP    string `name:"http" help:"Monitoring listener (metrics, health, web console), TCP HOST:PORT; keep it on loopback. Dev mode default 127.0.0.1:4480; production: the config's http, else none."`
@@ -98,12 +100,27 @@ func run(ctx context.Context, c cli) error {
 		if c.Network {
 			c.Data = "dienbao-net"
 		}
+		if c.Group {
+			c.Data = "dienbao-group"
+		}
 	}
 	switch {
 	case c.Dev && c.Config != "":
 		return fmt.Errorf("use either --dev or --config, not both")
-	case c.Network && !c.Dev:
-		return fmt.Errorf("--network goes with --dev")
+	case (c.Network || c.Group) && !c.Dev:
+		return fmt.Errorf("--network and --group go with --dev")
+	case c.Network && c.Group:
+		return fmt.Errorf("use either --network or --group")
+	case c.Dev && c.Group:
+		cfgs, err := daemon.DevGroup(c.Data, c.Listen)
+		if err != nil {
+			return err
+		}
+		http := c.HTTP
+		if http == "" {
+			http = "127.0.0.1:4480"
+		}
+		return daemon.RunGroup(ctx, c.Data, cfgs, http, os.Stdout)
 	case c.Dev && c.Network:
 		cfgs, err := daemon.DevNetwork(c.Data, c.Listen)
 		if err != nil {

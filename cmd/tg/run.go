@@ -37,6 +37,7 @@ type cli struct {
 	Hold     holdCmd     `cmd:"" help:"Hold a telegram (or --agency A: all deliveries to an agency; --link PEER: a link to a peer switch) until released (operator)."`
 	Release  releaseCmd  `cmd:"" help:"Release a held telegram (or --agency A, --link PEER) (operator)."`
 	Links    linksCmd    `cmd:"" help:"The links to peer switches in a network: state, waiting copies, sequence numbers, round trip (operator)."`
+	Group    groupCmd    `cmd:"" help:"A replicated switch's group: members, leader, term, applied index, lag and last contact per member (status); add or remove a member (operator)."`
 	Cancel   cancelCmd   `cmd:"" help:"Cancel a telegram for every addressee still waiting; the sender is told why (operator)."`
 	Requeue  requeueCmd  `cmd:"" help:"Put a parked telegram back in its queues (operator)."`
 	Minimize minimizeCmd `cmd:"" help:"MINIMIZE: restrict filings below a precedence during an emergency (operator: --below ... to declare, --lift to lift); without flags, list those in force (terminals: those covering their agency)."`

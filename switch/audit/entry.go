@@ -41,6 +41,7 @@ const (
 	Relayed         = "relayed"          // custody of a telegram for one addressee passed to the next switch, which committed it (Reason names it and the link's sequence number)
 	Link            = "link"             // a link's sequence numbers showed a gap or a repeat (Reason says which)
 	Witness         = "witness"          // this switch, as a witness, refused to cosign a checkpoint of another switch's log (Reason says why: a fork, a rewrite, a changed key)
+	Group           = "group"            // a replicated switch's node took the lead, or an operator added or removed a member (Reason says which)
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
 )
@@ -48,7 +49,7 @@ const (
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
 	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock,
-	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link, Witness}
+	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link, Witness, Group}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

@@ -29,6 +29,13 @@ import (
 type Client struct {
 	conn   *quic.Conn
 	folder *certs.Folder
+	opts   options
+	addr   string // the address connected to
+	// group: the switch is a replicated one, whose members are at addrs
+	// (the folder's, and those the leader named): Receive with Follow
+	// finds the new leader when the connection ends.
+	group bool
+	addrs []string
 	// MaxFrame and MaxBody bound what the client accepts from the switch.
 	MaxFrame int
 	MaxBody  int64
@@ -70,17 +77,26 @@ func WithKeepAlive(d time.Duration) Option { return func(o *options) { o.keepAli
 
 // Dial connects to the switch named in the identity folder, presenting the
 // folder's certificate and checking that the peer is a switch certified by
-// the folder's CA.
+// the folder's CA. With several addresses (the nodes of a replicated
+// switch), it finds the leader (group.go).
 func Dial(ctx context.Context, f *certs.Folder, opts ...Option) (*Client, error) {
-	const op = "dial"
 	o := options{idle: DefaultIdleTimeout, keepAlive: DefaultKeepAlive}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	o.keepAlive = min(o.keepAlive, o.idle/3)
-	host, _, err := net.SplitHostPort(f.Switch)
+	if len(f.Switches) > 1 {
+		return dialGroup(ctx, f, o, f.Switches)
+	}
+	return dialOne(ctx, f, o, f.Switch)
+}
+
+// dialOne connects to the switch at addr.
+func dialOne(ctx context.Context, f *certs.Folder, o options, addr string) (*Client, error) {
+	const op = "dial"
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fault.E(op, fault.Invalid, "the switch address "+f.Switch+" is not HOST:PORT", err)
+		return nil, fault.E(op, fault.Invalid, "the switch address "+addr+" is not HOST:PORT", err)
 	}
 	tlsConf := &tls.Config{
 		MinVersion:       tls.VersionTLS13,
@@ -103,7 +119,7 @@ func Dial(ctx context.Context, f *certs.Folder, opts ...Option) (*Client, error)
 			return nil
 		},
 	}
-	conn, err := quic.DialAddr(ctx, f.Switch, tlsConf, &quic.Config{
+	conn, err := quic.DialAddr(ctx, addr, tlsConf, &quic.Config{
 		HandshakeIdleTimeout:  10 * time.Second,
 		MaxIdleTimeout:        o.idle,
 		KeepAlivePeriod:       o.keepAlive,
@@ -118,14 +134,14 @@ func Dial(ctx context.Context, f *certs.Folder, opts ...Option) (*Client, error)
 		var invalid x509.CertificateInvalidError
 		switch {
 		case errors.As(err, &unknown):
-			return nil, fault.E(op, fault.Permission, "the switch at "+f.Switch+" presented a certificate this identity's CA did not issue: "+
+			return nil, fault.E(op, fault.Permission, "the switch at "+addr+" presented a certificate this identity's CA did not issue: "+
 				"it is not this network's switch, or this folder's ca.pem belongs to another network", err)
 		case errors.As(err, &invalid):
-			return nil, fault.E(op, fault.Permission, "the switch at "+f.Switch+" presented a certificate that is not valid now (expired, or this machine's clock is wrong)", err)
+			return nil, fault.E(op, fault.Permission, "the switch at "+addr+" presented a certificate that is not valid now (expired, or this machine's clock is wrong)", err)
 		}
-		return nil, fault.E(op, fault.Unavailable, "cannot reach the switch at "+f.Switch, err)
+		return nil, fault.E(op, fault.Unavailable, "cannot reach the switch at "+addr, err)
 	}
-	return &Client{conn: conn, folder: f, MaxFrame: wire.DefaultMaxFrame, MaxBody: 64 << 20}, nil
+	return &Client{conn: conn, folder: f, opts: o, addr: addr, MaxFrame: wire.DefaultMaxFrame, MaxBody: 64 << 20}, nil
 }
 
 // badCertificate is TLS alert 42 as QUIC carries it (RFC 9001, 4.8).

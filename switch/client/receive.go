@@ -42,8 +42,60 @@ type ReceiveOptions struct {
 
 // Receive subscribes and hands deliveries to h until nothing is left (or,
 // with Follow, until ctx ends). It consumes the connection: the client is
-// closed when it returns.
+// closed when it returns. On a replicated switch, with Follow, it finds
+// the new leader when the connection ends, and subscribes again.
 func (c *Client) Receive(ctx context.Context, opts ReceiveOptions, h Handler) error {
+	if !c.group || !opts.Follow {
+		return c.receiveOnce(ctx, opts, h)
+	}
+	for {
+		hf := &watchHandler{Handler: h}
+		err := c.receiveOnce(ctx, opts, hf)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if hf.failed() || fault.Is(fault.Permission, err) || fault.Is(fault.Invalid, err) {
+			return err
+		}
+		if err := c.redial(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// watchHandler remembers whether the handler failed (Receive ends then,
+// instead of connecting again).
+type watchHandler struct {
+	Handler
+	mu  sync.Mutex
+	bad bool
+}
+
+func (w *watchHandler) Telegram(d Delivery) error { return w.note(w.Handler.Telegram(d)) }
+func (w *watchHandler) Receipt(r telegram.Receipt) error {
+	return w.note(w.Handler.Receipt(r))
+}
+
+func (w *watchHandler) note(err error) error {
+	if err != nil {
+		w.mu.Lock()
+		w.bad = true
+		w.mu.Unlock()
+	}
+	return err
+}
+
+func (w *watchHandler) failed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bad
+}
+
+// receiveOnce is Receive on this connection.
+func (c *Client) receiveOnce(ctx context.Context, opts ReceiveOptions, h Handler) error {
 	var wg sync.WaitGroup
 	// Deferred in this order so that the connection is closed first: the
 	// delivery-stream readers end only when it is.

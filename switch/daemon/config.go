@@ -110,6 +110,7 @@ type Config struct {
 	Journal   Journal        `toml:"journal"`
 	Admission Admission      `toml:"admission"`
 	Network   Network        `toml:"network"`
+	Group     Group          `toml:"group"`
 }
 
 // Admission is the [admission] table: admission control, which limits

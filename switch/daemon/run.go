@@ -50,6 +50,9 @@ type Options struct {
 	// ConfigPath is the file SIGHUP reloads from (dev mode: the site's
 	// switchd.toml).
 	ConfigPath string
+
+	// group is set while a node of a replicated switch leads (group.go).
+	group *groupRun
 }
 
 // NewLogger builds the switch's logger: JSON for production, console for
@@ -174,8 +177,10 @@ func Start(o Options) (*server.Server, error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fault.Errorf(op, fault.Invalid, "%s holds no PEM certificate", cfg.CA)
 	}
-	ring, err := OpenKeyring(cfg)
-	if err != nil {
+	var ring *crypto.Keyring
+	if o.group != nil {
+		ring = o.group.rep.Keyring()
+	} else if ring, err = OpenKeyring(cfg); err != nil {
 		return nil, err
 	}
 	scfg := server.Config{
@@ -209,9 +214,14 @@ func Start(o Options) (*server.Server, error) {
 	}
 	scfg.Clock = clock.New(src, time.Duration(cfg.Custody.ClockTolerance))
 	scfg.ReserveReleased = server.ReleaseReserve(scfg)
-	scfg.Store, err = store.Open(store.Options{Dir: scfg.DataDir, Keyring: ring, Logger: log, Origin: cfg.origin(),
+	sopts := store.Options{Dir: scfg.DataDir, Keyring: ring, Logger: log, Origin: cfg.origin(),
 		Now: scfg.Clock.Now, CheckpointCopy: CheckpointCopy(cfg), AcceptLoss: o.AcceptLoss, Retention: time.Duration(cfg.Journal.Retention),
-		ArchiveDir: ArchiveDir(cfg)})
+		ArchiveDir: ArchiveDir(cfg)}
+	if o.group != nil {
+		sopts.DB, sopts.Replicate = o.group.rep.DB(), o.group.replicate
+		scfg.Group = o.group.node
+	}
+	scfg.Store, err = store.Open(sopts)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +300,25 @@ func OpenStore(cfg *Config) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(store.Options{Dir: StoreDir(cfg), Keyring: ring, Origin: cfg.origin(), CheckpointCopy: CheckpointCopy(cfg), ArchiveDir: ArchiveDir(cfg)})
+	opts := store.Options{Dir: StoreDir(cfg), Keyring: ring, Origin: cfg.origin(), CheckpointCopy: CheckpointCopy(cfg), ArchiveDir: ArchiveDir(cfg)}
+	if cfg.Group.enabled() {
+		// A node of a group, stopped: its records, read only (a write
+		// would need the group).
+		rep, err := store.OpenReplica(opts.Dir, ring)
+		if err != nil {
+			return nil, err
+		}
+		opts.DB, opts.CloseDB = rep.DB(), true
+		opts.Replicate = func([]byte) error {
+			return fault.E("switchd", fault.Invalid, "a stopped node of a group is read only: changes go through the group's leader")
+		}
+		st, err := store.Open(opts)
+		if err != nil {
+			rep.Close()
+		}
+		return st, err
+	}
+	return store.Open(opts)
 }
 
 // origin is the audit log's origin: configured, or derived from the name.
@@ -318,6 +346,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 		o.Logger = log
 		defer log.Sync()
+	}
+	if o.Config.Group.enabled() {
+		return runGroup(ctx, o)
 	}
 	srv, err := Start(o)
 	if err != nil {

@@ -88,6 +88,9 @@ type Config struct {
 	// Network, if set, places the switch in a network of switches: its
 	// routing table, peers and diversion policy (network.go).
 	Network *Network
+	// Group, if set, is the group of nodes this switch is the leader of
+	// (a replicated switch: switch/group); nil on a single switch.
+	Group Group
 	// Admission is admission control's policy (zero Target: off).
 	Admission     filing.AdmissionPolicy
 	HandshakeRate int // handshakes per second per source address

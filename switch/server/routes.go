@@ -71,6 +71,8 @@ var routes = map[wire.Type]route{
 		"a peer switch named in the [network] config; only a checkpoint consistent with the last one cosigned for that log", plain((*session).handleCosign)},
 	wire.TLinks:       {"list the links to peer switches", operators, "", plain((*session).handleLinks)},
 	wire.TLinkOperate: {"hold or release a link", operators, "audited", plain((*session).handleLinkOperate)},
+	wire.TGroup: {"read or change a replicated switch's group", people,
+		"terminals and auditors: the leader and the members' addresses; operators: Raft's figures too, and add or remove a member (audited)", plain((*session).handleGroup)},
 	wire.TJournal: {"list telegrams by agency and date", people,
 		"header fields only, never the subject or the body; terminal: its own agency's; operator: up to its clearance (others counted as withheld)", plain((*session).handleJournal)},
 }

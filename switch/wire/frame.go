@@ -86,6 +86,8 @@ const (
 	TLinkOperate Type = 48 // operator → LinkOperate (hold or release a link)
 	TCosign      Type = 49 // peer switch → CosignRequest
 	TCosigned    Type = 50 // ← Cosigned
+	TGroup       Type = 51 // terminal, operator or auditor → GroupRequest (a replicated switch)
+	TGroupReply  Type = 52 // ← GroupStatus
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -100,7 +102,8 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TResend: "resend", TResent: "resent", TJournal: "journal", TJournaled: "journal_page",
 	TAuditArchive: "audit_archive", TAuditArchived: "audit_archived", TMinimize: "minimize", TMinimized: "minimized",
 	TLinkOpen: "link_open", TLinkOpened: "link_opened", TRelay: "relay", TRelayReply: "relay_reply",
-	TLinks: "links", TLinksReply: "links_reply", TLinkOperate: "link_operate", TCosign: "cosign", TCosigned: "cosigned"}
+	TLinks: "links", TLinksReply: "links_reply", TLinkOperate: "link_operate", TCosign: "cosign", TCosigned: "cosigned",
+	TGroup: "group", TGroupReply: "group_reply"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {
