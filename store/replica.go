@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"go.uber.org/zap"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/pb"
@@ -179,22 +181,34 @@ func decodeEntry(b []byte, fn func(kind byte, key, val []byte) error) error {
 // sealing with that node's keyring. The group (switch/group) holds one per
 // node, beside the Store the node opens while it leads.
 type Replica struct {
+	dir  string
 	db   *badger.DB
 	ring *crypto.Keyring
 }
 
 // OpenReplica opens (creating if absent) a node's Badger folder, checked
 // and mended as Open does, for a group node. The Store the node opens
-// while it leads shares the handle (Options.DB).
+// while it leads shares the handle (Options.DB). A snapshot's loading cut
+// off by a crash is dropped here: the records are those from before it.
 func OpenReplica(dir string, ring *crypto.Keyring) (*Replica, error) {
-	if _, err := checkFiles(Options{Dir: dir, Keyring: ring}); err != nil {
+	if err := settleSnapshot(dir); err != nil {
 		return nil, err
 	}
-	db, err := badger.Open(BadgerOptions(dir))
-	if err != nil {
-		return nil, fault.E("store.open", fault.Internal, "cannot open the store in "+dir, err)
+	r := &Replica{dir: dir, ring: ring}
+	if err := r.open(); err != nil {
+		return nil, err
 	}
-	r := &Replica{db: db, ring: ring}
+	return r, nil
+}
+
+func (r *Replica) open() error {
+	if _, err := checkFiles(Options{Dir: r.dir, Keyring: r.ring}); err != nil {
+		return err
+	}
+	db, err := badger.Open(BadgerOptions(r.dir))
+	if err != nil {
+		return fault.E("store.open", fault.Internal, "cannot open the store in "+r.dir, err)
+	}
 	// A group's records are of this format from the start (each node
 	// writes the version for itself; a snapshot carries it too).
 	k := metaKey("format")
@@ -206,10 +220,34 @@ func OpenReplica(dir string, ring *crypto.Keyring) (*Replica, error) {
 	})
 	if err != nil {
 		db.Close()
-		return nil, fault.E("store.open", fault.Internal, "cannot record the store's format version", err)
+		return fault.E("store.open", fault.Internal, "cannot record the store's format version", err)
 	}
-	return r, nil
+	r.db = db
+	return nil
 }
+
+// A snapshot is loaded into a folder beside the records (dir.snapshot),
+// marked complete once flushed, and then put in their place by renames;
+// settleSnapshot finishes or drops what a crash cut off.
+func settleSnapshot(dir string) error {
+	incoming, old := dir+".snapshot", dir+".old"
+	if _, err := os.Stat(filepath.Join(incoming, snapshotComplete)); err == nil {
+		if _, err := os.Stat(dir); err == nil {
+			if err := os.Rename(dir, old); err != nil {
+				return err
+			}
+		}
+		if err := os.Rename(incoming, dir); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(incoming); err != nil {
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+const snapshotComplete = "SNAPSHOT-COMPLETE"
 
 // Keyring is the node's keyring.
 func (r *Replica) Keyring() *crypto.Keyring { return r.ring }
@@ -344,36 +382,47 @@ func (r *Replica) writeKV(w *bufio.Writer, kv *pb.KV, applied *uint64) error {
 	return err
 }
 
-// loadingKey is present while a snapshot is being loaded: a node that
-// finds it at start holds a partial copy (LoadingSnapshot).
-var loadingKey = metaKey("group-loading")
-
-// LoadingSnapshot says a snapshot's loading was cut off: the records are
-// partial and must be dropped (Wipe) before the node rejoins.
-func (r *Replica) LoadingSnapshot() bool {
-	err := r.db.View(func(txn *badger.Txn) error { _, err := txn.Get(loadingKey); return err })
-	return err == nil
-}
-
-// Wipe drops every record.
-func (r *Replica) Wipe() error { return r.db.DropAll() }
-
 // LoadSnapshot replaces every record with those of a snapshot stream and
-// returns the index of the last entry applied in it. It must not run while
-// a Store is open on the node.
+// returns the index of the last entry applied in it. The records are
+// loaded beside the current ones and put in their place only once
+// complete: a crash meanwhile leaves the node as it was. It must not run
+// while a Store is open on the node.
 func (r *Replica) LoadSnapshot(rd io.Reader) (uint64, error) {
 	br := bufio.NewReaderSize(rd, 1<<20)
 	magic := make([]byte, len(snapshotMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
 		return 0, fault.Errorf("store.snapshot", fault.Invalid, "not a snapshot stream")
 	}
-	if err := r.db.DropAll(); err != nil {
+	incoming := r.dir + ".snapshot"
+	if err := os.RemoveAll(incoming); err != nil {
 		return 0, err
 	}
-	if err := r.db.Update(func(txn *badger.Txn) error { return txn.Set(loadingKey, nil) }); err != nil {
+	db, err := badger.Open(BadgerOptions(incoming))
+	if err != nil {
 		return 0, err
 	}
-	wb := r.db.NewWriteBatch()
+	applied, err := r.load(db, br)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = writeSynced(filepath.Join(incoming, snapshotComplete), nil)
+	}
+	if err != nil {
+		os.RemoveAll(incoming)
+		return 0, err
+	}
+	if err := r.db.Close(); err != nil {
+		return 0, err
+	}
+	if err := settleSnapshot(r.dir); err != nil {
+		return 0, err
+	}
+	return applied, r.open()
+}
+
+func (r *Replica) load(db *badger.DB, br *bufio.Reader) (uint64, error) {
+	wb := db.NewWriteBatch()
 	defer wb.Cancel()
 	var applied uint64
 	for {
@@ -410,11 +459,7 @@ func (r *Replica) LoadSnapshot(rd io.Reader) (uint64, error) {
 			return 0, err
 		}
 	}
-	if err := wb.Flush(); err != nil {
-		return 0, err
-	}
-	err := r.db.Update(func(txn *badger.Txn) error { return txn.Delete(loadingKey) })
-	return applied, err
+	return applied, wb.Flush()
 }
 
 // ErrFenced is the answer of a node's store after a group entry failed:

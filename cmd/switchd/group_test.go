@@ -36,11 +36,12 @@ import (
 //	DIENBAO_GROUP_CYCLES=50 go test ./cmd/switchd -run TestGroupLeaderKillLoop -v -timeout 60m
 
 type groupRig struct {
-	t     *testing.T
-	bin   string
-	dir   string
-	cfgs  []*daemon.Config
-	procs []*process
+	t      *testing.T
+	bin    string
+	dir    string
+	cfgs   []*daemon.Config
+	gaddrs []string // the nodes' own group addresses
+	procs  []*process
 	// fw[i][j] carries node i+1's traffic to node j+1.
 	fw [][]*daemontest.Forwarder
 }
@@ -78,7 +79,7 @@ func newGroupRig(t *testing.T) *groupRig {
 		g.fw[i] = make([]*daemontest.Forwarder, n)
 		cfg.Log = "json"
 		cfg.Group.Tick = daemon.Duration(50 * time.Millisecond)
-		cfg.Group.SnapshotEvery = 200
+		cfg.Group.SnapshotEvery, cfg.Group.KeepEntries = 200, 20
 		cfg.Group.ProposeTimeout = daemon.Duration(3 * time.Second)
 		for j := range cfg.Group.Members {
 			if j != i {
@@ -94,7 +95,7 @@ func newGroupRig(t *testing.T) *groupRig {
 			t.Fatal(err)
 		}
 	}
-	g.cfgs = cfgs
+	g.cfgs, g.gaddrs = cfgs, gaddrs
 	g.procs = make([]*process, n)
 	return g
 }
@@ -414,8 +415,11 @@ func TestGroupMinorityAndMajority(t *testing.T) {
 	g.openStores().Close()
 }
 
-// TestGroupWipedFollower wipes a stopped follower's data folder (records,
-// keyring, Raft log): started again, it rejoins from a snapshot.
+// TestGroupWipedFollower replaces a follower whose disk was wiped
+// (records, keyring, Raft log): an operator removes it from the group and
+// adds it back under a new ID (tg group remove, tg group add); started
+// with join = true, it is sent the leader's records as a snapshot, the
+// log having been compacted meanwhile.
 func TestGroupWipedFollower(t *testing.T) {
 	g := newGroupRig(t)
 	for i := range g.procs {
@@ -428,8 +432,16 @@ func TestGroupWipedFollower(t *testing.T) {
 	if err := os.RemoveAll(g.cfgs[f].Data); err != nil {
 		t.Fatal(err)
 	}
+	op := dialWhenUpGroup(t, g, "operator")
+	st, err := op.GroupRemove(context.Background(), uint64(f+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Members) != 2 {
+		t.Fatalf("after the removal, %d members", len(st.Members))
+	}
 	c := dialWhenUpGroup(t, g, "HN.UBND")
-	for i := range 300 {
+	for i := range 300 { // past the snapshot interval: the log is compacted
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if _, err := c.Send(ctx, client.Telegram{To: []telegram.Address{"NA.UBND"}, Precedence: telegram.Routine, Ref: fmt.Sprintf("w-%d", i), Body: []byte("x")}); err != nil {
 			t.Fatal(err)
@@ -437,10 +449,26 @@ func TestGroupWipedFollower(t *testing.T) {
 		cancel()
 	}
 	c.Close()
+	old := g.cfgs[f].Group.Members[f]
+	m := daemon.GroupMember{ID: 4, Name: old.Name, Address: old.Address, GroupAddress: g.gaddrs[f]}
+	if _, err := op.GroupAdd(context.Background(), wire.GroupMember{ID: m.ID, Name: m.Name, Addr: m.Address, GroupAddr: m.GroupAddress}); err != nil {
+		t.Fatal(err)
+	}
+	op.Close()
+	cfg := g.cfgs[f]
+	cfg.Group.Node, cfg.Group.Join = 4, true
+	cfg.Group.Members[f] = m
+	b, err := toml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(g.cfgPath(f), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	g.startNode(f)
 	waitCaughtUp(t, g)
 	if !strings.Contains(g.procs[f].out.String(), "snapshot loaded") {
-		t.Errorf("the wiped follower did not load a snapshot:\n%s", g.logs())
+		t.Errorf("the new node did not load a snapshot:\n%s", g.logs())
 	}
 	g.stopAll()
 	g.openStores().Close()

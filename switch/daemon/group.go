@@ -40,6 +40,14 @@ type Group struct {
 	Tick Duration `toml:"tick"`
 	// SnapshotEvery is how many entries make Raft's log compact (default 2000).
 	SnapshotEvery uint64 `toml:"snapshot_every"`
+	// KeepEntries stay in the log behind a snapshot, for a follower a
+	// little behind (default 500); one further behind is sent a snapshot.
+	KeepEntries uint64 `toml:"keep_entries"`
+	// Join: this node joins a group that runs already, which an operator
+	// told of it first (tg group add); its members list the group as it
+	// is now, this node included. Without it, a node's first start
+	// founds the group with its members.
+	Join bool `toml:"join"`
 }
 
 // GroupMember is one [[group.members]] entry.
@@ -129,7 +137,8 @@ func runGroup(ctx context.Context, o Options) error {
 	defer rep.Close()
 	node, err := group.Start(group.Config{ID: cfg.Group.Node, Members: members, Dir: filepath.Join(cfg.Data, "group"), Replica: rep,
 		Keyring: ring, Logger: log.Named("group"), TLS: group.TLS{Cert: pair, CAs: pool, Revoked: revoked},
-		Tick: time.Duration(cfg.Group.Tick), SnapshotEvery: cfg.Group.SnapshotEvery, ProposeTimeout: time.Duration(cfg.Group.ProposeTimeout)})
+		Tick: time.Duration(cfg.Group.Tick), SnapshotEvery: cfg.Group.SnapshotEvery, KeepEntries: cfg.Group.KeepEntries, ProposeTimeout: time.Duration(cfg.Group.ProposeTimeout),
+		Join: cfg.Group.Join})
 	if err != nil {
 		return err
 	}

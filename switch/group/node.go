@@ -47,6 +47,9 @@ type Config struct {
 	// ProposeTimeout bounds how long a commit waits for a quorum
 	// (default 5 s).
 	ProposeTimeout time.Duration
+	// Join: this node joins a group that exists (it was added with
+	// AddMember) instead of starting one with Members.
+	Join bool
 }
 
 // Node is one node of a replicated switch: a Raft member that applies the
@@ -71,6 +74,8 @@ type Node struct {
 	serving   bool   // leading with everything applied
 	cs        *pb.ConfState
 	snapIndex uint64
+	// confChanged: the members changed since the last snapshot (run loop).
+	confChanged bool
 	contact   map[uint64]time.Time // last message from each member
 	watch     chan struct{}        // closed and replaced when serving changes
 }
@@ -112,16 +117,6 @@ func Start(cfg Config) (*Node, error) {
 	if _, ok := n.members[cfg.ID]; !ok {
 		return nil, fault.Errorf("group", fault.Invalid, "node %d is not among the group's members", cfg.ID)
 	}
-	if cfg.Replica.LoadingSnapshot() {
-		// Cut off while loading a snapshot: start again from nothing.
-		n.log.Warn("a snapshot's loading was cut off; the node's records are dropped and it rejoins from a snapshot")
-		if err := cfg.Replica.Wipe(); err != nil {
-			return nil, err
-		}
-		if err := wipeDir(filepath.Join(cfg.Dir, "raft")); err != nil {
-			return nil, err
-		}
-	}
 	ls, err := openLog(filepath.Join(cfg.Dir, "raft"), cfg.Keyring)
 	if err != nil {
 		return nil, fault.E("group", fault.Internal, "cannot open the node's Raft log", err)
@@ -136,22 +131,10 @@ func Start(cfg Config) (*Node, error) {
 	n.snapIndex = snap.GetMetadata().GetIndex()
 	n.cs = snap.GetMetadata().GetConfState()
 	if applied < n.snapIndex {
-		// The records were lost (a wiped disk) but not the Raft log:
-		// start again from nothing, and take a snapshot from the leader.
-		n.log.Warn("the node's records are behind its Raft log's snapshot; it rejoins from a snapshot",
-			zap.Uint64("applied", applied), zap.Uint64("snapshot", n.snapIndex))
 		ls.close()
-		if err := wipeDir(filepath.Join(cfg.Dir, "raft")); err != nil {
-			return nil, err
-		}
-		if ls, err = openLog(filepath.Join(cfg.Dir, "raft"), cfg.Keyring); err != nil {
-			return nil, err
-		}
-		n.ls, n.snapIndex, n.cs = ls, 0, nil
-		if err := cfg.Replica.Wipe(); err != nil {
-			return nil, err
-		}
-		applied = 0
+		return nil, fault.Errorf("group", fault.Integrity, "this node's records (applied to entry %d) are behind its Raft log's snapshot (entry %d): "+
+			"they were lost or restored from an old copy. Remove the node from the group (tg group remove %d), empty its data folder, "+
+			"add it back under a new ID (tg group add) and start it with join = true: it is sent the records", applied, n.snapIndex, cfg.ID)
 	}
 	n.applied = applied
 	rc := &raft.Config{ID: cfg.ID, ElectionTick: 10, HeartbeatTick: 1, Storage: ls.mem,
@@ -163,7 +146,10 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.tr = tr
-	if ls.hasState() {
+	if ls.hasState() || cfg.Join {
+		// A node joining an existing group starts with no members: the
+		// leader, which was told of it (AddMember), sends it the log or a
+		// snapshot, and with it the group's membership.
 		n.rn = raft.RestartNode(rc)
 	} else {
 		var peers []raft.Peer
@@ -266,6 +252,7 @@ func (n *Node) apply(e *pb.Entry) error {
 			return err
 		}
 		n.confChange(&cc)
+		n.confChanged = true
 	}
 	if err := n.cfg.Replica.ApplyEntry(e.GetIndex(), data); err != nil {
 		return err
@@ -286,9 +273,17 @@ func (n *Node) maybeCompact() error {
 	n.mu.Lock()
 	applied, snapIndex, cs := n.applied, n.snapIndex, n.cs
 	n.mu.Unlock()
-	if applied < snapIndex+n.cfg.SnapshotEvery {
+	// Records loaded from a snapshot may be ahead of the log until Raft
+	// has taken the snapshot's message.
+	if last, _ := n.ls.mem.LastIndex(); applied > last {
+		applied = last
+	}
+	if applied < snapIndex+n.cfg.SnapshotEvery && !(n.confChanged && applied > snapIndex) {
 		return nil
 	}
+	// After a change of members, at once: a snapshot sent to a new
+	// member must name it among the members, or it refuses it.
+	n.confChanged = false
 	if cs == nil {
 		cs = n.confState()
 	}
@@ -389,12 +384,16 @@ func (n *Node) forget(id uint64) {
 	n.mu.Unlock()
 }
 
-// Leader returns the member that leads, as this node knows it.
+// Leader returns the member that leads, as this node knows it: one it
+// heard from within an election timeout.
 func (n *Node) Leader() (Member, bool) {
 	lead := n.rn.Status().Lead
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	m, ok := n.members[lead]
+	if lead != n.cfg.ID && time.Since(n.contact[lead]) > 20*n.cfg.Tick {
+		return m, false
+	}
 	return m, ok && lead != raft.None
 }
 

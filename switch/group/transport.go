@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -406,5 +405,3 @@ func sortedMembers(ms map[uint64]Member) []Member {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
-
-func wipeDir(dir string) error { return os.RemoveAll(dir) }
