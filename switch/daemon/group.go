@@ -13,6 +13,7 @@ import (
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/group"
+	"github.com/dienbao/dienbao/switch/monitor"
 	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
@@ -93,6 +94,7 @@ type groupRun struct {
 	node   *group.Node
 	rep    *store.Replica
 	fenced chan struct{}
+	src    *groupSource
 }
 
 // runGroup runs one node of a replicated switch: it follows the group,
@@ -147,7 +149,17 @@ func runGroup(ctx context.Context, o Options) error {
 	self := node.Self()
 	log.Info("group node started", zap.Uint64("node", self.ID), zap.String("name", self.Name), zap.String("group_address", self.Raft),
 		zap.Int("members", len(members)))
-	gr := &groupRun{node: node, rep: rep, fenced: make(chan struct{}, 1)}
+	gr := &groupRun{node: node, rep: rep, fenced: make(chan struct{}, 1), src: newGroupSource(node, cfg.Name, log)}
+	if cfg.HTTP != "" {
+		// One monitoring listener for the node's life: the group's
+		// figures always, the switch's while it leads.
+		ml, err := monitor.Listen(cfg.HTTP, gr.src, log)
+		if err != nil {
+			return fault.E("switchd", fault.Unavailable, "cannot listen on "+cfg.HTTP+" for monitoring", err)
+		}
+		defer ml.Close()
+		log.Info("monitoring listener", zap.String("addr", ml.Addr().String()))
+	}
 	for ctx.Err() == nil {
 		serving, changed := node.Serving()
 		if !serving {
@@ -190,14 +202,8 @@ func serveLeading(ctx context.Context, o Options, gr *groupRun, changed <-chan s
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var ml interface{ Close() error }
-	if o.Config.HTTP != "" {
-		if l, err := listenMonitor(o, srv); err == nil {
-			ml = l
-		} else {
-			o.Logger.Warn("no monitoring listener", zap.Error(err))
-		}
-	}
+	gr.src.serve(srv)
+	defer gr.src.serve(nil)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx) }()
 	select {
@@ -207,17 +213,10 @@ func serveLeading(ctx context.Context, o Options, gr *groupRun, changed <-chan s
 	case <-gr.fenced:
 		o.Logger.Warn("a commit was not replicated; the store is opened again from the records")
 	case err := <-done:
-		if ml != nil {
-			ml.Close()
-		}
 		return err
 	}
 	cancel()
-	err = <-done
-	if ml != nil {
-		ml.Close()
-	}
-	return err
+	return <-done
 }
 
 // replicate is the store's Replicate on a node: a failure fences the

@@ -225,6 +225,15 @@ func Start(o Options) (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.group != nil {
+		st := o.group.node.Status()
+		self := o.group.node.Self()
+		if err := scfg.Store.Record(store.AuditEntry{Actor: "switch", Event: audit.Group,
+			Reason: fmt.Sprintf("node %d (%s) leads the group, term %d", self.ID, self.Name, st.Term)}); err != nil {
+			scfg.Store.Close()
+			return nil, err
+		}
+	}
 	srv, err := server.New(scfg)
 	if err != nil {
 		scfg.Store.Close()

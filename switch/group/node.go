@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -76,8 +75,8 @@ type Node struct {
 	snapIndex uint64
 	// confChanged: the members changed since the last snapshot (run loop).
 	confChanged bool
-	contact   map[uint64]time.Time // last message from each member
-	watch     chan struct{}        // closed and replaced when serving changes
+	contact     map[uint64]time.Time // last message from each member
+	watch       chan struct{}        // closed and replaced when serving changes
 }
 
 type snapIn struct {
@@ -471,5 +470,3 @@ func (n *Node) heard(from uint64) {
 	n.contact[from] = time.Now()
 	n.mu.Unlock()
 }
-
-var errStopped = errors.New("the node stopped")

@@ -34,6 +34,30 @@ type State struct {
 	Agencies  map[string]AgencyInfo `json:"agencies"`
 	Minimize  []string              `json:"minimize"`            // the MINIMIZE declarations in force, one line each
 	Admission string                `json:"admission,omitempty"` // what admission control limits, if anything
+	// Group is the replicated switch's group, if it is one: the node
+	// answering, its role and the members as it sees them.
+	Group *GroupState `json:"group,omitempty"`
+}
+
+// GroupState is a replicated switch's group, as one node sees it.
+type GroupState struct {
+	Node    uint64        `json:"node"`
+	State   string        `json:"state"`
+	Leader  uint64        `json:"leader"`
+	Term    uint64        `json:"term"`
+	Commit  uint64        `json:"commit"`
+	Applied uint64        `json:"applied"`
+	Members []GroupMember `json:"members"`
+}
+
+// GroupMember is one member of the group.
+type GroupMember struct {
+	ID          uint64  `json:"id"`
+	Name        string  `json:"name"`
+	Address     string  `json:"address"`
+	Leader      bool    `json:"leader"`
+	Lag         uint64  `json:"lag"`
+	LastContact float64 `json:"last_contact_seconds"` // -1: never heard from (or itself)
 }
 
 // AgencyInfo is one agency of the directory.
@@ -46,7 +70,7 @@ type AgencyInfo struct {
 type Source interface {
 	State() (State, error)
 	Ready() bool
-	Metrics() *prometheus.Registry
+	Metrics() prometheus.Gatherer
 }
 
 //go:embed console.html

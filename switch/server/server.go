@@ -179,7 +179,7 @@ func (s *Server) Reload(dir *directory.Directory, limits filing.Limits) {
 }
 
 // Metrics is the Prometheus registry of the switch's figures.
-func (s *Server) Metrics() *prometheus.Registry { return s.stats.reg }
+func (s *Server) Metrics() prometheus.Gatherer { return s.stats.reg }
 
 // Addr is the UDP address the switch listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
