@@ -249,6 +249,13 @@ func settleSnapshot(dir string) error {
 
 const snapshotComplete = "SNAPSHOT-COMPLETE"
 
+// CollectGarbage rewrites the value-log files that are mostly garbage
+// (a follower's; a leader's store does its own, Store.Reclaim).
+func (r *Replica) CollectGarbage() {
+	for r.db.RunValueLogGC(0.5) == nil {
+	}
+}
+
 // Keyring is the node's keyring.
 func (r *Replica) Keyring() *crypto.Keyring { return r.ring }
 

@@ -141,22 +141,30 @@ func (g *groupRig) kill(i int) {
 	g.procs[i] = nil
 }
 
-// stopAll stops the leader first (it tells the others the last entries
-// are committed), then the others.
+// stopAll stops the followers first, then the leader: a node stopped
+// before another cannot hold what that one writes later, so that nothing
+// is written once the first has stopped, the leader's stop entry is
+// refused for want of a quorum (and committed at the group's next start).
 func (g *groupRig) stopAll() {
-	if c, err := dialFast(g.idDir("operator")); err == nil {
-		st, err := c.Group(context.Background())
-		c.Close()
-		if l := int(st.Leader) - 1; err == nil && l >= 0 && g.procs[l] != nil {
-			g.procs[l].stop(g.t)
-			g.procs[l] = nil
+	live := 0
+	for _, p := range g.procs {
+		if p != nil {
+			live++
 		}
 	}
+	leader := -1
+	if live >= 2 {
+		leader, _ = g.status()
+	}
 	for i, p := range g.procs {
-		if p != nil {
+		if p != nil && i != leader {
 			p.stop(g.t)
 			g.procs[i] = nil
 		}
+	}
+	if leader >= 0 && g.procs[leader] != nil {
+		g.procs[leader].stop(g.t)
+		g.procs[leader] = nil
 	}
 }
 
@@ -245,6 +253,16 @@ func (g *groupRig) openStores() *store.Store {
 		}
 		if sum != first {
 			t.Errorf("node %d's audit log (%d entries) differs from node 1's", i+1, n)
+			if e, err := st.Audit(uint64(max(n, 3)-3), 3); err == nil {
+				for _, x := range e {
+					t.Logf("node %d: entry %d %s %s", i+1, x.Index, x.Event, x.Reason)
+				}
+			}
+			if e, err := keep.Audit(uint64(max(n, 3)-3), 4); err == nil {
+				for _, x := range e {
+					t.Logf("node 1: entry %d %s %s", x.Index, x.Event, x.Reason)
+				}
+			}
 		}
 		if string(cp.Note) != firstCP {
 			t.Errorf("node %d's latest checkpoint differs from node 1's:\n%s\n%s", i+1, cp.Note, firstCP)

@@ -50,8 +50,19 @@ func (c *Client) groupOp(ctx context.Context, req wire.GroupRequest) (wire.Group
 // Addr is the address this client is connected to.
 func (c *Client) Addr() string { return c.addr }
 
+// groupRound bounds one round of dialLeader; GroupIdleTimeout is the
+// most a connection to a group's leader stays up without hearing from it
+// (keep-alives go at a third of it), so that a leader that died is left
+// for the next one within seconds.
+const (
+	groupRound       = 1500 * time.Millisecond
+	GroupIdleTimeout = 4 * time.Second
+)
+
 // dialGroup connects to whichever of addrs leads.
 func dialGroup(ctx context.Context, f *certs.Folder, o options, addrs []string) (*Client, error) {
+	o.idle = min(o.idle, GroupIdleTimeout)
+	o.keepAlive = min(o.keepAlive, o.idle/3)
 	deadline := time.Now().Add(GroupRetryFor)
 	for {
 		c, errs := dialLeader(ctx, f, o, addrs)
@@ -85,7 +96,9 @@ func dialLeader(ctx context.Context, f *certs.Folder, o options, addrs []string)
 		c   *Client
 		err error
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// A node that is down does not answer at all: each round is short,
+	// and dialGroup tries again.
+	dctx, cancel := context.WithTimeout(ctx, groupRound)
 	results := make(chan result, len(addrs))
 	for _, a := range addrs {
 		go func() {
@@ -104,8 +117,26 @@ func dialLeader(ctx context.Context, f *certs.Folder, o options, addrs []string)
 		}()
 	}
 	var errs []error
+	noLeader := 0
 	for i := range addrs {
 		r := <-results
+		if r.err != nil && strings.Contains(r.err.Error(), "no leader now") {
+			// A majority knows no leader: the group is electing; the
+			// nodes that have not answered (down, perhaps) are not
+			// waited for.
+			if noLeader++; 2*noLeader > len(addrs) {
+				errs = append(errs, r.err)
+				go func(left int) {
+					defer cancel()
+					for range left {
+						if r := <-results; r.c != nil {
+							r.c.Close()
+						}
+					}
+				}(len(addrs) - i - 1)
+				return nil, errs
+			}
+		}
 		if r.err == nil {
 			go func(left int) { // close the others as they come
 				defer cancel()

@@ -167,10 +167,19 @@ func runGroup(ctx context.Context, o Options) error {
 			if err != nil {
 				log.Warn("cannot answer terminals while following", zap.Error(err))
 			}
-			select {
-			case <-ctx.Done():
-			case <-changed:
+			gc := time.NewTicker(time.Minute)
+		follow:
+			for {
+				select {
+				case <-ctx.Done():
+					break follow
+				case <-changed:
+					break follow
+				case <-gc.C:
+					rep.CollectGarbage()
+				}
 			}
+			gc.Stop()
 			if red != nil {
 				red.Close()
 			}

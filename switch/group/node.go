@@ -390,7 +390,7 @@ func (n *Node) Leader() (Member, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	m, ok := n.members[lead]
-	if lead != n.cfg.ID && time.Since(n.contact[lead]) > 20*n.cfg.Tick {
+	if lead != n.cfg.ID && time.Since(n.contact[lead]) > 10*n.cfg.Tick { // an election timeout
 		return m, false
 	}
 	return m, ok && lead != raft.None
