@@ -205,7 +205,12 @@ func (r *Replica) open() error {
 	if _, err := checkFiles(Options{Dir: r.dir, Keyring: r.ring}); err != nil {
 		return err
 	}
-	db, err := badger.Open(BadgerOptions(r.dir))
+	// Entries are applied without an fsync each: the node's Raft log,
+	// fsynced before the entry was acknowledged, holds it until it is
+	// compacted, and the log is compacted only past an index the records
+	// hold on disk (Sync). After a crash, Raft gives the node again the
+	// entries past the applied index its records kept.
+	db, err := badger.Open(BadgerOptions(r.dir).WithSyncWrites(false))
 	if err != nil {
 		return fault.E("store.open", fault.Internal, "cannot open the store in "+r.dir, err)
 	}
@@ -255,6 +260,10 @@ func (r *Replica) CollectGarbage() {
 	for r.db.RunValueLogGC(0.5) == nil {
 	}
 }
+
+// Sync makes every entry applied so far durable (before Raft's log is
+// compacted past it).
+func (r *Replica) Sync() error { return r.db.Sync() }
 
 // Keyring is the node's keyring.
 func (r *Replica) Keyring() *crypto.Keyring { return r.ring }

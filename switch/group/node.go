@@ -75,8 +75,10 @@ type Node struct {
 	snapIndex uint64
 	// confChanged: the members changed since the last snapshot (run loop).
 	confChanged bool
-	contact     map[uint64]time.Time // last message from each member
-	watch       chan struct{}        // closed and replaced when serving changes
+	// isLeader: Raft's state is leader (run loop).
+	isLeader bool
+	contact  map[uint64]time.Time // last message from each member
+	watch    chan struct{}        // closed and replaced when serving changes
 }
 
 type snapIn struct {
@@ -193,6 +195,15 @@ func (n *Node) run() {
 func (n *Node) ready(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		n.softState(rd.SoftState)
+		n.isLeader = rd.SoftState.RaftState == raft.StateLeader
+	}
+	// A leader sends its entries to the followers while it writes them to
+	// its own log (Raft thesis, 10.2.1; as etcd does): its own
+	// acknowledgement counts only once they are written (Raft holds it
+	// until Advance). Others write first, then answer.
+	sent := n.isLeader
+	if sent {
+		n.tr.send(rd.Messages)
 	}
 	if err := n.ls.save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return err
@@ -210,7 +221,9 @@ func (n *Node) ready(rd raft.Ready) error {
 		n.cs = rd.Snapshot.GetMetadata().GetConfState()
 		n.mu.Unlock()
 	}
-	n.tr.send(rd.Messages)
+	if !sent {
+		n.tr.send(rd.Messages)
+	}
 	for _, e := range rd.CommittedEntries {
 		if err := n.apply(e); err != nil {
 			return err
@@ -289,6 +302,11 @@ func (n *Node) maybeCompact() error {
 	keep := uint64(1)
 	if applied > n.cfg.KeepEntries {
 		keep = applied - n.cfg.KeepEntries
+	}
+	// The records are applied without an fsync each: make them durable
+	// before the log that could replay them is cut.
+	if err := n.cfg.Replica.Sync(); err != nil {
+		return err
 	}
 	if err := n.ls.compact(applied, keep, cs); err != nil {
 		return err
