@@ -75,9 +75,22 @@ func (e *env) printGroup(st wire.GroupStatus) error {
 		_, err := fmt.Fprintln(e.stdout, "this switch is a single node, not a replicated group")
 		return err
 	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if st.State == "" {
+		// Not an operator: the leader and the addresses only.
+		fmt.Fprintf(e.stdout, "group of %d: leader node %d\n", len(st.Members), st.Leader)
+		fmt.Fprintln(tw, "NODE\tNAME\tADDRESS\tROLE")
+		for _, m := range st.Members {
+			role := "follower"
+			if m.Leader {
+				role = "leader"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.ID, e.line(m.Name), m.Addr, role)
+		}
+		return tw.Flush()
+	}
 	fmt.Fprintf(e.stdout, "group of %d: leader node %d, term %d; commit %d, applied %d, last %d, snapshot at %d\n",
 		len(st.Members), st.Leader, st.Term, st.Commit, st.Applied, st.LastIndex, st.Snapshot)
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tNAME\tADDRESS\tGROUP ADDRESS\tROLE\tMATCH\tLAG\tLAST CONTACT")
 	for _, m := range st.Members {
 		role, contact := "follower", "-"
