@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/pb"
@@ -306,9 +307,21 @@ func (r *Replica) Applied() (uint64, error) {
 	return i, err
 }
 
-// ApplyEntry applies group entry data, at index, in one commit (one
-// fsync). An empty data (Raft's own entries) records the index only.
+// ApplyEntry applies group entry data, at index, in one commit. An empty
+// data (Raft's own entries) records the index only. While the leader's
+// store has Badger's writes blocked (Reclaim flushing its memtables), it
+// waits.
 func (r *Replica) ApplyEntry(index uint64, data []byte) error {
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := r.applyEntry(index, data)
+		if !errors.Is(err, badger.ErrBlockedWrites) {
+			return err
+		}
+		time.Sleep(wait)
+	}
+}
+
+func (r *Replica) applyEntry(index uint64, data []byte) error {
 	txn := r.db.NewTransaction(true)
 	defer txn.Discard()
 	if len(data) > 0 {

@@ -344,13 +344,9 @@ func TestGroupMinorityAndMajority(t *testing.T) {
 		g.startNode(i)
 	}
 	send := func(idDir, ref string) (telegram.ID, error) {
-		f, err := certs.LoadFolder(idDir)
-		if err != nil {
-			t.Fatal(err)
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		c, err := client.Dial(ctx, f)
+		c, err := dialIn(ctx, t, idDir)
 		if err != nil {
 			return telegram.ID{}, err
 		}
@@ -547,15 +543,21 @@ func waitCaughtUp(t *testing.T, g *groupRig) {
 	}
 }
 
-func dialWhenUpGroup(t *testing.T, g *groupRig, name string) *client.Client {
+// dialIn connects as the identity in idDir (finding the group's leader).
+func dialIn(ctx context.Context, t *testing.T, idDir string) (*client.Client, error) {
 	t.Helper()
-	f, err := certs.LoadFolder(g.idDir(name))
+	f, err := certs.LoadFolder(idDir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client.Dial(ctx, f)
+}
+
+func dialWhenUpGroup(t *testing.T, g *groupRig, name string) *client.Client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, f)
+	c, err := dialIn(ctx, t, g.idDir(name))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, g.logs())
 	}

@@ -108,7 +108,7 @@ func DevGroupAt(dir string, addrs, gaddrs []string) ([]*Config, error) {
 
 // RunGroup runs the dev group's nodes in this process until ctx ends;
 // http, if set, is node 1's monitoring address (the others take the next
-// ports; only the leader's answers).
+// ports; each shows the group, the leader's the switch too).
 func RunGroup(ctx context.Context, dir string, cfgs []*Config, http string, out io.Writer) error {
 	log, err := NewLogger("console")
 	if err != nil {

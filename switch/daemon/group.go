@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -146,6 +147,17 @@ func runGroup(ctx context.Context, o Options) error {
 	}
 	defer node.Stop()
 	defer node.Settle(5 * time.Second)
+	// A node that cannot write its log or records stops: the process
+	// exits with why, and its supervisor starts it again.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	go func() {
+		select {
+		case <-node.Failed():
+			fail(node.Err())
+		case <-ctx.Done():
+		}
+	}()
 	self := node.Self()
 	log.Info("group node started", zap.Uint64("node", self.ID), zap.String("name", self.Name), zap.String("group_address", self.Raft),
 		zap.Int("members", len(members)))
@@ -185,13 +197,16 @@ func runGroup(ctx context.Context, o Options) error {
 			}
 			continue
 		}
-		if err := serveLeading(ctx, o, gr, changed); err != nil {
+		if err := serveLeading(ctx, o, gr, changed); err != nil && ctx.Err() == nil {
 			log.Error("the node could not serve as leader; it waits to lead again", zap.Error(err))
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
 			}
 		}
+	}
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fault.E("switchd", fault.Internal, "this node stopped following its group", err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"sync"
 	"time"
@@ -64,6 +65,11 @@ type Node struct {
 	done chan struct{}
 
 	snaps chan snapIn // snapshots received, loaded by the run loop
+	// failed is closed when the node cannot go on (err says why).
+	failed chan struct{}
+	err    error
+	// logBytes: entry bytes appended since the last compaction (run loop).
+	logBytes int
 
 	mu        sync.Mutex
 	members   map[uint64]Member
@@ -110,7 +116,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), done: make(chan struct{}),
-		snaps: make(chan snapIn), members: map[uint64]Member{}, pending: map[uint64]chan error{},
+		snaps: make(chan snapIn), failed: make(chan struct{}), members: map[uint64]Member{}, pending: map[uint64]chan error{},
 		contact: map[uint64]time.Time{}, watch: make(chan struct{})}
 	for _, m := range cfg.Members {
 		n.members[m.ID] = m
@@ -181,8 +187,12 @@ func (n *Node) run() {
 		case rd := <-n.rn.Ready():
 			if err := n.ready(rd); err != nil {
 				n.log.Error("the node cannot go on: its Raft log or records could not be written", zap.Error(err))
+				n.mu.Lock()
+				n.err = err
+				n.mu.Unlock()
 				n.setServing(false, 0)
 				n.failPending(err)
+				close(n.failed)
 				<-n.stop
 				n.rn.Stop()
 				return
@@ -207,6 +217,9 @@ func (n *Node) ready(rd raft.Ready) error {
 	}
 	if err := n.ls.save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return err
+	}
+	for _, e := range rd.Entries {
+		n.logBytes += len(e.GetData())
 	}
 	if rd.SoftState != nil && rd.SoftState.RaftState == raft.StateLeader && n.leadIndexUnset() {
 		last, _ := n.ls.mem.LastIndex()
@@ -290,7 +303,7 @@ func (n *Node) maybeCompact() error {
 	if last, _ := n.ls.mem.LastIndex(); applied > last {
 		applied = last
 	}
-	if applied < snapIndex+n.cfg.SnapshotEvery && !(n.confChanged && applied > snapIndex) {
+	if applied < snapIndex+n.cfg.SnapshotEvery && n.logBytes < maxLogBytes && !(n.confChanged && applied > snapIndex) {
 		return nil
 	}
 	// After a change of members, at once: a snapshot sent to a new
@@ -299,10 +312,7 @@ func (n *Node) maybeCompact() error {
 	if cs == nil {
 		cs = n.confState()
 	}
-	keep := uint64(1)
-	if applied > n.cfg.KeepEntries {
-		keep = applied - n.cfg.KeepEntries
-	}
+	keep := n.keepFrom(applied)
 	// The records are applied without an fsync each: make them durable
 	// before the log that could replay them is cut.
 	if err := n.cfg.Replica.Sync(); err != nil {
@@ -314,7 +324,36 @@ func (n *Node) maybeCompact() error {
 	n.mu.Lock()
 	n.snapIndex = applied
 	n.mu.Unlock()
+	n.logBytes = 0
 	return nil
+}
+
+// Raft's log is held in memory (raft.MemoryStorage) between compactions:
+// maxLogBytes of entries make it compact whatever their number, and at
+// most keepBytes stay behind a snapshot. Entries are commits, bounded by
+// Badger's transaction size; with large bodies a few hundred are
+// megabytes each.
+const (
+	maxLogBytes = 64 << 20
+	keepBytes   = 16 << 20
+)
+
+// keepFrom is the first entry to keep when compacting at applied: at most
+// KeepEntries and keepBytes of them.
+func (n *Node) keepFrom(applied uint64) uint64 {
+	first, _ := n.ls.mem.FirstIndex()
+	keep := max(first, applied+1-min(applied, n.cfg.KeepEntries))
+	ents, err := n.ls.mem.Entries(keep, applied+1, math.MaxUint64)
+	if err != nil {
+		return applied
+	}
+	size := 0
+	for i := len(ents) - 1; i >= 0; i-- {
+		if size += len(ents[i].GetData()); size > keepBytes {
+			return ents[i].GetIndex() + 1
+		}
+	}
+	return keep
 }
 
 func (n *Node) confState() *pb.ConfState {
@@ -346,6 +385,17 @@ func (n *Node) setServing(on bool, _ uint64) {
 	n.serving = on
 	close(n.watch)
 	n.watch = make(chan struct{})
+}
+
+// Failed is closed when the node could not write its log or records and
+// stopped following the group; Err says why.
+func (n *Node) Failed() <-chan struct{} { return n.failed }
+
+// Err is why the node failed (nil until it has).
+func (n *Node) Err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
 }
 
 // Serving says whether this node leads with everything applied, and gives

@@ -214,20 +214,30 @@ func (tr *transport) run(p *peer) {
 	}
 }
 
+// open connects to node id and opens a stream of the kind given ('m':
+// messages, 's': a snapshot), written through a buffer of size bytes.
+// The caller closes the connection.
+func (tr *transport) open(id uint64, kind byte, size int) (*quic.Conn, *quic.Stream, *bufio.Writer, error) {
+	conn, err := tr.dial(id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	str, err := conn.OpenStreamSync(tr.ctx)
+	if err != nil {
+		conn.CloseWithError(0, "")
+		return nil, nil, nil, err
+	}
+	w := bufio.NewWriterSize(str, size)
+	w.WriteByte(kind)
+	return conn, str, w, nil
+}
+
 func (tr *transport) stream(p *peer) error {
-	conn, err := tr.dial(p.id)
+	conn, _, w, err := tr.open(p.id, 'm', 256<<10)
 	if err != nil {
 		return err
 	}
 	defer conn.CloseWithError(0, "")
-	str, err := conn.OpenStreamSync(tr.ctx)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(str, 256<<10)
-	if err := w.WriteByte('m'); err != nil {
-		return err
-	}
 	for {
 		var m *pb.Message
 		select {
@@ -290,19 +300,11 @@ func readMsg(r io.Reader) (*pb.Message, error) {
 func (tr *transport) sendSnapshot(m *pb.Message) {
 	defer tr.wg.Done()
 	err := func() error {
-		conn, err := tr.dial(m.GetTo())
+		conn, str, w, err := tr.open(m.GetTo(), 's', 1<<20)
 		if err != nil {
 			return err
 		}
 		defer conn.CloseWithError(0, "")
-		str, err := conn.OpenStreamSync(tr.ctx)
-		if err != nil {
-			return err
-		}
-		w := bufio.NewWriterSize(str, 1<<20)
-		if err := w.WriteByte('s'); err != nil {
-			return err
-		}
 		if err := writeMsg(w, m); err != nil {
 			return err
 		}
@@ -344,17 +346,32 @@ func (tr *transport) accept() {
 func (tr *transport) serve(conn *quic.Conn) {
 	defer tr.wg.Done()
 	defer conn.CloseWithError(0, "")
+	// Messages on this connection must come from the member whose
+	// certificate it presented.
+	var from uint64
+	if certs := conn.ConnectionState().TLS.PeerCertificates; len(certs) > 0 {
+		if id, err := certsIdentity(certs[0]); err == nil {
+			for _, m := range tr.n.Members() {
+				if m.Name == id {
+					from = m.ID
+				}
+			}
+		}
+	}
+	if from == 0 {
+		return
+	}
 	for {
 		str, err := conn.AcceptStream(tr.ctx)
 		if err != nil {
 			return
 		}
 		tr.wg.Add(1)
-		go tr.serveStream(str)
+		go tr.serveStream(str, from)
 	}
 }
 
-func (tr *transport) serveStream(str *quic.Stream) {
+func (tr *transport) serveStream(str *quic.Stream, from uint64) {
 	defer tr.wg.Done()
 	defer str.CancelRead(0)
 	r := bufio.NewReaderSize(str, 256<<10)
@@ -366,7 +383,7 @@ func (tr *transport) serveStream(str *quic.Stream) {
 	case 'm':
 		for {
 			m, err := readMsg(r)
-			if err != nil {
+			if err != nil || m.GetFrom() != from {
 				return
 			}
 			tr.n.heard(m.GetFrom())
@@ -376,7 +393,7 @@ func (tr *transport) serveStream(str *quic.Stream) {
 		}
 	case 's':
 		m, err := readMsg(r)
-		if err != nil {
+		if err != nil || m.GetFrom() != from || m.GetType() != pb.MessageType_MsgSnap {
 			return
 		}
 		tr.n.heard(m.GetFrom())
@@ -395,6 +412,11 @@ func (tr *transport) serveStream(str *quic.Stream) {
 		str.Write([]byte{ack})
 		str.Close()
 	}
+}
+
+func certsIdentity(c *x509.Certificate) (string, error) {
+	id, err := certs.IdentityOf(c)
+	return id.Name, err
 }
 
 func sortedMembers(ms map[uint64]Member) []Member {
