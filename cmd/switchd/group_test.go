@@ -602,3 +602,64 @@ func (h *inboxCounter) Telegram(d client.Delivery) error {
 }
 
 func (h *inboxCounter) Receipt(telegram.Receipt) error { return nil }
+
+// TestGroupInboxFollowsTheLeader: one Receive with Follow (tg inbox
+// --follow) goes on across a change of leader: the telegrams filed before
+// and after the leader is killed all reach it, and it never returns.
+func TestGroupInboxFollowsTheLeader(t *testing.T) {
+	g := newGroupRig(t)
+	for i := range g.procs {
+		g.startNode(i)
+	}
+	g.status()
+	rc := dialWhenUpGroup(t, g, "NA.UBND")
+	h := &inboxCounter{inbox: &client.Inbox{Dir: filepath.Join(t.TempDir(), "inbox")}, seen: map[telegram.ID]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan error, 1)
+	go func() { ended <- rc.Receive(ctx, client.ReceiveOptions{Inbox: true, Follow: true}, h) }()
+	send := func(ref string) telegram.ID {
+		c := dialWhenUpGroup(t, g, "HN.UBND")
+		defer c.Close()
+		sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer scancel()
+		res, err := c.Send(sctx, client.Telegram{To: []telegram.Address{"NA.UBND"}, Precedence: telegram.Immediate, Ref: ref, Body: []byte(ref)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.ID
+	}
+	wait := func(id telegram.ID) {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			h.mu.Lock()
+			n := h.seen[id]
+			h.mu.Unlock()
+			if n == 1 {
+				return
+			}
+			select {
+			case err := <-ended:
+				t.Fatalf("Receive with Follow returned: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not reach the following inbox\n%s", id, g.logs())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wait(send("before"))
+	for k := range 2 {
+		leader, _ := g.status()
+		g.kill(leader)
+		wait(send(fmt.Sprintf("after-%d", k)))
+		g.startNode(leader)
+	}
+	cancel()
+	if err := <-ended; err != nil {
+		t.Errorf("Receive ended with %v", err)
+	}
+	if len(h.seen) != 3 {
+		t.Errorf("the inbox holds %d telegrams, want 3", len(h.seen))
+	}
+}
