@@ -143,6 +143,12 @@ func Start(cfg Config) (*Node, error) {
 			"they were lost or restored from an old copy. Remove the node from the group (tg group remove %d), empty its data folder, "+
 			"add it back under a new ID (tg group add) and start it with join = true: it is sent the records", applied, n.snapIndex, cfg.ID)
 	}
+	// Records loaded from a snapshot may be ahead of what this node's log
+	// knows to be committed: Raft takes up from the commit index (the
+	// entries between are applied again, which changes nothing).
+	if hs, _, _ := ls.mem.InitialState(); applied > hs.GetCommit() {
+		applied = hs.GetCommit()
+	}
 	n.applied = applied
 	rc := &raft.Config{ID: cfg.ID, ElectionTick: 10, HeartbeatTick: 1, Storage: ls.mem,
 		MaxSizePerMsg: 4 << 20, MaxInflightMsgs: 64, CheckQuorum: true, PreVote: true,

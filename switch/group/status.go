@@ -110,6 +110,9 @@ func (n *Node) RemoveMember(ctx context.Context, id uint64) error {
 	if !ok {
 		return fault.Errorf("group", fault.NotExist, "node %d is not a member", id)
 	}
+	if id == n.cfg.ID {
+		return fault.Errorf("group", fault.Invalid, "node %d leads the group: stop it (another takes the lead), then remove it there", id)
+	}
 	return n.changeConf(ctx, &pb.ConfChange{Type: pb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id)}, id, false)
 }
 
