@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -462,6 +463,25 @@ func TestGroupMinorityAndMajority(t *testing.T) {
 	waitCaughtUp(t, g)
 	g.stopAll()
 	g.openStores().Close()
+	// A stolen disk of any node: nothing readable in its data folder,
+	// Raft's log included.
+	for i, cfg := range g.cfgs {
+		filepath.WalkDir(cfg.Data, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []string{"majority-1", "before-2", "HN.UBND", "NA.UBND", "PRIVATE KEY"} {
+				if bytes.Contains(b, []byte(m)) {
+					t.Errorf("node %d: %s holds %q in plaintext", i+1, path, m)
+				}
+			}
+			return nil
+		})
+	}
 }
 
 // TestGroupWipedFollower replaces a follower whose disk was wiped
