@@ -196,7 +196,7 @@ func (n *Node) run() {
 				n.mu.Lock()
 				n.err = err
 				n.mu.Unlock()
-				n.setServing(false, 0)
+				n.setServing(false)
 				n.failPending(err)
 				close(n.failed)
 				<-n.stop
@@ -263,7 +263,7 @@ func (n *Node) softState(ss *raft.SoftState) {
 		n.mu.Lock()
 		n.leadIndex = 0
 		n.mu.Unlock()
-		n.setServing(false, ss.Lead)
+		n.setServing(false)
 		n.failPending(ErrNotLeader)
 	}
 }
@@ -378,11 +378,11 @@ func (n *Node) checkServing() {
 	ok := n.leadIndex > 0 && n.applied >= n.leadIndex
 	n.mu.Unlock()
 	if ok {
-		n.setServing(true, n.cfg.ID)
+		n.setServing(true)
 	}
 }
 
-func (n *Node) setServing(on bool, _ uint64) {
+func (n *Node) setServing(on bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.serving == on {
