@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -252,14 +250,7 @@ func (r *crashRig) kill() {
 }
 
 func TestCrashLoop(t *testing.T) {
-	cycles := 3
-	if s := os.Getenv("DIENBAO_CRASH_CYCLES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("DIENBAO_CRASH_CYCLES=%q", s)
-		}
-		cycles = n
-	}
+	cycles := cyclesFromEnv(t, "DIENBAO_CRASH_CYCLES", 3)
 	r := newCrashRig(t, filepath.Join(t.TempDir(), "dev"), freeUDPPort(t))
 	bin := buildSwitchd(t)
 	r.launch = func() *process { return startSwitchd(t, bin, "--dev", "--data", r.data, "--listen", r.addr) }

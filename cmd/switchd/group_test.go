@@ -279,14 +279,7 @@ func (g *groupRig) openStores() *store.Store {
 // inboxes exactly once (later copies flagged), and every node's audit
 // log the same, verifying against every checkpoint.
 func TestGroupLeaderKillLoop(t *testing.T) {
-	cycles := 3
-	if s := os.Getenv("DIENBAO_GROUP_CYCLES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("DIENBAO_GROUP_CYCLES=%q", s)
-		}
-		cycles = n
-	}
+	cycles := cyclesFromEnv(t, "DIENBAO_GROUP_CYCLES", 3)
 	g := newGroupRig(t)
 	for i := range g.procs {
 		g.startNode(i)
@@ -536,8 +529,21 @@ func TestGroupWipedFollower(t *testing.T) {
 	}
 	g.startNode(f)
 	waitCaughtUp(t, g)
+	// The node's log is written through a buffer flushed every few
+	// hundred milliseconds.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(g.procs[f].out.String(), "snapshot loaded") && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	if !strings.Contains(g.procs[f].out.String(), "snapshot loaded") {
-		t.Errorf("the new node did not load a snapshot:\n%s", g.logs())
+		var why []string
+		for i, p := range g.procs {
+			for _, l := range strings.Split(p.out.String(), "\n") {
+				if strings.Contains(l, "napshot") || strings.Contains(l, "became") || strings.Contains(l, "switched to configuration") {
+					why = append(why, fmt.Sprintf("node %d: %.300s", i+1, l))
+				}
+			}
+		}
+		t.Errorf("the new node did not load a snapshot:\n%s", strings.Join(why, "\n"))
 	}
 	g.stopAll()
 	g.openStores().Close()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -177,4 +178,19 @@ func TestNeedsAMode(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "--dev") {
 		t.Fatalf("switchd without a mode: %v %s", err, out)
 	}
+}
+
+// cyclesFromEnv is how many cycles a kill loop runs: the variable name's
+// value (the long run, on the machine), or def (CI).
+func cyclesFromEnv(t *testing.T, name string, def int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q", name, s)
+	}
+	return n
 }

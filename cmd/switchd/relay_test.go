@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,14 +29,7 @@ import (
 //
 //	DIENBAO_RELAY_CYCLES=50 go test ./cmd/switchd -run TestRelayKillLoop -v -timeout 60m
 func TestRelayKillLoop(t *testing.T) {
-	cycles := 3
-	if s := os.Getenv("DIENBAO_RELAY_CYCLES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("DIENBAO_RELAY_CYCLES=%q", s)
-		}
-		cycles = n
-	}
+	cycles := cyclesFromEnv(t, "DIENBAO_RELAY_CYCLES", 3)
 	bin := buildSwitchd(t)
 	dir := filepath.Join(t.TempDir(), "net")
 	names := daemon.DevNetworkSwitches()
