@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -54,6 +55,20 @@ func uris(role Role, agency telegram.Address, clearance telegram.Classification)
 	}
 	add("clearance", clearanceURN(clearance))
 	return out
+}
+
+// VerifyChain checks a peer's certificate chain (leaf first, then any
+// intermediates it sent) against roots at time now, for usage.
+func VerifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time, usage x509.ExtKeyUsage) error {
+	if len(chain) == 0 {
+		return fault.E("certs.verify", fault.Permission, "no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{usage}})
+	return err
 }
 
 // IdentityOf reads the identity from a certificate that has already been

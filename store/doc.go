@@ -40,7 +40,9 @@
 //	m<name>                                  counters (queue and receipt sequence, filings, audit log size);
 //	                                         the format version; the audit log's signing and verifier keys;
 //	                                         the clean-stop marker and the suspect bound (handout.go);
-//	                                         the settings an operator changes at run time (settings.go)
+//	                                         the settings an operator changes at run time (settings.go);
+//	                                         on a node of a group, the group's index key and the index of the
+//	                                         last group entry applied (replica.go)
 //	N<telegram tag>                          the telegram's filing number
 //	t<number:8>                              telegram header, padded to a power of two from 256 bytes
 //	u<number:8><chunk:4>                     body, in 64 KiB chunks, the last padded likewise

@@ -184,25 +184,32 @@ func (g *groupRig) isolate(i int, cut bool) {
 	}
 }
 
-// status asks the group (any node that leads) as the operator, retrying
-// while it elects.
-func (g *groupRig) status() (leader int, members int) {
+// groupUntil asks the group (whichever node leads) as the operator until
+// ok holds of its answer, for up to 60 s while it elects or catches up.
+func (g *groupRig) groupUntil(what string, ok func(wire.GroupStatus) bool) wire.GroupStatus {
 	g.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := dialFast(g.idDir("operator"))
 		if err == nil {
-			st, err := c.Group(context.Background())
+			var st wire.GroupStatus
+			st, err = c.Group(context.Background())
 			c.Close()
-			if err == nil && st.Leader > 0 {
-				return int(st.Leader) - 1, len(st.Members)
+			if err == nil && ok(st) {
+				return st
 			}
 		}
 		if time.Now().After(deadline) {
-			g.t.Fatalf("no leader within 60 s: %v\n%s", err, g.logs())
+			g.t.Fatalf("%s: not within 60 s (%v)\n%s", what, err, g.logs())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// status is the leader's index in procs, and the number of members.
+func (g *groupRig) status() (leader int, members int) {
+	st := g.groupUntil("a leader", func(st wire.GroupStatus) bool { return st.Leader > 0 })
+	return int(st.Leader) - 1, len(st.Members)
 }
 
 func (g *groupRig) logs() string {
@@ -552,21 +559,9 @@ func TestGroupWipedFollower(t *testing.T) {
 // waitCaughtUp waits until every member holds the leader's last entry.
 func waitCaughtUp(t *testing.T, g *groupRig) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := dialFast(g.idDir("operator"))
-		if err == nil {
-			st, err := c.Group(context.Background())
-			c.Close()
-			if err == nil && len(st.Members) == 3 && !slices.ContainsFunc(st.Members, func(m wire.GroupMember) bool { return m.Match < st.LastIndex }) {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the group did not catch up within 60 s\n%s", g.logs())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	g.groupUntil("every member caught up", func(st wire.GroupStatus) bool {
+		return len(st.Members) == 3 && !slices.ContainsFunc(st.Members, func(m wire.GroupMember) bool { return m.Match < st.LastIndex })
+	})
 }
 
 // dialIn connects as the identity in idDir (finding the group's leader).

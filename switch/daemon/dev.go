@@ -77,16 +77,8 @@ func DevSite(dir, listen string) (*Config, error) {
 		}
 	}
 	swDir := filepath.Join(dir, "switch")
-	if _, err := os.Stat(filepath.Join(swDir, certs.FolderCert)); errors.Is(err, os.ErrNotExist) {
-		iss, err := ca.Issue(certs.Request{Name: "dev switch", Role: certs.Switch, Agency: "SW.DEV",
-			Clearance: telegram.TopSecret, DNSNames: []string{"localhost"},
-			IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, Validity: 5 * 365 * 24 * time.Hour})
-		if err != nil {
-			return nil, err
-		}
-		if err := certs.WriteFolder(swDir, iss, ca.PEM, listen); err != nil {
-			return nil, err
-		}
+	if err := devSwitchCert(ca, swDir, "dev switch", "SW.DEV", listen); err != nil {
+		return nil, err
 	}
 	dirFile := filepath.Join(dir, "directory.toml")
 	if _, err := os.Stat(dirFile); errors.Is(err, os.ErrNotExist) {
@@ -147,4 +139,18 @@ func DevSite(dir, listen string) (*Config, error) {
 		return nil, err
 	}
 	return cfg, os.WriteFile(filepath.Join(dir, "switchd.toml"), b, 0o644)
+}
+
+// devSwitchCert issues, unless the folder dir holds one already, a dev
+// switch certificate named name (for loopback, five years) into dir.
+func devSwitchCert(ca *certs.CA, dir, name string, agency telegram.Address, addr string) error {
+	if _, err := os.Stat(filepath.Join(dir, certs.FolderCert)); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	iss, err := ca.Issue(certs.Request{Name: name, Role: certs.Switch, Agency: agency, Clearance: telegram.TopSecret,
+		DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, Validity: 5 * 365 * 24 * time.Hour})
+	if err != nil {
+		return err
+	}
+	return certs.WriteFolder(dir, iss, ca.PEM, addr)
 }

@@ -12,11 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/crypto"
-	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/pelletier/go-toml/v2"
 	"go.uber.org/zap"
 )
@@ -74,15 +72,8 @@ func DevGroupAt(dir string, addrs, gaddrs []string) ([]*Config, error) {
 	for i, m := range members {
 		node := filepath.Join(dir, fmt.Sprintf("node-%d", m.ID))
 		swDir := filepath.Join(node, "switch")
-		if _, err := os.Stat(filepath.Join(swDir, certs.FolderCert)); errors.Is(err, os.ErrNotExist) {
-			iss, err := ca.Issue(certs.Request{Name: m.Name, Role: certs.Switch, Agency: "SW.DEV", Clearance: telegram.TopSecret,
-				DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, Validity: 5 * 365 * 24 * time.Hour})
-			if err != nil {
-				return nil, err
-			}
-			if err := certs.WriteFolder(swDir, iss, ca.PEM, addrs[i]); err != nil {
-				return nil, err
-			}
+		if err := devSwitchCert(ca, swDir, m.Name, "SW.DEV", addrs[i]); err != nil {
+			return nil, err
 		}
 		keyFile := filepath.Join(node, "keys", "master.key")
 		if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {

@@ -86,17 +86,8 @@ func DevNetworkAt(dir string, addrs []string) ([]*Config, error) {
 				return nil, err
 			}
 		}
-		swDir := filepath.Join(site, "switch")
-		if _, err := os.Stat(filepath.Join(swDir, certs.FolderCert)); errors.Is(err, os.ErrNotExist) {
-			iss, err := ca.Issue(certs.Request{Name: n.Name, Role: certs.Switch, Agency: telegram.Address("SW." + n.Name),
-				Clearance: telegram.TopSecret, DNSNames: []string{"localhost"},
-				IPs: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, Validity: 5 * 365 * 24 * time.Hour})
-			if err != nil {
-				return nil, err
-			}
-			if err := certs.WriteFolder(swDir, iss, ca.PEM, addr(i)); err != nil {
-				return nil, err
-			}
+		if err := devSwitchCert(ca, filepath.Join(site, "switch"), n.Name, telegram.Address("SW."+n.Name), addr(i)); err != nil {
+			return nil, err
 		}
 		cfg, err := DevSite(site, addr(i))
 		if err != nil {

@@ -112,21 +112,14 @@ func runGroup(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	pair, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
+	pair, pool, cas, err := loadSwitchTLS(cfg)
 	if err != nil {
-		return fault.E("switchd", fault.Invalid, "cannot load the switch certificate and key", err)
+		return err
 	}
-	caPEM, err := os.ReadFile(cfg.CA)
-	if err != nil {
-		return fault.E("switchd", fault.Invalid, "cannot read the CA certificate", err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
 	var revoked func(*x509.Certificate) bool
 	if cfg.CRL != "" {
 		// Read once at start: a member revoked later is refused from its
 		// next start (the terminals' side reloads it: server.ReloadCRL).
-		cas, _ := certs.ParsePEMCertificates(caPEM)
 		if data, err := os.ReadFile(cfg.CRL); err == nil {
 			if crl, err := certs.ParseCRL(data, cas); err == nil {
 				revoked = crl.Revoked

@@ -130,7 +130,6 @@ func Procs(procs, found int) int {
 
 // Start builds a server from the config. The caller serves it.
 func Start(o Options) (*server.Server, error) {
-	const op = "switchd"
 	cfg := o.Config
 	var memLimit int64 // managed by the server: it grows with the sessions
 	if os.Getenv("GOMEMLIMIT") == "" && !o.KeepRuntime {
@@ -158,24 +157,9 @@ func Start(o Options) (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := certs.CheckPrivate(cfg.Key); err != nil && !os.IsNotExist(err) {
-		return nil, fault.E(op, fault.Invalid, err.Error())
-	}
-	pair, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
+	pair, pool, caCerts, err := loadSwitchTLS(cfg)
 	if err != nil {
-		return nil, fault.E(op, fault.Invalid, "cannot load the switch certificate and key", err)
-	}
-	if id, err := certs.IdentityOf(pair.Leaf); err != nil || id.Role != certs.Switch {
-		return nil, fault.Errorf(op, fault.Invalid, "%s is not a switch certificate", cfg.Cert)
-	}
-	caPEM, err := os.ReadFile(cfg.CA)
-	if err != nil {
-		return nil, fault.E(op, fault.Invalid, "cannot read the CA certificate", err)
-	}
-	pool := x509.NewCertPool()
-	caCerts, _ := certs.ParsePEMCertificates(caPEM)
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fault.Errorf(op, fault.Invalid, "%s holds no PEM certificate", cfg.CA)
+		return nil, err
 	}
 	var ring *crypto.Keyring
 	if o.group != nil {
@@ -258,6 +242,33 @@ func Start(o Options) (*server.Server, error) {
 		printBanner(out, o.DevDir, addr)
 	}
 	return srv, nil
+}
+
+// loadSwitchTLS reads the switch's certificate and key (a switch
+// certificate, its key file private), and the CA's certificates.
+func loadSwitchTLS(cfg *Config) (tls.Certificate, *x509.CertPool, []*x509.Certificate, error) {
+	const op = "switchd"
+	var none tls.Certificate
+	if err := certs.CheckPrivate(cfg.Key); err != nil && !os.IsNotExist(err) {
+		return none, nil, nil, fault.E(op, fault.Invalid, err.Error())
+	}
+	pair, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
+	if err != nil {
+		return none, nil, nil, fault.E(op, fault.Invalid, "cannot load the switch certificate and key", err)
+	}
+	if id, err := certs.IdentityOf(pair.Leaf); err != nil || id.Role != certs.Switch {
+		return none, nil, nil, fault.Errorf(op, fault.Invalid, "%s is not a switch certificate", cfg.Cert)
+	}
+	caPEM, err := os.ReadFile(cfg.CA)
+	if err != nil {
+		return none, nil, nil, fault.E(op, fault.Invalid, "cannot read the CA certificate", err)
+	}
+	pool := x509.NewCertPool()
+	caCerts, _ := certs.ParsePEMCertificates(caPEM)
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return none, nil, nil, fault.Errorf(op, fault.Invalid, "%s holds no PEM certificate", cfg.CA)
+	}
+	return pair, pool, caCerts, nil
 }
 
 // StoreDir is where the Badger store lives: data/store.

@@ -17,10 +17,12 @@
 // replicated: a new leader hands out again what was not acknowledged,
 // flagged possible duplicate.
 //
-// Raft's log is compacted every SnapshotEvery entries; a snapshot is only
-// its index and membership, and a follower too far behind for the log is
-// sent the leader's records as they are now (store.Replica.WriteSnapshot),
-// then the snapshot's message: entries after the snapshot's index that the
-// records already hold are applied again, which changes nothing (an entry
-// sets and deletes records to the values they had after it).
+// Raft's log is held in memory between compactions and compacted every
+// SnapshotEvery entries or 64 MiB; a snapshot is only its index and
+// membership. A follower too far behind for the log is sent the
+// snapshot's message followed by the leader's records as they are now
+// (store.Replica.WriteSnapshot); it loads the records, then gives Raft the
+// message. Entries after the snapshot's index that the records already
+// hold are applied again, which changes nothing (an entry sets and deletes
+// records to the values they had after it).
 package group

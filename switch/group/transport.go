@@ -104,11 +104,7 @@ func (tr *transport) verify(raw [][]byte) error {
 		}
 		chain = append(chain, c)
 	}
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: tr.tls.CAs, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	if err := certs.VerifyChain(chain, tr.tls.CAs, time.Now(), x509.ExtKeyUsageAny); err != nil {
 		return err
 	}
 	id, err := certs.IdentityOf(chain[0])
@@ -121,12 +117,21 @@ func (tr *transport) verify(raw [][]byte) error {
 	if tr.tls.Revoked != nil && tr.tls.Revoked(chain[0]) {
 		return errors.New("the certificate is revoked")
 	}
+	if tr.memberNamed(id.Name) == 0 {
+		return fmt.Errorf("%s is not a member of the group", id.Name)
+	}
+	return nil
+}
+
+// memberNamed is the ID of the member whose certificate bears name (0:
+// none).
+func (tr *transport) memberNamed(name string) uint64 {
 	for _, m := range tr.n.Members() {
-		if m.Name == id.Name {
-			return nil
+		if m.Name == name {
+			return m.ID
 		}
 	}
-	return fmt.Errorf("%s is not a member of the group", id.Name)
+	return 0
 }
 
 func (tr *transport) start() {
@@ -349,13 +354,9 @@ func (tr *transport) serve(conn *quic.Conn) {
 	// Messages on this connection must come from the member whose
 	// certificate it presented.
 	var from uint64
-	if certs := conn.ConnectionState().TLS.PeerCertificates; len(certs) > 0 {
-		if id, err := certsIdentity(certs[0]); err == nil {
-			for _, m := range tr.n.Members() {
-				if m.Name == id {
-					from = m.ID
-				}
-			}
+	if peer := conn.ConnectionState().TLS.PeerCertificates; len(peer) > 0 { // verified at the handshake
+		if id, err := certs.IdentityOf(peer[0]); err == nil {
+			from = tr.memberNamed(id.Name)
 		}
 	}
 	if from == 0 {
@@ -412,11 +413,6 @@ func (tr *transport) serveStream(str *quic.Stream, from uint64) {
 		str.Write([]byte{ack})
 		str.Close()
 	}
-}
-
-func certsIdentity(c *x509.Certificate) (string, error) {
-	id, err := certs.IdentityOf(c)
-	return id.Name, err
 }
 
 func sortedMembers(ms map[uint64]Member) []Member {

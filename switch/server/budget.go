@@ -3,6 +3,9 @@ package server
 import (
 	"sync"
 	"time"
+
+	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/quic-go/quic-go"
 )
 
 // budget bounds the bytes of filing bodies being received and not yet
@@ -84,3 +87,17 @@ func (s slots) take(wait time.Duration) bool {
 
 // give returns a slot.
 func (s slots) give() { <-s }
+
+// takeBodies takes a request's body bytes from the switch's budget,
+// waiting up to bodyBudgetWait; if they do not fit, it refuses the request
+// (op, msg: Unavailable, retry after retryBudget) and returns false.
+func (sess *session) takeBodies(str *quic.Stream, routine, flash int64, op, msg string) bool {
+	if sess.s.bodies.take(routine, flash, bodyBudgetWait) {
+		return true
+	}
+	e := fault.E(op, fault.Unavailable, msg)
+	e.RetryAfter = retryBudget
+	sess.replyError(str, e)
+	str.CancelRead(streamBusy)
+	return false
+}

@@ -126,11 +126,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		return
 	}
 	defer sess.bodies.give(total)
-	if !sess.s.bodies.take(total-flash, flash, bodyBudgetWait) {
-		e := fault.E("file", fault.Unavailable, "the switch is receiving as many bodies as it may at once; nothing was filed, retry later")
-		e.RetryAfter = retryBudget
-		sess.replyError(str, e)
-		str.CancelRead(streamBusy)
+	if !sess.takeBodies(str, total-flash, flash, "file", "the switch is receiving as many bodies as it may at once; nothing was filed, retry later") {
 		return
 	}
 	defer sess.s.bodies.give(total)

@@ -93,12 +93,7 @@ func (s *Server) checkPeer(cs tls.ConnectionState) error {
 // the identity in it and checks the revocation list.
 func (s *Server) verifyChain(chain []*x509.Certificate, usage x509.ExtKeyUsage, notAccepted string) (certs.Identity, error) {
 	leaf := chain[0]
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: s.cfg.CAs, Intermediates: inter, CurrentTime: s.clock.Now(),
-		KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+	if err := certs.VerifyChain(chain, s.cfg.CAs, s.clock.Now(), usage); err != nil {
 		return certs.Identity{}, fmt.Errorf("%s: %w", notAccepted, err)
 	}
 	id, err := certs.IdentityOf(leaf)

@@ -85,11 +85,7 @@ func (sess *session) handleRelay(str *quic.Stream, payload []byte) {
 	if req.Channel == 0 {
 		routine, flash = 0, total
 	}
-	if !sess.s.bodies.take(routine, flash, bodyBudgetWait) {
-		e := fault.E("relay", fault.Unavailable, "the switch is receiving as many bodies as it may at once; retry")
-		e.RetryAfter = retryBudget
-		sess.replyError(str, e)
-		str.CancelRead(streamBusy)
+	if !sess.takeBodies(str, routine, flash, "relay", "the switch is receiving as many bodies as it may at once; retry") {
 		return
 	}
 	defer sess.s.bodies.give(total)
