@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/switch/custody"
+	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
@@ -195,6 +196,12 @@ func (c *commitCtx) finished(h telegram.Header, settled telegram.Address) (bool,
 			continue
 		}
 		ds, err := c.s.getDelivery(c.txn.Txn, h.ID, a)
+		if fault.Is(fault.NotExist, err) {
+			// Not in this switch's custody (yet): an addressee served
+			// elsewhere, or one whose copy a peer switch has not handed
+			// over yet (each agency's copies come on their own).
+			continue
+		}
 		if err != nil {
 			return false, err
 		}

@@ -223,3 +223,20 @@ func TestLinkKeyNamesNoSwitch(t *testing.T) {
 		t.Fatalf("LinkSeq = %d, %v", seq, err)
 	}
 }
+
+// A relayed telegram's copies come one agency at a time: one addressee's
+// copy is acknowledged while another's has not been handed over yet (or
+// is served by another switch). The acknowledgement is recorded.
+func TestAckBeforeTheOtherCopyArrives(t *testing.T) {
+	s, _ := open(t, t.TempDir())
+	defer s.Close()
+	r := relayed(time.Now().Add(-time.Minute).UTC().Truncate(time.Second), 1, "b", "NA.TU")
+	if _, err := s.FileRelayed(r); err != nil {
+		t.Fatal(err)
+	}
+	q := SubQueue{Agency: "NA.TU", Prec: telegram.Flash, Class: telegram.Secret}
+	es, _ := s.ScanQueue(q, 0, 1)
+	if done, err := s.Ack(Ack{Queue: q, Seq: es[0].Seq, ID: r.Header.ID, Terminal: "NA.TU/t", Head: es[0].Seq + 1}); err != nil || !done {
+		t.Fatalf("ack of NA.TU's copy while HN.UBND's is elsewhere: %v %v", done, err)
+	}
+}
