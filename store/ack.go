@@ -79,6 +79,11 @@ type Ack struct {
 	// report will come from further on.
 	Via     string
 	LinkSeq uint64
+	// Reject, if set, is not an acknowledgement: the terminal refused the
+	// telegram (end-to-end verification failed) for this reason
+	// (signature, unreadable), Detail saying what failed. The addressee is
+	// settled NOT_DELIVERED with it and the sender told.
+	Reject, Detail string
 }
 
 // Ack commits a; it returns after fsync.
@@ -145,6 +150,9 @@ func (c *commitCtx) ack(a Ack) (bool, error) {
 	}
 	// The entry is in its queue (read above): not quarantined.
 	e := custody.Event{Kind: custody.Ack, Actor: a.Terminal}
+	if a.Reject != "" {
+		e = custody.Event{Kind: custody.Reject, Actor: a.Terminal, Reason: a.Reject, Detail: a.Detail}
+	}
 	if a.Via != "" {
 		e = custody.Event{Kind: custody.HandOver, Actor: a.Via, Reason: linkReason("to", a.Via, a.LinkSeq)}
 		if err := c.keepLinkOut(a.Via, a.Queue.Prec.Rank(), a.LinkSeq); err != nil {
@@ -222,6 +230,11 @@ type ReceiptAck struct {
 	// sequence number of that hand-over).
 	Via     string
 	LinkSeq uint64
+	// Reject, if set, is not an acknowledgement: the terminal refused the
+	// telegram (end-to-end verification failed) for this reason
+	// (signature, unreadable), Detail saying what failed. The addressee is
+	// settled NOT_DELIVERED with it and the sender told.
+	Reject, Detail string
 }
 
 // AckReceipts records, in order and in one commit, that a terminal of

@@ -23,6 +23,14 @@ type Filing struct {
 	// SpeedTarget is the precedence's speed-of-service target; zero means
 	// no overdue check.
 	SpeedTarget time.Duration
+	// Sealed, for an end-to-end sealed telegram, is what the audit entry
+	// of its filing says of the envelope ("sealed" and the digest of its
+	// signed header), binding the log to what the sender signed.
+	Sealed string
+	// ContentDigest, for a sealed telegram, is the digest of the content
+	// the sender signed: a refiling under the same reference is compared
+	// by it instead of by the body (a resealed body differs in every byte).
+	ContentDigest []byte
 }
 
 // FileResult is the outcome of a filing.
@@ -107,7 +115,7 @@ func (c *commitCtx) file(f *Filing) (FileResult, error) {
 		}
 	}
 	if err := c.appendAudit(AuditEntry{Actor: f.Actor, Event: AuditFiled, ID: h.ID, From: h.From,
-		Precedence: h.Precedence, Classification: h.Classification}); err != nil {
+		Precedence: h.Precedence, Classification: h.Classification, Reason: f.Sealed}); err != nil {
 		return FileResult{}, err
 	}
 	if err := c.dues(&h); err != nil {
@@ -204,6 +212,11 @@ func contentDigest(f *Filing) []byte {
 	h := sha256.New()
 	hd := f.Header
 	fmt.Fprintf(h, "%q %q %d %d %q\x00", hd.To, hd.Info, hd.Precedence, hd.Classification, hd.Subject)
+	if f.ContentDigest != nil {
+		h.Write([]byte("sealed content\x00"))
+		h.Write(f.ContentDigest)
+		return h.Sum(nil)
+	}
 	h.Write(f.Body)
 	return h.Sum(nil)
 }

@@ -15,10 +15,12 @@ import (
 )
 
 type certsCmd struct {
-	Init   certsInitCmd   `cmd:"" help:"Create a CA (ca.pem, ca.key) in a new folder."`
-	Issue  certsIssueCmd  `cmd:"" help:"Issue a certificate into a new identity folder."`
-	Revoke certsRevokeCmd `cmd:"" help:"Revoke a certificate and write a new CRL."`
-	CRL    certsCRLCmd    `cmd:"" name:"crl" help:"Write a fresh CRL (renew it before its next-update time)."`
+	Init       certsInitCmd       `cmd:"" help:"Create a CA (ca.pem, ca.key) in a new folder."`
+	Issue      certsIssueCmd      `cmd:"" help:"Issue a certificate into a new identity folder."`
+	Revoke     certsRevokeCmd     `cmd:"" help:"Revoke a certificate and write a new CRL."`
+	CRL        certsCRLCmd        `cmd:"" name:"crl" help:"Write a fresh CRL (renew it before its next-update time)."`
+	SignKeys   certsSignKeysCmd   `cmd:"" name:"sign-keys" help:"Certify agency key requests (tg agency-keys new) for the directory's keys folder."`
+	RevokeKeys certsRevokeKeysCmd `cmd:"" name:"revoke-keys" help:"Revoke an agency's key (lost or compromised) in the directory's keys folder."`
 }
 
 type certsInitCmd struct {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dienbao/dienbao/envelope"
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -36,6 +37,12 @@ func (c *inboxCmd) Run(e *env) error {
 	cl, err := e.dial()
 	if err != nil {
 		return err
+	}
+	cl.OnReject = func(hd telegram.Header, r *envelope.Refusal) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		fmt.Fprintf(e.stderr, "tg: REFUSED telegram %s from %s: %s: %s; not stored, the sender is told NOT_DELIVERED (%s)\n",
+			hd.ID, hd.From, r.Reason, e.line(r.Detail), r.Reason)
 	}
 	return cl.Receive(e.ctx, client.ReceiveOptions{Inbox: true, Follow: c.Follow}, h)
 }
@@ -106,8 +113,12 @@ func (e *env) showTelegram(m client.Message, mark string) error {
 		}
 		via = "Via:     " + strings.Join(hops, " > ") + "\n"
 	}
-	_, err := fmt.Fprintf(e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\n%sSubject: %s\n\n%s\n\n",
-		m.ID, m.Precedence, m.Classification, mark, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), via, e.line(m.Subject), e.text(string(m.Body)))
+	signed := "Signed:  no: filed unsealed, the switch could read it\n"
+	if m.Sealed {
+		signed = "Signed:  sealed end to end; signature by " + string(m.From) + " verified (tg verify checks it again offline)\n"
+	}
+	_, err := fmt.Fprintf(e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\n%s%sSubject: %s\n\n%s\n\n",
+		m.ID, m.Precedence, m.Classification, mark, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), via, signed, e.line(m.Subject), e.text(string(m.Body)))
 	return err
 }
 

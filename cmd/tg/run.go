@@ -21,28 +21,31 @@ type cli struct {
 	JSON bool   `name:"json" help:"Print JSON: one object for one result, JSON Lines for many."`
 	Raw  bool   `name:"raw" help:"Print what came from others (bodies, subjects, names, reasons) exactly as received, escape sequences included. Without it they are shown safe: control and bidirectional characters escaped visibly."`
 
-	Send     sendCmd     `cmd:"" help:"File a telegram."`
-	Inbox    inboxCmd    `cmd:"" help:"Receive this agency's telegrams, most urgent first, storing each before acknowledging."`
-	Receipts receiptsCmd `cmd:"" help:"Receive delivery reports for telegrams this agency filed."`
-	Retrieve retrieveCmd `cmd:"" help:"A copy of a telegram from the switch's journal: one this agency sent, or was delivered; any for an auditor. Marked as a copy, never stored as a delivery."`
-	Resend   resendCmd   `cmd:"" help:"Send a delivered telegram again, flagged possible duplicate (the sender agency or an operator)."`
-	Journal  journalCmd  `cmd:"" help:"List the telegrams an agency sent or was sent, newest first, from custody and the journal: header fields only."`
-	Certs    certsCmd    `cmd:"" help:"PKI: create the CA, issue certificates."`
-	Keys     keysCmd     `cmd:"" help:"Encryption at rest: rotate the data-encryption key (operator)."`
-	Clock    clockCmd    `cmd:"" help:"The switch's clock, and whether it trusts it; --confirm vouches for its wall clock (operator)."`
-	Audit    auditCmd    `cmd:"" help:"The verifiable audit log: query, verify, prove, export."`
-	Queues   queuesCmd   `cmd:"" help:"Queue figures per agency and precedence (operator)."`
-	Sessions sessionsCmd `cmd:"" help:"Connected terminals and users (operator)."`
-	Show     showCmd     `cmd:"" help:"A telegram's header and per-addressee state, never its subject or body (operator)."`
-	Hold     holdCmd     `cmd:"" help:"Hold a telegram (or --agency A: all deliveries to an agency; --link PEER: a link to a peer switch) until released (operator)."`
-	Release  releaseCmd  `cmd:"" help:"Release a held telegram (or --agency A, --link PEER) (operator)."`
-	Links    linksCmd    `cmd:"" help:"The links to peer switches in a network: state, waiting copies, sequence numbers, round trip (operator)."`
-	Group    groupCmd    `cmd:"" help:"A replicated switch's group: members, leader, term, applied index, lag and last contact per member (status); add or remove a member (operator)."`
-	Cancel   cancelCmd   `cmd:"" help:"Cancel a telegram for every addressee still waiting; the sender is told why (operator)."`
-	Requeue  requeueCmd  `cmd:"" help:"Put a parked telegram back in its queues (operator)."`
-	Minimize minimizeCmd `cmd:"" help:"MINIMIZE: restrict filings below a precedence during an emergency (operator: --below ... to declare, --lift to lift); without flags, list those in force (terminals: those covering their agency)."`
-	Top      topCmd      `cmd:"" help:"A live view of queues, rates and overdue telegrams (operator)."`
-	Bench    benchCmd    `cmd:"" help:"Load generator: file and receive through the real switch, report throughput and latency."`
+	Send        sendCmd        `cmd:"" help:"File a telegram."`
+	Inbox       inboxCmd       `cmd:"" help:"Receive this agency's telegrams, most urgent first, storing each before acknowledging."`
+	Receipts    receiptsCmd    `cmd:"" help:"Receive delivery reports for telegrams this agency filed."`
+	Retrieve    retrieveCmd    `cmd:"" help:"A copy of a telegram from the switch's journal: one this agency sent, or was delivered; any for an auditor. Marked as a copy, never stored as a delivery."`
+	Resend      resendCmd      `cmd:"" help:"Send a delivered telegram again, flagged possible duplicate (the sender agency or an operator)."`
+	Journal     journalCmd     `cmd:"" help:"List the telegrams an agency sent or was sent, newest first, from custody and the journal: header fields only."`
+	Certs       certsCmd       `cmd:"" help:"PKI: create the CA, issue certificates."`
+	Keys        keysCmd        `cmd:"" help:"Encryption at rest: rotate the data-encryption key (operator)."`
+	AgencyKeys  agencyKeysCmd  `cmd:"" name:"agency-keys" help:"End-to-end sealing: this agency's key pairs (make, list, import)."`
+	Verify      verifyCmd      `cmd:"" help:"Check a telegram's signature, content and audit proof offline: a proof from tg export-proof, or a stored telegram."`
+	ExportProof exportProofCmd `cmd:"" name:"export-proof" help:"Write a proof of a received telegram a third party can check with no access to the switch: signature, sender's key and its certification, the switch's audit proof of filing and delivery."`
+	Clock       clockCmd       `cmd:"" help:"The switch's clock, and whether it trusts it; --confirm vouches for its wall clock (operator)."`
+	Audit       auditCmd       `cmd:"" help:"The verifiable audit log: query, verify, prove, export."`
+	Queues      queuesCmd      `cmd:"" help:"Queue figures per agency and precedence (operator)."`
+	Sessions    sessionsCmd    `cmd:"" help:"Connected terminals and users (operator)."`
+	Show        showCmd        `cmd:"" help:"A telegram's header and per-addressee state, never its subject or body (operator)."`
+	Hold        holdCmd        `cmd:"" help:"Hold a telegram (or --agency A: all deliveries to an agency; --link PEER: a link to a peer switch) until released (operator)."`
+	Release     releaseCmd     `cmd:"" help:"Release a held telegram (or --agency A, --link PEER) (operator)."`
+	Links       linksCmd       `cmd:"" help:"The links to peer switches in a network: state, waiting copies, sequence numbers, round trip (operator)."`
+	Group       groupCmd       `cmd:"" help:"A replicated switch's group: members, leader, term, applied index, lag and last contact per member (status); add or remove a member (operator)."`
+	Cancel      cancelCmd      `cmd:"" help:"Cancel a telegram for every addressee still waiting; the sender is told why (operator)."`
+	Requeue     requeueCmd     `cmd:"" help:"Put a parked telegram back in its queues (operator)."`
+	Minimize    minimizeCmd    `cmd:"" help:"MINIMIZE: restrict filings below a precedence during an emergency (operator: --below ... to declare, --lift to lift); without flags, list those in force (terminals: those covering their agency)."`
+	Top         topCmd         `cmd:"" help:"A live view of queues, rates and overdue telegrams (operator)."`
+	Bench       benchCmd       `cmd:"" help:"Load generator: file and receive through the real switch, report throughput and latency."`
 }
 
 // env is what every command gets.

@@ -22,6 +22,7 @@ type sendCmd struct {
 	Expire    string   `help:"Latest delivery time: a duration from now (90m, 2h) or an RFC 3339 time. Addressees that do not have it by then never get it."`
 	DeliverAt string   `name:"deliver-at" help:"Deferred delivery (hẹn giờ): the switch takes custody now and queues the telegram at this time: a duration from now (90m), a local time today or a local date and time (14:30, 2026-12-01 08:00), or an RFC 3339 time."`
 	File      string   `type:"path" help:"Read the body from this file."`
+	Plain     bool     `help:"File it unsealed, though this identity holds its agency's keys (below SECRET, where the site allows it)."`
 	Text      []string `arg:"" optional:"" help:"The body; without it and without --file, standard input."`
 }
 
@@ -30,6 +31,7 @@ type sendResult struct {
 	ID        telegram.ID `json:"id"`
 	Duplicate bool        `json:"duplicate"`
 	Minimize  uint64      `json:"deferred_by_minimize,omitempty"` // accepted, deferred until that MINIMIZE is lifted
+	Sealed    bool        `json:"sealed"`                         // sealed and signed end to end
 }
 
 func (c *sendCmd) Run(e *env) error {
@@ -83,15 +85,18 @@ func (c *sendCmd) Run(e *env) error {
 	}
 	defer cl.Close()
 	res, err := cl.Send(e.ctx, client.Telegram{To: to, Info: info, Precedence: prec, Classification: class,
-		Subject: c.Subject, Ref: c.Ref, Body: body, ExpiresAt: expires, DeliverAt: deliverAt})
+		Subject: c.Subject, Ref: c.Ref, Body: body, ExpiresAt: expires, DeliverAt: deliverAt, Plain: c.Plain})
 	if err != nil {
 		return err
 	}
 	if e.json {
-		return e.emit(sendResult{ID: res.ID, Duplicate: res.Duplicate, Minimize: res.Minimize})
+		return e.emit(sendResult{ID: res.ID, Duplicate: res.Duplicate, Minimize: res.Minimize, Sealed: res.Sealed})
 	}
 	if res.Duplicate {
 		fmt.Fprintf(e.stderr, "tg: reference %q was already filed; nothing new was filed\n", c.Ref)
+	}
+	if !res.Sealed {
+		fmt.Fprintln(e.stderr, "tg: filed UNSEALED: the switch can read it (this identity holds no agency keys, --plain, or an addressee has no published key)")
 	}
 	if res.Minimize != 0 {
 		fmt.Fprintf(e.stderr, "tg: accepted, and deferred under MINIMIZE %d: delivered once it is lifted or ends (tg minimize shows it)\n", res.Minimize)

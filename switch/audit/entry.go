@@ -42,6 +42,7 @@ const (
 	Link            = "link"             // a link's sequence numbers showed a gap or a repeat (Reason says which)
 	Witness         = "witness"          // this switch, as a witness, refused to cosign a checkpoint of another switch's log (Reason says why: a fork, a rewrite, a changed key)
 	Group           = "group"            // a replicated switch's node took the lead, or an operator added or removed a member (Reason says which)
+	Rejected        = "rejected"         // an addressee's terminal refused a telegram that failed end-to-end verification (Reason: signature or unreadable, and what failed); it is not delivered
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
 )
@@ -49,7 +50,7 @@ const (
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
 	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock,
-	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link, Witness, Group}
+	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link, Witness, Group, Rejected}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

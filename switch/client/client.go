@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/envelope"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -44,6 +46,10 @@ type Client struct {
 	// agency is over its filing rate), backing off: 0 means
 	// DefaultRetryFor, a negative value never retries.
 	RetryFor time.Duration
+	e2e      e2e // end-to-end sealing state (e2e.go)
+	// OnReject, if set, is told of each delivery this terminal refused
+	// (it failed end-to-end verification), after the switch was told.
+	OnReject func(h telegram.Header, r *envelope.Refusal)
 }
 
 // DefaultRetryFor is how long SendBatch retries by default.

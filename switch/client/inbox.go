@@ -14,6 +14,7 @@ import (
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/crypto"
+	"github.com/dienbao/dienbao/envelope"
 
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -38,6 +39,23 @@ type Message struct {
 	// Trace lists the switches a relayed telegram passed, the filing one
 	// first and the delivering one last, each with when it took custody.
 	Trace []telegram.Hop `json:"trace,omitempty"`
+	// The other signed header fields, so that the signed form can be
+	// checked against the header as delivered.
+	Ref       string    `json:"ref,omitempty"`
+	DeliverAt time.Time `json:"deliver_at,omitzero"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Sealed: it came sealed end to end and was verified and opened;
+	// Signed is its signed form (tg verify checks it offline).
+	Sealed bool               `json:"sealed"`
+	Signed *envelope.Evidence `json:"signed,omitempty"`
+}
+
+// Header is the header the telegram was delivered with (the subject as
+// opened).
+func (m Message) Header() telegram.Header {
+	return telegram.Header{ID: m.ID, From: m.From, To: m.To, Info: m.Info, Precedence: m.Precedence,
+		Classification: m.Classification, Subject: m.Subject, FiledAt: m.FiledAt, Ref: m.Ref, DeliverAt: m.DeliverAt,
+		ExpiresAt: m.ExpiresAt, Trace: m.Trace, Sealed: m.Sealed, BodyLen: int64(len(m.Body))}
 }
 
 // MessageOf builds the stored form of a delivery.
@@ -47,9 +65,13 @@ func MessageOf(d Delivery) Message {
 	if info == nil {
 		info = []telegram.Address{}
 	}
-	return Message{ID: h.ID, From: h.From, To: h.To, Info: info, Precedence: h.Precedence,
+	m := Message{ID: h.ID, From: h.From, To: h.To, Info: info, Precedence: h.Precedence,
 		Classification: h.Classification, Subject: h.Subject, FiledAt: h.FiledAt, Body: d.Body,
-		PossibleDuplicate: d.PossibleDuplicate, Trace: h.Trace}
+		PossibleDuplicate: d.PossibleDuplicate, Trace: h.Trace, Ref: h.Ref, DeliverAt: h.DeliverAt, ExpiresAt: h.ExpiresAt}
+	if d.Opened != nil {
+		m.Sealed, m.Signed = true, &d.Opened.Evidence
+	}
+	return m
 }
 
 // Inbox is a terminal's durable store: a folder with one file per
@@ -77,8 +99,24 @@ func InboxKey(f *certs.Folder) ([]byte, error) {
 	return hkdf.Key(sha256.New, der, nil, "dienbao inbox v1", 32)
 }
 
-// Store durably stores d; stored is false if it was already there.
+// Store durably stores d; stored is false if it was already there. A
+// sealed telegram whose signed form the inbox already holds under another
+// ID is a replay: Store refuses it (*envelope.Refusal, reason signature).
 func (in *Inbox) Store(d Delivery) (stored bool, err error) {
+	if d.Opened != nil {
+		nonce := sha256.Sum256(append(append([]byte("nonce/"), in.Key...), d.Opened.Signed.Nonce...))
+		name := fmt.Sprintf("%x.seen", nonce[:16])
+		var first telegram.ID
+		if err := in.get(filepath.Join(in.Dir, "seen", name), &first); err == nil && first != d.Header.ID {
+			return false, &envelope.Refusal{Reason: envelope.ReasonSignature,
+				Detail: fmt.Sprintf("a replay: this signed telegram was delivered before as %s", first)}
+		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, err
+		}
+		if _, err := in.put(filepath.Join(in.Dir, "seen"), name, d.Header.ID); err != nil {
+			return false, err
+		}
+	}
 	return in.put(in.Dir, d.Header.ID.String()+".tg", MessageOf(d))
 }
 

@@ -35,6 +35,15 @@ func (c *Client) Retrieve(ctx context.Context, id telegram.ID) (telegram.Header,
 	if _, err := io.ReadFull(str, body); err != nil {
 		return r.Header, nil, c.closeErr(fault.E("retrieve", fault.Unavailable, "the copy was cut short", err))
 	}
+	if r.Header.Sealed && c.Seals() {
+		// The switch keeps the sealed form; this terminal's agency (the
+		// sender's or an addressee's) holds a key it was sealed for.
+		d := Delivery{Header: r.Header, Body: body}
+		if err := c.open(ctx, &d); err != nil {
+			return r.Header, nil, fault.E("retrieve", fault.Integrity, "the copy does not verify or open", err)
+		}
+		return d.Header, d.Body, nil
+	}
 	return r.Header, body, nil
 }
 

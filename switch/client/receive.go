@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/dienbao/dienbao/envelope"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
@@ -20,6 +21,10 @@ type Delivery struct {
 	// PossibleDuplicate: the switch sent this before without seeing an
 	// acknowledgement. Store by ID and drop it if already stored.
 	PossibleDuplicate bool
+	// Opened is set for a telegram sealed end to end, verified and
+	// opened (Header.Subject and Body are then the opened ones): the
+	// signed form to keep beside it.
+	Opened *envelope.Opened
 }
 
 // Handler stores what the switch delivers. Both methods must store
@@ -80,7 +85,8 @@ func (w *watchHandler) Receipt(r telegram.Receipt) error {
 }
 
 func (w *watchHandler) note(err error) error {
-	if err != nil {
+	var ref *envelope.Refusal
+	if err != nil && !errors.As(err, &ref) {
 		w.mu.Lock()
 		w.bad = true
 		w.mu.Unlock()
@@ -127,7 +133,7 @@ func (c *Client) receiveOnce(ctx context.Context, opts ReceiveOptions, h Handler
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := c.serveDeliveries(ds, h); err != nil {
+				if err := c.serveDeliveries(ctx, ds, h); err != nil {
 					cancel(err)
 				}
 			}()
@@ -172,7 +178,7 @@ func (c *Client) receiveOnce(ctx context.Context, opts ReceiveOptions, h Handler
 // serveDeliveries reads one delivery stream: store, then acknowledge.
 // What arrived together is acknowledged together: one Ack frame once
 // nothing more is waiting to be read.
-func (c *Client) serveDeliveries(ds *quic.Stream, h Handler) error {
+func (c *Client) serveDeliveries(ctx context.Context, ds *quic.Stream, h Handler) error {
 	r := bufio.NewReaderSize(ds, 64<<10)
 	var acks []uint64
 	for {
@@ -199,10 +205,28 @@ func (c *Client) serveDeliveries(ds *quic.Stream, h Handler) error {
 			if _, err := io.ReadFull(r, body); err != nil {
 				return err
 			}
-			if err := h.Telegram(Delivery{Header: d.Header, Body: body, PossibleDuplicate: d.PossibleDuplicate}); err != nil {
-				return err
+			dv := Delivery{Header: d.Header, Body: body, PossibleDuplicate: d.PossibleDuplicate}
+			err := c.open(ctx, &dv)
+			if err == nil {
+				err = h.Telegram(dv)
 			}
-			tag = d.Tag
+			var ref *envelope.Refusal
+			if errors.As(err, &ref) {
+				// Not valid: refused back, so the sender is told.
+				if err := wire.WriteFrame(ds, wire.TReject, wire.Reject{Tag: d.Tag, Reason: ref.Reason, Detail: ref.Detail}); err != nil {
+					return err
+				}
+				if c.OnReject != nil {
+					c.OnReject(d.Header, ref)
+				}
+				if len(acks) == 0 || r.Buffered() > 0 {
+					continue
+				}
+			} else if err != nil {
+				return err
+			} else {
+				tag = d.Tag
+			}
 		case wire.TReceipt:
 			var r wire.ReceiptFrame
 			if err := wire.Decode(t, payload, &r); err != nil {
@@ -215,7 +239,10 @@ func (c *Client) serveDeliveries(ds *quic.Stream, h Handler) error {
 		default:
 			return fault.Errorf("receive", fault.Invalid, "unexpected %s frame on a delivery stream", t)
 		}
-		if acks = append(acks, tag); r.Buffered() > 0 && len(acks) < wire.MaxAcksPerFrame {
+		if tag != 0 {
+			acks = append(acks, tag)
+		}
+		if r.Buffered() > 0 && len(acks) < wire.MaxAcksPerFrame {
 			continue
 		}
 		if err := wire.WriteFrame(ds, wire.TAck, wire.Ack{Tag: acks[0], More: acks[1:]}); err != nil {

@@ -30,6 +30,11 @@ type Telegram struct {
 	// DeliverAt, if set, defers delivery: the switch takes custody at once
 	// and queues the telegram at that time.
 	DeliverAt time.Time
+	// Plain files the telegram unsealed even though this terminal holds
+	// its agency's keys (only below SECRET, where the site allows it).
+	Plain bool
+
+	sealed bool // Body is the envelope (e2e.go)
 }
 
 // Filed is the switch's answer to one filing.
@@ -40,6 +45,8 @@ type Filed struct {
 	// Minimize: accepted, and deferred under this MINIMIZE declaration
 	// until it is lifted or ends.
 	Minimize uint64
+	// Sealed: it was filed sealed and signed end to end.
+	Sealed bool
 }
 
 // Send files one telegram and returns its ID once the switch has stored it
@@ -70,6 +77,10 @@ func (c *Client) SendBatch(ctx context.Context, ts []Telegram) ([]Filed, error) 
 	for i := range pending {
 		pending[i] = i
 	}
+	ts, err := c.seal(ctx, ts)
+	if err != nil {
+		return nil, err
+	}
 	var backoff time.Duration
 	for round := 0; ; round++ {
 		sub := make([]Telegram, len(pending))
@@ -92,6 +103,7 @@ func (c *Client) SendBatch(ctx context.Context, ts []Telegram) ([]Filed, error) 
 		} else {
 			for k, i := range pending {
 				out[i] = res[k]
+				out[i].Sealed = ts[i].sealed
 				if h := fault.RetryAfter(res[k].Err); h > 0 {
 					again, hint = append(again, i), max(hint, h)
 				}

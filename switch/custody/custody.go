@@ -117,9 +117,10 @@ const (
 	Resend                     // the sender or an operator sent a delivered one again (from the journal)
 	HandOver                   // the next switch acknowledged taking custody (Actor: that switch)
 	Reported                   // the delivery report came back from further on (Status, Reason; Actor: the delivering terminal)
+	Reject                     // a terminal refused it: it failed end-to-end verification (Status-less; Reason: signature or unreadable, Detail)
 )
 
-var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due", "resend", "hand over", "reported"}
+var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due", "resend", "hand over", "reported", "reject"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k > 0 {
@@ -148,6 +149,8 @@ type Event struct {
 	// Status (Reported): what the report from further on says, with
 	// Reason for NOT_DELIVERED.
 	Status telegram.Status
+	// Detail (Reject): what failed, for the audit log; never content.
+	Detail string
 }
 
 // Policy is the switch's configuration that custody rules depend on.
@@ -242,6 +245,16 @@ func Step(s State, e Event, now time.Time, p Policy) (State, Effects) {
 		n.Phase, n.Reason = Delivered, ""
 		fx.Report = &Report{Status: telegram.Delivered}
 		fx.Audit = []AuditEntry{{Event: audit.Delivered, Actor: actor}}
+		fx.At = now
+	case Reject:
+		// The addressee's terminal could not verify or open it: never
+		// delivered as valid, and the sender is told why.
+		if s.Phase != Queued {
+			return s, Effects{}
+		}
+		n.Phase, n.Reason = NotDelivered, e.Reason
+		fx.Report = &Report{Status: telegram.NotDelivered, Reason: e.Reason}
+		fx.Audit = []AuditEntry{{Event: audit.Rejected, Actor: actor, Reason: e.Reason + ": " + e.Detail}}
 		fx.At = now
 	case HandOver:
 		// The next switch reports delivery (or not) to the sender in

@@ -75,6 +75,9 @@ import (
 //	refusal_interval = "10s"           # refusals are aggregated in the audit log per this period
 //	archive_after    = "2160h"         # entries older than this move to archive files (default 90 days; "0s": never by itself)
 //
+//	[end_to_end]                       # end-to-end sealing (package envelope)
+//	allow_plain = []                   # classifications below SECRET that may be filed unsealed, e.g. ["UNCLASSIFIED"]; SECRET and TOP SECRET never
+//
 //	[network]                          # in a network of switches (network.go); absent: this switch serves its directory alone
 type Config struct {
 	Listen    string `toml:"listen"`
@@ -111,6 +114,30 @@ type Config struct {
 	Admission Admission      `toml:"admission"`
 	Network   Network        `toml:"network"`
 	Group     Group          `toml:"group"`
+	EndToEnd  EndToEnd       `toml:"end_to_end"`
+}
+
+// EndToEnd is the [end_to_end] table: the site's policy on sealing.
+type EndToEnd struct {
+	// AllowPlain lists the classifications that may be filed without
+	// end-to-end sealing: CONFIDENTIAL and UNCLASSIFIED at most.
+	AllowPlain []string `toml:"allow_plain"`
+}
+
+// allowPlain parses AllowPlain.
+func (e EndToEnd) allowPlain() ([]telegram.Classification, error) {
+	var out []telegram.Classification
+	for _, s := range e.AllowPlain {
+		c, err := telegram.ParseClassification(s)
+		if err != nil {
+			return nil, err
+		}
+		if c >= telegram.Secret {
+			return nil, fault.Errorf("config", fault.Invalid, "[end_to_end] allow_plain: %s telegrams are always sealed end to end", c)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // Admission is the [admission] table: admission control, which limits
@@ -323,6 +350,9 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: [storage] critical_watermark is above low_watermark", path)
 	}
 	if _, err := c.Network.build(); err != nil {
+		return nil, fault.E(op, fault.Invalid, path+": "+err.Error())
+	}
+	if _, err := c.EndToEnd.allowPlain(); err != nil {
 		return nil, fault.E(op, fault.Invalid, path+": "+err.Error())
 	}
 	return &c, nil

@@ -54,7 +54,8 @@ var DevAgencies = []directory.Agency{
 //	dir/ca/ca.pem, ca.key       the dev CA
 //	dir/switch/cert.pem, key.pem
 //	dir/directory.toml
-//	dir/ids/NAME/               one identity folder per DevIdentities entry
+//	dir/ids/NAME/               one identity folder per DevIdentities entry (a terminal's with its agency's keys)
+//	dir/agency-keys/            the agencies' published end-to-end keys (devkeys.go)
 //	dir/keys/master.key         the key-encryption key (a key file, outside the data folder)
 //	dir/switchd.toml            the config file a production start would use
 //	dir/data/                   the data folder: keyring.json and the Badger store, created by the switch
@@ -86,7 +87,7 @@ func DevSite(dir, listen string) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := d.Marshal()
+		b, err := d.WithKeysDir(DevKeysDir).Marshal()
 		if err != nil {
 			return nil, err
 		}
@@ -94,8 +95,21 @@ func DevSite(dir, listen string) (*Config, error) {
 			return nil, err
 		}
 	}
+	for _, a := range DevAgencies {
+		if err := devAgencyKeys(ca, dir, a.Address); err != nil {
+			return nil, err
+		}
+	}
 	for _, di := range DevIdentities {
 		idDir := filepath.Join(dir, "ids", di.Name)
+		if di.Role == certs.Terminal {
+			if err := os.MkdirAll(idDir, 0o700); err != nil {
+				return nil, err
+			}
+			if err := CopyDevAgencyKeys(dir, di.Agency, idDir); err != nil {
+				return nil, err
+			}
+		}
 		if _, err := os.Stat(filepath.Join(idDir, certs.FolderCert)); errors.Is(err, os.ErrNotExist) {
 			iss, err := ca.Issue(certs.Request{Name: di.Name + " (dev)", Role: di.Role, Agency: di.Agency,
 				Clearance: di.Clearance, Validity: 365 * 24 * time.Hour})

@@ -78,9 +78,16 @@ func DevNetworkAt(dir string, addrs []string) ([]*Config, error) {
 			return nil, err
 		}
 	}
+	// One set of agency keys for the whole network, as one directory.
+	if err := SeedDevAgencyKeys(ca, dir); err != nil {
+		return nil, err
+	}
 	cfgs := make([]*Config, len(devNet))
 	for i, n := range devNet {
 		site := filepath.Join(dir, n.Name)
+		if err := ShareDevAgencyKeys(dir, site); err != nil {
+			return nil, err
+		}
 		if _, err := os.Stat(filepath.Join(site, "ca", certs.CACertFile)); errors.Is(err, os.ErrNotExist) {
 			if err := ca.Save(filepath.Join(site, "ca")); err != nil {
 				return nil, err

@@ -167,7 +167,11 @@ func Start(o Options) (*server.Server, error) {
 	} else if ring, err = OpenKeyring(cfg); err != nil {
 		return nil, err
 	}
-	scfg := server.Config{
+	allowPlain, err := cfg.EndToEnd.allowPlain()
+	if err != nil {
+		return nil, err
+	}
+	scfg := server.Config{AllowPlain: allowPlain,
 		Listen: cfg.Listen, DataDir: StoreDir(cfg), Keyring: ring, Cert: pair, CAs: pool, CACerts: caCerts, CRL: cfg.CRL,
 		DirectoryFile: cfg.Directory,
 		Directory:     dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,

@@ -8,6 +8,12 @@
 //	name = "Ủy ban nhân dân tỉnh Nghệ An"
 //	level = "province"       # centre | province | district | commune (optional)
 //
+// A top-level keys = "agency-keys" names the folder (relative to the
+// directory file) of the agencies' published end-to-end keys: PEM files
+// (*.pem) of key certificates and revocations the CA signed (package
+// envelope). The switch serves them to terminals, which check them under
+// their own copy of the CA.
+//
 // The level is how operators see the network (the console groups agencies
 // by it, metrics are labelled with it). Without one, it follows the
 // address: one segment is the centre, two a province, three a district,
@@ -20,9 +26,11 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 
+	"github.com/dienbao/dienbao/envelope"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/pelletier/go-toml/v2"
@@ -50,9 +58,13 @@ func (a Agency) LevelOf() string {
 type Directory struct {
 	list  []Agency
 	index map[telegram.Address]int
+	keys  envelope.Published
+	// keysDir is the keys folder as the file names it.
+	keysDir string
 }
 
 type file struct {
+	Keys   string `toml:"keys"`
 	Agency []struct {
 		Address string `toml:"address"`
 		Name    string `toml:"name"`
@@ -61,8 +73,11 @@ type file struct {
 }
 
 // Parse reads a directory from TOML. Unknown fields, malformed or duplicate
-// addresses are errors.
-func Parse(data []byte) (*Directory, error) {
+// addresses are errors. A keys folder is read relative to the working
+// directory (Load reads it relative to the file).
+func Parse(data []byte) (*Directory, error) { return parse(data, ".") }
+
+func parse(data []byte, base string) (*Directory, error) {
 	const op = "directory"
 	var f file
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
@@ -84,8 +99,51 @@ func Parse(data []byte) (*Directory, error) {
 		}
 		agencies = append(agencies, Agency{Address: addr, Name: a.Name, Level: a.Level})
 	}
-	return New(agencies)
+	d, err := New(agencies)
+	if err != nil || f.Keys == "" {
+		return d, err
+	}
+	d.keysDir = f.Keys
+	kd := f.Keys
+	if !filepath.IsAbs(kd) {
+		kd = filepath.Join(base, kd)
+	}
+	if d.keys, err = readKeys(kd); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
+
+// readKeys reads every *.pem file in dir.
+func readKeys(dir string) (envelope.Published, error) {
+	var p envelope.Published
+	files, err := filepath.Glob(filepath.Join(dir, "*.pem"))
+	if err == nil && len(files) == 0 {
+		if _, err = os.Stat(dir); err != nil {
+			return p, fault.E("directory", fault.Invalid, "cannot read the agency keys folder", err)
+		}
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return p, fault.E("directory", fault.Invalid, "cannot read agency keys", err)
+		}
+		if reqs, err := p.ParsePEM(data); err != nil || len(reqs) > 0 {
+			return p, fault.Errorf("directory", fault.Invalid, "%s: not key certificates and revocations only (a request must be signed first: tg certs sign-keys) %v", f, err)
+		}
+	}
+	return p, nil
+}
+
+// WithKeysDir returns d naming the keys folder dir (for Marshal).
+func (d *Directory) WithKeysDir(dir string) *Directory {
+	c := *d
+	c.keysDir = dir
+	return &c
+}
+
+// Keys is the agencies' published end-to-end keys, as read (unchecked).
+func (d *Directory) Keys() envelope.Published { return d.keys }
 
 // New builds a directory from a list, refusing duplicates.
 func New(agencies []Agency) (*Directory, error) {
@@ -107,15 +165,16 @@ func Load(path string) (*Directory, error) {
 	if err != nil {
 		return nil, fault.E("directory", fault.Invalid, "cannot read directory", err)
 	}
-	return Parse(data)
+	return parse(data, filepath.Dir(path))
 }
 
 // Marshal writes d as TOML.
 func (d *Directory) Marshal() ([]byte, error) {
 	var f struct {
+		Keys   string   `toml:"keys,omitempty"`
 		Agency []Agency `toml:"agency"`
 	}
-	f.Agency = d.list
+	f.Keys, f.Agency = d.keysDir, d.list
 	return toml.Marshal(f)
 }
 

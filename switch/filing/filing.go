@@ -148,8 +148,8 @@ func CheckRouted(sender certs.Identity, f Request, dir *directory.Directory, els
 		}
 		return telegram.Header{}, fault.Errorf(op, fault.NotExist, "unknown addressee %s: not in the agency directory", list)
 	}
-	if len(f.Subject) > lim.MaxSubject || !utf8.ValidString(f.Subject) || hasControl(f.Subject) {
-		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the subject must be valid UTF-8 without control or bidirectional formatting characters, at most %d bytes", lim.MaxSubject)
+	if err := CheckSubject(f.Subject, lim); err != nil {
+		return telegram.Header{}, err
 	}
 	if len(f.Ref) > lim.MaxRef || !utf8.ValidString(f.Ref) || hasControl(f.Ref) {
 		return telegram.Header{}, fault.Errorf(op, fault.Invalid, "the reference must be printable UTF-8, at most %d bytes", lim.MaxRef)
@@ -190,4 +190,15 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// CheckSubject is the rule for a subject. The switch applies it to a
+// clear subject; a terminal applies it before sealing one, which the
+// switch cannot read.
+func CheckSubject(subject string, lim Limits) error {
+	lim = lim.WithDefaults()
+	if len(subject) > lim.MaxSubject || !utf8.ValidString(subject) || hasControl(subject) {
+		return fault.Errorf("file", fault.Invalid, "the subject must be valid UTF-8 without control or bidirectional formatting characters, at most %d bytes", lim.MaxSubject)
+	}
+	return nil
 }

@@ -39,6 +39,10 @@ type Config struct {
 	// is reloaded from it (as at SIGHUP).
 	DirectoryFile string
 	Limits        filing.Limits
+	// AllowPlain lists the classifications (below SECRET) that may be
+	// filed without end-to-end sealing; every other one must be sealed
+	// and signed (e2e.go).
+	AllowPlain []telegram.Classification
 	MaxFrame      int // default wire.DefaultMaxFrame
 	// Window is the number of unacknowledged deliveries per precedence per
 	// session (default 32).

@@ -282,7 +282,20 @@ func (sess *session) watchAcks(seat *switchboard.Seat) {
 func (sess *session) ackLoop(seat *switchboard.Seat, ds *dstream) {
 	for {
 		var ack wire.Ack
-		if err := wire.ReadExpect(ds.str, sess.s.cfg.MaxFrame, wire.TAck, &ack); err != nil {
+		t, payload, err := wire.ReadFrame(ds.str, sess.s.cfg.MaxFrame)
+		if err == nil {
+			switch t {
+			case wire.TAck:
+				err = wire.Decode(t, payload, &ack)
+			case wire.TReject:
+				if err = sess.reject(seat, ds, payload); err == nil {
+					continue
+				}
+			default:
+				err = fmt.Errorf("unexpected %s frame on a delivery stream", t)
+			}
+		}
+		if err != nil {
 			if !errors.Is(err, io.EOF) && sess.ctx.Err() == nil && !isClosed(err) {
 				sess.log.Info("bad acknowledgement", zap.Error(err))
 				sess.conn.CloseWithError(codeProtocol, "bad acknowledgement: "+err.Error())

@@ -148,7 +148,8 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 	var index []int // accepted[k] answers results[index[k]]
 	now := sess.s.clock.Now()
 	for i, f := range req.Filings {
-		h, deferredBy, audited, err := sess.decide(f, lim, now, admitted)
+		var seal sealed
+		h, deferredBy, audited, err := sess.decide(f, bodies[i], &seal, lim, now, admitted)
 		if err != nil {
 			if audited {
 				sess.refused(err)
@@ -159,7 +160,7 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 		}
 		results[i].Minimize = deferredBy
 		accepted = append(accepted, &store.Filing{Header: h, Body: bodies[i], Actor: sess.id.String(),
-			SpeedTarget: sess.s.cfg.SpeedTargets[h.Precedence]})
+			SpeedTarget: sess.s.cfg.SpeedTargets[h.Precedence], Sealed: seal.note, ContentDigest: seal.content})
 		index = append(index, i)
 	}
 	if len(accepted) > 0 {
@@ -199,9 +200,12 @@ func (sess *session) handleFile(str *quic.Stream, payload []byte) {
 // returns the header to store and the MINIMIZE it is deferred under (0:
 // none), or the refusal and whether it is audited (storage pressure and
 // admission control only count theirs: storage.go, admission.go).
-func (sess *session) decide(f wire.Filing, lim filing.Limits, now time.Time, admitted bool) (h telegram.Header, deferredBy uint64, audited bool, err error) {
+func (sess *session) decide(f wire.Filing, body []byte, seal *sealed, lim filing.Limits, now time.Time, admitted bool) (h telegram.Header, deferredBy uint64, audited bool, err error) {
 	s := sess.s
 	if h, err = filing.CheckRouted(sess.id, filingRequest(f), s.directory(), s.elsewhere(), lim, now); err != nil {
+		return h, 0, true, err
+	}
+	if err := s.checkSealed(&h, body, seal); err != nil {
 		return h, 0, true, err
 	}
 	if err := s.storageRefuses(h.Precedence); err != nil {

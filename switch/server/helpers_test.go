@@ -8,6 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -27,6 +28,9 @@ func issueTerminal(t *testing.T, site *daemontest.Site, agency telegram.Address,
 	}
 	name := string(agency) + "-2"
 	if err := certs.WriteFolder(site.IDDir(name), iss, ca.PEM, site.Server.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.EnsureDevAgencyKeys(site.Dir, agency, site.IDDir(name)); err != nil {
 		t.Fatal(err)
 	}
 	return name

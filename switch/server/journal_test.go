@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"github.com/dienbao/dienbao/envelope"
 	"testing"
 	"time"
 
@@ -36,11 +37,17 @@ func TestJournalRetrieveAndResend(t *testing.T) {
 	}
 	waitReceipt(t, reports, id, "NA.TU")
 
-	for _, who := range []string{"NA.TU", "HN.UBND", "auditor"} {
+	// The sender and the addressee open their copies; the auditor gets the
+	// sealed form, which it cannot read: the switch never held it in clear.
+	for _, who := range []string{"NA.TU", "HN.UBND"} {
 		h, b, err := site.Dial(who).Retrieve(ctx, id)
 		if err != nil || h.ID != id || h.Subject != "Báo cáo" || !bytes.Equal(b, body) {
 			t.Fatalf("%s retrieving: %s %q %d bytes, %v", who, h.ID, h.Subject, len(b), err)
 		}
+	}
+	if h, b, err := site.Dial("auditor").Retrieve(ctx, id); err != nil || h.ID != id || !h.Sealed || h.Subject != "" ||
+		!envelope.Is(b) || bytes.Contains(b, []byte("nội dung")) {
+		t.Fatalf("auditor retrieving: %s sealed=%v %q %d bytes, %v; want the sealed form", h.ID, h.Sealed, h.Subject, len(b), err)
 	}
 	if _, _, err := site.Dial("CP.VPCP").Retrieve(ctx, id); !fault.Is(fault.Permission, err) {
 		t.Fatalf("another agency retrieving: %v, want a permission error", err)

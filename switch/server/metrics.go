@@ -22,6 +22,9 @@ type stats struct {
 	refused  *prometheus.CounterVec
 	// minimized counts filings a MINIMIZE applied to, by outcome.
 	minimized *prometheus.CounterVec
+	// rejected counts deliveries terminals refused on end-to-end
+	// verification, by reason (signature, unreadable).
+	rejected *prometheus.CounterVec
 	retries   prometheus.Counter
 	batches   prometheus.Histogram
 	reg       *prometheus.Registry
@@ -46,6 +49,12 @@ func newStats(s *Server) *stats {
 	}, []string{"outcome"})
 	st.minimized.WithLabelValues("refused")
 	st.minimized.WithLabelValues("deferred")
+	st.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dienbao_e2e_rejected_total",
+		Help: "Deliveries the addressee's terminal refused because they failed end-to-end verification, by reason: signature or unreadable.",
+	}, []string{"reason"})
+	st.rejected.WithLabelValues("signature")
+	st.rejected.WithLabelValues("unreadable")
 	st.retries = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "dienbao_handshake_retries_total",
 		Help: "Connection attempts asked to validate their source address first (QUIC Retry), past retry_above per second.",
@@ -61,7 +70,7 @@ func newStats(s *Server) *stats {
 	for p := telegram.Routine; p <= telegram.Flash; p++ {
 		st.latency.WithLabelValues(p.String())
 	}
-	st.reg.MustRegister(st.latency, st.refused, st.minimized, st.retries, st.batches, &queueCollector{s: s}, &linkCollector{s: s}, procCollector{},
+	st.reg.MustRegister(st.latency, st.refused, st.minimized, st.rejected, st.retries, st.batches, &queueCollector{s: s}, &linkCollector{s: s}, procCollector{},
 		// go_sched_latencies_seconds: how long goroutines waited, ready,
 		// for a thread; a growing tail means the CPU is saturated
 		// (README, "Saturation").

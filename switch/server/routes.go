@@ -73,6 +73,8 @@ var routes = map[wire.Type]route{
 	wire.TLinkOperate: {"hold or release a link", operators, "audited", plain((*session).handleLinkOperate)},
 	wire.TGroup: {"read or change a replicated switch's group", people,
 		"terminals and auditors: the leader and the members' addresses; operators: Raft's figures too, and add or remove a member (audited)", plain((*session).handleGroup)},
+	wire.TAgencyKeys: {"read agencies' published end-to-end keys", people,
+		"key certificates and revocations as the CA signed them; the terminal checks them itself", plain((*session).handleAgencyKeys)},
 	wire.TJournal: {"list telegrams by agency and date", people,
 		"header fields only, never the subject or the body; terminal: its own agency's; operator: up to its clearance (others counted as withheld)", plain((*session).handleJournal)},
 }

@@ -53,6 +53,7 @@ type Server struct {
 	signing *rate.Limiter
 	// dir and limits change on Reload (SIGHUP).
 	dir    atomic.Pointer[directory.Directory]
+	keys   atomic.Pointer[keyset] // the directory's published agency keys (e2e.go)
 	limits atomic.Pointer[filing.Limits]
 	// crl is the revocation list in force (nil: none configured).
 	crl           atomic.Pointer[certs.CRL]
@@ -99,6 +100,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sessions: map[*session]struct{}{}, store: cfg.Store, clock: cfg.Clock}
 	s.dir.Store(cfg.Directory)
+	if errs := s.loadKeys(cfg.Directory); len(errs) > 0 {
+		return nil, fault.E("server", fault.Invalid, "the directory's published agency keys: "+errs[0].Error())
+	}
 	if cfg.DirectoryFile != "" {
 		s.dirFile.changed(cfg.DirectoryFile) // remember it as loaded
 	}
@@ -172,11 +176,15 @@ func (s *Server) directory() *directory.Directory { return s.dir.Load() }
 // next request; sessions stay up. (Called on SIGHUP.)
 func (s *Server) Reload(dir *directory.Directory, limits filing.Limits) {
 	limits = limits.WithDefaults()
+	s.noteKeys(dir)
 	s.dir.Store(dir)
 	s.limits.Store(&limits)
 	s.log.Info("directory and limits reloaded", zap.Int("agencies", len(dir.Agencies())),
 		zap.Int64("max_body", limits.MaxBody))
 }
+
+// Limits is the filing limits in force.
+func (s *Server) Limits() filing.Limits { return *s.limits.Load() }
 
 // Metrics is the Prometheus registry of the switch's figures.
 func (s *Server) Metrics() prometheus.Gatherer { return s.stats.reg }

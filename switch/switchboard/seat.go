@@ -188,6 +188,34 @@ func (s *Seat) AckAll(tags []uint64, rank int) error {
 	return nil
 }
 
+// Reject records, in the background, that the terminal refused the
+// telegram handed out under tag (it failed end-to-end verification): it
+// is settled not delivered, reason why, and the sender told.
+func (s *Seat) Reject(tag uint64, rank int, why, detail string) error {
+	its, err := s.tagged([]uint64{tag}, rank)
+	if err != nil {
+		return err
+	}
+	if its[0].Prec == 0 {
+		return fmt.Errorf("%w (tag %d is a delivery report, which is not sealed)", ErrUnknownTag, tag)
+	}
+	go s.commitReject(its[0], why, detail)
+	return nil
+}
+
+func (s *Seat) commitReject(it schedule.Item, why, detail string) {
+	heads := s.ag.sched.HeadsAfterAcks([]schedule.Item{it})
+	a := store.Ack{Queue: store.SubQueue{Agency: s.who.Agency, Prec: it.Prec, Class: it.Class},
+		Seq: it.Seq, ID: it.ID, Terminal: s.terminal, Head: heads[0], Reject: why, Detail: detail}
+	if r := s.b.store.AckAll([]store.Ack{a})[0]; r.Err != nil {
+		s.log.Error("rejection not recorded", zap.Error(r.Err))
+	} else if r.Done {
+		s.log.Warn("telegram refused by the addressee's terminal: end-to-end verification failed",
+			zap.Stringer("id", it.ID), zap.String("reason", why), zap.String("detail", detail))
+	}
+	s.release(it)
+}
+
 // AckRelayed records, as AckAll does (in the background), that the next
 // switch via took custody of the hand-outs tagged tags, sent on channel
 // rank of its link with the sequence numbers seqs.

@@ -29,6 +29,11 @@ type Header struct {
 	// Trace lists the switches a relayed telegram passed before this one,
 	// the filing switch first (empty for a telegram filed here).
 	Trace []Hop `cbor:"14,keyasint,omitempty" json:"trace,omitempty"`
+	// Sealed: the body is an end-to-end envelope (package envelope),
+	// signed by the sender and sealed for the addressee agencies; the
+	// subject is inside it. Set by the filing switch, which checked that
+	// the envelope's signed header matches this header.
+	Sealed bool `cbor:"15,keyasint,omitempty" json:"sealed,omitempty"`
 }
 
 // Hop is one switch a telegram passed: its name in the network and when

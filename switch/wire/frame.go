@@ -88,6 +88,9 @@ const (
 	TCosigned    Type = 50 // ← Cosigned
 	TGroup       Type = 51 // terminal, operator or auditor → GroupRequest (a replicated switch)
 	TGroupReply  Type = 52 // ← GroupStatus
+	TAgencyKeys  Type = 53 // terminal, operator or auditor → AgencyKeysRequest
+	TAgencyKeyed Type = 54 // ← AgencyKeys
+	TReject      Type = 55 // terminal, on a delivery stream: Reject (a delivery that failed verification)
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -103,7 +106,7 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TAuditArchive: "audit_archive", TAuditArchived: "audit_archived", TMinimize: "minimize", TMinimized: "minimized",
 	TLinkOpen: "link_open", TLinkOpened: "link_opened", TRelay: "relay", TRelayReply: "relay_reply",
 	TLinks: "links", TLinksReply: "links_reply", TLinkOperate: "link_operate", TCosign: "cosign", TCosigned: "cosigned",
-	TGroup: "group", TGroupReply: "group_reply"}
+	TGroup: "group", TGroupReply: "group_reply", TAgencyKeys: "agency_keys", TAgencyKeyed: "agency_keyed", TReject: "reject"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

@@ -68,6 +68,17 @@ func StartNetwork(t testing.TB, log func(name string) *zap.Logger, specs ...NetS
 			t.Fatal(err)
 		}
 	}
+	// One set of agency keys for the whole network, as one directory;
+	// with keys for XX.UBND and ZZ.UBND, which no switch serves (the tests
+	// of telegrams nobody can route).
+	if err := daemon.SeedDevAgencyKeys(ca, base, "XX.UBND", "ZZ.UBND"); err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range specs {
+		if err := daemon.ShareDevAgencyKeys(base, n.dirs[sp.Name]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, sp := range specs {
 		for _, p := range sp.Forward {
 			n.Forwarders[sp.Name+">"+p] = NewForwarder(t, n.Addrs[p])
