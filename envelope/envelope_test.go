@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -200,6 +201,15 @@ func TestGoldenFormats(t *testing.T) {
 	shb, _ := marshal(sh)
 	env := Envelope{Header: shb, Sig: ed25519.Sign(sk, append([]byte(domainTelegram), shb...)),
 		Keys: []Wrap{{Agency: "NA.TU", Key: k.Serial, Sealed: []byte{1, 2, 3}}}, Nonce: make([]byte, 12), Sealed: []byte{4, 5, 6}}
+	proof := Proof{V: ProofVersion, Addressee: "NA.TU", Header: telegram.Header{From: "TW.VPTW", To: []telegram.Address{"NA.TU"},
+		Precedence: telegram.Flash, Classification: telegram.Secret, Subject: "Chỉ thị", FiledAt: at, BodyLen: 8, Sealed: true},
+		Evidence: Evidence{Envelope: []byte(Magic), ContentKey: make([]byte, 32), SenderKey: []byte{0xa2}},
+		CA: "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n"}
+	pj, err := json.MarshalIndent(proof, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "proof.json", append(pj, '\n'))
 	for name, v := range map[string]any{
 		"agency-key.cbor.hex":      &k,
 		"key-body.cbor.hex":        kb,

@@ -97,7 +97,9 @@ func (k *AgencyKey) load() error {
 // Public is the key's unsigned public half: a request for the CA to
 // certify, valid for validity from now.
 func (k *AgencyKey) Public(validity time.Duration) KeyBody {
-	now := time.Now().UTC().Truncate(time.Second)
+	// Not truncated: of two keys of an agency, the later made is current
+	// (Directory.Current), even within a second.
+	now := time.Now().UTC()
 	return KeyBody{V: Version, Agency: k.Agency, Serial: k.Serial, KEM: KEMID, Enc: k.hp.PublicKey().Bytes(),
 		SigAlg: SigAlg, Sign: k.sk.Public().(ed25519.PublicKey), NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(validity)}
 }

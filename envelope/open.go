@@ -70,7 +70,8 @@ func NewDirectory(p Published, cas []*x509.Certificate) (*Directory, []error) {
 func (d *Directory) Current(agency telegram.Address, t time.Time) (*Cert, error) {
 	var best *Cert
 	for _, c := range d.certs {
-		if c.Agency == agency && c.Valid(t, d.revoked) == nil && (best == nil || c.NotBefore.After(best.NotBefore)) {
+		if c.Agency == agency && c.Valid(t, d.revoked) == nil && (best == nil || c.NotBefore.After(best.NotBefore) ||
+			c.NotBefore.Equal(best.NotBefore) && c.Serial > best.Serial) {
 			best = c
 		}
 	}

@@ -30,6 +30,7 @@ type benchCmd struct {
 	Senders    int           `default:"4" help:"Sending terminals (--dev)."`
 	Recipients int           `default:"4" help:"Receiving terminals, one agency each (--dev)."`
 	Size       int           `default:"1024" help:"Body size in bytes (at least 8)."`
+	Plain      bool          `help:"File unsealed (end-to-end sealing off; the site must allow UNCLASSIFIED plain: [end_to_end] allow_plain), to compare."`
 	Mix        string        `default:"routine=100" help:"Precedence mix, e.g. flash=1,immediate=4,priority=15,routine=80."`
 	Duration   time.Duration `default:"10s" help:"How long to file (ignored with --count)."`
 	Count      int           `help:"File this many telegrams in all, then stop."`
@@ -179,7 +180,7 @@ func (r *benchRun) run(e *env) error {
 					b := append([]byte(nil), body...)
 					binary.BigEndian.PutUint64(b, uint64(time.Now().UnixNano()))
 					batch[j] = client.Telegram{To: []telegram.Address{r.recvAddrs[(i+k+j)%len(r.recvAddrs)]},
-						Precedence: r.mix[rng.IntN(len(r.mix))], Body: b}
+						Precedence: r.mix[rng.IntN(len(r.mix))], Body: b, Plain: c.Plain}
 				}
 				// A FLASH goes alone, as an operator files one: it must
 				// not wait for a batch of lower traffic.
@@ -313,7 +314,7 @@ func (r *benchRun) fillBacklog(e *env) error {
 				}
 				batch := make([]client.Telegram, min(1000, int64(n)-from))
 				for i := range batch {
-					batch[i] = client.Telegram{To: []telegram.Address{offlineAgency}, Body: body}
+					batch[i] = client.Telegram{To: []telegram.Address{offlineAgency}, Body: body, Plain: r.cmd.Plain}
 				}
 				if _, err := cl.SendBatch(e.ctx, batch); err != nil {
 					errc <- err

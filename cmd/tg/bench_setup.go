@@ -10,6 +10,7 @@ import (
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -59,6 +60,11 @@ func (r *benchRun) devIdentities(e *env) error {
 		} else if err := os.WriteFile(filepath.Join(idDir, certs.FolderSwitch), sw, 0o644); err != nil {
 			return "", "", err
 		}
+		// Its agency's end-to-end keys, made and published as the dev site
+		// does (the switch loads them with the directory).
+		if err := daemon.EnsureDevAgencyKeys(dir, addr, idDir); err != nil {
+			return "", "", err
+		}
 		if !d.Has(addr) && !adding[addr] {
 			adding[addr] = true
 			agencies = append(agencies, directory.Agency{Address: addr, Name: "bench " + string(addr), Level: "district"})
@@ -81,6 +87,11 @@ func (r *benchRun) devIdentities(e *env) error {
 		r.recvDirs = append(r.recvDirs, idDir)
 		r.recvAddrs = append(r.recvAddrs, addr)
 	}
+	if r.cmd.Backlog > 0 {
+		if err := daemon.EnsureDevAgencyKeys(dir, offlineAgency, ""); err != nil {
+			return err
+		}
+	}
 	if r.cmd.Backlog > 0 && !d.Has(offlineAgency) {
 		agencies = append(agencies, directory.Agency{Address: offlineAgency, Name: "bench: never connects", Level: "district"})
 		added = true
@@ -99,7 +110,7 @@ func (r *benchRun) devIdentities(e *env) error {
 	if err != nil {
 		return err
 	}
-	b, err := nd.Marshal()
+	b, err := nd.WithKeysDir(d.KeysDir()).Marshal()
 	if err != nil {
 		return err
 	}
@@ -130,7 +141,8 @@ func (r *benchRun) waitKnown(e *env) error {
 		}
 		// Until the switch has loaded the new directory, the senders and
 		// recipients it names are unknown to it.
-		waiting := fault.Is(fault.NotExist, err) || fault.Is(fault.Permission, err) && strings.Contains(err.Error(), "not in the agency directory")
+		waiting := fault.Is(fault.NotExist, err) || fault.Is(fault.Permission, err) && strings.Contains(err.Error(), "not in the agency directory") ||
+			strings.Contains(err.Error(), "no published end-to-end key") || strings.Contains(err.Error(), "no valid published key")
 		if !waiting || time.Now().After(deadline) {
 			return err
 		}

@@ -135,6 +135,9 @@ func readKeys(dir string) (envelope.Published, error) {
 	return p, nil
 }
 
+// KeysDir is the keys folder as the file names it ("" for none).
+func (d *Directory) KeysDir() string { return d.keysDir }
+
 // WithKeysDir returns d naming the keys folder dir (for Marshal).
 func (d *Directory) WithKeysDir(dir string) *Directory {
 	c := *d

@@ -43,7 +43,7 @@ type Config struct {
 	// filed without end-to-end sealing; every other one must be sealed
 	// and signed (e2e.go).
 	AllowPlain []telegram.Classification
-	MaxFrame      int // default wire.DefaultMaxFrame
+	MaxFrame   int // default wire.DefaultMaxFrame
 	// Window is the number of unacknowledged deliveries per precedence per
 	// session (default 32).
 	Window int

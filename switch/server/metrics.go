@@ -25,9 +25,9 @@ type stats struct {
 	// rejected counts deliveries terminals refused on end-to-end
 	// verification, by reason (signature, unreadable).
 	rejected *prometheus.CounterVec
-	retries   prometheus.Counter
-	batches   prometheus.Histogram
-	reg       *prometheus.Registry
+	retries  prometheus.Counter
+	batches  prometheus.Histogram
+	reg      *prometheus.Registry
 	// scrapeErrors counts scrapes that could not read the queue figures.
 	scrapeErrors atomic.Int64
 }
