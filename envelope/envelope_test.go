@@ -204,7 +204,7 @@ func TestGoldenFormats(t *testing.T) {
 	proof := Proof{V: ProofVersion, Addressee: "NA.TU", Header: telegram.Header{From: "TW.VPTW", To: []telegram.Address{"NA.TU"},
 		Precedence: telegram.Flash, Classification: telegram.Secret, Subject: "Chỉ thị", FiledAt: at, BodyLen: 8, Sealed: true},
 		Evidence: Evidence{Envelope: []byte(Magic), ContentKey: make([]byte, 32), SenderKey: []byte{0xa2}},
-		CA: "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n"}
+		CA:       "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n"}
 	pj, err := json.MarshalIndent(proof, "", "  ")
 	if err != nil {
 		t.Fatal(err)

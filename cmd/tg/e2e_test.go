@@ -92,7 +92,9 @@ func TestEndToEndWalkThrough(t *testing.T) {
 	independentVerify(t, data, na, text)
 	// Altered: another content key, another addressee, a raised precedence.
 	for _, alter := range []func(p map[string]any){
-		func(p map[string]any) { p["evidence"].(map[string]any)["content_key"] = base64.StdEncoding.EncodeToString(make([]byte, 32)) },
+		func(p map[string]any) {
+			p["evidence"].(map[string]any)["content_key"] = base64.StdEncoding.EncodeToString(make([]byte, 32))
+		},
 		func(p map[string]any) { p["addressee"] = "NA.UBND" },
 		func(p map[string]any) { p["header"].(map[string]any)["precedence"] = "IMMEDIATE" },
 	} {
@@ -324,7 +326,7 @@ func TestAgencyKeyRotationMidFlow(t *testing.T) {
 	if r.code != 0 || strings.Count(r.stdout, `"published":true`) != 2 || !strings.Contains(r.stdout, `"serial":"`+made["serial"]+`","agency":"NA.TU"`) {
 		t.Fatalf("agency-keys list: %s %s", r.stdout, r.stderr)
 	}
-	stale := send(sender, "khóa cũ")                  // sealed to the old key: the sender's view is fresh for a minute
+	stale := send(sender, "khóa cũ")                // sealed to the old key: the sender's view is fresh for a minute
 	fresh := send(site.Dial("HN.UBND"), "khóa mới") // sealed to the new key
 	// A second terminal of NA.TU that holds only the new key.
 	second := filepath.Join(site.Dir, "ids", "NA.TU-new")
