@@ -217,6 +217,7 @@ func TestGoldenFormats(t *testing.T) {
 		"signed-header.cbor.hex":   sh,
 		"content.cbor.hex":         Content{Subject: "Chỉ thị", Body: []byte("nội dung")},
 		"envelope.cbor.hex":        env,
+		"key-certificate.cbor.hex": Signed{Body: mustMarshal(t, kb), Sig: []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}},
 	} {
 		b, err := marshal(v)
 		if err != nil {
@@ -230,4 +231,13 @@ func TestGoldenFormats(t *testing.T) {
 		}
 		golden.Check(t, name, []byte(hex.EncodeToString(b)+"\n"))
 	}
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

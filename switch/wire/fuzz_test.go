@@ -3,6 +3,8 @@ package wire
 import (
 	"bytes"
 	"testing"
+
+	"github.com/dienbao/dienbao/switch/telegram"
 )
 
 // FuzzFrame feeds arbitrary bytes to the frame reader and every request
@@ -24,7 +26,8 @@ func FuzzFrame(f *testing.F) {
 		targets := []any{&FileRequest{}, &FileReply{}, &Subscribe{}, &Subscribed{}, &Drained{}, &Deliver{}, &ReceiptFrame{}, &Ack{}, &Error{},
 			&RotateKeys{}, &Keys{}, &AuditQuery{}, &AuditEntries{}, &AuditExport{}, &AuditLeaves{}, &AuditCheckpointRequest{},
 			&AuditCheckpoints{}, &AuditProofRequest{}, &AuditBundle{}, &AuditConsistencyRequest{}, &AuditProofHashes{},
-			&QueuesRequest{}, &Queues{}, &SessionsRequest{}, &Sessions{}, &ShowRequest{}, &Show{}, &Operate{}, &Operated{}}
+			&QueuesRequest{}, &Queues{}, &SessionsRequest{}, &Sessions{}, &ShowRequest{}, &Show{}, &Operate{}, &Operated{},
+			&AgencyKeysRequest{}, &AgencyKeys{}, &Reject{}}
 		for _, v := range targets {
 			_ = Decode(typ, payload, v)
 		}
@@ -54,5 +57,7 @@ func seeds() [][]byte {
 	add(TOperate, Operate{Action: ActCancel, Reason: "gửi nhầm"})
 	add(TRotateKeys, RotateKeys{})
 	add(TClock, ClockRequest{Confirm: true})
+	add(TAgencyKeys, AgencyKeysRequest{Agencies: []telegram.Address{"NA.TU"}})
+	add(TReject, Reject{Tag: 3, Reason: "signature", Detail: "altered"})
 	return out
 }
