@@ -14,6 +14,7 @@ import (
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -236,6 +237,9 @@ func (r *crashRig) issueTerminal(name string, agency telegram.Address) {
 		r.t.Fatal(err)
 	}
 	if err := certs.WriteFolder(r.idDir(name), iss, ca.PEM, r.addr); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := daemon.EnsureDevAgencyKeys(r.data, agency, r.idDir(name)); err != nil {
 		r.t.Fatal(err)
 	}
 }

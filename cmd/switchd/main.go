@@ -37,7 +37,8 @@ type cli struct {
 	NewKeyFile        string `help:"With --rewrap: the new key file." type:"path"`
 	NewPassphraseFile string `help:"With --rewrap: a file holding the new passphrase (or set DIENBAO_NEW_PASSPHRASE)." type:"path"`
 
-	AcceptLoss bool `name:"accept-loss" help:"Start although the store is damaged: a write-ahead log with commits past a damaged entry, values missing from the value log, or an audit log shorter than its last checkpoint (whose copy is beside the keyring). Go on with what is left (telegrams whose bodies are missing are quarantined when due) and record the loss in the audit log. Restoring the store from a backup is the alternative."`
+	AllowPlain []string `name:"allow-plain" sep:"," help:"With --dev: classifications below SECRET that may be filed unsealed this run (the [end_to_end] allow_plain setting), e.g. UNCLASSIFIED: to compare with end-to-end sealing off (tg bench --plain), or to load a dev switch with plain telegrams."`
+	AcceptLoss bool     `name:"accept-loss" help:"Start although the store is damaged: a write-ahead log with commits past a damaged entry, values missing from the value log, or an audit log shorter than its last checkpoint (whose copy is beside the keyring). Go on with what is left (telegrams whose bodies are missing are quarantined when due) and record the loss in the audit log. Restoring the store from a backup is the alternative."`
 
 	CPUProfile string `name:"cpuprofile" help:"Write a CPU profile (pprof) of the whole run to this file, for performance work." type:"path"`
 	MemProfile string `name:"memprofile" help:"Write an allocation profile (pprof) of the whole run to this file at exit, for performance work." type:"path"`
@@ -107,6 +108,8 @@ func run(ctx context.Context, c cli) error {
 	switch {
 	case c.Dev && c.Config != "":
 		return fmt.Errorf("use either --dev or --config, not both")
+	case len(c.AllowPlain) > 0 && !c.Dev:
+		return fmt.Errorf("--allow-plain goes with --dev; in production it is the config's [end_to_end] allow_plain")
 	case (c.Network || c.Group) && !c.Dev:
 		return fmt.Errorf("--network and --group go with --dev")
 	case c.Network && c.Group:
@@ -115,6 +118,9 @@ func run(ctx context.Context, c cli) error {
 		cfgs, err := daemon.DevGroup(c.Data, c.Listen)
 		if err != nil {
 			return err
+		}
+		for _, cfg := range cfgs {
+			cfg.EndToEnd.AllowPlain = c.AllowPlain
 		}
 		http := c.HTTP
 		if http == "" {
@@ -126,6 +132,9 @@ func run(ctx context.Context, c cli) error {
 		if err != nil {
 			return err
 		}
+		for _, cfg := range cfgs {
+			cfg.EndToEnd.AllowPlain = c.AllowPlain
+		}
 		http := c.HTTP
 		if http == "" {
 			http = "127.0.0.1:4480"
@@ -136,6 +145,7 @@ func run(ctx context.Context, c cli) error {
 		if err != nil {
 			return err
 		}
+		cfg.EndToEnd.AllowPlain = c.AllowPlain
 		cfg.HTTP = c.HTTP
 		if cfg.HTTP == "" {
 			cfg.HTTP = "127.0.0.1:4480"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -64,6 +65,10 @@ func TestSIGHUPReloadsTheDirectory(t *testing.T) {
 	}
 	if err := file("NA.TU"); err != nil {
 		t.Fatalf("after a refused reload, the old directory: %v", err)
+	}
+	// A new agency comes with its published end-to-end key.
+	if err := daemon.EnsureDevAgencyKeys(data, "QN.UBND", ""); err != nil {
+		t.Fatal(err)
 	}
 	hup(string(old) + "\n[[agency]]\naddress = \"QN.UBND\"\nname = \"Ủy ban nhân dân tỉnh Quảng Ninh\"\n")
 	waitFor(t, p, "directory and limits reloaded")

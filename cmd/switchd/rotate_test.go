@@ -43,7 +43,10 @@ func TestRotationKilledMidway(t *testing.T) {
 	bin := buildSwitchd(t)
 	data := filepath.Join(t.TempDir(), "dev")
 	addr := freeUDPPort(t)
-	p := startSwitchd(t, bin, "--dev", "--data", data, "--listen", addr)
+	// Plain UNCLASSIFIED telegrams: the test is of the switch's keys at
+	// rest under load, and 30,000 sealed filings would be of the test's
+	// own public-key work.
+	p := startSwitchd(t, bin, "--dev", "--data", data, "--listen", addr, "--allow-plain", "UNCLASSIFIED")
 	ids := filepath.Join(data, "ids")
 
 	var accepted atomic.Int64
@@ -51,7 +54,7 @@ func TestRotationKilledMidway(t *testing.T) {
 		for done := 0; done < n; done += 500 {
 			msgs := make([]client.Telegram, min(500, n-done))
 			for i := range msgs {
-				msgs[i] = client.Telegram{To: []telegram.Address{"NA.VINH.UBND"}, Body: []byte(fmt.Sprintf("%s %d", tag, done+i))}
+				msgs[i] = client.Telegram{To: []telegram.Address{"NA.VINH.UBND"}, Body: []byte(fmt.Sprintf("%s %d", tag, done+i)), Plain: true}
 			}
 			res, err := c.SendBatch(context.Background(), msgs)
 			if err != nil {
@@ -94,7 +97,7 @@ func TestRotationKilledMidway(t *testing.T) {
 			// filed once.
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			_, err := lc.Send(ctx, client.Telegram{To: []telegram.Address{"NA.VINH.UBND"}, Ref: fmt.Sprintf("during-%d", n),
-				Body: []byte("during")})
+				Body: []byte("during"), Plain: true})
 			cancel()
 			if err != nil {
 				unanswered = true
@@ -122,7 +125,7 @@ func TestRotationKilledMidway(t *testing.T) {
 		t.Fatalf("the keyring holds %d keys after the kill; the kill did not land mid-way", n)
 	}
 
-	p = startSwitchd(t, bin, "--dev", "--data", data, "--listen", addr)
+	p = startSwitchd(t, bin, "--dev", "--data", data, "--listen", addr, "--allow-plain", "UNCLASSIFIED")
 	dialWhenUp(t, p, filepath.Join(ids, "HN.UBND")).Close()
 	deadline := time.Now().Add(120 * time.Second)
 	for keyringKeys(t, filepath.Join(data, "data")) != 1 {

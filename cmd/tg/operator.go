@@ -140,7 +140,7 @@ func (c *showCmd) Run(e *env) error {
 	h := s.Header
 	if e.json {
 		out := map[string]any{"id": h.ID, "from": h.From, "to": h.To, "info": h.Info, "precedence": h.Precedence,
-			"classification": h.Classification, "filed_at": h.FiledAt, "body_len": h.BodyLen, "addressees": s.Addressees}
+			"classification": h.Classification, "filed_at": h.FiledAt, "body_len": h.BodyLen, "addressees": s.Addressees, "sealed": h.Sealed}
 		if !h.ExpiresAt.IsZero() {
 			out["expires_at"] = h.ExpiresAt
 		}
@@ -152,8 +152,12 @@ func (c *showCmd) Run(e *env) error {
 		}
 		return e.emit(out)
 	}
-	fmt.Fprintf(e.stdout, "%s  %s  %s  from %s  filed %s  %d bytes\n", h.ID, h.Precedence, h.Classification, h.From,
-		h.FiledAt.Local().Format("2006-01-02 15:04:05"), h.BodyLen)
+	sealed := "plain"
+	if h.Sealed {
+		sealed = "sealed end to end"
+	}
+	fmt.Fprintf(e.stdout, "%s  %s  %s  from %s  filed %s  %d bytes, %s\n", h.ID, h.Precedence, h.Classification, h.From,
+		h.FiledAt.Local().Format("2006-01-02 15:04:05"), h.BodyLen, sealed)
 	if !h.DeliverAt.IsZero() {
 		fmt.Fprintf(e.stdout, "deliver at %s\n", h.DeliverAt.Local().Format("2006-01-02 15:04:05"))
 	}

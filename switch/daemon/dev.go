@@ -100,6 +100,9 @@ func DevSite(dir, listen string) (*Config, error) {
 			return nil, err
 		}
 	}
+	if err := devDirectoryNamesKeys(dirFile); err != nil {
+		return nil, err
+	}
 	for _, di := range DevIdentities {
 		idDir := filepath.Join(dir, "ids", di.Name)
 		if di.Role == certs.Terminal {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/envelope"
+	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
@@ -132,4 +133,18 @@ func SeedDevAgencyKeys(ca *certs.CA, dir string, extra ...telegram.Address) erro
 		}
 	}
 	return nil
+}
+
+// devDirectoryNamesKeys makes a dev directory written before end-to-end
+// sealing name the keys folder, so that an older dev site seals too.
+func devDirectoryNamesKeys(dirFile string) error {
+	d, err := directory.Load(dirFile)
+	if err != nil || d.KeysDir() != "" {
+		return err
+	}
+	data, err := os.ReadFile(dirFile)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dirFile, append([]byte("keys = \""+DevKeysDir+"\"\n"), data...), 0o644)
 }
