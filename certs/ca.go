@@ -80,10 +80,10 @@ func (ca *CA) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fault.E("certs.save", fault.Internal, "create CA folder", err)
 	}
-	if err := writeNew(filepath.Join(dir, CACertFile), ca.PEM, 0o644); err != nil {
+	if err := WriteNew(filepath.Join(dir, CACertFile), ca.PEM, 0o644); err != nil {
 		return err
 	}
-	return writeNew(filepath.Join(dir, CAKeyFile), keyPEM, 0o600)
+	return WriteNew(filepath.Join(dir, CAKeyFile), keyPEM, 0o600)
 }
 
 // LoadCA reads ca.pem and ca.key from dir.
@@ -199,7 +199,9 @@ func MarshalKey(k crypto.Signer) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-func writeNew(path string, data []byte, mode os.FileMode) error {
+// WriteNew writes data to a new file at path with mode, fsynced; it
+// refuses to overwrite one.
+func WriteNew(path string, data []byte, mode os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return fault.E("certs.write", fault.Invalid, "refusing to overwrite or cannot create "+path, err)

@@ -29,10 +29,10 @@ func WriteFolder(dir string, iss *Issued, caPEM []byte, switchAddr string) error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fault.E("certs.folder", fault.Internal, "create identity folder", err)
 	}
-	if err := writeNew(filepath.Join(dir, FolderKey), iss.KeyPEM, 0o600); err != nil {
+	if err := WriteNew(filepath.Join(dir, FolderKey), iss.KeyPEM, 0o600); err != nil {
 		return err
 	}
-	if err := writeNew(filepath.Join(dir, FolderCert), iss.CertPEM, 0o644); err != nil {
+	if err := WriteNew(filepath.Join(dir, FolderCert), iss.CertPEM, 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, FolderCA), caPEM, 0o644); err != nil {

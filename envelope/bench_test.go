@@ -21,8 +21,7 @@ func BenchmarkE2E(b *testing.B) {
 	_, ps, d := setup(t, names...)
 	for _, size := range []int{1 << 10, 1 << 20} {
 		for _, n := range []int{1, 10} {
-			p := Plain{From: "TW.VPTW", To: names[1 : 1+n], Precedence: telegram.Routine, Classification: telegram.Secret,
-				Content: Content{Body: make([]byte, size)}}
+			p := Plain{Fields: Fields{From: "TW.VPTW", To: names[1 : 1+n], Precedence: telegram.Routine, Classification: telegram.Secret}, Content: Content{Body: make([]byte, size)}}
 			to := map[telegram.Address]*Cert{}
 			for _, a := range names[:1+n] {
 				to[a], _ = d.Current(a, time.Now())

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // Magic begins every envelope: a body that begins with it is sealed.
@@ -70,13 +71,7 @@ type Content struct {
 // Plain is a telegram before sealing: the header fields the switch will
 // enforce, and the content.
 type Plain struct {
-	From           telegram.Address
-	To, Info       []telegram.Address
-	Precedence     telegram.Precedence
-	Classification telegram.Classification
-	Ref            string
-	DeliverAt      time.Time
-	ExpiresAt      time.Time
+	Fields
 	Content
 }
 
@@ -88,7 +83,7 @@ func Seal(p Plain, sender *AgencyKey, to map[telegram.Address]*Cert) (env, conte
 	if sender == nil || sender.Agency != p.From {
 		return nil, nil, fmt.Errorf("no signing key of %s", p.From)
 	}
-	content, err := marshal(p.Content)
+	content, err := wire.Marshal(p.Content)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -98,7 +93,7 @@ func Seal(p Plain, sender *AgencyKey, to map[telegram.Address]*Cert) (env, conte
 	h := SignedHeader{V: Version, From: p.From, To: p.To, Info: p.Info, Precedence: p.Precedence,
 		Classification: p.Classification, Ref: p.Ref, DeliverAt: p.DeliverAt, ExpiresAt: p.ExpiresAt,
 		SignedAt: time.Now().UTC(), Nonce: nonce, Key: sender.Serial, Content: cd[:], SigAlg: SigAlg}
-	hb, err := marshal(h)
+	hb, err := wire.Marshal(h)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,7 +121,7 @@ func Seal(p Plain, sender *AgencyKey, to map[telegram.Address]*Cert) (env, conte
 	e.Nonce = make([]byte, aead.NonceSize())
 	rand.Read(e.Nonce)
 	e.Sealed = aead.Seal(nil, e.Nonce, content, hd[:])
-	b, err := marshal(e)
+	b, err := wire.Marshal(e)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -164,10 +159,10 @@ func Parse(body []byte) (*Envelope, error) {
 		return nil, errors.New("the body is not a sealed envelope")
 	}
 	var e Envelope
-	if err := unmarshal(body[len(Magic):], &e); err != nil {
+	if err := wire.Unmarshal(body[len(Magic):], &e); err != nil {
 		return nil, fmt.Errorf("the envelope is malformed: %w", err)
 	}
-	if err := unmarshal(e.Header, &e.h); err != nil {
+	if err := wire.Unmarshal(e.Header, &e.h); err != nil {
 		return nil, fmt.Errorf("the envelope's signed header is malformed: %w", err)
 	}
 	switch {

@@ -12,6 +12,7 @@ import (
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/golden"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
 )
 
 type party struct {
@@ -79,9 +80,8 @@ func reasonOf(t *testing.T, err error) string {
 
 func TestSealOpensAtEachAddresseeOnly(t *testing.T) {
 	_, ps, d := setup(t, "TW.VPTW", "NA.TU", "NA.UBND", "HN.UBND", "DN.UBND")
-	p := Plain{From: "TW.VPTW", To: []telegram.Address{"NA.TU", "NA.UBND"}, Info: []telegram.Address{"HN.UBND"},
-		Precedence: telegram.Flash, Classification: telegram.Secret, Ref: "r1",
-		Content: Content{Subject: "Chỉ thị", Body: []byte("nội dung mật")}}
+	p := Plain{Fields: Fields{From: "TW.VPTW", To: []telegram.Address{"NA.TU", "NA.UBND"}, Info: []telegram.Address{"HN.UBND"},
+		Precedence: telegram.Flash, Classification: telegram.Secret, Ref: "r1"}, Content: Content{Subject: "Chỉ thị", Body: []byte("nội dung mật")}}
 	env := sealFor(t, d, ps["TW.VPTW"].key, p)
 	h := headerOf(p)
 	for _, a := range []telegram.Address{"NA.TU", "NA.UBND", "HN.UBND"} {
@@ -108,8 +108,8 @@ func TestSealOpensAtEachAddresseeOnly(t *testing.T) {
 
 func TestTamperingIsRefused(t *testing.T) {
 	ca, ps, d := setup(t, "TW.VPTW", "NA.TU", "HN.UBND")
-	p := Plain{From: "TW.VPTW", To: []telegram.Address{"NA.TU"}, Precedence: telegram.Routine,
-		Classification: telegram.Secret, Content: Content{Body: []byte("hello")}}
+	p := Plain{Fields: Fields{From: "TW.VPTW", To: []telegram.Address{"NA.TU"}, Precedence: telegram.Routine,
+		Classification: telegram.Secret}, Content: Content{Body: []byte("hello")}}
 	env := sealFor(t, d, ps["TW.VPTW"].key, p)
 	h := headerOf(p)
 	mine := []*AgencyKey{ps["NA.TU"].key}
@@ -162,8 +162,8 @@ func TestTamperingIsRefused(t *testing.T) {
 
 func TestSwitchSideMatch(t *testing.T) {
 	_, ps, d := setup(t, "TW.VPTW", "NA.TU", "HN.UBND")
-	p := Plain{From: "TW.VPTW", To: []telegram.Address{"NA.TU", "HN.UBND"}, Precedence: telegram.Priority,
-		Classification: telegram.Secret, Ref: "x", Content: Content{Body: []byte("b")}}
+	p := Plain{Fields: Fields{From: "TW.VPTW", To: []telegram.Address{"NA.TU", "HN.UBND"}, Precedence: telegram.Priority,
+		Classification: telegram.Secret, Ref: "x"}, Content: Content{Body: []byte("b")}}
 	env := sealFor(t, d, ps["TW.VPTW"].key, p)
 	e, err := Parse(env)
 	if err != nil {
@@ -198,7 +198,7 @@ func TestGoldenFormats(t *testing.T) {
 	sh := SignedHeader{V: Version, From: "TW.VPTW", To: []telegram.Address{"NA.TU"}, Info: []telegram.Address{"HN.UBND"},
 		Precedence: telegram.Flash, Classification: telegram.Secret, Ref: "CV-12", ExpiresAt: at.Add(time.Hour),
 		SignedAt: at, Nonce: make([]byte, 16), Key: "8899aabbccddeeff", Content: make([]byte, 32), SigAlg: SigAlg}
-	shb, _ := marshal(sh)
+	shb, _ := wire.Marshal(sh)
 	env := Envelope{Header: shb, Sig: ed25519.Sign(sk, append([]byte(domainTelegram), shb...)),
 		Keys: []Wrap{{Agency: "NA.TU", Key: k.Serial, Sealed: []byte{1, 2, 3}}}, Nonce: make([]byte, 12), Sealed: []byte{4, 5, 6}}
 	proof := Proof{V: ProofVersion, Addressee: "NA.TU", Header: telegram.Header{From: "TW.VPTW", To: []telegram.Address{"NA.TU"},
@@ -219,7 +219,7 @@ func TestGoldenFormats(t *testing.T) {
 		"envelope.cbor.hex":        env,
 		"key-certificate.cbor.hex": Signed{Body: mustMarshal(t, kb), Sig: []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01}},
 	} {
-		b, err := marshal(v)
+		b, err := wire.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +235,7 @@ func TestGoldenFormats(t *testing.T) {
 
 func mustMarshal(t *testing.T, v any) []byte {
 	t.Helper()
-	b, err := marshal(v)
+	b, err := wire.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}

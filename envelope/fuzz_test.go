@@ -13,8 +13,7 @@ import (
 func FuzzParse(f *testing.F) {
 	t := &testing.T{}
 	_, ps, d := setup(t, "TW.VPTW", "NA.TU")
-	p := Plain{From: "TW.VPTW", To: []telegram.Address{"NA.TU"}, Precedence: telegram.Flash, Classification: telegram.Secret,
-		Content: Content{Subject: "s", Body: []byte("b")}}
+	p := Plain{Fields: Fields{From: "TW.VPTW", To: []telegram.Address{"NA.TU"}, Precedence: telegram.Flash, Classification: telegram.Secret}, Content: Content{Subject: "s", Body: []byte("b")}}
 	to := map[telegram.Address]*Cert{}
 	for _, a := range []telegram.Address{"TW.VPTW", "NA.TU"} {
 		to[a], _ = d.Current(a, time.Now())

@@ -17,7 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // The algorithms of format version 1.
@@ -152,7 +154,7 @@ func Revoke(ca crypto.Signer, r RevocationBody) ([]byte, error) {
 }
 
 func caSign(ca crypto.Signer, domain string, v any) ([]byte, error) {
-	body, err := marshal(v)
+	body, err := wire.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +167,7 @@ func caSign(ca crypto.Signer, domain string, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return marshal(Signed{Body: body, Sig: sig})
+	return wire.Marshal(Signed{Body: body, Sig: sig})
 }
 
 func (b KeyBody) check() error {
@@ -194,7 +196,7 @@ func (b KeyBody) check() error {
 // into v.
 func caVerify(raw []byte, domain string, cas []*x509.Certificate, v any) error {
 	var s Signed
-	if err := unmarshal(raw, &s); err != nil {
+	if err := wire.Unmarshal(raw, &s); err != nil {
 		return err
 	}
 	var last error = errors.New("no CA certificate to check it with")
@@ -204,7 +206,7 @@ func caVerify(raw []byte, domain string, cas []*x509.Certificate, v any) error {
 			alg = x509.SHA256WithRSA
 		}
 		if last = ca.CheckSignature(alg, append([]byte(domain), s.Body...), s.Sig); last == nil {
-			return unmarshal(s.Body, v)
+			return wire.Unmarshal(s.Body, v)
 		}
 	}
 	return fmt.Errorf("not signed by the network's CA: %w", last)
@@ -283,7 +285,7 @@ func (p *Published) ParsePEM(data []byte) (requests []KeyBody, err error) {
 			p.Revocations = append(p.Revocations, b.Bytes)
 		case pemRequest:
 			var kb KeyBody
-			if err := unmarshal(b.Bytes, &kb); err != nil {
+			if err := wire.Unmarshal(b.Bytes, &kb); err != nil {
 				return nil, err
 			}
 			requests = append(requests, kb)
@@ -296,7 +298,7 @@ func (p *Published) ParsePEM(data []byte) (requests []KeyBody, err error) {
 
 // Request encodes body as a certificate request file.
 func Request(body KeyBody) ([]byte, error) {
-	b, err := marshal(body)
+	b, err := wire.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +308,7 @@ func Request(body KeyBody) ([]byte, error) {
 // Save writes k into the identity folder dir (agency-keys/SERIAL.key,
 // mode 0600), refusing to overwrite.
 func (k *AgencyKey) Save(dir string) error {
-	raw, err := marshal(k)
+	raw, err := wire.Marshal(k)
 	if err != nil {
 		return err
 	}
@@ -314,19 +316,7 @@ func (k *AgencyKey) Save(dir string) error {
 	if err := os.MkdirAll(kd, 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(kd, k.Serial+keySuffx), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(pem.EncodeToMemory(&pem.Block{Type: pemKey, Bytes: raw})); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return certs.WriteNew(filepath.Join(kd, k.Serial+keySuffx), pem.EncodeToMemory(&pem.Block{Type: pemKey, Bytes: raw}), 0o600)
 }
 
 // LoadKeys reads the agency keys in the identity folder dir, newest first.
@@ -370,8 +360,24 @@ func ReadKeyFile(p string) (*AgencyKey, error) {
 		return nil, fmt.Errorf("%s is not an agency key file", p)
 	}
 	var k AgencyKey
-	if err := unmarshal(b.Bytes, &k); err != nil {
+	if err := wire.Unmarshal(b.Bytes, &k); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return &k, k.load()
+}
+
+// ParseFiles reads published keys from PEM files (name, contents): key
+// certificates and revocations only; a request must be certified first.
+func ParseFiles(files map[string][]byte) (Published, error) {
+	var p Published
+	for name, data := range files {
+		reqs, err := p.ParsePEM(data)
+		if err == nil && len(reqs) > 0 {
+			err = errors.New("it holds a key request: the CA certifies it first (tg certs sign-keys)")
+		}
+		if err != nil {
+			return p, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return p, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/dienbao/dienbao/switch/wire"
 )
 
 // Reasons an addressee's terminal refuses a telegram, as the sender reads
@@ -201,7 +202,7 @@ func (e *Envelope) open(key []byte) (Content, error) {
 		return Content{}, refuse(ReasonSignature, "the content is not what the sender signed")
 	}
 	var c Content
-	if err := unmarshal(pt, &c); err != nil {
+	if err := wire.Unmarshal(pt, &c); err != nil {
 		return Content{}, refuse(ReasonSignature, "the content is malformed: %v", err)
 	}
 	return c, nil

@@ -159,10 +159,19 @@ func (c *agencyKeysImportCmd) Run(e *env) error {
 	return err
 }
 
-func caCerts(idDir string) ([]*x509.Certificate, error) {
+// caPEM reads the CA certificate of the identity folder idDir.
+func caPEM(idDir string) ([]byte, error) {
 	data, err := os.ReadFile(filepath.Join(idDir, certs.FolderCA))
 	if err != nil {
-		return nil, fault.E("e2e", fault.Invalid, "cannot read the CA certificate", err)
+		return nil, fault.E("e2e", fault.Invalid, "cannot read the CA certificate in the identity folder (--id)", err)
+	}
+	return data, nil
+}
+
+func caCerts(idDir string) ([]*x509.Certificate, error) {
+	data, err := caPEM(idDir)
+	if err != nil {
+		return nil, err
 	}
 	return certs.ParsePEMCertificates(data)
 }
@@ -317,9 +326,9 @@ func readProof(e *env, data []byte) (envelope.Proof, error) {
 	if m.Signed == nil {
 		return p, fault.Errorf("verify", fault.Invalid, "telegram %s was filed unsealed: it carries no signature to check", m.ID)
 	}
-	ca, err := os.ReadFile(filepath.Join(e.id, certs.FolderCA))
+	ca, err := caPEM(e.id)
 	if err != nil {
-		return p, fault.E("verify", fault.Invalid, "a stored telegram is checked with the CA in the identity folder (--id)", err)
+		return p, err
 	}
 	return envelope.Proof{V: envelope.ProofVersion, Header: m.Header(), Evidence: *m.Signed, CA: string(ca)}, nil
 }
@@ -380,7 +389,7 @@ func (c *exportProofCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	ca, err := os.ReadFile(filepath.Join(e.id, certs.FolderCA))
+	ca, err := caPEM(e.id)
 	if err != nil {
 		return err
 	}

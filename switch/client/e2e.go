@@ -178,8 +178,8 @@ func (c *Client) seal(ctx context.Context, ts []Telegram) ([]Telegram, error) {
 			// the site allows plain telegrams; Filed.Sealed says which.
 			continue
 		}
-		p := envelope.Plain{From: c.folder.Identity.Agency, To: t.To, Info: t.Info, Precedence: orDefault(t.Precedence, telegram.Routine),
-			Classification: orDefault(t.Classification, telegram.Unclassified), Ref: t.Ref, DeliverAt: t.DeliverAt, ExpiresAt: t.ExpiresAt,
+		p := envelope.Plain{Fields: envelope.Fields{From: c.folder.Identity.Agency, To: t.To, Info: t.Info, Precedence: orDefault(t.Precedence, telegram.Routine),
+			Classification: orDefault(t.Classification, telegram.Unclassified), Ref: t.Ref, DeliverAt: t.DeliverAt, ExpiresAt: t.ExpiresAt},
 			Content: envelope.Content{Subject: t.Subject, Body: t.Body}}
 		env, _, err := envelope.Seal(p, e.mine[0], to)
 		if err != nil {

@@ -30,7 +30,6 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/dienbao/dienbao/envelope"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/pelletier/go-toml/v2"
@@ -58,7 +57,7 @@ func (a Agency) LevelOf() string {
 type Directory struct {
 	list  []Agency
 	index map[telegram.Address]int
-	keys  envelope.Published
+	keys  []KeyFile
 	// keysDir is the keys folder as the file names it.
 	keysDir string
 }
@@ -114,25 +113,30 @@ func parse(data []byte, base string) (*Directory, error) {
 	return d, nil
 }
 
+// KeyFile is one file of the keys folder: its name and contents, which
+// the switch parses (package envelope).
+type KeyFile struct {
+	Name string
+	Data []byte
+}
+
 // readKeys reads every *.pem file in dir.
-func readKeys(dir string) (envelope.Published, error) {
-	var p envelope.Published
+func readKeys(dir string) ([]KeyFile, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.pem"))
 	if err == nil && len(files) == 0 {
 		if _, err = os.Stat(dir); err != nil {
-			return p, fault.E("directory", fault.Invalid, "cannot read the agency keys folder", err)
+			return nil, fault.E("directory", fault.Invalid, "cannot read the agency keys folder", err)
 		}
 	}
+	var out []KeyFile
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return p, fault.E("directory", fault.Invalid, "cannot read agency keys", err)
+			return nil, fault.E("directory", fault.Invalid, "cannot read agency keys", err)
 		}
-		if reqs, err := p.ParsePEM(data); err != nil || len(reqs) > 0 {
-			return p, fault.Errorf("directory", fault.Invalid, "%s: not key certificates and revocations only (a request must be signed first: tg certs sign-keys) %v", f, err)
-		}
+		out = append(out, KeyFile{Name: f, Data: data})
 	}
-	return p, nil
+	return out, nil
 }
 
 // KeysDir is the keys folder as the file names it ("" for none).
@@ -145,8 +149,9 @@ func (d *Directory) WithKeysDir(dir string) *Directory {
 	return &c
 }
 
-// Keys is the agencies' published end-to-end keys, as read (unchecked).
-func (d *Directory) Keys() envelope.Published { return d.keys }
+// Keys is the files of the agencies' published end-to-end keys, as read
+// (unchecked).
+func (d *Directory) Keys() []KeyFile { return d.keys }
 
 // New builds a directory from a list, refusing duplicates.
 func New(agencies []Agency) (*Directory, error) {

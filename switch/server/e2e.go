@@ -34,7 +34,10 @@ type keyset struct {
 // that do not verify are left out and returned as errors. The keys folder
 // is the network's: it may hold keys of agencies other switches serve.
 func (s *Server) loadKeys(dir *directory.Directory) []error {
-	p := dir.Keys()
+	p, err := publishedKeys(dir)
+	if err != nil {
+		return []error{err}
+	}
 	_, errs := envelope.NewDirectory(p, s.cfg.CACerts)
 	ks := &keyset{certs: map[telegram.Address][][]byte{}}
 	for _, raw := range p.Certs {
@@ -151,4 +154,17 @@ func (sess *session) reject(seat *switchboard.Seat, ds *dstream, payload []byte)
 	}
 	sess.s.stats.rejected.WithLabelValues(r.Reason).Inc()
 	return nil
+}
+
+// publishedKeys parses the directory's keys folder.
+func publishedKeys(dir *directory.Directory) (envelope.Published, error) {
+	files := map[string][]byte{}
+	for _, f := range dir.Keys() {
+		files[f.Name] = f.Data
+	}
+	p, err := envelope.ParseFiles(files)
+	if err != nil {
+		return p, fault.E("directory", fault.Invalid, "the agency keys folder: "+err.Error())
+	}
+	return p, nil
 }

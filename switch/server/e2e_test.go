@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +44,15 @@ func publishedKeys(t *testing.T, site *daemontest.Site) *envelope.Directory {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, errs := envelope.NewDirectory(d.Keys(), []*x509.Certificate{ca.Cert})
+	files := map[string][]byte{}
+	for _, f := range d.Keys() {
+		files[f.Name] = f.Data
+	}
+	pub, err := envelope.ParseFiles(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, errs := envelope.NewDirectory(pub, []*x509.Certificate{ca.Cert})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -147,24 +157,42 @@ func hasEntry(es []audit.Entry, event, reason string) bool {
 	return false
 }
 
-// rejectedWith waits for HN.UBND's report on id for NA.TU and checks it is
-// NOT_DELIVERED with reason, and that the audit log says rejected.
-func rejectedWith(t *testing.T, site *daemontest.Site, reports <-chan telegram.Receipt, id telegram.ID, reason string) {
+// reportsFor collects HN.UBND's reports on ids for NA.TU, in whatever
+// order they come.
+func reportsFor(t *testing.T, reports <-chan telegram.Receipt, ids ...telegram.ID) map[telegram.ID]telegram.Receipt {
 	t.Helper()
-	r := waitReceipt(t, reports, id, "NA.TU")
-	if r.Status != telegram.NotDelivered || r.Reason != reason {
-		t.Fatalf("report on %s: %s %q, want NOT_DELIVERED %q", id, r.Status, r.Reason, reason)
+	out := map[telegram.ID]telegram.Receipt{}
+	timeout := time.After(60 * time.Second)
+	for len(out) < len(ids) {
+		select {
+		case r := <-reports:
+			if r.Addressee == "NA.TU" && slices.Contains(ids, r.ID) {
+				out[r.ID] = r
+			}
+		case <-timeout:
+			t.Fatalf("reports on %v: only %d of %d in 60 s", ids, len(out), len(ids))
+		}
 	}
-	entries, err := site.Dial("auditor").AuditQuery(context.Background(), auditQueryID(id))
+	return out
+}
+
+// rejectedWith checks that the report r is NOT_DELIVERED with reason,
+// and that the audit log says rejected.
+func rejectedWith(t *testing.T, site *daemontest.Site, r telegram.Receipt, reason string) {
+	t.Helper()
+	if r.Status != telegram.NotDelivered || r.Reason != reason {
+		t.Fatalf("report on %s: %s %q, want NOT_DELIVERED %q", r.ID, r.Status, r.Reason, reason)
+	}
+	entries, err := site.Dial("auditor").AuditQuery(context.Background(), auditQueryID(r.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries.Entries {
-		if e.Event == audit.Rejected && e.To == "NA.TU" && len(e.Reason) > len(reason) && e.Reason[:len(reason)] == reason {
+		if e.Event == audit.Rejected && e.To == "NA.TU" && strings.HasPrefix(e.Reason, reason+": ") {
 			return
 		}
 	}
-	t.Fatalf("no rejected entry for %s: %+v", id, entries.Entries)
+	t.Fatalf("no rejected entry for %s: %+v", r.ID, entries.Entries)
 }
 
 // What a switch (or anyone on the way) could do to a sealed telegram, each
@@ -183,8 +211,8 @@ func TestTamperedTelegramsAreRefusedAtTheTerminal(t *testing.T) {
 		}
 		return c
 	}
-	plain := envelope.Plain{From: "HN.UBND", To: []telegram.Address{"NA.TU"}, Precedence: telegram.Routine,
-		Classification: telegram.Confidential, Content: envelope.Content{Body: []byte("thật")}}
+	plain := envelope.Plain{Fields: envelope.Fields{From: "HN.UBND", To: []telegram.Address{"NA.TU"}, Precedence: telegram.Routine,
+		Classification: telegram.Confidential}, Content: envelope.Content{Body: []byte("thật")}}
 	seal := func(p envelope.Plain, wraps map[telegram.Address]*envelope.Cert) []byte {
 		env, _, err := envelope.Seal(p, hn, wraps)
 		if err != nil {
@@ -229,10 +257,14 @@ func TestTamperedTelegramsAreRefusedAtTheTerminal(t *testing.T) {
 	if len(col.Telegrams) != 1 || col.Telegrams[0].Header.ID != idFirst || string(col.Telegrams[0].Body) != "thật" {
 		t.Fatalf("NA.TU took %d telegrams as valid, want only %s", len(col.Telegrams), idFirst)
 	}
-	rejectedWith(t, site, reports, idRaised, envelope.ReasonSignature)
-	rejectedWith(t, site, reports, idAltered, envelope.ReasonSignature)
-	rejectedWith(t, site, reports, idOther, envelope.ReasonUnreadable)
-	rejectedWith(t, site, reports, idReplay, envelope.ReasonSignature)
+	got := reportsFor(t, reports, idFirst, idRaised, idAltered, idOther, idReplay)
+	if got[idFirst].Status != telegram.Delivered {
+		t.Fatalf("the valid one: %+v", got[idFirst])
+	}
+	rejectedWith(t, site, got[idRaised], envelope.ReasonSignature)
+	rejectedWith(t, site, got[idAltered], envelope.ReasonSignature)
+	rejectedWith(t, site, got[idOther], envelope.ReasonUnreadable)
+	rejectedWith(t, site, got[idReplay], envelope.ReasonSignature)
 
 	// HN.UBND's key is revoked (stolen): a telegram the thief signs with
 	// it afterwards is refused; one filed before stays valid.
@@ -257,7 +289,11 @@ func TestTamperedTelegramsAreRefusedAtTheTerminal(t *testing.T) {
 	if len(col.Telegrams) != 1 || col.Telegrams[0].Header.ID != before {
 		t.Fatalf("after the revocation NA.TU took %d telegrams as valid, want only %s (filed before it)", len(col.Telegrams), before)
 	}
-	rejectedWith(t, site, reports, after, envelope.ReasonSignature)
+	got = reportsFor(t, reports, before, after)
+	if got[before].Status != telegram.Delivered {
+		t.Fatalf("filed before the revocation: %+v", got[before])
+	}
+	rejectedWith(t, site, got[after], envelope.ReasonSignature)
 	// The terminal of the revoked key cannot seal any more.
 	if _, err := site.Dial("HN.UBND").Send(context.Background(), client.Telegram{To: plain.To, Body: []byte("x")}); err == nil {
 		t.Fatal("a terminal whose only key is revoked filed a sealed telegram")
