@@ -61,6 +61,9 @@ func (p Proof) check(cas []*x509.Certificate, auditKey string) (*Checked, error)
 	if err != nil {
 		return nil, err
 	}
+	if o.Subject != p.Header.Subject {
+		return nil, refuse(ReasonSignature, "the subject shown is not the one the sender signed")
+	}
 	out := &Checked{Opened: o}
 	if p.Audit == nil {
 		return out, nil

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -282,11 +284,14 @@ func (c *verifyCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	p, err := readProof(e, data)
+	p, body, err := readProof(e, data)
 	if err != nil {
 		return err
 	}
 	ch, err := p.Check(c.Key)
+	if err == nil && body != nil && !bytes.Equal(body, ch.Opened.Body) {
+		err = errors.New("the stored body is not the one the sender signed")
+	}
 	if err != nil {
 		return fault.E("verify", fault.Integrity, "does not verify", err)
 	}
@@ -313,24 +318,24 @@ func (c *verifyCmd) Run(e *env) error {
 }
 
 // readProof reads a proof, or a stored telegram made into one with the
-// identity folder's CA.
-func readProof(e *env, data []byte) (envelope.Proof, error) {
+// identity folder's CA (and then its body, which must be what was signed).
+func readProof(e *env, data []byte) (envelope.Proof, []byte, error) {
 	var p envelope.Proof
 	if err := json.Unmarshal(data, &p); err == nil && p.V == envelope.ProofVersion {
-		return p, nil
+		return p, nil, nil
 	}
 	var m client.Message
 	if err := json.Unmarshal(data, &m); err != nil || m.ID.IsZero() {
-		return p, fault.E("verify", fault.Invalid, "the file is neither a proof (tg export-proof) nor a stored telegram (tg inbox --stored --json)")
+		return p, nil, fault.E("verify", fault.Invalid, "the file is neither a proof (tg export-proof) nor a stored telegram (tg inbox --stored --json)")
 	}
 	if m.Signed == nil {
-		return p, fault.Errorf("verify", fault.Invalid, "telegram %s was filed unsealed: it carries no signature to check", m.ID)
+		return p, nil, fault.Errorf("verify", fault.Invalid, "telegram %s was filed unsealed: it carries no signature to check", m.ID)
 	}
 	ca, err := caPEM(e.id)
 	if err != nil {
-		return p, err
+		return p, nil, err
 	}
-	return envelope.Proof{V: envelope.ProofVersion, Header: m.Header(), Evidence: *m.Signed, CA: string(ca)}, nil
+	return envelope.Proof{V: envelope.ProofVersion, Header: m.Header(), Evidence: *m.Signed, CA: string(ca)}, m.Body, nil
 }
 
 func certsName(caPEM string) string {

@@ -73,6 +73,20 @@ func TestEndToEndWalkThrough(t *testing.T) {
 	if r = tg(t, "", "--id", na, "verify", stored); r.code != 0 || !strings.Contains(r.stdout, "signed by HN.UBND") {
 		t.Fatalf("verify of the stored telegram: %d %s %s", r.code, r.stdout, r.stderr)
 	}
+	// The stored copy's body or subject changed: refused.
+	for _, alter := range []func(m *client.Message){
+		func(m *client.Message) { m.Body = []byte("Phương án khác") },
+		func(m *client.Message) { m.Subject = "Khác" },
+	} {
+		m2 := m
+		alter(&m2)
+		b, _ := json.Marshal(m2)
+		bad := filepath.Join(t.TempDir(), "bad.json")
+		os.WriteFile(bad, b, 0o644)
+		if r = tg(t, "", "--id", na, "verify", bad); r.code == 0 {
+			t.Fatalf("an altered stored telegram verified: %s", r.stdout)
+		}
+	}
 	proofFile := filepath.Join(t.TempDir(), "proof.json")
 	if r = tg(t, "", "--id", na, "export-proof", id, "--out", proofFile); r.code != 0 {
 		t.Fatalf("export-proof: %d %s", r.code, r.stderr)
