@@ -335,6 +335,13 @@ func TestAgencyKeyRotationMidFlow(t *testing.T) {
 	if r = tg(t, "", "certs", "sign-keys", "--ca", filepath.Join(site.Dir, "ca"), made["request"], "--out", certFile); r.code != 0 {
 		t.Fatalf("sign-keys: %s", r.stderr)
 	}
+	// Made, not yet published: NA.TU still signs with its published key.
+	if res, err := dialID(t, na).Send(ctx, client.Telegram{To: []telegram.Address{"HN.UBND"}, Body: []byte("chưa công bố")}); err != nil || !res.Sealed {
+		t.Fatalf("NA.TU sending while its new key waits for the CA: %+v %v", res, err)
+	}
+	if got := site.Receive("HN.UBND", client.ReceiveOptions{Inbox: true}); len(got.Telegrams) != 1 {
+		t.Fatalf("HN.UBND got %d telegrams from NA.TU, want 1 (signed with the published key)", len(got.Telegrams))
+	}
 	reloadDirectory(t, site)
 	r = tg(t, "", "--id", na, "--json", "agency-keys", "list")
 	if r.code != 0 || strings.Count(r.stdout, `"published":true`) != 2 || !strings.Contains(r.stdout, `"serial":"`+made["serial"]+`","agency":"NA.TU"`) {

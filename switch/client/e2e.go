@@ -181,7 +181,14 @@ func (c *Client) seal(ctx context.Context, ts []Telegram) ([]Telegram, error) {
 		p := envelope.Plain{Fields: envelope.Fields{From: c.folder.Identity.Agency, To: t.To, Info: t.Info, Precedence: orDefault(t.Precedence, telegram.Routine),
 			Classification: orDefault(t.Classification, telegram.Unclassified), Ref: t.Ref, DeliverAt: t.DeliverAt, ExpiresAt: t.ExpiresAt},
 			Content: envelope.Content{Subject: t.Subject, Body: t.Body}}
-		env, _, err := envelope.Seal(p, e.mine[0], to)
+		// Signed with the agency's current published key: a key made but
+		// not yet certified and published would fail at every addressee.
+		signer := e.key(self.Serial)
+		if signer == nil {
+			return nil, fault.Errorf("send", fault.Invalid, "this identity folder does not hold %s's current published key %s: nothing was filed (tg agency-keys import it from another terminal of the agency)",
+				c.folder.Identity.Agency, self.Serial)
+		}
+		env, _, err := envelope.Seal(p, signer, to)
 		if err != nil {
 			return nil, fault.E("send", fault.Invalid, "cannot seal the telegram", err)
 		}
@@ -227,5 +234,15 @@ func (c *Client) open(ctx context.Context, d *Delivery) error {
 		return err
 	}
 	d.Header.Subject, d.Body, d.Opened = o.Subject, o.Body, o
+	return nil
+}
+
+// key is this terminal's agency key with serial, or nil.
+func (e *e2e) key(serial string) *envelope.AgencyKey {
+	for _, k := range e.mine {
+		if k.Serial == serial {
+			return k
+		}
+	}
 	return nil
 }
