@@ -99,3 +99,31 @@ func TestSecretFilesMustBePrivate(t *testing.T) {
 		}
 	}
 }
+
+// The dev site's config file names its files relative to its own folder,
+// as LoadConfig reads them: SIGHUP re-reads it, and switchd --config can
+// start from it, whatever the working folder. (With a relative --data it
+// named them relative to the working folder, and SIGHUP looked for
+// dienbao-dev/dienbao-dev/directory.toml.)
+func TestDevConfigLoadsFromItsFolder(t *testing.T) {
+	root := t.TempDir()
+	t.Chdir(root)
+	if _, err := DevSite("dev", "127.0.0.1:4433"); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []string{root, t.TempDir()} {
+		t.Chdir(from)
+		c, err := LoadConfig(filepath.Join(root, "dev", "switchd.toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, p := range map[string]string{"directory": c.Directory, "ca": c.CA, "cert": c.Cert, "key": c.Key, "key_file": c.KeyFile, "crl": c.CRL} {
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("from %s: %s = %s: %v", from, name, p, err)
+			}
+		}
+		if want := filepath.Join(root, "dev", "data"); c.Data != want {
+			t.Errorf("from %s: data = %s, want %s", from, c.Data, want)
+		}
+	}
+}

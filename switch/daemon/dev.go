@@ -151,11 +151,36 @@ func DevSite(dir, listen string) (*Config, error) {
 		// A dev machine's disk is not the switch's own: smaller watermarks
 		// and reserve than production's.
 		Storage: Storage{LowWatermark: 256 << 20, CriticalWatermark: 64 << 20, Reserve: 16 << 20}}
-	b, err := toml.Marshal(cfg)
+	return cfg, writeDevConfig(cfg, filepath.Join(dir, "switchd.toml"))
+}
+
+// writeDevConfig writes cfg to path with its file paths relative to the
+// file's folder, as LoadConfig reads them: the dev site's config then
+// serves SIGHUP (which re-reads it) and switchd --config alike, from any
+// working folder.
+func writeDevConfig(cfg *Config, path string) error {
+	c := *cfg
+	base, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return cfg, os.WriteFile(filepath.Join(dir, "switchd.toml"), b, 0o644)
+	for _, p := range []*string{&c.Data, &c.CA, &c.Cert, &c.Key, &c.Directory, &c.KeyFile, &c.PassphraseFile, &c.CRL} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		if rel, err := filepath.Rel(base, abs); err == nil {
+			*p = rel
+		}
+	}
+	b, err := toml.Marshal(&c)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // devSwitchCert issues, unless the folder dir holds one already, a dev

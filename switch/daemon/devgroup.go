@@ -15,7 +15,6 @@ import (
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/crypto"
-	"github.com/pelletier/go-toml/v2"
 	"go.uber.org/zap"
 )
 
@@ -85,11 +84,7 @@ func DevGroupAt(dir string, addrs, gaddrs []string) ([]*Config, error) {
 		cfg.Listen, cfg.Data, cfg.KeyFile = addrs[i], filepath.Join(node, "data"), keyFile
 		cfg.Cert, cfg.Key = filepath.Join(swDir, certs.FolderCert), filepath.Join(swDir, certs.FolderKey)
 		cfg.Group = Group{Node: m.ID, Members: slices.Clone(members)}
-		b, err := toml.Marshal(&cfg)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(node, "switchd.toml"), b, 0o644); err != nil {
+		if err := writeDevConfig(&cfg, filepath.Join(node, "switchd.toml")); err != nil {
 			return nil, err
 		}
 		cfgs[i] = &cfg

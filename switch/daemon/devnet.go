@@ -14,7 +14,6 @@ import (
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/telegram"
-	"github.com/pelletier/go-toml/v2"
 	"go.uber.org/zap"
 )
 
@@ -107,11 +106,7 @@ func DevNetworkAt(dir string, addrs []string) ([]*Config, error) {
 				cfg.Network.Peers = append(cfg.Network.Peers, Peer{Name: p.Name, Address: addr(j)})
 			}
 		}
-		b, err := toml.Marshal(cfg)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(site, "switchd.toml"), b, 0o644); err != nil {
+		if err := writeDevConfig(cfg, filepath.Join(site, "switchd.toml")); err != nil {
 			return nil, err
 		}
 		cfgs[i] = cfg

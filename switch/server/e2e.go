@@ -123,7 +123,7 @@ func (s *Server) checkSealed(h *telegram.Header, body []byte, out *sealed) error
 				return fault.Errorf(op, fault.Invalid, "a %s telegram must be sealed and signed end to end on this switch, and %s has no published end-to-end key to seal for (the CA certifies one with tg certs sign-keys)", h.Classification, a)
 			}
 		}
-		return fault.Errorf(op, fault.Invalid, "a %s telegram must be sealed and signed end to end on this switch (tg send does it when the identity folder holds the agency's keys: tg agency-keys new)", h.Classification)
+		return fault.Errorf(op, fault.Invalid, "a %s telegram must be sealed and signed end to end on this switch (its [end_to_end] allow_plain does not list %s): tg send seals it, without --plain, when the identity folder holds the agency's keys (tg agency-keys new)", h.Classification, h.Classification)
 	}
 	e, err := envelope.Parse(body)
 	if err != nil {
