@@ -261,7 +261,7 @@ func (c *certsRevokeKeysCmd) Run(e *env) error {
 }
 
 type verifyCmd struct {
-	File string `arg:"" type:"existingfile" help:"A proof (tg export-proof) or a stored telegram (a line of tg inbox --stored --json)."`
+	File string `arg:"" type:"existingfile" help:"A proof (tg export-proof), or stored telegrams (tg inbox --stored --json: each line is checked)."`
 	Key  string `help:"The switch's audit verifier key, as published: the proof's must match it."`
 }
 
@@ -284,6 +284,25 @@ func (c *verifyCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	// A proof is one JSON document; stored telegrams are JSON Lines (tg
+	// inbox --stored --json), each checked.
+	var probe envelope.Proof
+	if json.Unmarshal(data, &probe) == nil && probe.V == envelope.ProofVersion {
+		return c.verify(e, data)
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if err := c.verify(e, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verify checks one proof or stored telegram and prints what it proves.
+func (c *verifyCmd) verify(e *env, data []byte) error {
 	p, body, err := readProof(e, data)
 	if err != nil {
 		return err
@@ -293,7 +312,7 @@ func (c *verifyCmd) Run(e *env) error {
 		err = errors.New("the stored body is not the one the sender signed")
 	}
 	if err != nil {
-		return fault.E("verify", fault.Integrity, "does not verify", err)
+		return fault.E("verify", fault.Integrity, "telegram "+p.Header.ID.String()+" does not verify", err)
 	}
 	r := verifyResult{ID: p.Header.ID, From: p.Header.From, SignedBy: ch.Opened.Signed.Key, Addressee: p.Addressee, Signature: "valid"}
 	if ch.Filed != nil {

@@ -73,6 +73,21 @@ func TestEndToEndWalkThrough(t *testing.T) {
 	if r = tg(t, "", "--id", na, "verify", stored); r.code != 0 || !strings.Contains(r.stdout, "signed by HN.UBND") {
 		t.Fatalf("verify of the stored telegram: %d %s %s", r.code, r.stdout, r.stderr)
 	}
+	// Several stored telegrams, as tg inbox --stored --json prints them:
+	// each is checked, and a bad one among them fails the file.
+	r = tg(t, "", "--id", hn, "send", "--to", "NA.TU", "--class", "SECRET", "thứ hai")
+	if r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r = tg(t, "", "--id", na, "inbox"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	r = tg(t, "", "--id", na, "--json", "inbox", "--stored")
+	all := filepath.Join(t.TempDir(), "all.json")
+	os.WriteFile(all, []byte(r.stdout), 0o644)
+	if r = tg(t, "", "--id", na, "verify", all); r.code != 0 || strings.Count(r.stdout, "signed by HN.UBND") != 2 {
+		t.Fatalf("verify of two stored telegrams: %d %s %s", r.code, r.stdout, r.stderr)
+	}
 	// The stored copy's body or subject changed: refused.
 	for _, alter := range []func(m *client.Message){
 		func(m *client.Message) { m.Body = []byte("Phương án khác") },
