@@ -182,7 +182,7 @@ type certsSignKeysCmd struct {
 	CA      string   `required:"" type:"path" help:"CA folder (ca.pem, ca.key)."`
 	Request []string `arg:"" type:"existingfile" help:"Agency key requests (tg agency-keys new made them)."`
 	Days    int      `help:"Validity in days (default: as requested)."`
-	Out     string   `required:"" type:"path" help:"Write the key certificates here (PEM): put the file in the directory's keys folder and reload the switch (SIGHUP)."`
+	Out     string   `required:"" type:"path" help:"Write the key certificates here (PEM): put the file in the directory's keys folder (the switch notices it within a second)."`
 }
 
 func (c *certsSignKeysCmd) Run(e *env) error {
@@ -220,7 +220,7 @@ func (c *certsSignKeysCmd) Run(e *env) error {
 	if e.json {
 		return e.emit(map[string]any{"out": c.Out, "keys": serials})
 	}
-	_, err = fmt.Fprintf(e.stdout, "certified %s into %s: publish it in the directory's keys folder, then reload the switch (SIGHUP)\n", strings.Join(serials, ", "), c.Out)
+	_, err = fmt.Fprintf(e.stdout, "certified %s into %s: publish it in the directory's keys folder (the switch notices it within a second)\n", strings.Join(serials, ", "), c.Out)
 	return err
 }
 
@@ -230,7 +230,7 @@ type certsRevokeKeysCmd struct {
 	Serial string `required:"" help:"The key's serial (tg agency-keys list)."`
 	Reason string `default:"compromised" help:"Why, for those who check."`
 	At     string `help:"Revoked from this RFC 3339 time (default: now): signatures on telegrams filed from then on are refused."`
-	Out    string `required:"" type:"path" help:"Write the revocation here (PEM): put it in the directory's keys folder and reload the switch."`
+	Out    string `required:"" type:"path" help:"Write the revocation here (PEM): put it in the directory's keys folder (the switch notices it within a second)."`
 }
 
 func (c *certsRevokeKeysCmd) Run(e *env) error {
@@ -255,7 +255,7 @@ func (c *certsRevokeKeysCmd) Run(e *env) error {
 	if err := os.WriteFile(c.Out, envelope.EncodePEM("revocation", raw), 0o644); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(e.stdout, "revoked %s's key %s from %s into %s: publish it in the directory's keys folder, then reload the switch (SIGHUP)\n",
+	_, err = fmt.Fprintf(e.stdout, "revoked %s's key %s from %s into %s: publish it in the directory's keys folder (the switch notices it within a second)\n",
 		a, c.Serial, at.Format(time.RFC3339), c.Out)
 	return err
 }

@@ -315,3 +315,37 @@ func publish(t *testing.T, site *daemontest.Site, name string, pem []byte) {
 }
 
 func auditQueryID(id telegram.ID) wire.AuditQuery { return wire.AuditQuery{ID: id, Limit: 1000} }
+
+// The switch watches the directory's keys folder as it watches the
+// directory file: a revocation put there is served within a timer
+// interval, with no SIGHUP.
+func TestKeysFolderIsWatched(t *testing.T) {
+	site := daemontest.StartWith(t, t.TempDir(), nil, fastTimers)
+	ca, err := certs.LoadCA(filepath.Join(site.Dir, "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := site.Dial("HN.UBND")
+	got, err := c.AgencyKeys(context.Background(), []telegram.Address{"NA.TU"})
+	if err != nil || len(got.Certs) != 1 || len(got.Revocations) != 0 {
+		t.Fatalf("before: %d certificates, %d revocations, %v", len(got.Certs), len(got.Revocations), err)
+	}
+	rv, err := envelope.Revoke(ca.Key, envelope.RevocationBody{Agency: "NA.TU", Serial: agencyKey(t, site, "NA.TU").Serial, RevokedAt: time.Now(), Reason: "lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(site.Dir, daemon.DevKeysDir, "NA.TU-revoked.pem"), envelope.EncodePEM("revocation", rv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err = c.AgencyKeys(context.Background(), []telegram.Address{"NA.TU"})
+		if err == nil && len(got.Revocations) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the revocation was not served within 10 s: %d revocations, %v", len(got.Revocations), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

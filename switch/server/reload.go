@@ -1,7 +1,10 @@
 package server
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/directory"
@@ -28,9 +31,15 @@ func (w *fileWatch) changed(path string) bool {
 	return true
 }
 
-// watchDirectory reloads the agency directory when its file changed.
+// watchDirectory reloads the agency directory when its file, or a file of
+// its keys folder (the agencies' published end-to-end keys), changed.
 func (s *Server) watchDirectory() {
-	if s.cfg.DirectoryFile == "" || !s.dirFile.changed(s.cfg.DirectoryFile) {
+	if s.cfg.DirectoryFile == "" {
+		return
+	}
+	fileChanged := s.dirFile.changed(s.cfg.DirectoryFile)
+	keysChanged := s.keysFolderChanged()
+	if !fileChanged && !keysChanged {
 		return
 	}
 	dir, err := directory.Load(s.cfg.DirectoryFile)
@@ -39,4 +48,34 @@ func (s *Server) watchDirectory() {
 		return
 	}
 	s.Reload(dir, *s.limits.Load())
+}
+
+// keysFolderChanged reports whether the directory's keys folder (its
+// *.pem files: names, sizes, modification times) differs from the last
+// look, and remembers it. Only the timer goroutine calls it.
+func (s *Server) keysFolderChanged() bool {
+	kd := s.directory().KeysDir()
+	if kd == "" {
+		return false
+	}
+	if !filepath.IsAbs(kd) {
+		kd = filepath.Join(filepath.Dir(s.cfg.DirectoryFile), kd)
+	}
+	files, _ := filepath.Glob(filepath.Join(kd, "*.pem"))
+	var b strings.Builder
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", f, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	sig := b.String()
+	if s.keysSeen == nil {
+		s.keysSeen = &sig // as loaded at start
+		return false
+	}
+	if *s.keysSeen == sig {
+		return false
+	}
+	*s.keysSeen = sig
+	return true
 }

@@ -61,6 +61,7 @@ type Server struct {
 	crlFile       fileWatch
 	crlStaleNoted bool
 	dirFile       fileWatch // the directory file, as last loaded (timers)
+	keysSeen      *string   // the directory's keys folder, as last looked at (timers; reload.go)
 	// minimize is the MINIMIZE declarations in force (minimize.go);
 	// minimizeMu serialises changes to them.
 	minimize   atomic.Pointer[minimizeState]
@@ -105,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.DirectoryFile != "" {
 		s.dirFile.changed(cfg.DirectoryFile) // remember it as loaded
+		s.keysFolderChanged()                // and its keys folder
 	}
 	s.limits.Store(&cfg.Limits)
 	s.stats = newStats(s)
