@@ -219,6 +219,15 @@ func TestScenarios(t *testing.T) {
 		{name: "cancel a parked one", start: State{Phase: Parked, Reason: "parked", Attempts: 3}, steps: []step{
 			{ev: Event{Kind: Cancel, Actor: "op", Reason: "x"}, want: `not delivered "x" attempts=3 | parked→nowhere report=NOT_DELIVERED(x) audit=cancelled(op:x) at=+0m`},
 		}},
+		{name: "a terminal refuses a telegram that fails end-to-end verification", steps: []step{
+			{ev: ev(Attempt, "t1"), want: "queued attempts=1 | queue→queue audit=attempt(t1)"},
+			{ev: Event{Kind: Reject, Actor: "t1", Reason: "signature", Detail: "altered"}, t: 2, want: `not delivered "signature" attempts=1 | queue→nowhere report=NOT_DELIVERED(signature) audit=rejected(t1:signature: altered) at=+2m`},
+			{ev: ev(Ack, "t1"), want: `not delivered "signature" attempts=1 | -`},
+			{ev: Event{Kind: Reject, Actor: "t1", Reason: "unreadable"}, want: `not delivered "signature" attempts=1 | -`},
+		}},
+		{name: "a rejection of a copy not in its queue changes nothing", start: State{Phase: Held}, steps: []step{
+			{ev: Event{Kind: Reject, Actor: "t1", Reason: "signature"}, want: "held | -"},
+		}},
 		{name: "cancel leaves a delivery in flight to its ack", steps: []step{
 			{ev: Event{Kind: Cancel, Actor: "op", Reason: "x", InFlight: true}, want: "queued | -"},
 		}},
