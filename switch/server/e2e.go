@@ -2,14 +2,13 @@ package server
 
 import (
 	"fmt"
-
-	"github.com/dienbao/dienbao/switch/audit"
-	"github.com/dienbao/dienbao/switch/switchboard"
 	"slices"
 
 	"github.com/dienbao/dienbao/envelope"
+	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/switchboard"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
 	"github.com/quic-go/quic-go"
@@ -38,20 +37,23 @@ func (s *Server) loadKeys(dir *directory.Directory) []error {
 	if err != nil {
 		return []error{err}
 	}
-	_, errs := envelope.NewDirectory(p, s.cfg.CACerts)
+	var errs []error
 	ks := &keyset{certs: map[telegram.Address][][]byte{}}
 	for _, raw := range p.Certs {
 		c, err := envelope.ParseCert(raw, s.cfg.CACerts)
 		if err != nil {
-			continue // in errs already
+			errs = append(errs, err)
+			continue
 		}
 		ks.certs[c.Agency] = append(ks.certs[c.Agency], raw)
 		ks.n++
 	}
 	for _, raw := range p.Revocations {
-		if _, err := envelope.ParseRevocation(raw, s.cfg.CACerts); err == nil {
-			ks.revocations = append(ks.revocations, raw)
+		if _, err := envelope.ParseRevocation(raw, s.cfg.CACerts); err != nil {
+			errs = append(errs, err)
+			continue
 		}
+		ks.revocations = append(ks.revocations, raw)
 	}
 	s.keys.Store(ks)
 	return errs

@@ -334,6 +334,22 @@ func TestKeysFolderIsWatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With it, a key of NA.TU certified by another CA: left out.
+	other, err := certs.NewCA("not the network's CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := envelope.NewAgencyKey("NA.TU")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue, err := envelope.Certify(other.Key, k.Public(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(site.Dir, daemon.DevKeysDir, "NA.TU-rogue.pem"), envelope.EncodePEM("cert", rogue), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(site.Dir, daemon.DevKeysDir, "NA.TU-revoked.pem"), envelope.EncodePEM("revocation", rv), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -341,6 +357,9 @@ func TestKeysFolderIsWatched(t *testing.T) {
 	for {
 		got, err = c.AgencyKeys(context.Background(), []telegram.Address{"NA.TU"})
 		if err == nil && len(got.Revocations) == 1 {
+			if len(got.Certs) != 1 {
+				t.Fatalf("%d certificates of NA.TU served, want 1: the one another CA signed is left out", len(got.Certs))
+			}
 			break
 		}
 		if time.Now().After(deadline) {
