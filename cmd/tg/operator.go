@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 type queuesCmd struct {
 	Sort string `default:"agency" enum:"agency,precedence,waiting,oldest,overdue,tier" help:"Sort by agency, tier, precedence, waiting, oldest or overdue (the last three: largest first)."`
+	Age  bool   `help:"The waiting telegrams by age since filing, per agency and precedence, as Postfix's qshape shows a queue (0-1m, 1-5m, 5-10m, 10-30m, 30m-1h, 1-3h, 3-6h, >6h)."`
 }
 
 func sortRows(rows []wire.QueueRow, by string) {
@@ -63,11 +65,15 @@ func (c *queuesCmd) Run(e *env) error {
 		return err
 	}
 	defer cl.Close()
-	q, err := cl.Queues(e.ctx, 0)
+	q, err := cl.QueuesWith(e.ctx, wire.QueuesRequest{Ages: c.Age})
 	if err != nil {
 		return err
 	}
 	sortRows(q.Rows, c.Sort)
+	if c.Age && !e.json {
+		printAges(e, q)
+		return nil
+	}
 	if e.json {
 		for _, r := range q.Rows {
 			if err := e.emit(r); err != nil {
@@ -92,6 +98,50 @@ func printQueues(e *env, rows []wire.QueueRow) {
 			r.Held, r.Parked, r.Deferred, r.Overdue, age(r.OldestAgeSeconds), r.Connected)
 	}
 	tw.Flush()
+}
+
+// ageHeads are the age histogram's column names, as qshape's.
+var ageHeads = []string{"0-1m", "1-5m", "5-10m", "10-30m", "30m-1h", "1-3h", "3-6h", ">6h"}
+
+// printAges prints the age histograms: a TOTAL line, then one line per
+// agency and precedence with telegrams waiting.
+func printAges(e *env, q wire.Queues) {
+	// Names left-aligned (padded to one width), counts right-aligned.
+	width := len("AGENCY")
+	for _, r := range q.Rows {
+		width = max(width, len(r.Agency))
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s  %-10s\tTOTAL\t%s\t\n", width, "AGENCY", "PRECEDENCE", strings.Join(ageHeads, "\t"))
+	line := func(agency, prec string, ages []int64) {
+		var total int64
+		cells := make([]string, len(ages))
+		for i, n := range ages {
+			total += n
+			cells[i] = strconv.FormatInt(n, 10)
+		}
+		fmt.Fprintf(tw, "%-*s  %-10s\t%d\t%s\t\n", width, e.line(agency), prec, total, strings.Join(cells, "\t"))
+	}
+	sum := make([]int64, len(ageHeads))
+	for _, r := range q.Rows {
+		for i, n := range r.Ages {
+			sum[i] += n
+		}
+	}
+	line("TOTAL", "", sum)
+	for _, r := range q.Rows {
+		var total int64
+		for _, n := range r.Ages {
+			total += n
+		}
+		if total > 0 {
+			line(string(r.Agency), r.Precedence.String(), r.Ages)
+		}
+	}
+	tw.Flush()
+	if q.AgesTruncated {
+		fmt.Fprintln(e.stdout, "(counted from the first million telegrams waiting)")
+	}
 }
 
 type sessionsCmd struct{}

@@ -10,8 +10,14 @@ import (
 // Queues reads the queue figures (operators), with up to overdue overdue
 // telegrams listed.
 func (c *Client) Queues(ctx context.Context, overdue int) (wire.Queues, error) {
+	return c.QueuesWith(ctx, wire.QueuesRequest{Overdue: overdue})
+}
+
+// QueuesWith asks for the queue figures as req says (with Ages, each
+// row's age histogram).
+func (c *Client) QueuesWith(ctx context.Context, req wire.QueuesRequest) (wire.Queues, error) {
 	var r wire.Queues
-	err := c.request(ctx, wire.TQueues, wire.QueuesRequest{Overdue: overdue}, wire.TQueuesReply, &r)
+	err := c.request(ctx, wire.TQueues, req, wire.TQueuesReply, &r)
 	return r, err
 }
 

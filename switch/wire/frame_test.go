@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -90,5 +91,19 @@ func TestDecodeLimits(t *testing.T) {
 	b, _ = Marshal(FileRequest{Filings: big})
 	if err := Decode(TFile, b, &FileRequest{}); err == nil {
 		t.Fatal("5000-element array accepted")
+	}
+}
+
+// The age histogram's buckets, at their bounds: a bucket holds ages from
+// its lower bound up to, not including, its upper one.
+func TestAgeBuckets(t *testing.T) {
+	for _, c := range []struct {
+		age  time.Duration
+		want int
+	}{{0, 0}, {59 * time.Second, 0}, {time.Minute, 1}, {5*time.Minute - 1, 1}, {5 * time.Minute, 2}, {10 * time.Minute, 3},
+		{30 * time.Minute, 4}, {time.Hour, 5}, {3 * time.Hour, 6}, {6*time.Hour - 1, 6}, {6 * time.Hour, 7}, {100 * time.Hour, 7}} {
+		if got := AgeBucket(c.age); got != c.want {
+			t.Errorf("AgeBucket(%s) = %d, want %d", c.age, got, c.want)
+		}
 	}
 }

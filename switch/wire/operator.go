@@ -11,6 +11,24 @@ import (
 // the reply also lists up to that many overdue telegrams, oldest first.
 type QueuesRequest struct {
 	Overdue int `cbor:"1,keyasint,omitempty"`
+	// Ages asks for each row's age histogram (QueueRow.Ages).
+	Ages bool `cbor:"2,keyasint,omitempty"`
+}
+
+// AgeBuckets are the upper bounds of the age histogram's buckets, as
+// Postfix's qshape shows a queue: 0-1m, 1-5m, 5-10m, 10-30m, 30m-1h,
+// 1-3h, 3-6h, and a last bucket for more than 6h.
+var AgeBuckets = []time.Duration{time.Minute, 5 * time.Minute, 10 * time.Minute, 30 * time.Minute,
+	time.Hour, 3 * time.Hour, 6 * time.Hour}
+
+// AgeBucket is the index in a QueueRow's Ages of a telegram of age age.
+func AgeBucket(age time.Duration) int {
+	for i, b := range AgeBuckets {
+		if age < b {
+			return i
+		}
+	}
+	return len(AgeBuckets)
 }
 
 // QueueRow is one agency and precedence. JSON names are tg queues' fields.
@@ -27,6 +45,10 @@ type QueueRow struct {
 	AgencyHeld       bool                `cbor:"10,keyasint,omitempty" json:"agency_held"`
 	Connected        int                 `cbor:"11,keyasint,omitempty" json:"terminals"`
 	Deferred         int64               `cbor:"12,keyasint,omitempty" json:"deferred"` // filed for delivery at a later time
+	// Ages counts the telegrams waiting in the queue (in flight
+	// included; held, parked and deferred ones not) by age since filing,
+	// one count per AgeBuckets bucket and one for older; only when asked.
+	Ages []int64 `cbor:"13,keyasint,omitempty" json:"ages,omitempty"`
 }
 
 // OverdueRow is one telegram waiting past its speed-of-service target.
@@ -54,6 +76,8 @@ type Queues struct {
 	Minimize []filing.Minimize `cbor:"4,keyasint,omitempty"`
 	// Admission says what admission control limits ("" when nothing).
 	Admission string `cbor:"5,keyasint,omitempty"`
+	// AgesTruncated: the age histograms stopped after a million entries.
+	AgesTruncated bool `cbor:"6,keyasint,omitempty"`
 }
 
 // SessionsRequest asks for the connected sessions (operators).
