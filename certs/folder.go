@@ -43,10 +43,14 @@ func WriteFolder(dir string, iss *Issued, caPEM []byte, switchAddr string) error
 
 // Folder is a loaded identity folder.
 type Folder struct {
-	Dir    string
-	Cert   tls.Certificate
-	CAs    *x509.CertPool
-	Switch string // HOST:PORT: the first of Switches
+	Dir  string
+	Cert tls.Certificate
+	CAs  *x509.CertPool
+	// CAPEM and CACerts are the network CA's certificates as read from
+	// ca.pem: what checks the agencies' published keys (package envelope).
+	CAPEM   []byte
+	CACerts []*x509.Certificate
+	Switch  string // HOST:PORT: the first of Switches
 	// Switches are every address in the switch file (one per line, or
 	// separated by spaces or commas): the nodes of a replicated switch,
 	// which the client tries until it finds the leader.
@@ -72,6 +76,7 @@ func LoadFolder(dir string) (*Folder, error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fault.Errorf(op, fault.Invalid, "%s holds no PEM certificate", filepath.Join(dir, FolderCA))
 	}
+	cas, _ := ParsePEMCertificates(caPEM) // those that parse, as the pool holds them
 	addr, err := os.ReadFile(filepath.Join(dir, FolderSwitch))
 	if err != nil {
 		return nil, fault.E(op, fault.Invalid, "cannot read the switch address in "+dir, err)
@@ -84,5 +89,5 @@ func LoadFolder(dir string) (*Folder, error) {
 	if len(addrs) == 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s names no switch address", filepath.Join(dir, FolderSwitch))
 	}
-	return &Folder{Dir: dir, Cert: pair, CAs: pool, Switch: addrs[0], Switches: addrs, Identity: id}, nil
+	return &Folder{Dir: dir, Cert: pair, CAs: pool, CAPEM: caPEM, CACerts: cas, Switch: addrs[0], Switches: addrs, Identity: id}, nil
 }

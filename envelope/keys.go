@@ -11,8 +11,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,11 +26,11 @@ import (
 
 // The algorithms of format version 1.
 const (
-	Version  = 1
-	SigAlg   = "ed25519"
-	KEMID    = 0x647a // ML-KEM-768 + X25519 (RFC 9180 registry, draft-ietf-hpke-pq)
-	keysDir  = "agency-keys"
-	keySuffx = ".key"
+	Version = 1
+	SigAlg  = "ed25519"
+	KEMID   = 0x647a // ML-KEM-768 + X25519 (RFC 9180 registry, draft-ietf-hpke-pq)
+	keysDir = "agency-keys"
+	keyExt  = ".key"
 )
 
 var kem = hpke.MLKEM768X25519()
@@ -316,13 +318,13 @@ func (k *AgencyKey) Save(dir string) error {
 	if err := os.MkdirAll(kd, 0o700); err != nil {
 		return err
 	}
-	return certs.WriteNew(filepath.Join(kd, k.Serial+keySuffx), pem.EncodeToMemory(&pem.Block{Type: pemKey, Bytes: raw}), 0o600)
+	return certs.WriteNew(filepath.Join(kd, k.Serial+keyExt), pem.EncodeToMemory(&pem.Block{Type: pemKey, Bytes: raw}), 0o600)
 }
 
 // LoadKeys reads the agency keys in the identity folder dir, newest first.
 // A folder without any returns none and no error. Each key file must be
-// private (mode 0600), as the TLS key is.
-func LoadKeys(dir string, check func(path string) error) ([]*AgencyKey, error) {
+// private (mode 0600), as the TLS key is (certs.CheckPrivate).
+func LoadKeys(dir string) ([]*AgencyKey, error) {
 	kd := filepath.Join(dir, keysDir)
 	ents, err := os.ReadDir(kd)
 	if errors.Is(err, os.ErrNotExist) {
@@ -332,11 +334,11 @@ func LoadKeys(dir string, check func(path string) error) ([]*AgencyKey, error) {
 	}
 	var out []*AgencyKey
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), keySuffx) {
+		if !strings.HasSuffix(e.Name(), keyExt) {
 			continue
 		}
 		p := filepath.Join(kd, e.Name())
-		if err := check(p); err != nil {
+		if err := certs.CheckPrivate(p); err != nil {
 			return nil, err
 		}
 		k, err := ReadKeyFile(p)
@@ -370,8 +372,8 @@ func ReadKeyFile(p string) (*AgencyKey, error) {
 // certificates and revocations only; a request must be certified first.
 func ParseFiles(files map[string][]byte) (Published, error) {
 	var p Published
-	for name, data := range files {
-		reqs, err := p.ParsePEM(data)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		reqs, err := p.ParsePEM(files[name])
 		if err == nil && len(reqs) > 0 {
 			err = errors.New("it holds a key request: the CA certifies it first (tg certs sign-keys)")
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,7 +85,7 @@ func (c *agencyKeysListCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	mine, err := envelope.LoadKeys(e.id, certs.CheckPrivate)
+	mine, err := envelope.LoadKeys(e.id)
 	if err != nil {
 		return err
 	}
@@ -99,11 +98,7 @@ func (c *agencyKeysListCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	cas, err := caCerts(e.id)
-	if err != nil {
-		return err
-	}
-	dir, _ := envelope.NewDirectory(envelope.Published{Certs: got.Certs, Revocations: got.Revocations}, cas)
+	dir, _ := envelope.NewDirectory(envelope.Published{Certs: got.Certs, Revocations: got.Revocations}, f.CACerts)
 	cur, _ := dir.Current(f.Identity.Agency, time.Now())
 	for _, k := range mine {
 		row := agencyKeyRow{Serial: k.Serial, Agency: string(k.Agency), Created: k.Created}
@@ -159,23 +154,6 @@ func (c *agencyKeysImportCmd) Run(e *env) error {
 	}
 	_, err = fmt.Fprintf(e.stdout, "agency key %s of %s imported\n", k.Serial, k.Agency)
 	return err
-}
-
-// caPEM reads the CA certificate of the identity folder idDir.
-func caPEM(idDir string) ([]byte, error) {
-	data, err := os.ReadFile(filepath.Join(idDir, certs.FolderCA))
-	if err != nil {
-		return nil, fault.E("e2e", fault.Invalid, "cannot read the CA certificate in the identity folder (--id)", err)
-	}
-	return data, nil
-}
-
-func caCerts(idDir string) ([]*x509.Certificate, error) {
-	data, err := caPEM(idDir)
-	if err != nil {
-		return nil, err
-	}
-	return certs.ParsePEMCertificates(data)
 }
 
 type certsSignKeysCmd struct {
@@ -286,27 +264,28 @@ func (c *verifyCmd) Run(e *env) error {
 	}
 	// A proof is one JSON document; stored telegrams are JSON Lines (tg
 	// inbox --stored --json), each checked.
-	var probe envelope.Proof
-	if json.Unmarshal(data, &probe) == nil && probe.V == envelope.ProofVersion {
-		return c.verify(e, data)
+	var p envelope.Proof
+	if json.Unmarshal(data, &p) == nil && p.V == envelope.ProofVersion {
+		return c.verify(e, p, nil)
 	}
 	for _, line := range bytes.Split(data, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		if err := c.verify(e, line); err != nil {
+		p, body, err := storedProof(e, line)
+		if err != nil {
+			return err
+		}
+		if err := c.verify(e, p, body); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// verify checks one proof or stored telegram and prints what it proves.
-func (c *verifyCmd) verify(e *env, data []byte) error {
-	p, body, err := readProof(e, data)
-	if err != nil {
-		return err
-	}
+// verify checks one proof and prints what it proves; body, for a stored
+// telegram, must be the one the sender signed.
+func (c *verifyCmd) verify(e *env, p envelope.Proof, body []byte) error {
 	ch, err := p.Check(c.Key)
 	if err == nil && body != nil && !bytes.Equal(body, ch.Opened.Body) {
 		err = errors.New("the stored body is not the one the sender signed")
@@ -336,13 +315,10 @@ func (c *verifyCmd) verify(e *env, data []byte) error {
 	return nil
 }
 
-// readProof reads a proof, or a stored telegram made into one with the
-// identity folder's CA (and then its body, which must be what was signed).
-func readProof(e *env, data []byte) (envelope.Proof, []byte, error) {
+// storedProof makes a stored telegram into a proof, with the identity
+// folder's CA; it returns the stored body too.
+func storedProof(e *env, data []byte) (envelope.Proof, []byte, error) {
 	var p envelope.Proof
-	if err := json.Unmarshal(data, &p); err == nil && p.V == envelope.ProofVersion {
-		return p, nil, nil
-	}
 	var m client.Message
 	if err := json.Unmarshal(data, &m); err != nil || m.ID.IsZero() {
 		return p, nil, fault.E("verify", fault.Invalid, "the file is neither a proof (tg export-proof) nor a stored telegram (tg inbox --stored --json)")
@@ -350,11 +326,11 @@ func readProof(e *env, data []byte) (envelope.Proof, []byte, error) {
 	if m.Signed == nil {
 		return p, nil, fault.Errorf("verify", fault.Invalid, "telegram %s was filed unsealed: it carries no signature to check", m.ID)
 	}
-	ca, err := caPEM(e.id)
+	f, err := e.folder()
 	if err != nil {
 		return p, nil, err
 	}
-	return envelope.Proof{V: envelope.ProofVersion, Header: m.Header(), Evidence: *m.Signed, CA: string(ca)}, m.Body, nil
+	return envelope.Proof{V: envelope.ProofVersion, Header: m.Header(), Evidence: *m.Signed, CA: string(f.CAPEM)}, m.Body, nil
 }
 
 func certsName(caPEM string) string {
@@ -380,18 +356,9 @@ func (c *exportProofCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	msgs, err := in.Messages()
+	m, err := in.Message(id)
 	if err != nil {
 		return err
-	}
-	var m *client.Message
-	for i := range msgs {
-		if msgs[i].ID == id {
-			m = &msgs[i]
-		}
-	}
-	if m == nil {
-		return fault.Errorf("export-proof", fault.NotExist, "telegram %s is not in this terminal's inbox", id)
 	}
 	if m.Signed == nil {
 		return fault.Errorf("export-proof", fault.Invalid, "telegram %s was filed unsealed: there is no signature to prove", id)
@@ -413,12 +380,8 @@ func (c *exportProofCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	ca, err := caPEM(e.id)
-	if err != nil {
-		return err
-	}
 	p := envelope.Proof{V: envelope.ProofVersion, Addressee: f.Identity.Agency, Header: m.Header(), Evidence: *m.Signed,
-		CA: string(ca), Revocations: keys.Revocations, Audit: &b}
+		CA: string(f.CAPEM), Revocations: keys.Revocations, Audit: &b}
 	if _, err := p.Check(""); err != nil {
 		return fault.E("export-proof", fault.Integrity, "the proof does not verify", err)
 	}

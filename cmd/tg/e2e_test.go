@@ -25,23 +25,11 @@ import (
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
-	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
-
-// reloadDirectory reloads the dev site's directory (and so its published
-// keys), as SIGHUP does.
-func reloadDirectory(t *testing.T, site *daemontest.Site) {
-	t.Helper()
-	d, err := directory.Load(filepath.Join(site.Dir, "directory.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	site.Server.Reload(d, site.Server.Limits())
-}
 
 // The README's end-to-end walk-through: a SECRET telegram sealed and
 // signed by tg send, opened and verified by tg inbox, checked offline by
@@ -357,7 +345,7 @@ func TestAgencyKeyRotationMidFlow(t *testing.T) {
 	if got := site.Receive("HN.UBND", client.ReceiveOptions{Inbox: true}); len(got.Telegrams) != 1 {
 		t.Fatalf("HN.UBND got %d telegrams from NA.TU, want 1 (signed with the published key)", len(got.Telegrams))
 	}
-	reloadDirectory(t, site)
+	site.ReloadDirectory()
 	r = tg(t, "", "--id", na, "--json", "agency-keys", "list")
 	if r.code != 0 || strings.Count(r.stdout, `"published":true`) != 2 || !strings.Contains(r.stdout, `"serial":"`+made["serial"]+`","agency":"NA.TU"`) {
 		t.Fatalf("agency-keys list: %s %s", r.stdout, r.stderr)

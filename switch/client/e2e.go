@@ -2,14 +2,11 @@ package client
 
 import (
 	"context"
-	"crypto/x509"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/envelope"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
@@ -35,7 +32,6 @@ type e2e struct {
 	once sync.Once
 	err  error
 	mine []*envelope.AgencyKey // newest first
-	cas  []*x509.Certificate
 
 	mu      sync.Mutex
 	fetched map[telegram.Address]time.Time
@@ -45,7 +41,7 @@ type e2e struct {
 
 func (c *Client) e2eState() (*e2e, error) {
 	c.e2e.once.Do(func() {
-		c.e2e.mine, c.e2e.err = envelope.LoadKeys(c.folder.Dir, certs.CheckPrivate)
+		c.e2e.mine, c.e2e.err = envelope.LoadKeys(c.folder.Dir)
 		if c.e2e.err != nil {
 			c.e2e.err = fault.E("e2e", fault.Invalid, "cannot load the agency keys in "+filepath.Join(c.folder.Dir, "agency-keys"), c.e2e.err)
 			return
@@ -56,13 +52,6 @@ func (c *Client) e2eState() (*e2e, error) {
 					k.Serial, c.folder.Dir, k.Agency, c.folder.Identity.Agency)
 				return
 			}
-		}
-		pem, err := os.ReadFile(filepath.Join(c.folder.Dir, certs.FolderCA))
-		if err == nil {
-			c.e2e.cas, err = certs.ParsePEMCertificates(pem)
-		}
-		if err != nil {
-			c.e2e.err = fault.E("e2e", fault.Invalid, "cannot read the CA certificate", err)
 		}
 		c.e2e.fetched = map[telegram.Address]time.Time{}
 	})
@@ -119,7 +108,7 @@ func (c *Client) keysFor(ctx context.Context, e *e2e, agencies []telegram.Addres
 	}
 	// What does not verify under this terminal's own CA is left out: the
 	// switch is not trusted to vouch for a key.
-	e.dir, _ = envelope.NewDirectory(e.pub, e.cas)
+	e.dir, _ = envelope.NewDirectory(e.pub, c.folder.CACerts)
 	return e.dir, nil
 }
 

@@ -126,6 +126,16 @@ func (in *Inbox) StoreReceipt(r telegram.Receipt) (bool, error) {
 	return in.put(filepath.Join(in.Dir, "receipts"), fmt.Sprintf("%s-%x.rcpt", r.ID, tag[:6]), r)
 }
 
+// Message reads the stored telegram id.
+func (in *Inbox) Message(id telegram.ID) (Message, error) {
+	var m Message
+	err := in.get(filepath.Join(in.Dir, id.String()+".tg"), &m)
+	if errors.Is(err, os.ErrNotExist) {
+		return m, fault.Errorf("inbox", fault.NotExist, "telegram %s is not in this terminal's inbox (%s)", id, in.Dir)
+	}
+	return m, err
+}
+
 // Messages reads every stored telegram, oldest ID first.
 func (in *Inbox) Messages() ([]Message, error) {
 	paths, err := filepath.Glob(filepath.Join(in.Dir, "*.tg"))

@@ -219,9 +219,6 @@ func (c *Client) serveDeliveries(ctx context.Context, ds *quic.Stream, h Handler
 				if c.OnReject != nil {
 					c.OnReject(d.Header, ref)
 				}
-				if len(acks) == 0 || r.Buffered() > 0 {
-					continue
-				}
 			} else if err != nil {
 				return err
 			} else {
@@ -239,10 +236,10 @@ func (c *Client) serveDeliveries(ctx context.Context, ds *quic.Stream, h Handler
 		default:
 			return fault.Errorf("receive", fault.Invalid, "unexpected %s frame on a delivery stream", t)
 		}
-		if tag != 0 {
+		if tag != 0 { // 0: refused, not acknowledged
 			acks = append(acks, tag)
 		}
-		if r.Buffered() > 0 && len(acks) < wire.MaxAcksPerFrame {
+		if len(acks) == 0 || r.Buffered() > 0 && len(acks) < wire.MaxAcksPerFrame {
 			continue
 		}
 		if err := wire.WriteFrame(ds, wire.TAck, wire.Ack{Tag: acks[0], More: acks[1:]}); err != nil {

@@ -29,7 +29,7 @@ const (
 // it, and publishes the certificate.
 func devAgencyKeys(ca *certs.CA, dir string, agency telegram.Address) error {
 	priv := filepath.Join(dir, "ca", devPrivateKeysDir, string(agency))
-	have, err := envelope.LoadKeys(priv, certs.CheckPrivate)
+	have, err := envelope.LoadKeys(priv)
 	if err != nil || len(have) > 0 {
 		return err
 	}
@@ -55,7 +55,7 @@ func devAgencyKeys(ca *certs.CA, dir string, agency telegram.Address) error {
 // identity folder idDir (a terminal of that agency issued later, as tests
 // and tg bench do), leaving keys already there.
 func CopyDevAgencyKeys(dir string, agency telegram.Address, idDir string) error {
-	keys, err := envelope.LoadKeys(filepath.Join(dir, "ca", devPrivateKeysDir, string(agency)), certs.CheckPrivate)
+	keys, err := envelope.LoadKeys(filepath.Join(dir, "ca", devPrivateKeysDir, string(agency)))
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func (a Agency) LevelOf() string {
 type Directory struct {
 	list  []Agency
 	index map[telegram.Address]int
-	keys  []KeyFile
+	keys  map[string][]byte // the keys folder's files, by path
 	// keysDir is the keys folder as the file names it.
 	keysDir string
 }
@@ -113,28 +113,21 @@ func parse(data []byte, base string) (*Directory, error) {
 	return d, nil
 }
 
-// KeyFile is one file of the keys folder: its name and contents, which
-// the switch parses (package envelope).
-type KeyFile struct {
-	Name string
-	Data []byte
-}
-
-// readKeys reads every *.pem file in dir.
-func readKeys(dir string) ([]KeyFile, error) {
+// readKeys reads every *.pem file in dir, by path.
+func readKeys(dir string) (map[string][]byte, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.pem"))
 	if err == nil && len(files) == 0 {
 		if _, err = os.Stat(dir); err != nil {
 			return nil, fault.E("directory", fault.Invalid, "cannot read the agency keys folder", err)
 		}
 	}
-	var out []KeyFile
+	out := make(map[string][]byte, len(files))
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fault.E("directory", fault.Invalid, "cannot read agency keys", err)
 		}
-		out = append(out, KeyFile{Name: f, Data: data})
+		out[f] = data
 	}
 	return out, nil
 }
@@ -149,9 +142,9 @@ func (d *Directory) WithKeysDir(dir string) *Directory {
 	return &c
 }
 
-// Keys is the files of the agencies' published end-to-end keys, as read
-// (unchecked).
-func (d *Directory) Keys() []KeyFile { return d.keys }
+// Keys is the files of the agencies' published end-to-end keys, by path,
+// as read (unchecked: envelope.ParseFiles reads them). Do not modify.
+func (d *Directory) Keys() map[string][]byte { return d.keys }
 
 // New builds a directory from a list, refusing duplicates.
 func New(agencies []Agency) (*Directory, error) {

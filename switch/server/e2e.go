@@ -26,7 +26,6 @@ import (
 type keyset struct {
 	certs       map[telegram.Address][][]byte
 	revocations [][]byte
-	n           int
 }
 
 // loadKeys checks the directory's published keys under the CA. Entries
@@ -46,7 +45,6 @@ func (s *Server) loadKeys(dir *directory.Directory) []error {
 			continue
 		}
 		ks.certs[c.Agency] = append(ks.certs[c.Agency], raw)
-		ks.n++
 	}
 	for _, raw := range p.Revocations {
 		if _, err := envelope.ParseRevocation(raw, s.cfg.CACerts); err != nil {
@@ -65,7 +63,11 @@ func (s *Server) noteKeys(dir *directory.Directory) {
 		s.log.Error("published agency key left out", zap.Error(err))
 	}
 	ks := s.keys.Load()
-	s.log.Info("agency keys published", zap.Int("keys", ks.n), zap.Int("agencies", len(ks.certs)), zap.Int("revocations", len(ks.revocations)))
+	n := 0
+	for _, cs := range ks.certs {
+		n += len(cs)
+	}
+	s.log.Info("agency keys published", zap.Int("keys", n), zap.Int("agencies", len(ks.certs)), zap.Int("revocations", len(ks.revocations)))
 }
 
 // handleAgencyKeys serves published keys.
@@ -160,11 +162,7 @@ func (sess *session) reject(seat *switchboard.Seat, ds *dstream, payload []byte)
 
 // publishedKeys parses the directory's keys folder.
 func publishedKeys(dir *directory.Directory) (envelope.Published, error) {
-	files := map[string][]byte{}
-	for _, f := range dir.Keys() {
-		files[f.Name] = f.Data
-	}
-	p, err := envelope.ParseFiles(files)
+	p, err := envelope.ParseFiles(dir.Keys())
 	if err != nil {
 		return p, fault.E("directory", fault.Invalid, "the agency keys folder: "+err.Error())
 	}

@@ -26,7 +26,7 @@ import (
 // agencyKey is the dev site's private key of agency (its first).
 func agencyKey(t *testing.T, site *daemontest.Site, agency telegram.Address) *envelope.AgencyKey {
 	t.Helper()
-	ks, err := envelope.LoadKeys(site.IDDir(string(agency)), certs.CheckPrivate)
+	ks, err := envelope.LoadKeys(site.IDDir(string(agency)))
 	if err != nil || len(ks) == 0 {
 		t.Fatalf("%s's keys: %d, %v", agency, len(ks), err)
 	}
@@ -44,11 +44,7 @@ func publishedKeys(t *testing.T, site *daemontest.Site) *envelope.Directory {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string][]byte{}
-	for _, f := range d.Keys() {
-		files[f.Name] = f.Data
-	}
-	pub, err := envelope.ParseFiles(files)
+	pub, err := envelope.ParseFiles(d.Keys())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,11 +303,7 @@ func publish(t *testing.T, site *daemontest.Site, name string, pem []byte) {
 	if err := os.WriteFile(filepath.Join(site.Dir, daemon.DevKeysDir, name), pem, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := directory.Load(filepath.Join(site.Dir, "directory.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	site.Server.Reload(d, site.Server.Limits())
+	site.ReloadDirectory()
 }
 
 func auditQueryID(id telegram.ID) wire.AuditQuery { return wire.AuditQuery{ID: id, Limit: 1000} }

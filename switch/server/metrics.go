@@ -147,7 +147,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			sums[key{tier, p}] = &agg{}
 		}
 	}
-	q, err := s.queues(0, telegram.TopSecret)
+	q, err := s.queues(0, telegram.TopSecret, false)
 	if err != nil {
 		s.stats.scrapeErrors.Add(1)
 	}

@@ -7,7 +7,7 @@ import (
 
 // State is what the monitoring console shows (monitor.Source).
 func (s *Server) State() (monitor.State, error) {
-	q, err := s.queues(20, telegram.TopSecret) // the console is the site's own, on loopback
+	q, err := s.queues(20, telegram.TopSecret, false) // the console is the site's own, on loopback
 	if err != nil {
 		return monitor.State{}, err
 	}

@@ -22,10 +22,7 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	q, err := sess.s.queues(req.Overdue, sess.id.Clearance)
-	if err == nil && req.Ages {
-		err = sess.s.ages(&q, sess.id.Clearance)
-	}
+	q, err := sess.s.queues(req.Overdue, sess.id.Clearance, req.Ages)
 	if err != nil {
 		sess.log.Error("cannot read the queues", zap.Error(err))
 		sess.replyError(str, err)
@@ -36,9 +33,10 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 
 // queues gathers the figures of every agency in the directory, per
 // precedence, and up to overdueN overdue telegrams classified up to
-// clearance, oldest first.
-func (s *Server) queues(overdueN int, clearance telegram.Classification) (wire.Queues, error) {
+// clearance, oldest first; with ages, each row's age histogram.
+func (s *Server) queues(overdueN int, clearance telegram.Classification, ages bool) (wire.Queues, error) {
 	now := s.clock.Now()
+	scanned := 0 // queue entries read for the age histograms
 	out := wire.Queues{Totals: s.stats.totals(now), Minimize: s.minimize.Load().In}
 	if a := s.admission.current(); a.Level > 0 {
 		out.Admission = a.String()
@@ -74,6 +72,14 @@ func (s *Server) queues(overdueN int, clearance telegram.Classification) (wire.Q
 			if st.Overdue > 0 && overdueN > 0 && st.Queue.Class <= clearance {
 				out.Overdue = append(out.Overdue, s.overdueOf(st, now, overdueN)...)
 			}
+			if ages && st.Queue.Class <= clearance {
+				if r.Ages == nil {
+					r.Ages = make([]int64, len(wire.AgeBuckets)+1)
+				}
+				if err := s.ageOf(st, now, r.Ages, &scanned); err != nil {
+					return out, err
+				}
+			}
 		}
 		for p := telegram.Routine; p <= telegram.Flash; p++ {
 			if n := inflight[a][p]; n > 0 {
@@ -82,10 +88,14 @@ func (s *Server) queues(overdueN int, clearance telegram.Classification) (wire.Q
 		}
 		for p := telegram.Flash; p >= telegram.Routine; p-- {
 			if rows[p] != nil {
+				if ages && rows[p].Ages == nil {
+					rows[p].Ages = make([]int64, len(wire.AgeBuckets)+1)
+				}
 				out.Rows = append(out.Rows, *rows[p])
 			}
 		}
 	}
+	out.AgesTruncated = scanned >= maxAgeScan
 	sort.Slice(out.Overdue, func(i, j int) bool { return out.Overdue[i].AgeSeconds > out.Overdue[j].AgeSeconds })
 	if len(out.Overdue) > overdueN {
 		out.Overdue = out.Overdue[:overdueN]
@@ -252,40 +262,26 @@ func (sess *session) handleOperate(str *quic.Stream, payload []byte) {
 // the histogram counts what it read and Queues says so.
 const maxAgeScan = 1_000_000
 
-// ages fills each row's age histogram from the queues' entries (their
-// IDs carry the filing time), sub-queues up to clearance.
-func (s *Server) ages(q *wire.Queues, clearance telegram.Classification) error {
-	now := s.clock.Now()
-	scanned := 0
-	for i := range q.Rows {
-		r := &q.Rows[i]
-		r.Ages = make([]int64, len(wire.AgeBuckets)+1)
-		stats, err := s.store.QueueStats(r.Agency)
+// ageOf counts the entries of one sub-queue into ages by age since
+// filing (their IDs carry the filing time), while fewer than maxAgeScan
+// entries have been read in all (scanned).
+func (s *Server) ageOf(st store.QueueStat, now time.Time, ages []int64, scanned *int) error {
+	if st.Waiting == 0 {
+		return nil
+	}
+	for from := st.Head; *scanned < maxAgeScan; {
+		entries, err := s.store.ScanQueue(st.Queue, from, 1024)
 		if err != nil {
 			return err
 		}
-		for _, st := range stats.Queues {
-			if st.Queue.Prec != r.Precedence || st.Queue.Class > clearance || st.Waiting == 0 {
-				continue
-			}
-			for from := st.Head; scanned < maxAgeScan; {
-				entries, err := s.store.ScanQueue(st.Queue, from, 1024)
-				if err != nil {
-					return err
-				}
-				for _, e := range entries {
-					r.Ages[wire.AgeBucket(now.Sub(e.ID.Time()))]++
-				}
-				scanned += len(entries)
-				if len(entries) < 1024 {
-					break
-				}
-				from = entries[len(entries)-1].Seq + 1
-			}
+		for _, e := range entries {
+			ages[wire.AgeBucket(now.Sub(e.ID.Time()))]++
 		}
-	}
-	if scanned >= maxAgeScan {
-		q.AgesTruncated = true
+		*scanned += len(entries)
+		if len(entries) < 1024 {
+			return nil
+		}
+		from = entries[len(entries)-1].Seq + 1
 	}
 	return nil
 }

@@ -29,7 +29,12 @@
 //     item durably. One Ack may name up to MaxAcksPerFrame items (Tag, then
 //     More), all stored, in the order stored: the client library sends one
 //     for what it read together. A frame naming any tag the switch did not
-//     hand out on that stream is refused whole.
+//     hand out on that stream is refused whole. For a telegram that fails
+//     its end-to-end verification (package envelope) the client sends
+//     Reject (tag, reason, detail) instead: not delivered, the sender told.
+//
+// Published end-to-end keys (e2e.go): AgencyKeysRequest → AgencyKeys,
+// raw CA-signed key certificates and revocations the terminal checks.
 //
 // Audit requests (audit.go) are plain request/reply: AuditQuery →
 // AuditEntries (a page that fits a frame; More says ask again), AuditExport

@@ -18,6 +18,7 @@ import (
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/clock"
 	"github.com/dienbao/dienbao/switch/daemon"
+	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/server"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"go.uber.org/zap"
@@ -108,6 +109,17 @@ func OpenStore(t testing.TB, dir string) *store.Store {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// ReloadDirectory reloads the site's directory file (and its keys
+// folder), as SIGHUP does.
+func (s *Site) ReloadDirectory() {
+	s.t.Helper()
+	d, err := directory.Load(filepath.Join(s.Dir, "directory.toml"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.Server.Reload(d, s.Server.Limits())
 }
 
 // IDDir is the identity folder of a dev identity.
