@@ -184,7 +184,7 @@ func (s *Seat) AckAll(tags []uint64, rank int) error {
 	if err != nil {
 		return err
 	}
-	go s.commitAcks(its, "", nil)
+	go s.commitAcks(its, settled{})
 	return nil
 }
 
@@ -199,21 +199,8 @@ func (s *Seat) Reject(tag uint64, rank int, why, detail string) error {
 	if its[0].Prec == 0 {
 		return fmt.Errorf("%w (tag %d is a delivery report, which is not sealed)", ErrUnknownTag, tag)
 	}
-	go s.commitReject(its[0], why, detail)
+	go s.commitAcks(its, settled{reject: why, detail: detail})
 	return nil
-}
-
-func (s *Seat) commitReject(it schedule.Item, why, detail string) {
-	heads := s.ag.sched.HeadsAfterAcks([]schedule.Item{it})
-	a := store.Ack{Queue: store.SubQueue{Agency: s.who.Agency, Prec: it.Prec, Class: it.Class},
-		Seq: it.Seq, ID: it.ID, Terminal: s.terminal, Head: heads[0], Reject: why, Detail: detail}
-	if r := s.b.store.AckAll([]store.Ack{a})[0]; r.Err != nil {
-		s.log.Error("rejection not recorded", zap.Error(r.Err))
-	} else if r.Done {
-		s.log.Warn("telegram refused by the addressee's terminal: end-to-end verification failed",
-			zap.Stringer("id", it.ID), zap.String("reason", why), zap.String("detail", detail))
-	}
-	s.release(it)
 }
 
 // AckRelayed records, as AckAll does (in the background), that the next
@@ -224,7 +211,7 @@ func (s *Seat) AckRelayed(tags []uint64, rank int, via string, seqs []uint64) er
 	if err != nil {
 		return err
 	}
-	go s.commitAcks(its, via, seqs)
+	go s.commitAcks(its, settled{via: via, seqs: seqs})
 	return nil
 }
 
@@ -244,7 +231,18 @@ func (s *Seat) tagged(tags []uint64, rank int) ([]schedule.Item, error) {
 	return its, nil
 }
 
-func (s *Seat) commitAcks(its []schedule.Item, via string, seqs []uint64) {
+// settled says how hand-outs were settled: acknowledged by the terminal
+// (zero), taken over by the next switch via (on its link's sequence
+// numbers seqs), or refused by the terminal (reject: why; detail: what
+// failed).
+type settled struct {
+	via            string
+	seqs           []uint64
+	reject, detail string
+}
+
+func (s *Seat) commitAcks(its []schedule.Item, how settled) {
+	via, seqs := how.via, how.seqs
 	heads := s.ag.sched.HeadsAfterAcks(its)
 	var res []store.Acked
 	if its[0].Prec == 0 {
@@ -260,7 +258,7 @@ func (s *Seat) commitAcks(its []schedule.Item, via string, seqs []uint64) {
 		as := make([]store.Ack, len(its))
 		for i, it := range its {
 			as[i] = store.Ack{Queue: store.SubQueue{Agency: s.who.Agency, Prec: it.Prec, Class: it.Class},
-				Seq: it.Seq, ID: it.ID, Terminal: s.terminal, Head: heads[i]}
+				Seq: it.Seq, ID: it.ID, Terminal: s.terminal, Head: heads[i], Reject: how.reject, Detail: how.detail}
 			if via != "" {
 				as[i].Via, as[i].LinkSeq = via, seqs[i]
 			}
@@ -272,7 +270,12 @@ func (s *Seat) commitAcks(its []schedule.Item, via string, seqs []uint64) {
 			s.log.Error("acknowledgement not recorded", zap.Error(res[i].Err))
 			continue
 		}
-		if res[i].Done && it.Prec != 0 && via == "" {
+		switch {
+		case !res[i].Done || it.Prec == 0 || via != "":
+		case how.reject != "":
+			s.log.Warn("telegram refused by the addressee's terminal: end-to-end verification failed",
+				zap.Stringer("id", it.ID), zap.String("reason", how.reject), zap.String("detail", how.detail))
+		default:
 			s.log.Info("telegram delivered", zap.Stringer("id", it.ID), zap.Stringer("precedence", it.Prec))
 			if s.b.cfg.Delivered != nil {
 				s.b.cfg.Delivered(it.Prec, time.Since(it.ID.Time()))
