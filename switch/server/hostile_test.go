@@ -462,3 +462,38 @@ func rawSubscribe(t *testing.T, site *daemontest.Site, name string) (*quic.Conn,
 	}
 	return c, str
 }
+
+// A terminal that refuses a delivery it never got, or refuses one with a
+// reason that is not one, is disconnected; neither settles anything (the
+// first is audited as an acknowledgement would be), and the telegram it
+// was sent is still delivered to a terminal that stores it.
+func TestRejectForADeliveryNeverMade(t *testing.T) {
+	site := daemontest.Start(t)
+	id := site.Send("HN.UBND", tg("NA.TU", telegram.Immediate, "x"))
+	for _, bad := range []func(tag uint64) wire.Reject{
+		func(tag uint64) wire.Reject { return wire.Reject{Tag: tag + 1000, Reason: "signature"} }, // a tag never handed out
+		func(tag uint64) wire.Reject { return wire.Reject{Tag: tag, Reason: "bored"} },            // not a reason
+	} {
+		c, str := rawSubscribe(t, site, "NA.TU")
+		var d wire.Deliver
+		if err := wire.ReadExpect(str, wire.DefaultMaxFrame, wire.TDeliver, &d); err != nil || d.Header.ID != id {
+			t.Fatalf("deliver %v %v", d.Header.ID, err)
+		}
+		wire.WriteFrame(str, wire.TReject, bad(d.Tag))
+		select {
+		case <-c.Context().Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the connection stayed open after a bogus refusal")
+		}
+		if ds, _ := site.Server.Store().Delivery(id, "NA.TU"); !ds.Pending() {
+			t.Fatalf("a bogus refusal settled the telegram: %+v", ds)
+		}
+	}
+	if n := securityEntries(t, site, "acknowledgement for a delivery never made"); n != 1 {
+		t.Fatalf("%d audit entries, want 1", n)
+	}
+	got := site.Receive("NA.TU", inbox)
+	if len(got.Telegrams) != 1 || got.Telegrams[0].Header.ID != id {
+		t.Fatalf("the real terminal got %d telegrams", len(got.Telegrams))
+	}
+}
