@@ -8,10 +8,27 @@ import (
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
+// AgencyList names one of an agency's lists of telegrams out of its
+// queues, each entry keyed by its sub-queue sequence.
+type AgencyList byte
+
+// The lists.
+const (
+	ListHeld     AgencyList = pHeld     // held by an operator
+	ListParked   AgencyList = pParked   // parked for an operator
+	ListDeferred AgencyList = pDeferred // deferred until its delivery time
+)
+
 // Parked lists up to limit telegrams parked for agency.
 func (s *Store) Parked(agency telegram.Address, limit int) ([]Entry, error) {
+	return s.Listed(ListParked, agency, limit)
+}
+
+// Listed returns up to limit entries of one of agency's lists, in
+// sequence order.
+func (s *Store) Listed(l AgencyList, agency telegram.Address, limit int) ([]Entry, error) {
 	var out []Entry
-	prefix := s.ks.agencyKey(pParked, agency)
+	prefix := s.ks.agencyKey(byte(l), agency)
 	err := s.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()

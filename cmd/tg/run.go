@@ -35,6 +35,7 @@ type cli struct {
 	Clock       clockCmd       `cmd:"" help:"The switch's clock, and whether it trusts it; --confirm vouches for its wall clock (operator)."`
 	Audit       auditCmd       `cmd:"" help:"The verifiable audit log: query, verify, prove, export."`
 	Queues      queuesCmd      `cmd:"" help:"Queue figures per agency and precedence (operator)."`
+	List        listCmd        `cmd:"" help:"The telegrams in custody, one row per addressee copy, with filters and pages, as mailq lists a queue: header fields only (operator)."`
 	Sessions    sessionsCmd    `cmd:"" help:"Connected terminals and users (operator)."`
 	Show        showCmd        `cmd:"" help:"A telegram's header and per-addressee state, never its subject or body (operator)."`
 	Hold        holdCmd        `cmd:"" help:"Hold a telegram (or --agency A: all deliveries to an agency; --link PEER: a link to a peer switch) until released (operator)."`

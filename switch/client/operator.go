@@ -57,3 +57,10 @@ func (c *Client) HoldLink(ctx context.Context, peer string, hold bool) (wire.Lin
 	err := c.request(ctx, wire.TLinkOperate, wire.LinkOperate{Peer: peer, Hold: hold}, wire.TLinksReply, &r)
 	return r, err
 }
+
+// List lists telegrams in custody as req asks (operators).
+func (c *Client) List(ctx context.Context, req wire.ListRequest) (wire.List, error) {
+	var r wire.List
+	err := c.request(ctx, wire.TList, req, wire.TListed, &r)
+	return r, err
+}

@@ -91,6 +91,8 @@ const (
 	TAgencyKeys  Type = 53 // terminal, operator or auditor → AgencyKeysRequest
 	TAgencyKeyed Type = 54 // ← AgencyKeys
 	TReject      Type = 55 // terminal, on a delivery stream: Reject (a delivery that failed verification)
+	TList        Type = 56 // operator → ListRequest
+	TListed      Type = 57 // ← List
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -106,7 +108,8 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TAuditArchive: "audit_archive", TAuditArchived: "audit_archived", TMinimize: "minimize", TMinimized: "minimized",
 	TLinkOpen: "link_open", TLinkOpened: "link_opened", TRelay: "relay", TRelayReply: "relay_reply",
 	TLinks: "links", TLinksReply: "links_reply", TLinkOperate: "link_operate", TCosign: "cosign", TCosigned: "cosigned",
-	TGroup: "group", TGroupReply: "group_reply", TAgencyKeys: "agency_keys", TAgencyKeyed: "agency_keyed", TReject: "reject"}
+	TGroup: "group", TGroupReply: "group_reply", TAgencyKeys: "agency_keys", TAgencyKeyed: "agency_keyed", TReject: "reject",
+	TList: "list", TListed: "listed"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {
