@@ -53,6 +53,7 @@ func seeds() [][]byte {
 	add(TAuditProof, AuditProofRequest{})
 	add(TAuditConsistency, AuditConsistencyRequest{Size1: 1, Size2: 9})
 	add(TQueues, QueuesRequest{Overdue: 5})
+	add(TList, ListRequest{Agency: "NA.TU", State: "overdue", Newest: true, Limit: 10})
 	add(TShow, ShowRequest{})
 	add(TOperate, Operate{Action: ActCancel, Reason: "gửi nhầm"})
 	add(TRotateKeys, RotateKeys{})
