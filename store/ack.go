@@ -35,6 +35,9 @@ type DeliveryState struct {
 	Via string `cbor:"11,keyasint,omitempty"`
 	// (A relayed copy whose report came back keeps Via, with the
 	// report's Status, Reason, At and Terminal.)
+	// MovedTo: an operator re-addressed the copy to this agency at At
+	// (settled here: the successor's copy is a delivery state of its own).
+	MovedTo telegram.Address `cbor:"12,keyasint,omitempty"`
 }
 
 // Failed is how many attempts failed at the addressee's end, as far as the
@@ -42,7 +45,7 @@ type DeliveryState struct {
 func (d DeliveryState) Failed() int { return d.Attempts - d.Cut }
 
 // Pending reports whether the addressee still waits for the telegram.
-func (d DeliveryState) Pending() bool { return d.Status == 0 && d.Via == "" }
+func (d DeliveryState) Pending() bool { return d.Status == 0 && d.Via == "" && d.MovedTo == "" }
 
 // Parked reports whether the addressee's delivery was given up after too
 // many attempts (or quarantined) and waits for an operator: the telegram is

@@ -36,6 +36,8 @@ func (ds DeliveryState) custody(quarantined bool) custody.State {
 		st.Phase = custody.NotDelivered
 	case ds.Via != "": // relayed, its outcome not reported back yet
 		st.Phase = custody.Relayed
+	case ds.MovedTo != "":
+		st.Phase = custody.Moved
 	case ds.Held:
 		st.Phase = custody.Held
 	case ds.Deferred:
@@ -57,6 +59,8 @@ func recorded(ds DeliveryState, n custody.State, at time.Time, terminal string) 
 	switch n.Phase {
 	case custody.Relayed: // terminal: the next switch
 		ds.Status, ds.Reason, ds.At, ds.Via = 0, "", at, terminal
+	case custody.Moved: // terminal: the successor agency
+		ds.Status, ds.Reason, ds.At, ds.MovedTo = 0, "", at, telegram.Address(terminal)
 	case custody.Delivered:
 		ds.Status, ds.Reason, ds.At, ds.Terminal = telegram.Delivered, "", at, terminal
 	case custody.Parked, custody.NotDelivered: // custody's reason for parking is ReasonParked
@@ -93,8 +97,11 @@ func (c *commitCtx) stepFrom(h telegram.Header, a telegram.Address, ds DeliveryS
 		}
 	}
 	terminal := ""
-	if e.Kind == custody.Ack || e.Kind == custody.HandOver || e.Kind == custody.Reported {
+	switch e.Kind {
+	case custody.Ack, custody.HandOver, custody.Reported:
 		terminal = e.Actor
+	case custody.Move:
+		terminal = string(e.To)
 	}
 	if err := c.putDelivery(h.ID, a, recorded(ds, n, fx.At, terminal)); err != nil {
 		return false, fx, err
@@ -106,8 +113,11 @@ func (c *commitCtx) stepFrom(h telegram.Header, a telegram.Address, ds DeliveryS
 		}
 	}
 	if fx.Report != nil {
-		if err := c.queueReceipt(h, telegram.Receipt{ID: h.ID, Addressee: a, Status: fx.Report.Status,
-			Reason: fx.Report.Reason, At: fx.At, Terminal: terminal}); err != nil {
+		r := telegram.Receipt{ID: h.ID, Addressee: a, Status: fx.Report.Status, Reason: fx.Report.Reason, At: fx.At, Terminal: terminal}
+		if e.Kind == custody.Move {
+			r.Terminal, r.MovedTo = "", e.To
+		}
+		if err := c.queueReceipt(h, r); err != nil {
 			return false, fx, err
 		}
 	}

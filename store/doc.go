@@ -59,6 +59,8 @@
 //	v<agency tag><seq:8>                     deferred until its delivery time → telegram ID
 //	U<agency tag>                            the agency has had a terminal receiving (empty; handout.go)
 //	L<peer tag>                              the last link sequence number committed from a peer switch (relay.go)
+//	G<agency tag>, l<agency tag>             an agency served elsewhere that had copies here (remote.go); an agency
+//	                                         the directory has listed (agencies.go): its address, sealed
 //	X<unix ns:8><timer tag>                  expiry → telegram ID
 //	O<unix ns:8><timer tag>                  speed-of-service deadline → telegram ID
 //	T<unix ns:8><timer tag>                  delivery time of a deferred telegram → telegram ID

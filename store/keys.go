@@ -42,6 +42,7 @@ const (
 	pLink       = 'L' // L<link tag> → the last sequence number committed from a peer switch on one channel of its link (relay.go)
 	pLinkOut    = 'M' // M<link tag> → the last sequence number this switch's hand-overs to a peer carried on one channel, acknowledged
 	pRemote     = 'G' // G<agency tag> → an agency served by another switch that has had telegrams or reports in this one's custody (remote.go)
+	pListed     = 'l' // l<agency tag> → an agency this switch's directory has listed (agencies.go)
 )
 
 // ChunkSize is the size of one stored body chunk.

@@ -162,8 +162,8 @@ func (s *Store) FileReports(rs []*Report) error {
 		if r.Receipt.ID.IsZero() || r.Sender == "" || r.Peer == "" || r.Receipt.Addressee == "" {
 			return fault.E("store.relay", fault.Invalid, "a relayed delivery report names its telegram, addressee, sender and link")
 		}
-		if r.Receipt.Status != telegram.Delivered && r.Receipt.Status != telegram.NotDelivered {
-			return fault.Errorf("store.relay", fault.Invalid, "a relayed delivery report says DELIVERED or NOT_DELIVERED, not %v", r.Receipt.Status)
+		if r.Receipt.Status != telegram.Delivered && r.Receipt.Status != telegram.NotDelivered && r.Receipt.Status != telegram.Moved {
+			return fault.Errorf("store.relay", fault.Invalid, "a relayed delivery report says DELIVERED, NOT_DELIVERED or MOVED, not %v", r.Receipt.Status)
 		}
 	}
 	return s.submit(&op{prec: telegram.Routine, apply: func(c *commitCtx) error {

@@ -124,8 +124,9 @@ type Store struct {
 	copyMu    sync.Mutex
 	copied    uint64
 	shortened string
-	altered   []uint64 // audit entries found altered at Open
-	remote    remotes  // agencies served by other switches (remote.go)
+	altered   []uint64       // audit entries found altered at Open
+	remote    remotes        // agencies served by other switches (remote.go)
+	listed    listedAgencies // agencies the directory has listed (agencies.go)
 	// mu guards shut and the lanes' closing: submitters share it, so a
 	// FLASH never waits for a routine submitter blocked on a full lane.
 	mu   sync.RWMutex

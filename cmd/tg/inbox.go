@@ -132,7 +132,11 @@ func (p *printer) Receipt(r telegram.Receipt) error {
 	}
 	p.e.mu.Lock()
 	defer p.e.mu.Unlock()
-	_, err = fmt.Fprintf(p.e.stdout, "%s  %-14s %-13s %s %s\n", r.ID, r.Addressee, r.Status, r.At.Format(time.RFC3339), p.e.line(r.Reason))
+	reason := r.Reason
+	if r.Status == telegram.Moved {
+		reason = "to " + string(r.MovedTo) // that agency's own report follows
+	}
+	_, err = fmt.Fprintf(p.e.stdout, "%s  %-14s %-13s %s %s\n", r.ID, r.Addressee, r.Status, r.At.Format(time.RFC3339), p.e.line(reason))
 	return err
 }
 

@@ -90,9 +90,17 @@ func printQueues(e *env, rows []wire.QueueRow) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "AGENCY\tTIER\tPRECEDENCE\tWAITING\tIN FLIGHT\tHELD\tPARKED\tDEFERRED\tOVERDUE\tOLDEST\tTERMINALS\t")
 	for _, r := range rows {
-		name := string(r.Agency)
+		name := e.line(string(r.Agency))
 		if r.AgencyHeld {
 			name += " (held)"
+		}
+		switch {
+		case r.Unlisted:
+			name += " (NOT IN DIRECTORY)"
+		case r.MovedTo != "":
+			name += " (moved to " + e.line(string(r.MovedTo)) + ")"
+		case r.Drain:
+			name += " (draining)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", name, r.Tier, r.Precedence, r.Waiting, r.InFlight,
 			r.Held, r.Parked, r.Deferred, r.Overdue, age(r.OldestAgeSeconds), r.Connected)

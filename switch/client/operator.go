@@ -64,3 +64,10 @@ func (c *Client) List(ctx context.Context, req wire.ListRequest) (wire.List, err
 	err := c.request(ctx, wire.TList, req, wire.TListed, &r)
 	return r, err
 }
+
+// MoveQueue re-addresses an agency's waiting telegrams (operators).
+func (c *Client) MoveQueue(ctx context.Context, req wire.MoveQueue) (wire.MovedQueue, error) {
+	var r wire.MovedQueue
+	err := c.request(ctx, wire.TMoveQueue, req, wire.TMovedQueue, &r)
+	return r, err
+}

@@ -37,9 +37,10 @@ const (
 	NotDelivered                  // withdrawn for good: expired, cancelled
 	Deferred                      // filed for delivery at a later time; queued when it comes (Due)
 	Relayed                       // handed to the next switch, which committed it: custody passed on (settled here)
+	Moved                         // re-addressed by an operator to a successor agency, whose copy took its place (settled)
 )
 
-var phaseNames = [...]string{"", "queued", "held", "quarantined", "parked", "delivered", "not delivered", "deferred", "relayed"}
+var phaseNames = [...]string{"", "queued", "held", "quarantined", "parked", "delivered", "not delivered", "deferred", "relayed", "moved"}
 
 func (p Phase) String() string {
 	if int(p) < len(phaseNames) && p > 0 {
@@ -118,9 +119,10 @@ const (
 	HandOver                   // the next switch acknowledged taking custody (Actor: that switch)
 	Reported                   // the delivery report came back from further on (Status, Reason; Actor: the delivering terminal)
 	Reject                     // a terminal refused it: it failed end-to-end verification (Status-less; Reason: signature or unreadable, Detail)
+	Move                       // an operator re-addressed it to a successor agency (To); the store queues the successor's copy
 )
 
-var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due", "resend", "hand over", "reported", "reject"}
+var kindNames = [...]string{"", "attempt", "ack", "expire", "park", "cancel", "hold", "release", "requeue", "quarantine", "overdue", "due", "resend", "hand over", "reported", "reject", "move"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k > 0 {
@@ -151,6 +153,8 @@ type Event struct {
 	Status telegram.Status
 	// Detail (Reject): what failed, for the audit log; never content.
 	Detail string
+	// To (Move): the address the copy goes to now.
+	To telegram.Address
 }
 
 // Policy is the switch's configuration that custody rules depend on.
@@ -339,6 +343,17 @@ func Step(s State, e Event, now time.Time, p Policy) (State, Effects) {
 		// flagged possible duplicate, and failures count afresh.
 		n.Phase, n.Reason, n.Attempts, n.Cut, n.Overdue = Queued, "", 1, 0, false
 		fx.Audit = []AuditEntry{{Event: audit.Resent, Actor: actor, Reason: e.Reason}}
+	case Move:
+		// Queued (not in flight), held or deferred: the successor's copy
+		// takes the same place. Parked and quarantined ones wait for an
+		// operator's requeue first; a delivery in flight for its outcome.
+		if (s.Phase != Queued && s.Phase != Held && s.Phase != Deferred) || (s.Phase == Queued && e.InFlight) || e.To == "" {
+			return s, Effects{}
+		}
+		n.Phase, n.Reason = Moved, ""
+		fx.Report = &Report{Status: telegram.Moved}
+		fx.Audit = []AuditEntry{{Event: audit.Moved, Actor: actor, Reason: "to " + string(e.To)}}
+		fx.At = now
 	case Overdue:
 		if !s.Phase.Pending() || s.Overdue {
 			return s, Effects{}

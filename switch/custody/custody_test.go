@@ -228,6 +228,24 @@ func TestScenarios(t *testing.T) {
 		{name: "a rejection of a copy not in its queue changes nothing", start: State{Phase: Held}, steps: []step{
 			{ev: Event{Kind: Reject, Actor: "t1", Reason: "signature"}, want: "held | -"},
 		}},
+		{name: "moved to a successor agency (a merger): settled here, the sender told where", steps: []step{
+			{ev: Event{Kind: Move, Actor: "op", To: "NA.UBND", InFlight: true}, want: "queued | -"}, // in flight: its outcome first
+			{ev: Event{Kind: Move, Actor: "op"}, want: "queued | -"},                                // nowhere to go
+			{ev: Event{Kind: Move, Actor: "op", To: "NA.UBND"}, t: 3, want: "moved | queue→nowhere report=MOVED audit=moved(op:to NA.UBND) at=+3m"},
+			{offer: &offer{}, want: "skip"},
+			{ev: ev(Ack, "t1"), want: "moved | -"},
+			{ev: Event{Kind: Move, Actor: "op", To: "HN.UBND"}, want: "moved | -"}, // once
+			{ev: ev(Expire, ""), t: 90, want: "moved | -"},                         // the successor's copy expires
+		}},
+		{name: "held and deferred copies move; parked ones wait for a requeue", start: State{Phase: Held}, steps: []step{
+			{ev: Event{Kind: Move, Actor: "op", To: "NA.UBND"}, want: "moved | held→nowhere report=MOVED audit=moved(op:to NA.UBND) at=+0m"},
+		}},
+		{name: "a deferred copy moves", start: State{Phase: Deferred}, steps: []step{
+			{ev: Event{Kind: Move, Actor: "directory", To: "NA.UBND"}, want: "moved | deferred→nowhere report=MOVED audit=moved(directory:to NA.UBND) at=+0m"},
+		}},
+		{name: "a parked copy does not move", start: State{Phase: Parked, Reason: "parked", Attempts: 3}, steps: []step{
+			{ev: Event{Kind: Move, Actor: "op", To: "NA.UBND"}, want: `parked "parked" attempts=3 | -`},
+		}},
 		{name: "cancel leaves a delivery in flight to its ack", steps: []step{
 			{ev: Event{Kind: Cancel, Actor: "op", Reason: "x", InFlight: true}, want: "queued | -"},
 		}},

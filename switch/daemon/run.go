@@ -445,7 +445,10 @@ func reload(o Options, srv *server.Server) {
 	if err == nil {
 		var dir *directory.Directory
 		if dir, err = directory.Load(cfg.Directory); err == nil {
-			srv.Reload(dir, cfg.Limits.filing())
+			if err := srv.Reload(dir, cfg.Limits.filing()); err != nil {
+				o.Logger.Error("SIGHUP: reload refused; the directory and limits in force are kept", zap.Error(err))
+				return
+			}
 			srv.ReloadCRL()
 			n, err := cfg.Network.build()
 			if err == nil {

@@ -8,6 +8,16 @@
 //	name = "Ủy ban nhân dân tỉnh Nghệ An"
 //	level = "province"       # centre | province | district | commune (optional)
 //
+// An agency that is closing stays listed until nothing waits for it, with
+// one of (package doc of switch/server: a reload that drops an agency with
+// telegrams in custody is refused):
+//
+//	moved_to = "NA.UBND"     # merged into NA.UBND: what waits is moved there
+//	drain = true             # closing: its terminals still receive, nobody files to it
+//
+// Neither takes new telegrams: a filing to it is refused, naming the new
+// address for a moved one.
+//
 // A top-level keys = "agency-keys" names the folder (relative to the
 // directory file) of the agencies' published end-to-end keys: PEM files
 // (*.pem) of key certificates and revocations the CA signed (package
@@ -25,6 +35,7 @@ package directory
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,7 +51,16 @@ type Agency struct {
 	Address telegram.Address `toml:"address"`
 	Name    string           `toml:"name"`
 	Level   string           `toml:"level,omitempty"`
+	// MovedTo: merged into this agency; the switch moves what waits for
+	// this one there, and refuses filings to it.
+	MovedTo telegram.Address `toml:"moved_to,omitempty"`
+	// Drain: closing; its terminals still receive what waits, nobody
+	// may file to it.
+	Drain bool `toml:"drain,omitempty"`
 }
+
+// Closing reports whether a takes no new telegrams (moved or draining).
+func (a Agency) Closing() bool { return a.MovedTo != "" || a.Drain }
 
 // Levels of the network, from the centre down.
 var Levels = []string{"centre", "province", "district", "commune"}
@@ -68,6 +88,8 @@ type file struct {
 		Address string `toml:"address"`
 		Name    string `toml:"name"`
 		Level   string `toml:"level"`
+		MovedTo string `toml:"moved_to"`
+		Drain   bool   `toml:"drain"`
 	} `toml:"agency"`
 }
 
@@ -96,7 +118,13 @@ func parse(data []byte, base string) (*Directory, error) {
 		if a.Level != "" && !slices.Contains(Levels, a.Level) {
 			return nil, fault.Errorf(op, fault.Invalid, "agency %s: level %q is not one of %v", addr, a.Level, Levels)
 		}
-		agencies = append(agencies, Agency{Address: addr, Name: a.Name, Level: a.Level})
+		ag := Agency{Address: addr, Name: a.Name, Level: a.Level, Drain: a.Drain}
+		if a.MovedTo != "" {
+			if ag.MovedTo, err = telegram.ParseAddress(a.MovedTo); err != nil {
+				return nil, fault.Errorf(op, fault.Invalid, "agency %s: moved_to: %v", addr, err)
+			}
+		}
+		agencies = append(agencies, ag)
 	}
 	d, err := New(agencies)
 	if err != nil || f.Keys == "" {
@@ -157,7 +185,48 @@ func New(agencies []Agency) (*Directory, error) {
 		}
 		d.index[a.Address] = i
 	}
+	for _, a := range d.list {
+		if a.MovedTo == "" {
+			continue
+		}
+		const op = "directory"
+		to, ok := d.Agency(a.MovedTo)
+		switch {
+		case a.Drain:
+			return nil, fault.Errorf(op, fault.Invalid, "agency %s: moved_to and drain together; give one", a.Address)
+		case a.MovedTo == a.Address:
+			return nil, fault.Errorf(op, fault.Invalid, "agency %s is moved to itself", a.Address)
+		case !ok:
+			return nil, fault.Errorf(op, fault.Invalid, "agency %s is moved to %s, which is not in the directory", a.Address, a.MovedTo)
+		case to.Closing():
+			return nil, fault.Errorf(op, fault.Invalid, "agency %s is moved to %s, which is closing too: move it to where %s goes", a.Address, a.MovedTo, a.MovedTo)
+		}
+	}
 	return d, nil
+}
+
+// Addressable says whether a may be sent telegrams: listed, and not
+// closing (the error says which, and where a moved one went).
+func (d *Directory) Addressable(a telegram.Address) error {
+	if !d.Has(a) {
+		return fault.Errorf("directory", fault.NotExist, "unknown addressee %s: not in the agency directory", a)
+	}
+	if why := d.Closed(a); why != "" {
+		return fault.E("directory", fault.NotExist, why)
+	}
+	return nil
+}
+
+// Closed says why listed agency a takes no new telegrams ("" if it does).
+func (d *Directory) Closed(a telegram.Address) string {
+	ag, _ := d.Agency(a)
+	switch {
+	case ag.MovedTo != "":
+		return fmt.Sprintf("agency %s has moved to %s (merged): address the telegram to %s", a, ag.MovedTo, ag.MovedTo)
+	case ag.Drain:
+		return fmt.Sprintf("agency %s is closing (drain in the directory): it takes no new telegrams", a)
+	}
+	return ""
 }
 
 // Load reads a directory file.

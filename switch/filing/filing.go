@@ -115,6 +115,7 @@ func CheckRouted(sender certs.Identity, f Request, dir *directory.Directory, els
 	}
 	seen := map[telegram.Address]bool{}
 	var unknown []string
+	var closing string
 	check := func(list []telegram.Address) ([]telegram.Address, error) {
 		out := make([]telegram.Address, 0, len(list))
 		for _, raw := range list {
@@ -128,6 +129,8 @@ func CheckRouted(sender certs.Identity, f Request, dir *directory.Directory, els
 			seen[a] = true
 			if !dir.Has(a) && (elsewhere == nil || !elsewhere(a)) {
 				unknown = append(unknown, string(a))
+			} else if why := dir.Closed(a); why != "" && closing == "" {
+				closing = why
 			}
 			out = append(out, a)
 		}
@@ -147,6 +150,9 @@ func CheckRouted(sender certs.Identity, f Request, dir *directory.Directory, els
 			list += fmt.Sprintf(" and %d more", len(unknown)-10)
 		}
 		return telegram.Header{}, fault.Errorf(op, fault.NotExist, "unknown addressee %s: not in the agency directory", list)
+	}
+	if closing != "" {
+		return telegram.Header{}, fault.E(op, fault.NotExist, closing)
 	}
 	if err := CheckSubject(f.Subject, lim); err != nil {
 		return telegram.Header{}, err

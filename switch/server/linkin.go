@@ -167,6 +167,9 @@ func (s *Server) refuseCopy(h *telegram.Header, to []telegram.Address, maxBody i
 			if !s.directory().Has(a) {
 				return fmt.Sprintf("unknown addressee %s: not in the directory of %s", a, l.self)
 			}
+			if err := s.directory().Addressable(a); err != nil {
+				return err.Error()
+			}
 		case routing.Relay:
 		default:
 			return d.Reason

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 	"time"
 
@@ -46,6 +47,7 @@ type listing struct {
 	out       wire.List
 	more      bool // rows were cut past the page
 	scanned   int
+	unlisted  bool // the agency being read is not in the directory
 }
 
 // cmp orders rows as asked: by ID (filing time first), then addressee.
@@ -70,6 +72,7 @@ func (l *listing) add(r wire.ListRow) {
 	if !l.req.After.IsZero() && l.cmp(cursorOf(r), l.req.After) <= 0 {
 		return
 	}
+	r.Unlisted = l.unlisted
 	l.out.Rows = append(l.out.Rows, r)
 	if len(l.out.Rows) >= 2*l.req.Limit+64 {
 		l.trim()
@@ -121,19 +124,20 @@ func (s *Server) list(req wire.ListRequest, clearance telegram.Classification) (
 		req.Limit = wire.DefaultList
 	}
 	l := &listing{req: req, now: s.clock.Now(), clearance: clearance}
-	agencies := s.directory().Agencies()
+	agencies, unlisted := s.operatorAgencies()
 	if req.Agency != "" {
-		ag, ok := s.directory().Agency(req.Agency)
-		if !ok {
-			return l.out, fault.Errorf("operator", fault.NotExist, "unknown agency %s: not in the agency directory", req.Agency)
+		i := slices.IndexFunc(agencies, func(ag directory.Agency) bool { return ag.Address == req.Agency })
+		if i < 0 {
+			return l.out, fault.Errorf("operator", fault.NotExist, "unknown agency %s: not in the agency directory, and nothing waits for it", req.Agency)
 		}
-		agencies = []directory.Agency{ag}
+		agencies = agencies[i : i+1]
 	}
 	for _, ag := range agencies {
 		if l.scanned >= wire.MaxListScan {
 			l.out.Truncated = true
 			break
 		}
+		l.unlisted = unlisted[ag.Address]
 		if err := s.listAgency(l, ag.Address); err != nil {
 			return l.out, err
 		}

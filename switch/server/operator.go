@@ -42,7 +42,8 @@ func (s *Server) queues(overdueN int, clearance telegram.Classification, ages bo
 		out.Admission = a.String()
 	}
 	inflight, terminals := s.board.Load()
-	for _, ag := range s.directory().Agencies() {
+	agencies, unlisted := s.operatorAgencies()
+	for _, ag := range agencies {
 		a := ag.Address
 		stats, err := s.store.QueueStats(a)
 		if err != nil {
@@ -52,7 +53,8 @@ func (s *Server) queues(overdueN int, clearance telegram.Classification, ages bo
 		var rows [5]*wire.QueueRow
 		row := func(p telegram.Precedence) *wire.QueueRow {
 			if rows[p] == nil {
-				rows[p] = &wire.QueueRow{Agency: a, Tier: ag.LevelOf(), Precedence: p, AgencyHeld: held, Connected: terminals[a]}
+				rows[p] = &wire.QueueRow{Agency: a, Tier: ag.LevelOf(), Precedence: p, AgencyHeld: held, Connected: terminals[a],
+					Unlisted: unlisted[a], MovedTo: ag.MovedTo, Drain: ag.Drain}
 			}
 			return rows[p]
 		}
@@ -176,6 +178,8 @@ func (sess *session) handleShow(str *quic.Stream, payload []byte) {
 		ds := states[a]
 		st := wire.AddresseeState{Addressee: a, Reason: ds.Reason, At: ds.At, Terminal: ds.Terminal, Attempts: ds.Attempts, Overdue: ds.Overdue, Via: ds.Via}
 		switch {
+		case ds.MovedTo != "":
+			st.State, st.MovedTo = "moved", ds.MovedTo
 		case ds.Via != "" && ds.Status == 0: // relayed, no report back yet
 			st.State = "relayed"
 		case ds.Deferred:

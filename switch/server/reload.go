@@ -40,6 +40,8 @@ func (s *Server) watchDirectory() {
 	fileChanged := s.dirFile.changed(s.cfg.DirectoryFile)
 	keysChanged := s.keysFolderChanged()
 	if !fileChanged && !keysChanged {
+		s.noteUnlisted()
+		s.moveMoved()
 		return
 	}
 	dir, err := directory.Load(s.cfg.DirectoryFile)
@@ -47,7 +49,9 @@ func (s *Server) watchDirectory() {
 		s.log.Error("directory file changed but was refused; the directory in force stays", zap.Error(err))
 		return
 	}
-	s.Reload(dir, *s.limits.Load())
+	if err := s.Reload(dir, *s.limits.Load()); err != nil {
+		s.log.Error("directory file changed but was refused; the directory in force stays", zap.Error(err))
+	}
 }
 
 // keysFolderChanged reports whether the directory's keys folder (its

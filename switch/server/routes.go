@@ -56,6 +56,8 @@ var routes = map[wire.Type]route{
 	wire.TSessions:         {"list sessions", operators, "", plain((*session).handleSessions)},
 	wire.TList: {"list telegrams in custody", operators,
 		"header fields only, never the subject or the body; telegrams up to the operator's clearance (others counted as withheld)", plain((*session).handleList)},
+	wire.TMoveQueue: {"move an agency's queue to another address", operators,
+		"audited per telegram; telegrams up to the operator's clearance; the new address in the directory and taking telegrams", plain((*session).handleMoveQueue)},
 	wire.TShow:       {"show telegrams", operators, "never the subject or the body; telegrams up to the operator's clearance", plain((*session).handleShow)},
 	wire.TOperate:    {"hold, release, cancel or requeue telegrams", operators, "telegrams up to the operator's clearance", plain((*session).handleOperate)},
 	wire.TRotateKeys: {"rotate keys", operators, "", plain((*session).handleRotate)},

@@ -15,6 +15,7 @@ import (
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
 	"github.com/dienbao/dienbao/switch/switchboard"
+	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
@@ -52,9 +53,12 @@ type Server struct {
 	// per CheckpointInterval; auditors are not bound).
 	signing *rate.Limiter
 	// dir and limits change on Reload (SIGHUP).
-	dir    atomic.Pointer[directory.Directory]
-	keys   atomic.Pointer[keyset] // the directory's published agency keys (e2e.go)
-	limits atomic.Pointer[filing.Limits]
+	dir atomic.Pointer[directory.Directory]
+	// unlisted: agencies not in the directory with custody (dirchange.go).
+	unlisted atomic.Pointer[[]telegram.Address]
+	moving   atomic.Bool            // moved agencies' queues are being moved
+	keys     atomic.Pointer[keyset] // the directory's published agency keys (e2e.go)
+	limits   atomic.Pointer[filing.Limits]
 	// crl is the revocation list in force (nil: none configured).
 	crl           atomic.Pointer[certs.CRL]
 	crlMu         sync.Mutex // guards crlFile and crlStaleNoted
@@ -164,6 +168,7 @@ func New(cfg Config) (*Server, error) {
 		tr.Conn.Close()
 		return nil, err
 	}
+	s.putDirectory(cfg.Directory)
 	s.checkpoint()
 	s.disk.last = time.Now()
 	s.watchStorage(s.disk.last)
@@ -175,14 +180,21 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) directory() *directory.Directory { return s.dir.Load() }
 
 // Reload puts a new agency directory and filing limits in force, for the
-// next request; sessions stay up. (Called on SIGHUP.)
-func (s *Server) Reload(dir *directory.Directory, limits filing.Limits) {
+// next request; sessions stay up. (Called on SIGHUP.) A directory that
+// drops an agency with anything in custody is refused, and audited: the
+// one in force stays (dirchange.go).
+func (s *Server) Reload(dir *directory.Directory, limits filing.Limits) error {
+	if err := s.checkDropped(dir); err != nil {
+		return err
+	}
 	limits = limits.WithDefaults()
 	s.noteKeys(dir)
-	s.dir.Store(dir)
+	s.putDirectory(dir)
 	s.limits.Store(&limits)
 	s.log.Info("directory and limits reloaded", zap.Int("agencies", len(dir.Agencies())),
 		zap.Int64("max_body", limits.MaxBody))
+	s.moveMoved()
+	return nil
 }
 
 // Limits is the filing limits in force.

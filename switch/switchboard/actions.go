@@ -7,6 +7,7 @@ import (
 
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/schedule"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"go.uber.org/zap"
 )
@@ -26,9 +27,15 @@ func (b *Board) withFrozen(id telegram.ID, fn func(store.InFlight) error) error 
 	} else if err != nil {
 		return err
 	}
+	return b.freeze(h.Addressees(), func(it schedule.Item) bool { return it.ID == id }, fn)
+}
+
+// freeze runs fn with hand-outs to the attached agencies among addrs
+// paused, giving it their deliveries in flight that match.
+func (b *Board) freeze(addrs []telegram.Address, match func(schedule.Item) bool, fn func(store.InFlight) error) error {
 	var ags []*agency
 	b.mu.Lock()
-	for _, a := range h.Addressees() {
+	for _, a := range addrs {
 		if ag := b.agencies[a]; ag != nil && !slices.Contains(ags, ag) {
 			ags = append(ags, ag)
 		}
@@ -50,7 +57,7 @@ func (b *Board) withFrozen(id telegram.ID, fn func(store.InFlight) error) error 
 		for _, s := range seats {
 			s.mu.Lock()
 			for _, it := range s.tags {
-				if it.ID == id && it.Prec != 0 {
+				if it.Prec != 0 && match(it) {
 					busy[store.Slot{Agency: ag.addr, Seq: it.Seq}] = true
 				}
 			}
@@ -58,6 +65,33 @@ func (b *Board) withFrozen(id telegram.ID, fn func(store.InFlight) error) error 
 		}
 	}
 	return fn(busy)
+}
+
+// MoveQueue re-addresses the copies waiting for old to new (a merger),
+// those classified up to clearance, in commits of a few hundred, with
+// hand-outs to old paused during each: see store.MoveQueue. It returns
+// how many moved; deliveries in flight, parked and quarantined copies
+// stay.
+func (b *Board) MoveQueue(old, new telegram.Address, actor string, clearance telegram.Classification) (int, error) {
+	const batch = 256
+	total := 0
+	for {
+		var res store.MoveResult
+		err := b.freeze([]telegram.Address{old}, func(schedule.Item) bool { return true }, func(busy store.InFlight) error {
+			var err error
+			if res, err = b.store.MoveQueue(old, new, actor, clearance, busy, batch); err == nil {
+				for _, w := range res.Removed {
+					b.drop(w)
+				}
+			}
+			return err
+		})
+		total += res.Moved
+		if err != nil || res.Moved < batch {
+			b.log.Info("queue moved", zap.Stringer("from", old), zap.Stringer("to", new), zap.Int("moved", total), zap.String("actor", actor))
+			return total, err
+		}
+	}
 }
 
 // Hold takes telegram id out of its pending addressees' queues until
@@ -119,12 +153,7 @@ func (b *Board) expire(id telegram.ID) {
 // dropped tells the schedulers that entries left the queues, and logs it.
 func (b *Board) dropped(id telegram.ID, reason string, ws []store.Withdrawn) {
 	for _, w := range ws {
-		b.mu.Lock()
-		ag := b.agencies[w.Queue.Agency]
-		b.mu.Unlock()
-		if ag != nil {
-			ag.sched.Drop(w.Queue.Prec, w.Queue.Class, w.Seq)
-		}
+		b.drop(w)
 		b.log.Info("telegram withdrawn", zap.Stringer("id", id), zap.Stringer("addressee", w.Queue.Agency),
 			zap.Stringer("precedence", w.Queue.Prec), zap.String("reason", reason))
 	}
@@ -213,5 +242,15 @@ func (b *Board) forDue(kind byte, cursor []byte, now time.Time, fn func(telegram
 			return true
 		}
 		cursor = next
+	}
+}
+
+// drop tells w's scheduler that its entry left the queue.
+func (b *Board) drop(w store.Withdrawn) {
+	b.mu.Lock()
+	ag := b.agencies[w.Queue.Agency]
+	b.mu.Unlock()
+	if ag != nil {
+		ag.sched.Drop(w.Queue.Prec, w.Queue.Class, w.Seq)
 	}
 }

@@ -1,6 +1,9 @@
 package telegram
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Header is everything about a telegram except its body. The switch stores
 // it sealed; it is delivered with the body and shown to operators (minus the
@@ -34,6 +37,18 @@ type Header struct {
 	// subject is inside it. Set by the filing switch, which checked that
 	// the envelope's signed header matches this header.
 	Sealed bool `cbor:"15,keyasint,omitempty" json:"sealed,omitempty"`
+	// Moved lists the addressees whose copies an operator re-addressed
+	// (tg move-queue, a merger of agencies): each To is an addressee too.
+	// Set by the switch; the sender's signed header (a sealed telegram's)
+	// keeps the addressees as filed.
+	Moved []Move `cbor:"16,keyasint,omitempty" json:"moved,omitempty"`
+}
+
+// Move is one re-addressed copy: the copy for From went to To.
+type Move struct {
+	From Address   `cbor:"1,keyasint" json:"from"`
+	To   Address   `cbor:"2,keyasint" json:"to"`
+	At   time.Time `cbor:"3,keyasint" json:"at"`
 }
 
 // Hop is one switch a telegram passed: its name in the network and when
@@ -57,11 +72,18 @@ func (h *Header) Expired(now time.Time) bool {
 	return !h.ExpiresAt.IsZero() && !now.Before(h.ExpiresAt)
 }
 
-// Addressees lists the action addressees then the info addressees.
+// Addressees lists the action addressees, the info addressees, then
+// those copies were moved to.
 func (h *Header) Addressees() []Address {
-	out := make([]Address, 0, len(h.To)+len(h.Info))
+	out := make([]Address, 0, len(h.To)+len(h.Info)+len(h.Moved))
 	out = append(out, h.To...)
-	return append(out, h.Info...)
+	out = append(out, h.Info...)
+	for _, m := range h.Moved {
+		if !slices.Contains(out, m.To) {
+			out = append(out, m.To)
+		}
+	}
+	return out
 }
 
 // Status is the outcome a receipt reports.
@@ -71,6 +93,9 @@ type Status uint8
 const (
 	Delivered    Status = 1
 	NotDelivered Status = 2
+	// Moved: an operator re-addressed the copy to a successor agency
+	// (Receipt.MovedTo), whose own report follows.
+	Moved Status = 3
 )
 
 func (s Status) String() string {
@@ -79,6 +104,8 @@ func (s Status) String() string {
 		return "DELIVERED"
 	case NotDelivered:
 		return "NOT_DELIVERED"
+	case Moved:
+		return "MOVED"
 	}
 	return "INVALID"
 }
@@ -98,4 +125,6 @@ type Receipt struct {
 	At     time.Time `cbor:"5,keyasint" json:"at"`
 	// Terminal names the addressee terminal that acknowledged.
 	Terminal string `cbor:"6,keyasint,omitempty" json:"terminal,omitempty"`
+	// MovedTo (MOVED): the address the copy now goes to.
+	MovedTo Address `cbor:"7,keyasint,omitempty" json:"moved_to,omitempty"`
 }

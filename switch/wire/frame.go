@@ -93,6 +93,8 @@ const (
 	TReject      Type = 55 // terminal, on a delivery stream: Reject (a delivery that failed verification)
 	TList        Type = 56 // operator → ListRequest
 	TListed      Type = 57 // ← List
+	TMoveQueue   Type = 58 // operator → MoveQueue
+	TMovedQueue  Type = 59 // ← MovedQueue
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -109,7 +111,7 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TLinkOpen: "link_open", TLinkOpened: "link_opened", TRelay: "relay", TRelayReply: "relay_reply",
 	TLinks: "links", TLinksReply: "links_reply", TLinkOperate: "link_operate", TCosign: "cosign", TCosigned: "cosigned",
 	TGroup: "group", TGroupReply: "group_reply", TAgencyKeys: "agency_keys", TAgencyKeyed: "agency_keyed", TReject: "reject",
-	TList: "list", TListed: "listed"}
+	TList: "list", TListed: "listed", TMoveQueue: "move_queue", TMovedQueue: "moved_queue"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

@@ -53,12 +53,13 @@ func seeds() [][]byte {
 	add(TAuditProof, AuditProofRequest{})
 	add(TAuditConsistency, AuditConsistencyRequest{Size1: 1, Size2: 9})
 	add(TQueues, QueuesRequest{Overdue: 5})
-	add(TList, ListRequest{Agency: "NA.TU", State: "overdue", Newest: true, Limit: 10})
 	add(TShow, ShowRequest{})
 	add(TOperate, Operate{Action: ActCancel, Reason: "gửi nhầm"})
 	add(TRotateKeys, RotateKeys{})
 	add(TClock, ClockRequest{Confirm: true})
 	add(TAgencyKeys, AgencyKeysRequest{Agencies: []telegram.Address{"NA.TU"}})
 	add(TReject, Reject{Tag: 3, Reason: "signature", Detail: "altered"})
+	add(TList, ListRequest{Agency: "NA.TU", State: "overdue", Newest: true, Limit: 10})
+	add(TMoveQueue, MoveQueue{From: "NA.VINH.UBND", To: "NA.UBND"})
 	return out
 }

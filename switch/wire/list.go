@@ -121,3 +121,39 @@ type List struct {
 
 // MaxListScan bounds the copies one ListRequest reads.
 const MaxListScan = 1_000_000
+
+// MoveQueue asks the switch to re-address every copy waiting for From to
+// To (operators; a merger of agencies): IDs, precedence and order kept,
+// each sender told MOVED with the new address.
+type MoveQueue struct {
+	From telegram.Address `cbor:"1,keyasint"`
+	To   telegram.Address `cbor:"2,keyasint"`
+}
+
+// Validate checks the addresses.
+func (m *MoveQueue) Validate() error {
+	if _, err := telegram.ParseAddress(string(m.From)); err != nil {
+		return err
+	}
+	if _, err := telegram.ParseAddress(string(m.To)); err != nil {
+		return err
+	}
+	if m.From == m.To {
+		return fmt.Errorf("move %s to itself", m.From)
+	}
+	return nil
+}
+
+// MovedQueue answers MoveQueue. JSON names are tg move-queue's fields.
+type MovedQueue struct {
+	From  telegram.Address `cbor:"1,keyasint" json:"from"`
+	To    telegram.Address `cbor:"2,keyasint" json:"to"`
+	Moved int              `cbor:"3,keyasint" json:"moved"`
+	// What still waits for From: in flight (settled by its terminal's
+	// answer, or back in the queue for a later move), parked or
+	// quarantined (requeue first), above the operator's clearance.
+	Waiting  int64 `cbor:"4,keyasint" json:"waiting"`
+	Parked   int64 `cbor:"5,keyasint" json:"parked"`
+	Held     int64 `cbor:"6,keyasint" json:"held"`
+	Deferred int64 `cbor:"7,keyasint" json:"deferred"`
+}

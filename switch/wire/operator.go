@@ -49,6 +49,12 @@ type QueueRow struct {
 	// included; held, parked and deferred ones not) by age since filing,
 	// one count per AgeBuckets bucket and one for older; only when asked.
 	Ages []int64 `cbor:"13,keyasint,omitempty" json:"ages,omitempty"`
+	// Unlisted: the agency is no longer in the directory but has custody
+	// (list it again, moved_to or drain, to deliver or move it).
+	Unlisted bool `cbor:"14,keyasint,omitempty" json:"unlisted"`
+	// MovedTo and Drain: the directory says the agency is closing.
+	MovedTo telegram.Address `cbor:"15,keyasint,omitempty" json:"moved_to,omitempty"`
+	Drain   bool             `cbor:"16,keyasint,omitempty" json:"drain,omitempty"`
 }
 
 // OverdueRow is one telegram waiting past its speed-of-service target.
@@ -109,13 +115,14 @@ type ShowRequest struct {
 // AddresseeState is one addressee's delivery state, for operators.
 type AddresseeState struct {
 	Addressee telegram.Address `cbor:"1,keyasint" json:"addressee"`
-	State     string           `cbor:"2,keyasint" json:"state"` // waiting, in_flight, held, deferred, delivered, not_delivered, parked, relayed
+	State     string           `cbor:"2,keyasint" json:"state"` // waiting, in_flight, held, deferred, delivered, not_delivered, parked, relayed, moved
 	Reason    string           `cbor:"3,keyasint,omitempty" json:"reason,omitempty"`
 	At        time.Time        `cbor:"4,keyasint,omitzero" json:"at,omitzero"`
 	Terminal  string           `cbor:"5,keyasint,omitempty" json:"terminal,omitempty"`
 	Attempts  int              `cbor:"6,keyasint,omitempty" json:"attempts"`
 	Overdue   bool             `cbor:"7,keyasint,omitempty" json:"overdue"`
-	Via       string           `cbor:"8,keyasint,omitempty" json:"via,omitempty"` // relayed: the next switch, which has custody
+	Via       string           `cbor:"8,keyasint,omitempty" json:"via,omitempty"`      // relayed: the next switch, which has custody
+	MovedTo   telegram.Address `cbor:"9,keyasint,omitempty" json:"moved_to,omitempty"` // moved: re-addressed there by an operator (tg move-queue)
 }
 
 // Show answers ShowRequest. The header comes without its subject: an

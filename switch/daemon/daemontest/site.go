@@ -112,14 +112,22 @@ func OpenStore(t testing.TB, dir string) *store.Store {
 }
 
 // ReloadDirectory reloads the site's directory file (and its keys
-// folder), as SIGHUP does.
+// folder), as SIGHUP does, and fails the test if it is refused.
 func (s *Site) ReloadDirectory() {
 	s.t.Helper()
-	d, err := directory.Load(filepath.Join(s.Dir, "directory.toml"))
-	if err != nil {
+	if err := s.TryReloadDirectory(); err != nil {
 		s.t.Fatal(err)
 	}
-	s.Server.Reload(d, s.Server.Limits())
+}
+
+// TryReloadDirectory reloads the site's directory file and returns the
+// switch's refusal, if any.
+func (s *Site) TryReloadDirectory() error {
+	d, err := directory.Load(filepath.Join(s.Dir, "directory.toml"))
+	if err != nil {
+		return err
+	}
+	return s.Server.Reload(d, s.Server.Limits())
 }
 
 // IDDir is the identity folder of a dev identity.
