@@ -134,11 +134,32 @@ func TestMetrics(t *testing.T) {
 		{"dienbao_filed_total", map[string]string{"precedence": "FLASH"}, 7},
 		{"dienbao_delivered_total", map[string]string{"precedence": "IMMEDIATE"}, 2},
 		{"dienbao_delivery_latency_seconds", map[string]string{"precedence": "IMMEDIATE"}, 2},
+		// DN.UBND and NA.VINH.UBND have telegrams waiting and no terminal.
+		{"dienbao_unattended_agencies", map[string]string{"precedence": "FLASH"}, 1},
+		{"dienbao_unattended_agencies", map[string]string{"precedence": "ROUTINE"}, 1},
+		{"dienbao_unattended_agencies", map[string]string{"precedence": "IMMEDIATE"}, 0},
+		{"dienbao_ready", nil, 1},
+		{"dienbao_unlisted_agencies", nil, 0},
 	}
 	for _, c := range checks {
 		if got := sample(t, fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+	now := float64(time.Now().Unix())
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+	}{{"dienbao_crl_next_update_timestamp_seconds", nil}, {"dienbao_certificate_not_after_timestamp_seconds", map[string]string{"certificate": "switch"}}} {
+		if v := sample(t, fams, c.name, c.labels); v < now {
+			t.Errorf("%s%v = %v, before now (%v)", c.name, c.labels, v, now)
+		}
+	}
+	if f := fams["dienbao_build_info"]; f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Errorf("dienbao_build_info: %v", f)
+	}
+	if sample(t, fams, "dienbao_audit_checkpoint_size", nil) < 1 || sample(t, fams, "dienbao_audit_checkpoint_timestamp_seconds", nil) < now-600 {
+		t.Error("no audit checkpoint in the metrics")
 	}
 	if sample(t, fams, "dienbao_queue_oldest_age_seconds", map[string]string{"tier": "province", "precedence": "FLASH"}) <= 0 {
 		t.Error("no age for the oldest FLASH telegram waiting")

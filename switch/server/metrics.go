@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dienbao/dienbao/switch/buildinfo"
 	"github.com/dienbao/dienbao/switch/directory"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
@@ -122,11 +123,20 @@ var (
 	descAdmRate  = prometheus.NewDesc("dienbao_admission_rate", "Admission control: filings per second admitted of the limited precedences (0 when nothing is limited).", nil, nil)
 	descAdmRef   = prometheus.NewDesc("dienbao_admission_refused_total", "Filings refused by admission control (retry later).", nil, nil)
 	descErr      = prometheus.NewDesc("dienbao_queue_figures_errors_total", "Scrapes that could not read the queue figures.", nil, nil)
+	descBuild    = prometheus.NewDesc("dienbao_build_info", "Always 1: the switch's version, source revision and Go version.", []string{"version", "revision", "goversion"}, nil)
+	descReady    = prometheus.NewDesc("dienbao_ready", "1 while the switch accepts connections, 0 while it drains.", nil, nil)
+	descCRLNext  = prometheus.NewDesc("dienbao_crl_next_update_timestamp_seconds", "The revocation list's next-update time (unix seconds): past it the switch refuses every certificate.", nil, nil)
+	descNotAfter = prometheus.NewDesc("dienbao_certificate_not_after_timestamp_seconds", "Expiry (unix seconds) of the switch's own certificate and of each CA certificate it trusts.", []string{"certificate"}, nil)
+	descUnlisted = prometheus.NewDesc("dienbao_unlisted_agencies", "Agencies no longer in the directory with telegrams or reports in custody (tg queues shows them).", nil, nil)
+	descUnattend = prometheus.NewDesc("dienbao_unattended_agencies", "Agencies with telegrams of a precedence waiting and no terminal connected.", []string{"precedence"}, nil)
+	descCkptSize = prometheus.NewDesc("dienbao_audit_checkpoint_size", "Entries covered by the last audit checkpoint this switch signed.", nil, nil)
+	descCkptAt   = prometheus.NewDesc("dienbao_audit_checkpoint_timestamp_seconds", "When (unix seconds) the switch last signed an audit checkpoint covering new entries.", nil, nil)
 )
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDepth, descOldest, descOverdue, descParked, descHeld, descInFlight,
-		descFiled, descDeliv, descSessions, descStore, descFree, descPressure, descFull, descAudit, descDamaged, descMinimize, descAdmLevel, descAdmRate, descAdmRef, descErr} {
+		descFiled, descDeliv, descSessions, descStore, descFree, descPressure, descFull, descAudit, descDamaged, descMinimize, descAdmLevel, descAdmRate, descAdmRef, descErr,
+		descBuild, descReady, descCRLNext, descNotAfter, descUnlisted, descUnattend, descCkptSize, descCkptAt} {
 		ch <- d
 	}
 }
@@ -142,6 +152,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		oldest                                 float64
 	}
 	sums := map[key]*agg{}
+	var unattended [5]int64                 // by precedence
 	for _, tier := range directory.Levels { // every level present, at zero
 		for p := telegram.Routine; p <= telegram.Flash; p++ {
 			sums[key{tier, p}] = &agg{}
@@ -164,6 +175,9 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		a.held += r.Held
 		a.inflight += r.InFlight
 		a.oldest = max(a.oldest, r.OldestAgeSeconds)
+		if r.Waiting > 0 && r.Connected == 0 && !r.AgencyHeld {
+			unattended[r.Precedence]++
+		}
 	}
 	for k, a := range sums {
 		l := []string{k.tier, k.prec.String()}
@@ -175,6 +189,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(a.inflight), l...)
 	}
 	for p := telegram.Routine; p <= telegram.Flash; p++ {
+		ch <- prometheus.MustNewConstMetric(descUnattend, prometheus.GaugeValue, float64(unattended[p]), p.String())
 		ch <- prometheus.MustNewConstMetric(descFiled, prometheus.CounterValue, float64(s.stats.filed[p].Load()), p.String())
 		ch <- prometheus.MustNewConstMetric(descDeliv, prometheus.CounterValue, float64(s.stats.deliverd[p].Load()), p.String())
 	}
@@ -203,4 +218,33 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descAdmRate, prometheus.GaugeValue, map[bool]float64{true: adm.Rate}[adm.Level > 0])
 	ch <- prometheus.MustNewConstMetric(descAdmRef, prometheus.CounterValue, float64(s.admission.total.Load()))
 	ch <- prometheus.MustNewConstMetric(descErr, prometheus.CounterValue, float64(s.stats.scrapeErrors.Load()))
+	c.collectHealth(ch)
+}
+
+// collectHealth is what the alert rules watch besides the queues: the
+// build, readiness, the CRL's and the certificates' expiry, unlisted
+// custody, the audit checkpoint.
+func (c *queueCollector) collectHealth(ch chan<- prometheus.Metric) {
+	s := c.s
+	bi := buildinfo.Get()
+	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, bi.Version, bi.Short(), bi.Go)
+	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, map[bool]float64{true: 1}[s.Ready()])
+	if crl := s.crl.Load(); crl != nil {
+		ch <- prometheus.MustNewConstMetric(descCRLNext, prometheus.GaugeValue, float64(crl.NextUpdate.Unix()))
+	}
+	if leaf := s.cfg.Cert.Leaf; leaf != nil {
+		ch <- prometheus.MustNewConstMetric(descNotAfter, prometheus.GaugeValue, float64(leaf.NotAfter.Unix()), "switch")
+	}
+	seen := map[string]bool{}
+	for _, ca := range s.cfg.CACerts {
+		name := "ca " + ca.Subject.CommonName
+		if seen[name] {
+			name += " " + ca.SerialNumber.String()
+		}
+		seen[name] = true
+		ch <- prometheus.MustNewConstMetric(descNotAfter, prometheus.GaugeValue, float64(ca.NotAfter.Unix()), name)
+	}
+	ch <- prometheus.MustNewConstMetric(descUnlisted, prometheus.GaugeValue, float64(len(s.unlistedAgencies())))
+	ch <- prometheus.MustNewConstMetric(descCkptSize, prometheus.GaugeValue, float64(s.checkpointSize.Load()))
+	ch <- prometheus.MustNewConstMetric(descCkptAt, prometheus.GaugeValue, float64(s.checkpointAt.Load()))
 }

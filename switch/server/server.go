@@ -60,12 +60,16 @@ type Server struct {
 	keys     atomic.Pointer[keyset] // the directory's published agency keys (e2e.go)
 	limits   atomic.Pointer[filing.Limits]
 	// crl is the revocation list in force (nil: none configured).
-	crl           atomic.Pointer[certs.CRL]
-	crlMu         sync.Mutex // guards crlFile and crlStaleNoted
-	crlFile       fileWatch
-	crlStaleNoted bool
-	dirFile       fileWatch // the directory file, as last loaded (timers)
-	keysSeen      *string   // the directory's keys folder, as last looked at (timers; reload.go)
+	crl atomic.Pointer[certs.CRL]
+	// The last audit checkpoint this process signed: its size and when
+	// (unix seconds), for the metrics.
+	checkpointSize atomic.Uint64
+	checkpointAt   atomic.Int64
+	crlMu          sync.Mutex // guards crlFile and crlStaleNoted
+	crlFile        fileWatch
+	crlStaleNoted  bool
+	dirFile        fileWatch // the directory file, as last loaded (timers)
+	keysSeen       *string   // the directory's keys folder, as last looked at (timers; reload.go)
 	// minimize is the MINIMIZE declarations in force (minimize.go);
 	// minimizeMu serialises changes to them.
 	minimize   atomic.Pointer[minimizeState]

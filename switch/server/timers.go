@@ -38,6 +38,10 @@ func (s *Server) checkpoint() {
 		s.log.Error("cannot sign an audit checkpoint", zap.Error(err))
 		return
 	}
+	if cp.Size != s.checkpointSize.Load() || s.checkpointAt.Load() == 0 {
+		s.checkpointSize.Store(cp.Size)
+		s.checkpointAt.Store(time.Now().Unix())
+	}
 	s.log.Debug("audit checkpoint", zap.Uint64("size", cp.Size))
 }
 

@@ -1,0 +1,51 @@
+// Package buildinfo owns what a binary says about itself: the module
+// version, the source revision it was built from, and the Go that built
+// it, as the Go toolchain records them (runtime/debug.ReadBuildInfo).
+package buildinfo
+
+import (
+	"runtime"
+	"runtime/debug"
+)
+
+// Info describes this binary.
+type Info struct {
+	Version  string `json:"version"`  // the module version, "(devel)" for a checkout
+	Revision string `json:"revision"` // the VCS revision, "unknown" when not recorded
+	Modified bool   `json:"modified"` // built from a tree with uncommitted changes
+	Go       string `json:"go"`       // the Go version that built it
+}
+
+// Get reads this binary's build information.
+func Get() Info {
+	in := Info{Version: "(devel)", Revision: "unknown", Go: runtime.Version()}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return in
+	}
+	if v := bi.Main.Version; v != "" {
+		in.Version = v
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			in.Revision = s.Value
+		case "vcs.modified":
+			in.Modified = s.Value == "true"
+		}
+	}
+	return in
+}
+
+// Short is the revision's first 12 characters, with "+dirty" when
+// modified.
+func (in Info) Short() string {
+	r := in.Revision
+	if len(r) > 12 {
+		r = r[:12]
+	}
+	if in.Modified {
+		r += "+dirty"
+	}
+	return r
+}
