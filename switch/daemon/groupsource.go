@@ -7,6 +7,7 @@ import (
 	"github.com/dienbao/dienbao/switch/group"
 	"github.com/dienbao/dienbao/switch/monitor"
 	"github.com/dienbao/dienbao/switch/server"
+	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
@@ -67,4 +68,20 @@ func (g *groupSource) Metrics() prometheus.Gatherer {
 		}
 		return gs.Gather()
 	})
+}
+
+// Counters are the switch's while this node leads.
+func (g *groupSource) Counters() monitor.Totals {
+	if srv := g.srv.Load(); srv != nil {
+		return srv.Counters()
+	}
+	return monitor.Totals{At: time.Now()}
+}
+
+// AgencyEvents are the switch's while this node leads.
+func (g *groupSource) AgencyEvents(a telegram.Address, n int) ([]monitor.Event, error) {
+	if srv := g.srv.Load(); srv != nil {
+		return srv.AgencyEvents(a, n)
+	}
+	return nil, nil
 }

@@ -1,11 +1,14 @@
 // Package monitor is the switch's read-only monitoring listener: Prometheus
 // metrics at /metrics, /healthz and /readyz, and the operators' web console
-// (an embedded page, no build step) with its JSON state at /api/state and a
-// server-sent event stream of it at /api/events. It never shows a subject
-// or a body: what it shows is what tg queues, tg sessions and the overdue
-// list show. It listens on loopback unless told otherwise, and has no
-// authentication of its own: put it behind the site's access control if it
-// must leave the host.
+// (an embedded page, no build step), built for a national directory: a
+// bounded summary (the problems, most urgent first, and counts by level)
+// at /api/state and as a server-sent event stream at /api/events, a paged,
+// searchable agency list, one agency's page, and charts of the last hour
+// (console.go derives them from one State for every viewer; hub.go reads
+// the State at most once a second, caps the viewers and samples the
+// counters). It never shows a subject or a body. It listens on loopback
+// unless told otherwise, and has no authentication of its own: put it
+// behind the site's access control if it must leave the host.
 package monitor
 
 import (
@@ -16,8 +19,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -37,6 +43,20 @@ type State struct {
 	// Group is the replicated switch's group, if it is one: the node
 	// answering, its role and the members as it sees them.
 	Group *GroupState `json:"group,omitempty"`
+	// Unlisted: agencies no longer in the directory with custody.
+	Unlisted []telegram.Address `json:"unlisted,omitempty"`
+	// LastSeen: when a terminal of an agency last disconnected (this run).
+	LastSeen map[telegram.Address]time.Time `json:"-"`
+	// Links: a network's links to peer switches.
+	Links []Link `json:"links,omitempty"`
+}
+
+// Link is one link to a peer switch.
+type Link struct {
+	Peer    string    `json:"peer"`
+	State   string    `json:"state"` // up, down, held
+	Since   time.Time `json:"since"`
+	Waiting [4]int    `json:"waiting"` // FLASH first
 }
 
 // GroupState is a replicated switch's group, as one node sees it.
@@ -64,13 +84,36 @@ type GroupMember struct {
 type AgencyInfo struct {
 	Name  string `json:"name"`
 	Level string `json:"level"`
+	// Closing: "draining" or "moved to ADDR", as the directory says.
+	Closing string `json:"closing,omitempty"`
 }
 
 // Source is the running switch, as the monitor sees it.
 type Source interface {
+	// State is a snapshot of every agency's figures and the sessions:
+	// the monitor computes what it serves from it, once for all viewers.
 	State() (State, error)
+	// Counters are the cheap running totals, sampled for the charts.
+	Counters() Totals
 	Ready() bool
 	Metrics() prometheus.Gatherer
+}
+
+// EventSource is a Source that can also list an agency's recent audit
+// entries, as an operator may see them (the agency page).
+type EventSource interface {
+	AgencyEvents(a telegram.Address, n int) ([]Event, error)
+}
+
+// Event is one audit entry on an agency's page: never a subject or body;
+// other agencies of a telegram are not named.
+type Event struct {
+	Index uint64      `json:"index"`
+	At    time.Time   `json:"at"`
+	Event string      `json:"event"`
+	Actor string      `json:"actor"`
+	ID    telegram.ID `json:"id,omitzero"`
+	Role  string      `json:"role"` // the agency is the telegram's "sender" or "addressee"
 }
 
 //go:embed console.html
@@ -78,6 +121,12 @@ var assets embed.FS
 
 // Handler serves the monitoring endpoints for src.
 func Handler(src Source, log *zap.Logger) http.Handler {
+	h, _ := handler(src, log)
+	return h
+}
+
+func handler(src Source, log *zap.Logger) (http.Handler, *hub) {
+	hb := newHub(src, log)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(src.Metrics(), promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(log)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -88,53 +137,62 @@ func Handler(src Source, log *zap.Logger) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, _ *http.Request) {
-		st, err := src.State()
-		if err != nil {
-			http.Error(w, "cannot read the switch's state", http.StatusInternalServerError)
-			log.Error("monitor state", zap.Error(err))
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(st)
-	})
-	mux.HandleFunc("GET /api/events", func(w http.ResponseWriter, r *http.Request) { events(w, r, src, log) })
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
-		http.ServeFileFS(w, r, assets, "console.html")
-	})
-	return mux
-}
-
-// events streams the state once a second as server-sent events.
-func events(w http.ResponseWriter, r *http.Request, src Source, log *zap.Logger) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		st, err := src.State()
-		if err != nil {
-			log.Error("monitor state", zap.Error(err))
-		} else {
-			b, _ := json.Marshal(st)
-			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+	withView := func(fn func(w http.ResponseWriter, r *http.Request, v *view)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			v, err := hb.view()
+			if v == nil {
+				http.Error(w, "cannot read the switch's state", http.StatusInternalServerError)
+				log.Error("monitor state", zap.Error(err))
 				return
 			}
-			fl.Flush()
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-t.C:
+			fn(w, r, v)
 		}
 	}
+	mux.HandleFunc("GET /api/state", withView(func(w http.ResponseWriter, _ *http.Request, v *view) { writeJSON(w, v.summary) }))
+	mux.HandleFunc("GET /api/agencies", withView(func(w http.ResponseWriter, r *http.Request, v *view) {
+		q := r.URL.Query()
+		offset, _ := strconv.Atoi(q.Get("offset"))
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		writeJSON(w, v.list(ListQuery{Search: q.Get("q"), Level: q.Get("level"), Filter: q.Get("filter"), Sort: q.Get("sort"), Offset: offset, Limit: limit}))
+	}))
+	mux.HandleFunc("GET /api/agency/{addr}", withView(func(w http.ResponseWriter, r *http.Request, v *view) {
+		p, ok := v.page(r.PathValue("addr"))
+		if !ok {
+			http.Error(w, "no such agency", http.StatusNotFound)
+			return
+		}
+		if es, ok := src.(EventSource); ok {
+			if evs, err := es.AgencyEvents(telegram.Address(p.Agency), 20); err == nil {
+				p.Events = append(p.Events, evs...)
+			} else {
+				log.Error("agency events", zap.Error(err))
+			}
+		}
+		writeJSON(w, p)
+	}))
+	mux.HandleFunc("GET /api/chart/{what}", func(w http.ResponseWriter, r *http.Request) {
+		svg, ok := hb.chart(strings.TrimSuffix(r.PathValue("what"), ".svg"))
+		if !ok {
+			http.Error(w, "no such chart (rates.svg, latency.svg)", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(svg)
+	})
+	mux.HandleFunc("GET /api/events", hb.events)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'")
+		w.Header().Set("X-Frame-Options", "DENY")
+		http.ServeFileFS(w, r, assets, "console.html")
+	})
+	return mux, hb
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
 }
 
 // Listener is a running monitoring listener.
@@ -151,7 +209,9 @@ func Listen(addr string, src Source, log *zap.Logger) (*Listener, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &Listener{ln: ln, cancel: cancel, srv: &http.Server{Handler: Handler(src, log), ReadHeaderTimeout: 10 * time.Second,
+	h, hb := handler(src, log)
+	go hb.run(ctx)
+	l := &Listener{ln: ln, cancel: cancel, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}}
 	go func() {
 		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

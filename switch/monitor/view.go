@@ -25,6 +25,7 @@ type QueueRow struct {
 	OldestAgeSeconds float64             `json:"oldest_age_seconds"`
 	AgencyHeld       bool                `json:"agency_held"`
 	Terminals        int                 `json:"terminals"`
+	Unlisted         bool                `json:"unlisted,omitempty"`
 }
 
 // OverdueRow is one telegram waiting past its speed-of-service target.
@@ -52,4 +53,6 @@ type Totals struct {
 	At        time.Time `json:"at"`
 	Filed     [5]int64  `json:"filed"`     // by precedence (index 1..4)
 	Delivered [5]int64  `json:"delivered"` // by precedence
+	// LatencyNanos sums the delivery latencies, by precedence.
+	LatencyNanos [5]int64 `json:"-"`
 }

@@ -56,7 +56,10 @@ type Server struct {
 	dir atomic.Pointer[directory.Directory]
 	// unlisted: agencies not in the directory with custody (dirchange.go).
 	unlisted atomic.Pointer[[]telegram.Address]
-	moving   atomic.Bool            // moved agencies' queues are being moved
+	moving   atomic.Bool // moved agencies' queues are being moved
+	// lastSeen: when a terminal of an agency last disconnected
+	// (telegram.Address → time.Time), for the console's "offline since".
+	lastSeen sync.Map
 	keys     atomic.Pointer[keyset] // the directory's published agency keys (e2e.go)
 	limits   atomic.Pointer[filing.Limits]
 	// crl is the revocation list in force (nil: none configured).

@@ -90,6 +90,9 @@ func (s *Server) handleConn(conn *quic.Conn) {
 		s.mu.Lock()
 		delete(s.sessions, sess)
 		s.open.add(id, sess.cert, -1)
+		if id.Role == certs.Terminal {
+			s.lastSeen.Store(id.Agency, time.Now())
+		}
 		s.tuneMemory(len(s.sessions))
 		s.mu.Unlock()
 		close(sess.closed)
