@@ -36,7 +36,9 @@ import (
 //	key_file  = "/media/key/dienbao.key"   # the key-encryption key: a key file (64 hex characters) ...
 //	# passphrase_file = "/run/secrets/dienbao"  # ... or a passphrase (Argon2id); or DIENBAO_PASSPHRASE
 //	name      = "HN-SWITCH-1"          # name in audit records
-//	http      = "127.0.0.1:9480"       # monitoring: /metrics, /healthz, /readyz, console at / (default: none)
+//	http      = "127.0.0.1:9480"       # monitoring: /metrics, /healthz, /readyz; the console too when on loopback (default: none)
+//	console   = "0.0.0.0:9443"         # the console over HTTPS: operators' and auditors' client certificates (default: none)
+//	console_hosts = ["switch.example"] # Host names the console answers (default: the switch certificate's)
 //	log       = "json"                 # json | console
 //	memory_limit = 201326592           # bytes: the Go runtime's soft limit (default 192 MiB)
 //	procs        = 0                   # threads running Go code at once (0: twice the CPUs)
@@ -99,6 +101,12 @@ type Config struct {
 	// empty: none. Keep it on loopback unless the site's access control
 	// stands in front of it.
 	HTTP string `toml:"http"`
+	// Console is the HTTPS console's address (operators' and auditors'
+	// client certificates); empty: none. ConsoleHosts are the Host
+	// header values it answers (default: the switch certificate's names
+	// and addresses).
+	Console      string   `toml:"console"`
+	ConsoleHosts []string `toml:"console_hosts"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
 	// DefaultMemoryLimit; GOMEMLIMIT in the environment wins).
 	MemoryLimit int64 `toml:"memory_limit"`

@@ -158,7 +158,7 @@ func runGroup(ctx context.Context, o Options) error {
 	if cfg.HTTP != "" {
 		// One monitoring listener for the node's life: the group's
 		// figures always, the switch's while it leads.
-		ml, err := monitor.Listen(cfg.HTTP, gr.src, log)
+		ml, err := monitor.ListenMonitoring(cfg.HTTP, gr.src, log)
 		if err != nil {
 			return fault.E("switchd", fault.Unavailable, "cannot listen on "+cfg.HTTP+" for monitoring", err)
 		}

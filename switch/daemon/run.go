@@ -378,15 +378,17 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if o.Config.HTTP != "" {
-		ml, err := listenMonitor(o, srv)
+	for _, listen := range []func(Options, *server.Server) (*monitor.Listener, error){listenMonitor, listenConsole} {
+		ml, err := listen(o, srv)
 		if err != nil {
 			stopped, cancel := context.WithCancel(ctx)
 			cancel()
 			srv.Serve(stopped) // closes the store cleanly
 			return err
 		}
-		defer ml.Close()
+		if ml != nil {
+			defer ml.Close()
+		}
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -404,10 +406,39 @@ func Run(ctx context.Context, o Options) error {
 	return srv.Serve(ctx)
 }
 
-// listenMonitor starts the monitoring listener. In dev mode a busy default
-// port falls back to any free one: the banner says which.
+// listenConsole starts the HTTPS console (Config.Console), if set: TLS
+// 1.3 with the switch's certificate, operators' and auditors' client
+// certificates, the Host header one of the certificate's names (or
+// console_hosts).
+func listenConsole(o Options, srv *server.Server) (*monitor.Listener, error) {
+	if o.Config.Console == "" {
+		return nil, nil
+	}
+	hosts := o.Config.ConsoleHosts
+	if len(hosts) == 0 {
+		hosts = srv.ConsoleHosts()
+	}
+	ml, err := monitor.ListenWith(o.Config.Console, srv, o.Logger, monitor.Options{Console: true, TLS: srv.ConsoleTLS(),
+		Authorize: srv.ConsoleAuthorize, Hosts: hosts})
+	if err != nil {
+		return nil, fault.E("switchd", fault.Unavailable, "cannot listen on "+o.Config.Console+" for the console", err)
+	}
+	o.Logger.Info("console listener (HTTPS, client certificates)", zap.String("addr", ml.Addr().String()), zap.Strings("hosts", hosts))
+	return ml, nil
+}
+
+// listenMonitor starts the monitoring listener, if Config.HTTP is set:
+// with the console in dev mode (and on loopback). In dev mode a busy
+// default port falls back to any free one: the banner says which.
 func listenMonitor(o Options, srv *server.Server) (*monitor.Listener, error) {
-	ml, err := monitor.Listen(o.Config.HTTP, srv, o.Logger)
+	if o.Config.HTTP == "" {
+		return nil, nil
+	}
+	listen := monitor.ListenMonitoring
+	if o.DevDir != "" {
+		listen = monitor.Listen
+	}
+	ml, err := listen(o.Config.HTTP, srv, o.Logger)
 	if err != nil && o.DevDir != "" {
 		o.Logger.Warn("monitoring port busy; using another", zap.String("wanted", o.Config.HTTP), zap.Error(err))
 		ml, err = monitor.Listen("127.0.0.1:0", srv, o.Logger)

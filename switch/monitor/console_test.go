@@ -52,3 +52,13 @@ func TestSummaryIsBounded(t *testing.T) {
 		t.Errorf("offline, last page: total %d, %d rows", l.Total, len(l.Rows))
 	}
 }
+
+// The plain listener serves the console on loopback only.
+func TestConsoleOnPlainHTTP(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1:4480": true, "[::1]:4480": true, "localhost:4480": true,
+		"0.0.0.0:4480": false, ":4480": false, "10.1.2.3:4480": false, "[::]:4480": false, "switch.example:4480": false, "nonsense": false} {
+		if got := loopback(addr); got != want {
+			t.Errorf("loopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}

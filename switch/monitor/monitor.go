@@ -13,12 +13,14 @@ package monitor
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,24 +121,43 @@ type Event struct {
 //go:embed console.html
 var assets embed.FS
 
-// Handler serves the monitoring endpoints for src.
+// Options say what a listener serves and to whom.
+type Options struct {
+	Metrics bool // /metrics, /healthz, /readyz
+	Console bool // the console and its API
+	// TLS, if set, makes the listener HTTPS.
+	TLS *tls.Config
+	// Authorize, if set, lets a request in or says why not (403); it
+	// returns who is let in, for the log.
+	Authorize func(*http.Request) (string, error)
+	// Hosts, if set, are the Host header values answered (421 otherwise:
+	// no DNS rebinding).
+	Hosts []string
+}
+
+// Handler serves the monitoring endpoints and the console for src.
 func Handler(src Source, log *zap.Logger) http.Handler {
-	h, _ := handler(src, log)
+	h, _ := handler(src, log, Options{Metrics: true, Console: true})
 	return h
 }
 
-func handler(src Source, log *zap.Logger) (http.Handler, *hub) {
+func handler(src Source, log *zap.Logger, o Options) (http.Handler, *hub) {
 	hb := newHub(src, log)
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(src.Metrics(), promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(log)}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !src.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	if o.Metrics {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(src.Metrics(), promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(log)}))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !src.Ready() {
+				http.Error(w, "not ready", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ready")
+		})
+	}
+	if !o.Console {
+		return guard(mux, o, log), hb
+	}
 	withView := func(fn func(w http.ResponseWriter, r *http.Request, v *view)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			v, err := hb.view()
@@ -187,7 +208,38 @@ func handler(src Source, log *zap.Logger) (http.Handler, *hub) {
 		w.Header().Set("X-Frame-Options", "DENY")
 		http.ServeFileFS(w, r, assets, "console.html")
 	})
-	return mux, hb
+	return guard(mux, o, log), hb
+}
+
+// guard answers only the hosts allowed, only reads, and only whom
+// Authorize lets in.
+func guard(h http.Handler, o Options, log *zap.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if len(o.Hosts) > 0 {
+			host := r.Host
+			if hp, _, err := net.SplitHostPort(host); err == nil {
+				host = hp
+			}
+			if !slices.Contains(o.Hosts, strings.Trim(host, "[]")) {
+				http.Error(w, "this console answers to "+strings.Join(o.Hosts, ", ")+", not "+r.Host, http.StatusMisdirectedRequest)
+				return
+			}
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "the console is read-only", http.StatusMethodNotAllowed)
+			return
+		}
+		if o.Authorize != nil {
+			who, err := o.Authorize(r)
+			if err != nil {
+				http.Error(w, "refused: "+err.Error(), http.StatusForbidden)
+				return
+			}
+			log.Debug("console request", zap.String("who", who), zap.String("path", r.URL.Path))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -202,14 +254,41 @@ type Listener struct {
 	cancel context.CancelFunc // ends event streams
 }
 
-// Listen starts the monitoring listener on addr.
+// Listen starts the monitoring listener on addr: metrics, health and the
+// console over plain HTTP (dev mode, tests: on loopback).
 func Listen(addr string, src Source, log *zap.Logger) (*Listener, error) {
+	return ListenWith(addr, src, log, Options{Metrics: true, Console: true})
+}
+
+// ListenMonitoring starts the plain HTTP monitoring listener of a
+// production switch: metrics and health always, the console only when
+// addr is a loopback address (elsewhere the console is HTTPS with client
+// certificates: ListenWith).
+func ListenMonitoring(addr string, src Source, log *zap.Logger) (*Listener, error) {
+	return ListenWith(addr, src, log, Options{Metrics: true, Console: loopback(addr)})
+}
+
+// loopback says whether addr (HOST:PORT) is on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
+// ListenWith starts a listener on addr serving what o says.
+func ListenWith(addr string, src Source, log *zap.Logger, o Options) (*Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	if o.TLS != nil {
+		ln = tls.NewListener(ln, o.TLS)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h, hb := handler(src, log)
+	h, hb := handler(src, log, o)
 	go hb.run(ctx)
 	l := &Listener{ln: ln, cancel: cancel, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}}
