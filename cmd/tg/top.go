@@ -28,77 +28,94 @@ func (c *topCmd) Run(e *env) error {
 	if f, ok := e.stdout.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
-	var prev *wire.Totals
-	tick := time.NewTicker(c.Interval)
-	defer tick.Stop()
-	if c.Once || !tty { // a first sample, for the rates
-		q, err := cl.Queues(e.ctx, 0)
-		if err != nil {
-			return err
-		}
-		prev = &q.Totals
-		select {
-		case <-e.ctx.Done():
-			return nil
-		case <-tick.C:
+	fetch := func() (wire.Queues, error) { return cl.Queues(e.ctx, 10) }
+	if tty && !c.Once && !e.json {
+		return c.runTUI(e.ctx, fetch)
+	}
+	// One screen: a first sample for the rates, then one interval later
+	// the screen (text, or with --json one object).
+	q, err := cl.Queues(e.ctx, 0)
+	if err != nil {
+		return err
+	}
+	prev := q.Totals
+	select {
+	case <-e.ctx.Done():
+		return nil
+	case <-time.After(c.Interval):
+	}
+	if q, err = fetch(); err != nil {
+		return err
+	}
+	if e.json {
+		return e.emit(topJSON(q, &prev))
+	}
+	var b strings.Builder
+	c.screen(&b, q, &prev)
+	fmt.Fprint(e.stdout, b.String())
+	return nil
+}
+
+// topJSON is tg --json top --once: the figures, the rates over the
+// interval, every row (overdue and FLASH first) and the overdue list.
+func topJSON(q wire.Queues, prev *wire.Totals) any {
+	type rate struct {
+		Filed     float64 `json:"filed"`
+		Delivered float64 `json:"delivered"`
+	}
+	f := figuresOf(q)
+	rates := map[string]rate{}
+	if dt := q.Totals.At.Sub(prev.At).Seconds(); dt > 0 {
+		for p := telegram.Routine; p <= telegram.Flash; p++ {
+			rates[p.String()] = rate{float64(q.Totals.Filed[p]-prev.Filed[p]) / dt, float64(q.Totals.Delivered[p]-prev.Delivered[p]) / dt}
 		}
 	}
-	for {
-		q, err := cl.Queues(e.ctx, 10)
-		if err != nil {
-			return err
-		}
-		var b strings.Builder
-		c.screen(&b, q, prev)
-		if tty && !c.Once {
-			fmt.Fprint(e.stdout, "\x1b[H\x1b[2J")
-		}
-		fmt.Fprint(e.stdout, b.String())
-		if c.Once || !tty {
-			return nil
-		}
-		t := q.Totals
-		prev = &t
-		select {
-		case <-e.ctx.Done():
-			return nil
-		case <-tick.C:
-		}
+	rows := topModel{q: q}.rows()
+	if rows == nil {
+		rows = []wire.QueueRow{}
 	}
+	overdue := q.Overdue
+	if overdue == nil {
+		overdue = []wire.OverdueRow{}
+	}
+	minimize := make([]string, 0, len(q.Minimize))
+	for _, m := range q.Minimize {
+		minimize = append(minimize, m.String())
+	}
+	return struct {
+		At        time.Time         `json:"at"`
+		Waiting   int64             `json:"waiting"`
+		InFlight  int64             `json:"in_flight"`
+		Overdue   int64             `json:"overdue"`
+		Held      int64             `json:"held"`
+		Parked    int64             `json:"parked"`
+		Rates     map[string]rate   `json:"rates_per_second"`
+		Minimize  []string          `json:"minimize"`
+		Admission string            `json:"admission,omitempty"`
+		Rows      []wire.QueueRow   `json:"rows"`
+		List      []wire.OverdueRow `json:"overdue_telegrams"`
+	}{q.Totals.At, f.waiting, f.inflight, f.overdue, f.held, f.parked, rates, minimize, q.Admission, rows, overdue}
+}
+
+type topFigures struct{ waiting, inflight, overdue, held, parked int64 }
+
+func figuresOf(q wire.Queues) topFigures {
+	var f topFigures
+	for _, r := range q.Rows {
+		f.waiting += r.Waiting
+		f.inflight += r.InFlight
+		f.overdue += r.Overdue
+		f.held += r.Held
+		f.parked += r.Parked
+	}
+	return f
 }
 
 // screen renders one refresh: rates since the previous one, the busiest
 // queues, and the oldest overdue telegrams.
 func (c *topCmd) screen(b *strings.Builder, q wire.Queues, prev *wire.Totals) {
-	fmt.Fprintf(b, "dienbao top — %s\n", q.Totals.At.Local().Format("2006-01-02 15:04:05"))
-	var waiting, inflight, overdue, held, parked int64
-	for _, r := range q.Rows {
-		waiting += r.Waiting
-		inflight += r.InFlight
-		overdue += r.Overdue
-		held += r.Held
-		parked += r.Parked
-	}
-	fmt.Fprintf(b, "waiting %d  in flight %d  overdue %d  held %d  parked %d\n", waiting, inflight, overdue, held, parked)
-	for _, m := range q.Minimize { // reasons are printable: checked when declared
-		fmt.Fprintf(b, "%s\n", m)
-	}
-	if q.Admission != "" {
-		fmt.Fprintf(b, "SATURATED: %s\n", q.Admission)
-	}
-	fmt.Fprint(b, "rate/s   ")
-	for p := telegram.Flash; p >= telegram.Routine; p-- {
-		filed, deliv := "-", "-"
-		if prev != nil {
-			dt := q.Totals.At.Sub(prev.At).Seconds()
-			if dt > 0 {
-				filed = fmt.Sprintf("%.0f", float64(q.Totals.Filed[p]-prev.Filed[p])/dt)
-				deliv = fmt.Sprintf("%.0f", float64(q.Totals.Delivered[p]-prev.Delivered[p])/dt)
-			}
-		}
-		fmt.Fprintf(b, "  %s filed %s delivered %s", p, filed, deliv)
-	}
-	fmt.Fprintf(b, "\n\n")
+	c.header(b, q, prev)
+	fmt.Fprintf(b, "\n")
 	rows := append([]wire.QueueRow(nil), q.Rows...)
 	sortRows(rows, "waiting")
 	if len(rows) > c.Rows {
@@ -119,4 +136,31 @@ func (c *topCmd) screen(b *strings.Builder, q wire.Queues, prev *wire.Totals) {
 		}
 		tw.Flush()
 	}
+}
+
+// header is the first lines: the time, the figures, MINIMIZE and
+// admission control, the rates since prev.
+func (c *topCmd) header(b *strings.Builder, q wire.Queues, prev *wire.Totals) {
+	fmt.Fprintf(b, "dienbao top — %s\n", q.Totals.At.Local().Format("2006-01-02 15:04:05"))
+	f := figuresOf(q)
+	fmt.Fprintf(b, "waiting %d  in flight %d  overdue %d  held %d  parked %d\n", f.waiting, f.inflight, f.overdue, f.held, f.parked)
+	for _, m := range q.Minimize { // reasons are printable: checked when declared
+		fmt.Fprintf(b, "%s\n", m)
+	}
+	if q.Admission != "" {
+		fmt.Fprintf(b, "SATURATED: %s\n", q.Admission)
+	}
+	fmt.Fprint(b, "rate/s   ")
+	for p := telegram.Flash; p >= telegram.Routine; p-- {
+		filed, deliv := "-", "-"
+		if prev != nil {
+			dt := q.Totals.At.Sub(prev.At).Seconds()
+			if dt > 0 {
+				filed = fmt.Sprintf("%.0f", float64(q.Totals.Filed[p]-prev.Filed[p])/dt)
+				deliv = fmt.Sprintf("%.0f", float64(q.Totals.Delivered[p]-prev.Delivered[p])/dt)
+			}
+		}
+		fmt.Fprintf(b, "  %s filed %s delivered %s", p, filed, deliv)
+	}
+	fmt.Fprintf(b, "\n")
 }
