@@ -115,6 +115,8 @@ type Request struct {
 	DNSNames  []string // switches: names clients dial
 	IPs       []net.IP // switches: addresses clients dial
 	Validity  time.Duration
+	// Scope (operators): the address prefixes they may see and act on.
+	Scope []telegram.Address
 }
 
 // Issued is a freshly issued certificate with its private key, both PEM.
@@ -138,6 +140,9 @@ func (ca *CA) Issue(req Request) (*Issued, error) {
 	}
 	if req.Agency == "" && (req.Role == Terminal || req.Role == Switch) {
 		return nil, fault.Errorf(op, fault.Invalid, "a %s certificate needs --agency", req.Role)
+	}
+	if len(req.Scope) > 0 && req.Role != Operator {
+		return nil, fault.Errorf(op, fault.Invalid, "only an operator's certificate takes --scope, not a %s's", req.Role)
 	}
 	if req.Validity <= 0 {
 		req.Validity = 365 * 24 * time.Hour
@@ -167,7 +172,7 @@ func (ca *CA) Issue(req Request) (*Issued, error) {
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           eku,
 		BasicConstraintsValid: true,
-		URIs:                  uris(req.Role, req.Agency, req.Clearance),
+		URIs:                  uris(req.Role, req.Agency, req.Clearance, req.Scope),
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPs,
 	}

@@ -37,7 +37,27 @@ type Identity struct {
 	Agency    telegram.Address        // empty for operators and auditors without an agency
 	Clearance telegram.Classification //
 	Serial    string                  // certificate serial, hex
+	// Scope limits an operator to the agencies under these address
+	// prefixes (a prefix covers itself and the addresses below it: NA
+	// covers NA.UBND and NA.VINH.UBND); empty: the whole network.
+	Scope []telegram.Address
 }
+
+// InScope says whether agency a is within the identity's scope.
+func (id Identity) InScope(a telegram.Address) bool {
+	if len(id.Scope) == 0 {
+		return true
+	}
+	for _, p := range id.Scope {
+		if a == p || strings.HasPrefix(string(a), string(p)+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// Scoped says whether the identity is limited to part of the network.
+func (id Identity) Scoped() bool { return len(id.Scope) > 0 }
 
 const urnPrefix = "urn:dienbao:"
 
@@ -46,7 +66,7 @@ func clearanceURN(c telegram.Classification) string {
 	return strings.ReplaceAll(c.String(), " ", "")
 }
 
-func uris(role Role, agency telegram.Address, clearance telegram.Classification) []*url.URL {
+func uris(role Role, agency telegram.Address, clearance telegram.Classification, scope []telegram.Address) []*url.URL {
 	var out []*url.URL
 	add := func(k, v string) { out = append(out, &url.URL{Scheme: "urn", Opaque: "dienbao:" + k + ":" + v}) }
 	add("role", string(role))
@@ -54,6 +74,13 @@ func uris(role Role, agency telegram.Address, clearance telegram.Classification)
 		add("agency", string(agency))
 	}
 	add("clearance", clearanceURN(clearance))
+	if len(scope) > 0 {
+		parts := make([]string, len(scope))
+		for i, p := range scope {
+			parts[i] = string(p)
+		}
+		add("scope", strings.Join(parts, "+")) // urn:dienbao:scope:NA+HN.UBND
+	}
 	return out
 }
 
@@ -103,6 +130,18 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 			}
 		case "clearance":
 			id.Clearance, err = telegram.ParseClassification(v)
+		case "scope":
+			for _, p := range strings.Split(v, "+") {
+				var a telegram.Address
+				if a, err = telegram.ParseAddress(p); err != nil {
+					break
+				}
+				if string(a) != p {
+					err = fault.Errorf(op, fault.Invalid, "scope %q is not in canonical form", p)
+					break
+				}
+				id.Scope = append(id.Scope, a)
+			}
 		default:
 			err = fault.Errorf(op, fault.Invalid, "unknown identity field %q", k)
 		}
@@ -112,6 +151,9 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 	}
 	if id.Role == "" || id.Clearance == 0 {
 		return Identity{}, fault.E(op, fault.Permission, "certificate carries no dienbao role and clearance")
+	}
+	if len(id.Scope) > 0 && id.Role != Operator {
+		return Identity{}, fault.Errorf(op, fault.Permission, "a %s certificate cannot carry a scope; only operators' do", id.Role)
 	}
 	if id.Agency == "" && (id.Role == Terminal || id.Role == Switch) {
 		return Identity{}, fault.Errorf(op, fault.Permission, "a %s certificate must name its agency", id.Role)

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/monitor"
+	"github.com/dienbao/dienbao/switch/telegram"
 	"go.uber.org/zap"
 )
 
@@ -92,6 +94,27 @@ func TestConsoleAccess(t *testing.T) {
 			t.Errorf("%s: CSP %q", tc.name, hdr.Get("Content-Security-Policy"))
 		}
 	}
+	// An operator limited to NA sees NA's agencies only.
+	ca, err := certs.LoadCA(filepath.Join(site.Dir, "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := ca.Issue(certs.Request{Name: "NA operator", Role: certs.Operator, Clearance: telegram.Secret, Scope: []telegram.Address{"NA"}, Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(iss.CertPEM, iss.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scoped := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{pair}}}}
+	if code, body, _ := do(scoped, "GET", "/api/agencies", ""); code != 200 || !strings.Contains(body, `"total":3`) || strings.Contains(body, "HN.UBND") {
+		t.Errorf("scoped operator's agencies: %d %s", code, body)
+	}
+	if code, _, _ := do(scoped, "GET", "/api/agency/HN.UBND", ""); code != 404 {
+		t.Errorf("scoped operator's page of HN.UBND: %d, want 404", code)
+	}
+
 	// The refusals are audited.
 	deadline := time.Now().Add(10 * time.Second)
 	for {

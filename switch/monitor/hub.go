@@ -36,9 +36,71 @@ type hub struct {
 	at      time.Time
 	err     error
 	viewers atomic.Int32
+	// Views for scoped viewers, by scope, read again when older than a
+	// second.
+	scoped map[string]scopedView
 	// The charts' samples, oldest first.
 	hmu     sync.Mutex
 	samples []sample
+}
+
+type scopedView struct {
+	v  *view
+	at time.Time
+}
+
+// viewFor is the view who may see: the whole one, or its scope's.
+func (h *hub) viewFor(who Viewer) (*view, error) {
+	v, err := h.view()
+	if v == nil || who.In == nil {
+		return v, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if sv, ok := h.scoped[who.Scope]; ok && !sv.at.Before(h.at) {
+		return sv.v, nil
+	}
+	if h.scoped == nil || len(h.scoped) > 64 {
+		h.scoped = map[string]scopedView{}
+	}
+	sv := scopedView{v: newView(within(v.st, who.In)), at: h.at}
+	h.scoped[who.Scope] = sv
+	return sv.v, nil
+}
+
+// within is st limited to the agencies in says: their queues, overdue
+// telegrams and terminal sessions; links and totals stay (they name no
+// agency).
+func within(st State, in func(telegram.Address) bool) State {
+	out := st
+	out.Queues, out.Overdue, out.Sessions, out.Unlisted = nil, nil, nil, nil
+	out.Agencies = map[string]AgencyInfo{}
+	for a, info := range st.Agencies {
+		if in(telegram.Address(a)) {
+			out.Agencies[a] = info
+		}
+	}
+	for _, r := range st.Queues {
+		if in(r.Agency) {
+			out.Queues = append(out.Queues, r)
+		}
+	}
+	for _, o := range st.Overdue {
+		if in(o.Agency) {
+			out.Overdue = append(out.Overdue, o)
+		}
+	}
+	for _, x := range st.Sessions {
+		if x.Agency != "" && in(x.Agency) {
+			out.Sessions = append(out.Sessions, x)
+		}
+	}
+	for _, a := range st.Unlisted {
+		if in(a) {
+			out.Unlisted = append(out.Unlisted, a)
+		}
+	}
+	return out
 }
 
 type sample struct {
@@ -112,8 +174,9 @@ func (h *hub) events(w http.ResponseWriter, r *http.Request) {
 	defer t.Stop()
 	var last []byte
 	quiet := 0
+	who := viewerOf(r)
 	for {
-		if v, err := h.view(); err == nil && v != nil {
+		if v, err := h.viewFor(who); err == nil && v != nil {
 			b, _ := json.Marshal(v.summary)
 			switch {
 			case !bytes.Equal(b, last):

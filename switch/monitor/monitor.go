@@ -128,8 +128,8 @@ type Options struct {
 	// TLS, if set, makes the listener HTTPS.
 	TLS *tls.Config
 	// Authorize, if set, lets a request in or says why not (403); it
-	// returns who is let in, for the log.
-	Authorize func(*http.Request) (string, error)
+	// returns who is let in, and what of the network they may see.
+	Authorize func(*http.Request) (Viewer, error)
 	// Hosts, if set, are the Host header values answered (421 otherwise:
 	// no DNS rebinding).
 	Hosts []string
@@ -160,7 +160,7 @@ func handler(src Source, log *zap.Logger, o Options) (http.Handler, *hub) {
 	}
 	withView := func(fn func(w http.ResponseWriter, r *http.Request, v *view)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			v, err := hb.view()
+			v, err := hb.viewFor(viewerOf(r))
 			if v == nil {
 				http.Error(w, "cannot read the switch's state", http.StatusInternalServerError)
 				log.Error("monitor state", zap.Error(err))
@@ -236,7 +236,8 @@ func guard(h http.Handler, o Options, log *zap.Logger) http.Handler {
 				http.Error(w, "refused: "+err.Error(), http.StatusForbidden)
 				return
 			}
-			log.Debug("console request", zap.String("who", who), zap.String("path", r.URL.Path))
+			log.Debug("console request", zap.String("who", who.Name), zap.String("path", r.URL.Path))
+			r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, who))
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -309,4 +310,20 @@ func (l *Listener) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return l.srv.Shutdown(ctx)
+}
+
+// Viewer is who looks at the console: a name for the log, and, for an
+// operator limited to part of the network, its scope (a key naming it,
+// and which agencies are in it).
+type Viewer struct {
+	Name  string
+	Scope string
+	In    func(telegram.Address) bool // nil: the whole network
+}
+
+type viewerKey struct{}
+
+func viewerOf(r *http.Request) Viewer {
+	v, _ := r.Context().Value(viewerKey{}).(Viewer)
+	return v
 }

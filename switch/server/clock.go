@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/dienbao/dienbao/switch/fault"
 	"time"
 
 	"github.com/dienbao/dienbao/store"
@@ -63,6 +64,10 @@ func (sess *session) handleClock(str *quic.Stream, payload []byte) {
 		return
 	}
 	s := sess.s
+	if req.Confirm && sess.id.Scoped() {
+		sess.deny(str, fault.Errorf("clock", fault.Permission, "vouching for the switch's clock acts on the whole network; this operator's certificate is limited to %s", scopeList(sess.id)))
+		return
+	}
 	if req.Confirm {
 		if err := s.confirmClock(sess); err != nil {
 			sess.replyError(str, err)

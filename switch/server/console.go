@@ -10,6 +10,7 @@ import (
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
+	"github.com/dienbao/dienbao/switch/monitor"
 )
 
 // The console over HTTPS: TLS 1.3 with the switch's certificate; a client
@@ -45,9 +46,10 @@ func (s *Server) ConsoleHosts() []string {
 	return out
 }
 
-// ConsoleAuthorize lets an operator or an auditor in; anyone else is
-// refused, and the refusal audited.
-func (s *Server) ConsoleAuthorize(r *http.Request) (string, error) {
+// ConsoleAuthorize lets an operator or an auditor in, an operator with a
+// scope to its part of the network; anyone else is refused, and the
+// refusal audited.
+func (s *Server) ConsoleAuthorize(r *http.Request) (monitor.Viewer, error) {
 	var err error
 	who := certs.Identity{Name: "unknown"}
 	switch {
@@ -67,7 +69,11 @@ func (s *Server) ConsoleAuthorize(r *http.Request) (string, error) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		s.refusal(deniedKey("console", who.String(), "", host),
 			store.AuditEntry{Actor: who.String(), Event: store.AuditSecurity, Reason: "console refused to " + r.RemoteAddr + ": " + err.Error()}, true)
-		return "", err
+		return monitor.Viewer{}, err
 	}
-	return who.String(), nil
+	v := monitor.Viewer{Name: who.String()}
+	if who.Scoped() {
+		v.Scope, v.In = scopeList(who), who.InScope
+	}
+	return v, nil
 }

@@ -32,8 +32,8 @@ func (sess *session) handleGroup(str *quic.Stream, payload []byte) {
 	s := sess.s
 	g := s.cfg.Group
 	if req.Op != wire.GroupStatusOp {
-		if sess.id.Role != certs.Operator {
-			sess.deny(str, fault.Errorf("group", fault.Permission, "only operators change the group's members"))
+		if sess.id.Role != certs.Operator || sess.id.Scoped() {
+			sess.deny(str, fault.Errorf("group", fault.Permission, "only operators of the whole network change the group's members"))
 			return
 		}
 		if g == nil {

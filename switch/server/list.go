@@ -28,7 +28,13 @@ func (sess *session) handleList(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	l, err := sess.s.list(req, sess.id.Clearance)
+	if req.Agency != "" {
+		if err := scopeAgencies(sess.id, "list", req.Agency); err != nil {
+			sess.deny(str, err)
+			return
+		}
+	}
+	l, err := sess.s.list(req, sess.id.Clearance, sess.id.InScope)
 	if err != nil {
 		if !fault.Is(fault.NotExist, err) {
 			sess.log.Error("cannot list the queues", zap.Error(err))
@@ -118,8 +124,9 @@ func (l *listing) header(s *Server, r *wire.ListRow) (bool, error) {
 	return l.req.From == "" || h.From == l.req.From, nil
 }
 
-// list answers a ListRequest for an operator cleared to clearance.
-func (s *Server) list(req wire.ListRequest, clearance telegram.Classification) (wire.List, error) {
+// list answers a ListRequest for an operator cleared to clearance, whose
+// scope has the agencies in says.
+func (s *Server) list(req wire.ListRequest, clearance telegram.Classification, in func(telegram.Address) bool) (wire.List, error) {
 	if req.Limit == 0 {
 		req.Limit = wire.DefaultList
 	}
@@ -133,6 +140,9 @@ func (s *Server) list(req wire.ListRequest, clearance telegram.Classification) (
 		agencies = agencies[i : i+1]
 	}
 	for _, ag := range agencies {
+		if !in(ag.Address) {
+			continue
+		}
 		if l.scanned >= wire.MaxListScan {
 			l.out.Truncated = true
 			break

@@ -162,7 +162,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 			sums[key{tier, p}] = &agg{}
 		}
 	}
-	q, err := s.queues(0, telegram.TopSecret, false)
+	q, err := s.queues(0, telegram.TopSecret, false, nil)
 	if err != nil {
 		s.stats.scrapeErrors.Add(1)
 	}

@@ -213,6 +213,12 @@ func (sess *session) handleMinimize(str *quic.Stream, payload []byte) {
 	case changes && sess.id.Role != certs.Operator:
 		sess.deny(str, fault.Errorf("minimize", fault.Permission, "%s certificates can list MINIMIZE declarations, not declare or lift them; only operators can", sess.id.Role))
 		return
+	case changes && sess.id.Scoped() && (req.Declare == nil || len(req.Declare.Agencies) == 0):
+		sess.deny(str, fault.Errorf("minimize", fault.Permission, "this operator's certificate is limited to %s: it may declare a MINIMIZE for agencies there (--agency), not for a level or the whole switch, nor lift one", scopeList(sess.id)))
+		return
+	case req.Declare != nil && sess.id.Scoped() && scopeAgencies(sess.id, "minimize", req.Declare.Agencies...) != nil:
+		sess.deny(str, scopeAgencies(sess.id, "minimize", req.Declare.Agencies...))
+		return
 	case req.Declare != nil && (len(req.Lift) > 0 || req.LiftAll):
 		sess.replyError(str, fault.Errorf("minimize", fault.Invalid, "declare or lift, not both at once"))
 		return

@@ -12,7 +12,7 @@ import (
 // agency's figures, the sessions, the overdue telegrams, the links. The
 // console computes what it serves from it once a second for all viewers.
 func (s *Server) State() (monitor.State, error) {
-	q, err := s.queues(20, telegram.TopSecret, false) // the console is the site's own
+	q, err := s.queues(20, telegram.TopSecret, false, nil) // the console is the site's own
 	if err != nil {
 		return monitor.State{}, err
 	}

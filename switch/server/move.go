@@ -19,6 +19,10 @@ func (sess *session) handleMoveQueue(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
+	if err := scopeAgencies(sess.id, "move-queue", req.From, req.To); err != nil {
+		sess.deny(str, err)
+		return
+	}
 	out, err := sess.s.moveQueue(req, sess.id.String(), sess.id.Clearance)
 	if err != nil {
 		if !fault.Is(fault.NotExist, err) && !fault.Is(fault.Invalid, err) {

@@ -22,7 +22,7 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	q, err := sess.s.queues(req.Overdue, sess.id.Clearance, req.Ages)
+	q, err := sess.s.queues(req.Overdue, sess.id.Clearance, req.Ages, sess.id.InScope)
 	if err != nil {
 		sess.log.Error("cannot read the queues", zap.Error(err))
 		sess.replyError(str, err)
@@ -31,10 +31,11 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 	wire.WriteFrame(str, wire.TQueuesReply, q)
 }
 
-// queues gathers the figures of every agency in the directory, per
-// precedence, and up to overdueN overdue telegrams classified up to
-// clearance, oldest first; with ages, each row's age histogram.
-func (s *Server) queues(overdueN int, clearance telegram.Classification, ages bool) (wire.Queues, error) {
+// queues gathers the figures of every agency in the directory (those in
+// in, if given), per precedence, and up to overdueN overdue telegrams
+// classified up to clearance, oldest first; with ages, each row's age
+// histogram.
+func (s *Server) queues(overdueN int, clearance telegram.Classification, ages bool, in func(telegram.Address) bool) (wire.Queues, error) {
 	now := s.clock.Now()
 	scanned := 0 // queue entries read for the age histograms
 	out := wire.Queues{Totals: s.stats.totals(now), Minimize: s.minimize.Load().In}
@@ -45,6 +46,9 @@ func (s *Server) queues(overdueN int, clearance telegram.Classification, ages bo
 	agencies, unlisted := s.operatorAgencies()
 	for _, ag := range agencies {
 		a := ag.Address
+		if in != nil && !in(a) {
+			continue
+		}
 		stats, err := s.store.QueueStats(a)
 		if err != nil {
 			return out, err
@@ -130,7 +134,17 @@ func (sess *session) handleSessions(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	wire.WriteFrame(str, wire.TSessionList, wire.Sessions{Sessions: sess.s.sessionList()})
+	list := sess.s.sessionList()
+	if sess.id.Scoped() { // only terminals of agencies in scope
+		kept := list[:0]
+		for _, si := range list {
+			if si.Agency != "" && sess.id.InScope(si.Agency) {
+				kept = append(kept, si)
+			}
+		}
+		list = kept
+	}
+	wire.WriteFrame(str, wire.TSessionList, wire.Sessions{Sessions: list})
 }
 
 // sessionList describes the connected sessions, oldest first.
@@ -169,6 +183,10 @@ func (sess *session) handleShow(str *quic.Stream, payload []byte) {
 		return
 	}
 	if err := mayHandle(sess.id, h); err != nil {
+		sess.deny(str, err)
+		return
+	}
+	if err := scopeTelegram(sess.id, h, "show"); err != nil {
 		sess.deny(str, err)
 		return
 	}
@@ -221,6 +239,16 @@ func (sess *session) handleOperate(str *quic.Stream, payload []byte) {
 			return
 		}
 		if err := mayHandle(sess.id, h); err != nil {
+			sess.deny(str, err)
+			return
+		}
+		if err := scopeTelegram(sess.id, h, req.Action); err != nil {
+			sess.deny(str, err)
+			return
+		}
+	}
+	if req.Agency != "" {
+		if err := scopeAgencies(sess.id, req.Action, req.Agency); err != nil {
 			sess.deny(str, err)
 			return
 		}

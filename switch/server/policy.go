@@ -130,6 +130,12 @@ func mayResend(who certs.Identity, h telegram.Header) error {
 // journalScope narrows a journal listing to what who may list: a
 // terminal, its own agency only.
 func journalScope(who certs.Identity, q wire.JournalQuery) (wire.JournalQuery, error) {
+	if who.Scoped() {
+		if q.Agency == "" {
+			return q, fault.Errorf("journal", fault.Permission, "this operator's certificate is limited to %s: name an agency there (--agency)", scopeList(who))
+		}
+		return q, scopeAgencies(who, "journal", q.Agency)
+	}
 	if who.Role != certs.Terminal {
 		return q, nil
 	}

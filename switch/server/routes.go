@@ -52,16 +52,16 @@ var routes = map[wire.Type]route{
 		"entries older than the age given (or configured) and covered by a signed checkpoint; each file audited", plain((*session).handleAuditArchive)},
 	wire.TAuditCheckpoint:  {"read audit checkpoints", people, "the list of every checkpoint, and a new one on request: auditors only (others get the latest)", plain((*session).handleAuditCheckpoint)},
 	wire.TAuditConsistency: {"read audit consistency proofs", people, "", plain((*session).handleAuditConsistency)},
-	wire.TQueues:           {"read the queues", operators, "", plain((*session).handleQueues)},
-	wire.TSessions:         {"list sessions", operators, "", plain((*session).handleSessions)},
+	wire.TQueues:           {"read the queues", operators, "the agencies in the operator's scope", plain((*session).handleQueues)},
+	wire.TSessions:         {"list sessions", operators, "a scoped operator: terminals of agencies in scope", plain((*session).handleSessions)},
 	wire.TList: {"list telegrams in custody", operators,
-		"header fields only, never the subject or the body; telegrams up to the operator's clearance (others counted as withheld)", plain((*session).handleList)},
+		"header fields only, never the subject or the body; telegrams up to the operator's clearance (others counted as withheld); agencies in the operator's scope", plain((*session).handleList)},
 	wire.TMoveQueue: {"move an agency's queue to another address", operators,
-		"audited per telegram; telegrams up to the operator's clearance; the new address in the directory and taking telegrams", plain((*session).handleMoveQueue)},
-	wire.TShow:       {"show telegrams", operators, "never the subject or the body; telegrams up to the operator's clearance", plain((*session).handleShow)},
-	wire.TOperate:    {"hold, release, cancel or requeue telegrams", operators, "telegrams up to the operator's clearance", plain((*session).handleOperate)},
-	wire.TRotateKeys: {"rotate keys", operators, "", plain((*session).handleRotate)},
-	wire.TClock:      {"read or confirm the switch's clock", operators, "", plain((*session).handleClock)},
+		"audited per telegram; telegrams up to the operator's clearance; the new address in the directory and taking telegrams; both in the operator's scope", plain((*session).handleMoveQueue)},
+	wire.TShow:       {"show telegrams", operators, "never the subject or the body; telegrams up to the operator's clearance, every addressee in its scope", plain((*session).handleShow)},
+	wire.TOperate:    {"hold, release, cancel or requeue telegrams", operators, "telegrams up to the operator's clearance, every addressee in its scope (an agency: in scope)", plain((*session).handleOperate)},
+	wire.TRotateKeys: {"rotate keys", operators, "operators of the whole network (no scope)", plain((*session).handleRotate)},
+	wire.TClock:      {"read or confirm the switch's clock", operators, "confirm: operators of the whole network (no scope)", plain((*session).handleClock)},
 	wire.TMinimize: {"declare, lift or list MINIMIZE", []certs.Role{certs.Terminal, certs.Operator},
 		"operator: declares and lifts, sees every declaration; terminal: lists those covering its agency", plain((*session).handleMinimize)},
 	wire.TRetrieve: {"retrieve telegrams from the journal", []certs.Role{certs.Terminal, certs.Auditor},
@@ -93,6 +93,10 @@ func (sess *session) dispatch(t wire.Type, str *quic.Stream, payload []byte, rel
 	}
 	if !slices.Contains(r.roles, sess.id.Role) {
 		sess.deny(str, fault.Errorf(t.String(), fault.Permission, "%s certificates cannot %s; only %s can", sess.id.Role, r.what, roleList(r.roles)))
+		return
+	}
+	if err := scopeNetworkWide(sess.id, t); err != nil {
+		sess.deny(str, err)
 		return
 	}
 	failpoint.Panic("handler")
