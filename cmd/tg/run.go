@@ -36,6 +36,7 @@ type cli struct {
 	Audit       auditCmd       `cmd:"" help:"The verifiable audit log: query, verify, prove, export."`
 	Queues      queuesCmd      `cmd:"" help:"Queue figures per agency and precedence (operator)."`
 	List        listCmd        `cmd:"" help:"The telegrams in custody, one row per addressee copy, with filters and pages, as mailq lists a queue: header fields only (operator)."`
+	Notice      noticeCmd      `cmd:"" help:"Incident notices between operators: post one (--affects PREFIX|link:PEER --until TIME TEXT), close one (--close N), or list the open ones (operator)."`
 	MoveQueue   moveQueueCmd   `cmd:"" name:"move-queue" help:"Re-address every telegram waiting for an agency to another (a merger): IDs, precedence and order kept, each sender told MOVED, audited (operator)."`
 	Sessions    sessionsCmd    `cmd:"" help:"Connected terminals and users (operator)."`
 	Show        showCmd        `cmd:"" help:"A telegram's header and per-addressee state, never its subject or body (operator)."`

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
 	"golang.org/x/term"
@@ -78,6 +79,10 @@ func topJSON(q wire.Queues, prev *wire.Totals) any {
 	if overdue == nil {
 		overdue = []wire.OverdueRow{}
 	}
+	notices := q.Notices
+	if notices == nil {
+		notices = []wire.Notice{}
+	}
 	minimize := make([]string, 0, len(q.Minimize))
 	for _, m := range q.Minimize {
 		minimize = append(minimize, m.String())
@@ -92,9 +97,10 @@ func topJSON(q wire.Queues, prev *wire.Totals) any {
 		Rates     map[string]rate   `json:"rates_per_second"`
 		Minimize  []string          `json:"minimize"`
 		Admission string            `json:"admission,omitempty"`
+		Notices   []wire.Notice     `json:"notices"`
 		Rows      []wire.QueueRow   `json:"rows"`
 		List      []wire.OverdueRow `json:"overdue_telegrams"`
-	}{q.Totals.At, f.waiting, f.inflight, f.overdue, f.held, f.parked, rates, minimize, q.Admission, rows, overdue}
+	}{q.Totals.At, f.waiting, f.inflight, f.overdue, f.held, f.parked, rates, minimize, q.Admission, notices, rows, overdue}
 }
 
 type topFigures struct{ waiting, inflight, overdue, held, parked int64 }
@@ -149,6 +155,9 @@ func (c *topCmd) header(b *strings.Builder, q wire.Queues, prev *wire.Totals) {
 	}
 	if q.Admission != "" {
 		fmt.Fprintf(b, "SATURATED: %s\n", q.Admission)
+	}
+	for _, n := range q.Notices {
+		fmt.Fprintf(b, "%s\n", audit.Escape(noticeLine(n, time.Now()), false))
 	}
 	fmt.Fprint(b, "rate/s   ")
 	for p := telegram.Flash; p >= telegram.Routine; p-- {

@@ -45,6 +45,7 @@ const (
 	Rejected        = "rejected"         // an addressee's terminal refused a telegram that failed end-to-end verification (Reason: signature or unreadable, and what failed); it is not delivered
 	Moved           = "moved"            // an operator re-addressed one addressee's copy to a successor agency (Reason: "to NEW"); the successor's copy is queued (Reason: "moved from OLD")
 	Directory       = "directory"        // a directory reload was refused because it would hide telegrams in custody (Reason says which agencies and how many)
+	Notice          = "notice"           // an operator posted or closed an incident notice (Reason: its number, what it affects, until when, its text)
 	SwitchStart     = "switch_start"
 	SwitchStop      = "switch_stop"
 )
@@ -52,7 +53,7 @@ const (
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
 	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock,
-	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link, Witness, Group, Rejected, Moved, Directory}
+	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link, Witness, Group, Rejected, Moved, Directory, Notice}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

@@ -71,3 +71,10 @@ func (c *Client) MoveQueue(ctx context.Context, req wire.MoveQueue) (wire.MovedQ
 	err := c.request(ctx, wire.TMoveQueue, req, wire.TMovedQueue, &r)
 	return r, err
 }
+
+// Notice posts, closes or lists incident notices (operators).
+func (c *Client) Notice(ctx context.Context, req wire.NoticeRequest) (wire.Notices, error) {
+	var r wire.Notices
+	err := c.request(ctx, wire.TNotice, req, wire.TNotices, &r)
+	return r, err
+}

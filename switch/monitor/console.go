@@ -26,6 +26,7 @@ type Summary struct {
 	Admission    string             `json:"admission,omitempty"`
 	Group        *GroupState        `json:"group,omitempty"`
 	Targets      map[string]float64 `json:"targets"`
+	Notices      []Notice           `json:"notices"`
 }
 
 // Figures are the network's totals.
@@ -168,7 +169,10 @@ func newView(st State) *view {
 func (v *view) summarize(terminals int) Summary {
 	st := v.st
 	s := Summary{Switch: st.Switch, Totals: st.Totals, Minimize: st.Minimize, Admission: st.Admission, Group: st.Group,
-		Targets: st.Targets, Problems: []Problem{}}
+		Targets: st.Targets, Problems: []Problem{}, Notices: st.Notices}
+	if s.Notices == nil {
+		s.Notices = []Notice{}
+	}
 	if s.Minimize == nil {
 		s.Minimize = []string{}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,20 @@ func within(st State, in func(telegram.Address) bool) State {
 	for _, a := range st.Unlisted {
 		if in(a) {
 			out.Unlisted = append(out.Unlisted, a)
+		}
+	}
+	// A notice for a link, or for a prefix with an agency in scope.
+	out.Notices = nil
+	for _, n := range st.Notices {
+		keep := strings.HasPrefix(n.Affects, "link:")
+		for a := range out.Agencies {
+			if keep {
+				break
+			}
+			keep = a == n.Affects || strings.HasPrefix(a, n.Affects+".")
+		}
+		if keep {
+			out.Notices = append(out.Notices, n)
 		}
 	}
 	return out

@@ -51,6 +51,18 @@ type State struct {
 	LastSeen map[telegram.Address]time.Time `json:"-"`
 	// Links: a network's links to peer switches.
 	Links []Link `json:"links,omitempty"`
+	// Notices: the open incident notices.
+	Notices []Notice `json:"notices,omitempty"`
+}
+
+// Notice is an open incident notice (tg notice).
+type Notice struct {
+	Number  uint64    `json:"number"`
+	Affects string    `json:"affects"` // an address prefix, or link:PEER
+	Until   time.Time `json:"until"`
+	Text    string    `json:"text"`
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
 }
 
 // Link is one link to a peer switch.

@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/monitor"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -49,6 +50,9 @@ func (s *Server) State() (monitor.State, error) {
 			info.Closing = "draining"
 		}
 		st.Agencies[string(a.Address)] = info
+	}
+	for _, n := range s.openNotices(certs.Identity{}) {
+		st.Notices = append(st.Notices, monitor.Notice{Number: n.Number, Affects: n.Affects, Until: n.Until, Text: n.Text, By: n.By, At: n.At})
 	}
 	s.lastSeen.Range(func(k, v any) bool {
 		st.LastSeen[k.(telegram.Address)] = v.(time.Time)

@@ -28,6 +28,7 @@ func (sess *session) handleQueues(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
+	q.Notices = sess.s.openNotices(sess.id)
 	wire.WriteFrame(str, wire.TQueuesReply, q)
 }
 

@@ -58,6 +58,8 @@ var routes = map[wire.Type]route{
 		"header fields only, never the subject or the body; telegrams up to the operator's clearance (others counted as withheld); agencies in the operator's scope", plain((*session).handleList)},
 	wire.TMoveQueue: {"move an agency's queue to another address", operators,
 		"audited per telegram; telegrams up to the operator's clearance; the new address in the directory and taking telegrams; both in the operator's scope", plain((*session).handleMoveQueue)},
+	wire.TNotice: {"post, close or list incident notices", operators,
+		"audited; a scoped operator: notices for prefixes in its scope, sees those that touch it", plain((*session).handleNotice)},
 	wire.TShow:       {"show telegrams", operators, "never the subject or the body; telegrams up to the operator's clearance, every addressee in its scope", plain((*session).handleShow)},
 	wire.TOperate:    {"hold, release, cancel or requeue telegrams", operators, "telegrams up to the operator's clearance, every addressee in its scope (an agency: in scope)", plain((*session).handleOperate)},
 	wire.TRotateKeys: {"rotate keys", operators, "operators of the whole network (no scope)", plain((*session).handleRotate)},

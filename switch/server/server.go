@@ -60,6 +60,7 @@ type Server struct {
 	// lastSeen: when a terminal of an agency last disconnected
 	// (telegram.Address → time.Time), for the console's "offline since".
 	lastSeen sync.Map
+	notices  notices                // open incident notices (notice.go)
 	keys     atomic.Pointer[keyset] // the directory's published agency keys (e2e.go)
 	limits   atomic.Pointer[filing.Limits]
 	// crl is the revocation list in force (nil: none configured).
@@ -132,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 		st.SetRemote(s.links.elsewhere, s.links.noted)
 	}
 	if err := s.loadMinimize(); err != nil {
+		return nil, err
+	}
+	if err := s.loadNotices(); err != nil {
 		return nil, err
 	}
 	s.clock.Start(st.LastTimeAtOpen())

@@ -95,6 +95,8 @@ const (
 	TListed      Type = 57 // ← List
 	TMoveQueue   Type = 58 // operator → MoveQueue
 	TMovedQueue  Type = 59 // ← MovedQueue
+	TNotice      Type = 60 // operator → NoticeRequest
+	TNotices     Type = 61 // ← Notices
 )
 
 var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "file_reply", TSubscribe: "subscribe",
@@ -111,7 +113,8 @@ var typeNames = map[Type]string{TError: "error", TFile: "file", TFileReply: "fil
 	TLinkOpen: "link_open", TLinkOpened: "link_opened", TRelay: "relay", TRelayReply: "relay_reply",
 	TLinks: "links", TLinksReply: "links_reply", TLinkOperate: "link_operate", TCosign: "cosign", TCosigned: "cosigned",
 	TGroup: "group", TGroupReply: "group_reply", TAgencyKeys: "agency_keys", TAgencyKeyed: "agency_keyed", TReject: "reject",
-	TList: "list", TListed: "listed", TMoveQueue: "move_queue", TMovedQueue: "moved_queue"}
+	TList: "list", TListed: "listed", TMoveQueue: "move_queue", TMovedQueue: "moved_queue",
+	TNotice: "notice", TNotices: "notices"}
 
 func (t Type) String() string {
 	if n, ok := typeNames[t]; ok {

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/telegram"
 )
@@ -61,5 +62,6 @@ func seeds() [][]byte {
 	add(TReject, Reject{Tag: 3, Reason: "signature", Detail: "altered"})
 	add(TList, ListRequest{Agency: "NA.TU", State: "overdue", Newest: true, Limit: 10})
 	add(TMoveQueue, MoveQueue{From: "NA.VINH.UBND", To: "NA.UBND"})
+	add(TNotice, NoticeRequest{Post: &Notice{Affects: "NA", Until: time.Unix(1e9, 0).UTC(), Text: "mất điện"}})
 	return out
 }

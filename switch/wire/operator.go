@@ -84,6 +84,8 @@ type Queues struct {
 	Admission string `cbor:"5,keyasint,omitempty"`
 	// AgesTruncated: the age histograms stopped after a million entries.
 	AgesTruncated bool `cbor:"6,keyasint,omitempty"`
+	// Notices: the open incident notices the operator may see.
+	Notices []Notice `cbor:"7,keyasint,omitempty"`
 }
 
 // SessionsRequest asks for the connected sessions (operators).
