@@ -4,8 +4,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/dgraph-io/badger/v4"
-	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
@@ -27,25 +25,9 @@ type listedAgencies struct {
 func (s *Store) loadListed() error {
 	r := &s.listed
 	r.once.Do(func() {
-		known := map[telegram.Address]bool{}
-		r.err = s.db.View(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pListed}})
-			defer it.Close()
-			for it.Rewind(); it.Valid(); it.Next() {
-				v, err := s.value(it.Item())
-				var a string
-				if err == nil {
-					err = decodeRecord(v, &a)
-				}
-				if err != nil {
-					return fault.E("store.listed", fault.Integrity, "an entry of the register of listed agencies is damaged", err)
-				}
-				known[telegram.Address(a)] = true
-			}
-			return nil
-		})
+		known, err := s.readRegister(pListed, "the register of listed agencies")
 		r.mu.Lock()
-		r.known = known
+		r.known, r.err = known, err
 		r.mu.Unlock()
 	})
 	return r.err

@@ -102,28 +102,35 @@ func (s *Store) registered(as []telegram.Address) {
 func (s *Store) loadRemotes() error {
 	r := &s.remote
 	r.once.Do(func() {
-		known := map[telegram.Address]bool{}
-		r.err = s.db.View(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pRemote}, PrefetchValues: false})
-			defer it.Close()
-			for it.Rewind(); it.Valid(); it.Next() {
-				v, err := s.value(it.Item())
-				var a string
-				if err == nil {
-					err = decodeRecord(v, &a)
-				}
-				if err != nil {
-					return fault.E("store.remote", fault.Integrity, "an entry of the register of agencies served elsewhere is damaged", err)
-				}
-				known[telegram.Address(a)] = true
-			}
-			return nil
-		})
+		known, err := s.readRegister(pRemote, "the register of agencies served elsewhere")
 		r.mu.Lock()
-		r.known = known
+		r.known, r.err = known, err
 		r.mu.Unlock()
 	})
 	return r.err
+}
+
+// readRegister reads a register of agencies: keys prefix<agency tag>,
+// values the sealed address.
+func (s *Store) readRegister(prefix byte, what string) (map[telegram.Address]bool, error) {
+	known := map[telegram.Address]bool{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := s.value(it.Item())
+			var a string
+			if err == nil {
+				err = decodeRecord(v, &a)
+			}
+			if err != nil {
+				return fault.E("store.register", fault.Integrity, "an entry of "+what+" is damaged", err)
+			}
+			known[telegram.Address(a)] = true
+		}
+		return nil
+	})
+	return known, err
 }
 
 // RemoteAgencies lists the agencies served by other switches that have
