@@ -89,3 +89,13 @@ func (s *Store) ListedAgencies() ([]telegram.Address, error) {
 	slices.Sort(out)
 	return out, nil
 }
+
+// ListedCount is how many agencies the register holds.
+func (s *Store) ListedCount() (int, error) {
+	if err := s.loadListed(); err != nil {
+		return 0, err
+	}
+	s.listed.mu.Lock()
+	defer s.listed.mu.Unlock()
+	return len(s.listed.known), nil
+}

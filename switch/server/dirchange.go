@@ -92,16 +92,16 @@ func (s *Server) putDirectory(dir *directory.Directory) {
 // noteUnlisted finds the agencies that were listed once, are not now, and
 // have custody, and keeps them for the operators' views.
 func (s *Server) noteUnlisted() {
+	dir := s.directory()
+	if n, err := s.store.ListedCount(); err == nil && n == len(dir.Agencies()) && len(s.unlistedAgencies()) == 0 {
+		return // every agency ever listed is listed now (the register holds the directory's)
+	}
 	all, err := s.store.ListedAgencies()
 	if err != nil {
 		s.log.Error("cannot read the register of listed agencies", zap.Error(err))
 		return
 	}
-	dir := s.directory()
 	var out []telegram.Address
-	if len(all) == len(dir.Agencies()) && len(s.unlistedAgencies()) == 0 {
-		return // every agency ever listed is listed now (the register holds the directory's)
-	}
 	for _, a := range all {
 		if dir.Has(a) {
 			continue
