@@ -156,13 +156,23 @@ func (s *Server) list(req wire.ListRequest, clearance telegram.Classification, i
 	if l.more {
 		l.out.Next = cursorOf(l.out.Rows[len(l.out.Rows)-1])
 	}
-	// The page's headers, unless the sender filter read them already.
+	// The page's headers, unless the sender filter read them already; a
+	// telegram settled (and purged) since it was read leaves the page.
 	if req.From == "" {
-		for i := range l.out.Rows {
-			if _, err := l.header(s, &l.out.Rows[i]); err != nil {
+		kept := l.out.Rows[:0]
+		for _, r := range l.out.Rows {
+			ok, err := l.header(s, &r)
+			if err != nil {
 				return l.out, err
 			}
+			if ok {
+				kept = append(kept, r)
+			}
 		}
+		l.out.Rows = kept
+	}
+	if l.out.Rows == nil {
+		l.out.Rows = []wire.ListRow{}
 	}
 	return l.out, nil
 }
