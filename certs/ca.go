@@ -115,8 +115,10 @@ type Request struct {
 	DNSNames  []string // switches: names clients dial
 	IPs       []net.IP // switches: addresses clients dial
 	Validity  time.Duration
-	// Scope (operators): the address prefixes they may see and act on.
+	// Scope and Links (operators): the address prefixes and the links to
+	// peer switches they may see and act on.
 	Scope []telegram.Address
+	Links []string
 }
 
 // Issued is a freshly issued certificate with its private key, both PEM.
@@ -141,7 +143,7 @@ func (ca *CA) Issue(req Request) (*Issued, error) {
 	if req.Agency == "" && (req.Role == Terminal || req.Role == Switch) {
 		return nil, fault.Errorf(op, fault.Invalid, "a %s certificate needs --agency", req.Role)
 	}
-	if len(req.Scope) > 0 && req.Role != Operator {
+	if len(req.Scope)+len(req.Links) > 0 && req.Role != Operator {
 		return nil, fault.Errorf(op, fault.Invalid, "only an operator's certificate takes --scope, not a %s's", req.Role)
 	}
 	if req.Validity <= 0 {
@@ -172,7 +174,7 @@ func (ca *CA) Issue(req Request) (*Issued, error) {
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           eku,
 		BasicConstraintsValid: true,
-		URIs:                  uris(req.Role, req.Agency, req.Clearance, req.Scope),
+		URIs:                  uris(req.Role, req.Agency, req.Clearance, req.Scope, req.Links),
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPs,
 	}

@@ -3,6 +3,7 @@ package certs
 import (
 	"crypto/x509"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,11 +42,14 @@ type Identity struct {
 	// prefixes (a prefix covers itself and the addresses below it: NA
 	// covers NA.UBND and NA.VINH.UBND); empty: the whole network.
 	Scope []telegram.Address
+	// Links: the links to peer switches a scoped operator may see and
+	// act on (scope entries link:PEER); with a scope, none but these.
+	Links []string
 }
 
 // InScope says whether agency a is within the identity's scope.
 func (id Identity) InScope(a telegram.Address) bool {
-	if len(id.Scope) == 0 {
+	if !id.Scoped() {
 		return true
 	}
 	for _, p := range id.Scope {
@@ -56,8 +60,13 @@ func (id Identity) InScope(a telegram.Address) bool {
 	return false
 }
 
+// InLink says whether the link to peer is within the identity's scope.
+func (id Identity) InLink(peer string) bool {
+	return !id.Scoped() || slices.Contains(id.Links, peer)
+}
+
 // Scoped says whether the identity is limited to part of the network.
-func (id Identity) Scoped() bool { return len(id.Scope) > 0 }
+func (id Identity) Scoped() bool { return len(id.Scope)+len(id.Links) > 0 }
 
 const urnPrefix = "urn:dienbao:"
 
@@ -66,7 +75,7 @@ func clearanceURN(c telegram.Classification) string {
 	return strings.ReplaceAll(c.String(), " ", "")
 }
 
-func uris(role Role, agency telegram.Address, clearance telegram.Classification, scope []telegram.Address) []*url.URL {
+func uris(role Role, agency telegram.Address, clearance telegram.Classification, scope []telegram.Address, links []string) []*url.URL {
 	var out []*url.URL
 	add := func(k, v string) { out = append(out, &url.URL{Scheme: "urn", Opaque: "dienbao:" + k + ":" + v}) }
 	add("role", string(role))
@@ -74,12 +83,15 @@ func uris(role Role, agency telegram.Address, clearance telegram.Classification,
 		add("agency", string(agency))
 	}
 	add("clearance", clearanceURN(clearance))
-	if len(scope) > 0 {
-		parts := make([]string, len(scope))
-		for i, p := range scope {
-			parts[i] = string(p)
+	if len(scope)+len(links) > 0 {
+		var parts []string
+		for _, p := range scope {
+			parts = append(parts, string(p))
 		}
-		add("scope", strings.Join(parts, "+")) // urn:dienbao:scope:NA+HN.UBND
+		for _, l := range links {
+			parts = append(parts, "link:"+l)
+		}
+		add("scope", strings.Join(parts, "+")) // urn:dienbao:scope:NA+HN.UBND+link:TW
 	}
 	return out
 }
@@ -132,6 +144,13 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 			id.Clearance, err = telegram.ParseClassification(v)
 		case "scope":
 			for _, p := range strings.Split(v, "+") {
+				if peer, ok := strings.CutPrefix(p, "link:"); ok {
+					if err = CheckPeerName(peer); err != nil {
+						break
+					}
+					id.Links = append(id.Links, peer)
+					continue
+				}
 				var a telegram.Address
 				if a, err = telegram.ParseAddress(p); err != nil {
 					break
@@ -152,7 +171,7 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 	if id.Role == "" || id.Clearance == 0 {
 		return Identity{}, fault.E(op, fault.Permission, "certificate carries no dienbao role and clearance")
 	}
-	if len(id.Scope) > 0 && id.Role != Operator {
+	if id.Scoped() && id.Role != Operator {
 		return Identity{}, fault.Errorf(op, fault.Permission, "a %s certificate cannot carry a scope; only operators' do", id.Role)
 	}
 	if id.Agency == "" && (id.Role == Terminal || id.Role == Switch) {
@@ -167,4 +186,15 @@ func (id Identity) String() string {
 		return string(id.Agency) + "/" + id.Name
 	}
 	return id.Name
+}
+
+// CheckPeerName checks a peer switch's name as a scope names it: 1 to 64
+// letters, digits, dots, dashes or underscores.
+func CheckPeerName(name string) error {
+	if name == "" || len(name) > 64 || strings.IndexFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_')
+	}) >= 0 {
+		return fault.Errorf("certs.identity", fault.Invalid, "link %q: a peer switch's name (letters, digits, . - _)", name)
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dienbao/dienbao/certs"
@@ -54,7 +55,7 @@ type certsIssueCmd struct {
 	Switch    string   `default:"127.0.0.1:4433" help:"Switch address written into the identity folder."`
 	DNS       []string `help:"DNS names (switch certificates)."`
 	IP        []string `help:"IP addresses (switch certificates)."`
-	Scope     []string `help:"Operators: the address prefixes they may see and act on (NA covers NA.UBND and NA.VINH.UBND); default the whole network."`
+	Scope     []string `help:"Operators: the address prefixes (NA covers NA.UBND and NA.VINH.UBND) and links to peer switches (link:TW) they may see and act on; default the whole network."`
 	Days      int      `default:"365" help:"Validity in days."`
 	Out       string   `required:"" type:"path" help:"Identity folder to create."`
 }
@@ -88,7 +89,15 @@ func (c *certsIssueCmd) Run(e *env) error {
 		ips = append(ips, ip)
 	}
 	var scope []telegram.Address
+	var links []string
 	for _, s := range c.Scope {
+		if peer, ok := strings.CutPrefix(s, "link:"); ok {
+			if err := certs.CheckPeerName(peer); err != nil {
+				return err
+			}
+			links = append(links, peer)
+			continue
+		}
 		a, err := telegram.ParseAddress(s)
 		if err != nil {
 			return err
@@ -96,7 +105,7 @@ func (c *certsIssueCmd) Run(e *env) error {
 		scope = append(scope, a)
 	}
 	iss, err := ca.Issue(certs.Request{Name: c.Name, Role: role, Agency: agency, Clearance: clearance,
-		DNSNames: c.DNS, IPs: ips, Scope: scope, Validity: time.Duration(c.Days) * 24 * time.Hour})
+		DNSNames: c.DNS, IPs: ips, Scope: scope, Links: links, Validity: time.Duration(c.Days) * 24 * time.Hour})
 	if err != nil {
 		return err
 	}

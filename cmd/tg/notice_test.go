@@ -69,8 +69,7 @@ func TestIncidentNotices(t *testing.T) {
 	}
 	// Kept across a restart.
 	site.Stop()
-	site = daemontest.StartIn(t, dir)
-	if out := run(op, 0, "notice"); strings.Count(out, "NOTICE ") != 1 || !strings.Contains(out, "NOTICE 2  HCM") {
+	if out := run(daemontest.StartIn(t, dir).IDDir("operator"), 0, "notice"); strings.Count(out, "NOTICE ") != 1 || !strings.Contains(out, "NOTICE 2  HCM") {
 		t.Fatalf("after a restart: %q", out)
 	}
 }

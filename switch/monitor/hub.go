@@ -64,17 +64,23 @@ func (h *hub) viewFor(who Viewer) (*view, error) {
 	if h.scoped == nil || len(h.scoped) > 64 {
 		h.scoped = map[string]scopedView{}
 	}
-	sv := scopedView{v: newView(within(v.st, who.In)), at: h.at}
+	sv := scopedView{v: newView(within(v.st, who)), at: h.at}
 	h.scoped[who.Scope] = sv
 	return sv.v, nil
 }
 
-// within is st limited to the agencies in says: their queues, overdue
-// telegrams and terminal sessions; links and totals stay (they name no
-// agency).
-func within(st State, in func(telegram.Address) bool) State {
+// within is st limited to who's scope: the agencies in it (their queues,
+// overdue telegrams and terminal sessions) and its links; the totals stay
+// (they name no agency).
+func within(st State, who Viewer) State {
+	in := who.In
 	out := st
-	out.Queues, out.Overdue, out.Sessions, out.Unlisted = nil, nil, nil, nil
+	out.Queues, out.Overdue, out.Sessions, out.Unlisted, out.Links = nil, nil, nil, nil, nil
+	for _, l := range st.Links {
+		if who.Link != nil && who.Link(l.Peer) {
+			out.Links = append(out.Links, l)
+		}
+	}
 	out.Agencies = map[string]AgencyInfo{}
 	for a, info := range st.Agencies {
 		if in(telegram.Address(a)) {

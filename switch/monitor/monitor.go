@@ -331,6 +331,8 @@ type Viewer struct {
 	Name  string
 	Scope string
 	In    func(telegram.Address) bool // nil: the whole network
+	// Link says whether a link to a peer switch is in scope (with In).
+	Link func(peer string) bool
 }
 
 type viewerKey struct{}

@@ -73,7 +73,7 @@ func (s *Server) ConsoleAuthorize(r *http.Request) (monitor.Viewer, error) {
 	}
 	v := monitor.Viewer{Name: who.String()}
 	if who.Scoped() {
-		v.Scope, v.In = scopeList(who), who.InScope
+		v.Scope, v.In, v.Link = scopeList(who), who.InScope, who.InLink
 	}
 	return v, nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -227,7 +228,15 @@ func (sess *session) handleLinks(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	wire.WriteFrame(str, wire.TLinksReply, out)
+	wire.WriteFrame(str, wire.TLinksReply, sess.linksInScope(out))
+}
+
+// linksInScope keeps the links a scoped operator may see.
+func (sess *session) linksInScope(ls wire.Links) wire.Links {
+	if sess.id.Scoped() {
+		ls.Links = slices.DeleteFunc(ls.Links, func(l wire.Link) bool { return !sess.id.InLink(l.Peer) })
+	}
+	return ls
 }
 
 // handleLinkOperate holds or releases a link (tg hold --link PEER).
@@ -235,6 +244,14 @@ func (sess *session) handleLinkOperate(str *quic.Stream, payload []byte) {
 	var req wire.LinkOperate
 	if err := wire.Decode(wire.TLinkOperate, payload, &req); err != nil {
 		sess.replyError(str, err)
+		return
+	}
+	if !sess.id.InLink(req.Peer) {
+		sess.deny(str, fault.Errorf("link", fault.Permission, "the link to %s is outside this operator's scope (%s)", req.Peer, scopeList(sess.id)))
+		return
+	}
+	if !sess.id.InLink(req.Peer) {
+		sess.deny(str, fault.Errorf("link", fault.Permission, "the link to %s is outside this operator's scope (%s)", req.Peer, scopeList(sess.id)))
 		return
 	}
 	lk, ok := sess.s.links.peerOf(req.Peer)
@@ -260,7 +277,7 @@ func (sess *session) handleLinkOperate(str *quic.Stream, payload []byte) {
 		sess.replyError(str, err)
 		return
 	}
-	wire.WriteFrame(str, wire.TLinksReply, out)
+	wire.WriteFrame(str, wire.TLinksReply, sess.linksInScope(out))
 }
 
 // report describes every link for operators.

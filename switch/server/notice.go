@@ -92,8 +92,8 @@ func (sess *session) handleNotice(str *quic.Stream, payload []byte) {
 				sess.deny(str, err)
 				return
 			}
-		} else if sess.id.Scoped() {
-			sess.deny(str, fault.Errorf("notice", fault.Permission, "a link's notice concerns the whole network; this operator's certificate is limited to %s", scopeList(sess.id)))
+		} else if peer := strings.TrimPrefix(n.Affects, "link:"); !sess.id.InLink(peer) {
+			sess.deny(str, fault.Errorf("notice", fault.Permission, "the link to %s is outside this operator's scope (%s)", peer, scopeList(sess.id)))
 			return
 		}
 		now := s.clock.Now()

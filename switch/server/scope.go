@@ -17,20 +17,24 @@ import (
 // scoped operator sees only the agencies in scope (tg queues, tg list,
 // tg sessions, the console), may show and act on a telegram only when
 // every addressee is in scope, and may not take network-wide actions
-// (rotate keys, confirm the clock, hold a link, change the group, declare
-// a MINIMIZE beyond its agencies). Refusals are audited (deny).
+// (rotate keys, confirm the clock, change the group, declare a MINIMIZE
+// beyond its agencies). Its scope may also name links to peer switches
+// (link:TW): it sees those links and holds or releases them, no others.
+// Refusals are audited (deny).
 
 // networkWide are the requests a scoped operator may not make at all.
 var networkWide = map[wire.Type]string{
 	wire.TRotateKeys:   "rotating the switch's keys",
-	wire.TLinkOperate:  "holding or releasing a link to a peer switch",
 	wire.TAuditArchive: "archiving the audit log",
 }
 
 func scopeList(id certs.Identity) string {
-	parts := make([]string, len(id.Scope))
-	for i, p := range id.Scope {
-		parts[i] = string(p)
+	var parts []string
+	for _, p := range id.Scope {
+		parts = append(parts, string(p))
+	}
+	for _, l := range id.Links {
+		parts = append(parts, "link:"+l)
 	}
 	return strings.Join(parts, ", ")
 }
