@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/dienbao/dienbao/switch/buildinfo"
 	"github.com/dienbao/dienbao/switch/daemon"
 )
 
@@ -45,13 +46,25 @@ type cli struct {
 	// Lock contention is what a FLASH's goroutine may wait on besides a
 	// CPU (issue 17: no FLASH behind routine work at any lock).
 	MutexProfile string `name:"mutexprofile" help:"Write a lock-contention profile (pprof) of the whole run to this file at exit, for performance work." type:"path"`
+
+	Version kong.VersionFlag `help:"Print the version, the source revision and the Go version, and exit."`
 }
 
 func main() {
 	var c cli
-	kong.Parse(&c, kong.Description("dienbao secure store-and-forward telegraph switch."))
+	parser, err := kong.New(&c, kong.Description("dienbao secure store-and-forward telegraph switch."),
+		kong.Vars{"version": buildinfo.Get().Line("switchd")}, kong.UsageOnError())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "switchd:", err)
+		os.Exit(1)
+	}
+	if _, err := parser.Parse(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "switchd:", err)
+		os.Exit(2) // a usage error, as tg's
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	stopProfiles, err := startProfiles(c)
+	var stopProfiles func()
+	stopProfiles, err = startProfiles(c)
 	if err == nil {
 		err = run(ctx, c)
 		stopProfiles()

@@ -172,11 +172,21 @@ func TestDevBinaryEndToEnd(t *testing.T) {
 	}
 }
 
+// switchd without a mode says how to give one; --version says what it
+// is; a usage error exits 2, as tg's.
 func TestNeedsAMode(t *testing.T) {
 	bin := buildSwitchd(t)
 	out, err := exec.Command(bin).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--dev") {
 		t.Fatalf("switchd without a mode: %v %s", err, out)
+	}
+	out, err = exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "dienbao switchd (devel), revision ") || !strings.Contains(string(out), ", go1.") {
+		t.Fatalf("switchd --version: %v %q", err, out)
+	}
+	err = exec.Command(bin, "--no-such-flag").Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("switchd --no-such-flag: %v, want exit status 2", err)
 	}
 }
 

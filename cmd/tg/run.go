@@ -10,6 +10,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/dienbao/dienbao/certs"
+	"github.com/dienbao/dienbao/switch/buildinfo"
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -17,9 +18,10 @@ import (
 
 // cli is the whole command tree.
 type cli struct {
-	ID   string `name:"id" env:"TG_ID" type:"path" help:"Identity folder (certificate, key, CA, switch address)."`
-	JSON bool   `name:"json" help:"Print JSON: one object for one result, JSON Lines for many."`
-	Raw  bool   `name:"raw" help:"Print what came from others (bodies, subjects, names, reasons) exactly as received, escape sequences included. Without it they are shown safe: control and bidirectional characters escaped visibly."`
+	ID      string           `name:"id" env:"TG_ID" type:"path" help:"Identity folder (certificate, key, CA, switch address)."`
+	JSON    bool             `name:"json" help:"Print JSON: one object for one result, JSON Lines for many."`
+	Version kong.VersionFlag `help:"Print the version, the source revision and the Go version, and exit."`
+	Raw     bool             `name:"raw" help:"Print what came from others (bodies, subjects, names, reasons) exactly as received, escape sequences included. Without it they are shown safe: control and bidirectional characters escaped visibly."`
 
 	Send        sendCmd        `cmd:"" help:"File a telegram."`
 	Inbox       inboxCmd       `cmd:"" help:"Receive this agency's telegrams, most urgent first, storing each before acknowledging."`
@@ -176,6 +178,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kong.Description("dienbao telegraph client: file, receive, report, administer."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitPanic(code)) }),
+		kong.Vars{"version": buildinfo.Get().Line("tg")},
 		kong.UsageOnError())
 	if err != nil {
 		fmt.Fprintln(stderr, "tg:", err)

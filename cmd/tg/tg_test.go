@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -225,5 +226,13 @@ func TestCertsInitAndIssue(t *testing.T) {
 	}
 	if r := tg(t, "", "certs", "issue", "--ca", ca, "--role", "terminal", "--name", "x", "--out", filepath.Join(dir, "x")); r.code != exitInvalid {
 		t.Fatalf("a terminal without --agency: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// tg --version says what it is: the version, the revision, the Go.
+func TestVersion(t *testing.T) {
+	r := tg(t, "", "--version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "dienbao tg (devel), revision ") || !strings.HasSuffix(strings.TrimSpace(r.stdout), ", "+runtime.Version()) {
+		t.Fatalf("tg --version: %d %q %s", r.code, r.stdout, r.stderr)
 	}
 }

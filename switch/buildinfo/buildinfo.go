@@ -4,6 +4,7 @@
 package buildinfo
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/debug"
 )
@@ -48,4 +49,10 @@ func (in Info) Short() string {
 		r += "+dirty"
 	}
 	return r
+}
+
+// Line is what --version prints: the program, the version, the revision
+// and the Go that built it.
+func (in Info) Line(program string) string {
+	return fmt.Sprintf("dienbao %s %s, revision %s, %s", program, in.Version, in.Short(), in.Go)
 }
