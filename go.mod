@@ -28,6 +28,7 @@ require (
 require (
 	github.com/charmbracelet/bubbletea v1.3.10
 	go.etcd.io/raft/v3 v3.7.0
+	golang.org/x/text v0.44.0
 )
 
 require (
@@ -46,7 +47,6 @@ require (
 	github.com/muesli/cancelreader v0.2.2 // indirect
 	github.com/muesli/termenv v0.16.0 // indirect
 	github.com/xo/terminfo v0.0.0-20220910002029-abceb7e1c41e // indirect
-	golang.org/x/text v0.44.0 // indirect
 )
 
 require (

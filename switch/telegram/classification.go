@@ -21,10 +21,10 @@ var Classifications = [...]Classification{Unclassified, Confidential, Secret, To
 var classNames = map[Classification]string{Unclassified: "UNCLASSIFIED", Confidential: "CONFIDENTIAL", Secret: "SECRET", TopSecret: "TOP SECRET"}
 
 var classAliases = map[string]Classification{
-	"UNCLASSIFIED": Unclassified, "U": Unclassified, "KHONGMAT": Unclassified, "KHÔNGMẬT": Unclassified,
-	"CONFIDENTIAL": Confidential, "C": Confidential, "MAT": Confidential, "MẬT": Confidential,
-	"SECRET": Secret, "S": Secret, "TOIMAT": Secret, "TỐIMẬT": Secret,
-	"TOPSECRET": TopSecret, "TS": TopSecret, "TUYETMAT": TopSecret, "TUYỆTMẬT": TopSecret,
+	"UNCLASSIFIED": Unclassified, "U": Unclassified, "KHONGMAT": Unclassified,
+	"CONFIDENTIAL": Confidential, "C": Confidential, "MAT": Confidential,
+	"SECRET": Secret, "S": Secret, "TOIMAT": Secret,
+	"TOPSECRET": TopSecret, "TS": TopSecret, "TUYETMAT": TopSecret,
 }
 
 // ParseClassification accepts English and Vietnamese names, with or without

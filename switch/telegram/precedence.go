@@ -2,8 +2,10 @@ package telegram
 
 import (
 	"strings"
+	"unicode"
 
 	"github.com/dienbao/dienbao/switch/fault"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Precedence orders delivery. The zero value is invalid so that a missing
@@ -25,10 +27,10 @@ var Precedences = [...]Precedence{Flash, Immediate, Priority, Routine}
 var precNames = map[Precedence]string{Routine: "ROUTINE", Priority: "PRIORITY", Immediate: "IMMEDIATE", Flash: "FLASH"}
 
 var precAliases = map[string]Precedence{
-	"ROUTINE": Routine, "R": Routine, "THUONG": Routine, "THƯỜNG": Routine,
-	"PRIORITY": Priority, "P": Priority, "KHAN": Priority, "KHẨN": Priority,
-	"IMMEDIATE": Immediate, "O": Immediate, "THUONGKHAN": Immediate, "THƯỢNGKHẨN": Immediate,
-	"FLASH": Flash, "Z": Flash, "HOATOC": Flash, "HỎATỐC": Flash, "HOẢTỐC": Flash,
+	"ROUTINE": Routine, "R": Routine, "THUONG": Routine,
+	"PRIORITY": Priority, "P": Priority, "KHAN": Priority,
+	"IMMEDIATE": Immediate, "O": Immediate, "THUONGKHAN": Immediate,
+	"FLASH": Flash, "Z": Flash, "HOATOC": Flash,
 }
 
 // ParsePrecedence accepts the English names, the ACP 127 prosigns (Z, O,
@@ -71,7 +73,20 @@ func (p *Precedence) UnmarshalText(b []byte) error {
 
 // nameKey folds a precedence or classification name for lookup: upper
 // case, without spaces, '_' or '-'.
+// nameKey is a name as the alias tables hold it: in capitals, without
+// spaces, '_', '-' or diacritics, whatever the Unicode normalisation it
+// was typed in (NFD, as macOS and some input methods type "Hỏa tốc", or
+// NFC): "Hỏa tốc" and "HOA TOC" are both HOATOC.
 func nameKey(s string) string {
-	k := strings.ToUpper(strings.Join(strings.Fields(s), ""))
-	return strings.NewReplacer("_", "", "-", "").Replace(k)
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		switch {
+		case unicode.Is(unicode.Mn, r), unicode.IsSpace(r), r == '_', r == '-':
+		case r == 'đ' || r == 'Đ':
+			b.WriteRune('D')
+		default:
+			b.WriteRune(unicode.ToUpper(r))
+		}
+	}
+	return b.String()
 }

@@ -11,6 +11,9 @@ func TestParsePrecedence(t *testing.T) {
 		"IMMEDIATE": Immediate, "Thượng khẩn": Immediate, "thuong-khan": Immediate,
 		"PRIORITY": Priority, "Khẩn": Priority, "khan": Priority,
 		"ROUTINE": Routine, "Thường": Routine, "thuong": Routine,
+		// Decomposed (NFD: a base letter, then its combining marks, as
+		// macOS types), mixed case, and the Vietnamese D.
+		"Ho\u0309a to\u0302\u0301c": Flash, "Thu\u031bo\u031b\u0323ng kha\u0302\u0309n": Immediate, "HỎA TỐC": Flash, "hỏa tốc": Flash,
 	}
 	for in, want := range cases {
 		if got, err := ParsePrecedence(in); err != nil || got != want {
@@ -33,6 +36,7 @@ func TestParseClassification(t *testing.T) {
 		"CONFIDENTIAL": Confidential, "Mật": Confidential, "mat": Confidential,
 		"SECRET": Secret, "Tối mật": Secret, "toi_mat": Secret,
 		"TOP SECRET": TopSecret, "top-secret": TopSecret, "TOPSECRET": TopSecret, "Tuyệt mật": TopSecret,
+		"Tuye\u0323\u0302t ma\u0323\u0302t": TopSecret, "Kho\u0302ng ma\u0323\u0302t": Unclassified, "TỐI MẬT": Secret,
 	}
 	for in, want := range cases {
 		if got, err := ParseClassification(in); err != nil || got != want {
