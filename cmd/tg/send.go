@@ -69,6 +69,9 @@ func (c *sendCmd) Run(e *env) error {
 		if body, err = os.ReadFile(c.File); err != nil {
 			return fault.E(op, fault.Invalid, "cannot read the body file", err)
 		}
+	case len(c.Text) == 1 && isFile(c.Text[0]):
+		// tg send --to X report.txt would file the words "report.txt".
+		return fault.Errorf(op, fault.Invalid, "%q is a file: to send its content, give --file %s; to send these words, quote them with other text or pipe them on standard input", c.Text[0], c.Text[0])
 	case len(c.Text) > 0:
 		body = []byte(strings.Join(c.Text, " "))
 	default:
@@ -166,4 +169,10 @@ func parseAhead(flag, s string, now time.Time) (t time.Time, ok bool, err error)
 		return t, true, nil
 	}
 	return time.Time{}, false, nil
+}
+
+// isFile says whether name is an existing regular file.
+func isFile(name string) bool {
+	st, err := os.Stat(name)
+	return err == nil && st.Mode().IsRegular()
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +76,30 @@ func TestSendDeliverAt(t *testing.T) {
 	}
 	if r = tg(t, "", "--id", site.IDDir("NA.TU"), "inbox"); r.code != 0 || r.stdout != "" {
 		t.Fatalf("inbox before its time: %d %q", r.code, r.stdout)
+	}
+}
+
+// A lone argument that names a file is not filed as words: the clerk is
+// told to give --file; nothing is filed. Text of two words, or a word that
+// is no file, is filed.
+func TestSendRefusesAFileNameAsText(t *testing.T) {
+	site := daemontest.Start(t)
+	hn := site.IDDir("HN.UBND")
+	file := filepath.Join(t.TempDir(), "report.txt")
+	if err := os.WriteFile(file, []byte("Báo cáo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := tg(t, "", "--id", hn, "send", "--to", "NA.UBND", file)
+	if r.code != exitInvalid || !strings.Contains(r.stderr, "is a file: to send its content, give --file "+file) {
+		t.Fatalf("send FILE: %d %s", r.code, r.stderr)
+	}
+	if r := tg(t, "", "--id", site.IDDir("operator"), "--json", "list"); !strings.Contains(r.stdout, `"rows":[]`) {
+		t.Fatalf("something was filed: %s", r.stdout)
+	}
+	if r := tg(t, "", "--id", hn, "send", "--to", "NA.UBND", "--file", file); r.code != 0 {
+		t.Fatalf("send --file: %d %s", r.code, r.stderr)
+	}
+	if r := tg(t, "", "--id", hn, "send", "--to", "NA.UBND", "report.txt"); r.code != 0 { // no such file here: words
+		t.Fatalf("send a word: %d %s", r.code, r.stderr)
 	}
 }
