@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
+	"github.com/dienbao/dienbao/switch/telegram"
 )
 
 // The operator's commands as the README shows them: the JSON fields the
@@ -94,5 +96,39 @@ func TestOperatorCommands(t *testing.T) {
 		if r = tg(t, "", "--id", site.IDDir(who), "queues"); r.code != exitPermission {
 			t.Errorf("%s ran queues: %d", who, r.code)
 		}
+	}
+}
+
+// An action repeated after it happened says so, with its own exit status
+// (9), and changes nothing; one that applies to nothing is a usage error.
+func TestActionTwice(t *testing.T) {
+	site := daemontest.Start(t)
+	op := site.IDDir("operator")
+	send := func() string {
+		return site.Send("HN.UBND", client.Telegram{To: []telegram.Address{"DN.UBND"}, Body: []byte("x")}).String()
+	}
+	a, b := send(), send()
+	for _, step := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"cancel", a, "--reason", "gửi nhầm"}, 0, ""},
+		{[]string{"cancel", a}, exitDone, "is settled for every addressee already"},
+		{[]string{"hold", b}, 0, ""},
+		{[]string{"hold", b}, exitDone, "is held already"},
+		{[]string{"release", b}, 0, ""},
+		{[]string{"release", b}, exitInvalid, "nothing to do"},
+		{[]string{"requeue", b}, exitInvalid, "nothing to do"},
+	} {
+		r := tg(t, "", append([]string{"--id", op}, step.args...)...)
+		if r.code != step.code || !strings.Contains(r.stderr, step.says) {
+			t.Errorf("%v: %d %s, want %d %q", step.args, r.code, r.stderr, step.code, step.says)
+		}
+	}
+	// The second cancel changed nothing: one cancelled entry in the audit log.
+	r := tg(t, "", "--id", site.IDDir("auditor"), "--json", "audit", "query", "--telegram", a, "--event", "cancelled")
+	if n := len(jsonLines(t, r.stdout)); n != 1 {
+		t.Errorf("%d cancelled entries, want 1", n)
 	}
 }

@@ -138,6 +138,7 @@ const (
 	exitUnavailable = 6
 	exitIntegrity   = 7
 	exitMinimized   = 8 // refused under MINIMIZE
+	exitDone        = 9 // the action had already happened: nothing changed
 )
 
 func exitCode(err error) int {
@@ -156,6 +157,8 @@ func exitCode(err error) int {
 		return exitIntegrity
 	case fault.Minimized:
 		return exitMinimized
+	case fault.Done:
+		return exitDone
 	}
 	return exitInternal
 }

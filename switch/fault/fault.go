@@ -25,9 +25,10 @@ const (
 	Internal                // a bug or an I/O failure on the switch
 	Integrity               // stored data failed an integrity check
 	Minimized               // refused under an operator's MINIMIZE: file at a higher precedence, or after it is lifted
+	Done                    // the action had already happened (a telegram cancelled twice): nothing changed
 )
 
-var kindNames = [...]string{"other", "invalid", "permission", "not_exist", "too_large", "unavailable", "internal", "integrity", "minimized"}
+var kindNames = [...]string{"other", "invalid", "permission", "not_exist", "too_large", "unavailable", "internal", "integrity", "minimized", "done"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

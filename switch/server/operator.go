@@ -283,7 +283,7 @@ func (sess *session) handleOperate(str *quic.Stream, payload []byte) {
 		return
 	}
 	if len(res.Done) == 0 {
-		sess.replyError(str, fault.Errorf("operator", fault.Invalid, "%s: nothing to do for telegram %s (no addressee in a state it applies to)", req.Action, req.ID))
+		sess.replyError(str, sess.s.nothingDone(req))
 		return
 	}
 	sess.log.Info("operator action", zap.String("action", req.Action), zap.Stringer("id", req.ID),
@@ -317,4 +317,33 @@ func (s *Server) ageOf(st store.QueueStat, now time.Time, ages []int64, scanned 
 		from = entries[len(entries)-1].Seq + 1
 	}
 	return nil
+}
+
+// nothingDone says why an action on a telegram changed nothing: it had
+// already happened (cancelled or settled for every addressee, held
+// already: fault.Done), or it applies to no addressee's state.
+func (s *Server) nothingDone(req wire.Operate) error {
+	_, states, err := s.store.Deliveries(req.ID)
+	if err != nil {
+		return err
+	}
+	pending, held, settled := 0, 0, 0
+	for _, ds := range states {
+		switch {
+		case ds.Pending():
+			pending++
+			if ds.Held {
+				held++
+			}
+		case !ds.Parked():
+			settled++
+		}
+	}
+	switch {
+	case req.Action == wire.ActCancel && settled == len(states):
+		return fault.Errorf("operator", fault.Done, "telegram %s is settled for every addressee already (cancelled, delivered or not delivered): nothing to cancel", req.ID)
+	case req.Action == wire.ActHold && pending > 0 && held == pending:
+		return fault.Errorf("operator", fault.Done, "telegram %s is held already for every addressee still waiting", req.ID)
+	}
+	return fault.Errorf("operator", fault.Invalid, "%s: nothing to do for telegram %s (no addressee in a state it applies to)", req.Action, req.ID)
 }
