@@ -119,7 +119,7 @@ func (e *env) inbox(out string) (*client.Inbox, error) {
 func (e *env) emit(v any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	b, err := json.Marshal(v)
+	b, err := json.Marshal(noNulls(v))
 	if err != nil {
 		return err
 	}
