@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 )
 
 type clockCmd struct {
@@ -26,6 +25,6 @@ func (c *clockCmd) Run(e *env) error {
 	if !k.Trusted {
 		state = "NOT TRUSTED: " + k.Reason + "; filings, expiry and overdue decisions are suspended"
 	}
-	_, err = fmt.Fprintf(e.stdout, "switch time %s, wall clock %s: %s\n", k.Now.Format(time.RFC3339), k.Wall.Format(time.RFC3339), state)
+	_, err = fmt.Fprintf(e.stdout, "switch time %s, wall clock %s: %s\n", e.when(k.Now), e.when(k.Wall), state)
 	return err
 }

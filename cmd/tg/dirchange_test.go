@@ -190,11 +190,11 @@ func listRows(t *testing.T, id string, args ...string) (got [][]string, notes []
 	}
 	for _, l := range lines(r.stdout)[1:] {
 		fs := strings.Fields(l)
-		if len(fs) < 10 || len(fs[0]) != 26 {
+		if len(fs) < 11 || len(fs[0]) != 26 { // ID, date, time, zone, age, precedence, class, from, to, state, bytes
 			notes = append(notes, l)
 			continue
 		}
-		got = append(got, []string{fs[0], fs[7], fs[8]})
+		got = append(got, []string{fs[0], fs[8], fs[9]})
 	}
 	return got, notes
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/dienbao/dienbao/envelope"
 	"github.com/dienbao/dienbao/switch/client"
@@ -118,7 +117,7 @@ func (e *env) showTelegram(m client.Message, mark string) error {
 		signed = "Signed:  sealed end to end; signature by " + string(m.From) + " verified (tg verify checks it again offline)\n"
 	}
 	_, err := fmt.Fprintf(e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\n%s%sSubject: %s\n\n%s\n\n",
-		m.ID, m.Precedence, m.Classification, mark, m.From, join(m.To), info, m.FiledAt.Format(time.RFC3339), via, signed, e.line(m.Subject), e.text(string(m.Body)))
+		m.ID, m.Precedence, m.Classification, mark, m.From, join(m.To), info, e.when(m.FiledAt), via, signed, e.line(m.Subject), e.text(string(m.Body)))
 	return err
 }
 
@@ -136,7 +135,7 @@ func (p *printer) Receipt(r telegram.Receipt) error {
 	if r.Status == telegram.Moved {
 		reason = "to " + string(r.MovedTo) // that agency's own report follows
 	}
-	_, err = fmt.Fprintf(p.e.stdout, "%s  %-14s %-13s %s %s\n", r.ID, r.Addressee, r.Status, r.At.Format(time.RFC3339), p.e.line(reason))
+	_, err = fmt.Fprintf(p.e.stdout, "%s  %-14s %-13s %s %s\n", r.ID, r.Addressee, r.Status, p.e.when(r.At), p.e.line(reason))
 	return err
 }
 

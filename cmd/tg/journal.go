@@ -103,7 +103,7 @@ func (c *journalCmd) Run(e *env) error {
 	}
 	defer cl.Close()
 	if !e.json {
-		fmt.Fprintf(e.stdout, "%-26s  %-19s  %-10s  %-12s  %-14s  %-10s  %9s  %s\n", "ID", "FILED", "PRECEDENCE", "CLASS", "FROM", "STATE", "BYTES", "TO")
+		fmt.Fprintf(e.stdout, "%-26s  %-23s  %-10s  %-12s  %-14s  %-10s  %9s  %s\n", "ID", "FILED", "PRECEDENCE", "CLASS", "FROM", "STATE", "BYTES", "TO")
 	}
 	for {
 		page, err := cl.Journal(e.ctx, q)
@@ -124,7 +124,7 @@ func (c *journalCmd) Run(e *env) error {
 			if r.State == "purged" {
 				to, size = "-", "-"
 			}
-			fmt.Fprintf(e.stdout, "%-26s  %-19s  %-10s  %-12s  %-14s  %-10s  %9s  %s\n", r.ID, r.FiledAt.Local().Format("2006-01-02 15:04:05"),
+			fmt.Fprintf(e.stdout, "%-26s  %-23s  %-10s  %-12s  %-14s  %-10s  %9s  %s\n", r.ID, e.when(r.FiledAt),
 				r.Precedence, r.Classification, r.From, r.State, size, to)
 		}
 		if page.Withheld > 0 && !e.json {

@@ -59,3 +59,24 @@ func TestJSONListsAreNeverNull(t *testing.T) {
 		}
 	}
 }
+
+// Times print in the local zone, with the zone; --utc prints UTC.
+func TestTimesInTheLocalZone(t *testing.T) {
+	site := daemontest.Start(t)
+	id := site.Send("HN.UBND", client.Telegram{To: []telegram.Address{"DN.UBND"}, Body: []byte("x")})
+	ict := time.FixedZone("ICT", 7*3600)
+	saved := localZone
+	localZone = func() *time.Location { return ict }
+	defer func() { localZone = saved }()
+	filed := id.Time()
+	local := filed.In(ict).Format("2006-01-02 15:04:05") + " ICT"
+	utc := filed.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	r := tg(t, "", "--id", site.IDDir("operator"), "list")
+	if !strings.Contains(r.stdout, local) {
+		t.Errorf("list: no %q in\n%s", local, r.stdout)
+	}
+	r = tg(t, "", "--id", site.IDDir("operator"), "--utc", "list")
+	if !strings.Contains(r.stdout, utc) {
+		t.Errorf("list --utc: no %q in\n%s", utc, r.stdout)
+	}
+}

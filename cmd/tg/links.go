@@ -59,7 +59,7 @@ func (e *env) printLinks(ls wire.Links) error {
 		if !l.Oldest.IsZero() {
 			oldest = time.Since(l.Oldest).Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.1fms\t%.0f\t%d\n", l.Peer, l.State, l.Since.Local().Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.1fms\t%.0f\t%d\n", l.Peer, l.State, e.when(l.Since),
 			l.Direction, nums(l.Waiting[:]), oldest, nums(l.SentSeq[:]), nums(l.RecvSeq[:]), l.Gaps, l.RTTMillis, l.BytesOut, l.Relayed)
 		if l.LastErr != "" && l.State != "up" {
 			fmt.Fprintf(tw, "\t%s\n", e.line(l.LastErr))

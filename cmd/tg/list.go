@@ -51,7 +51,7 @@ func (c *listCmd) Run(e *env) error {
 	}
 	defer cl.Close()
 	if !e.json {
-		fmt.Fprintf(e.stdout, "%-26s  %-19s  %8s  %-10s  %-12s  %-14s  %-14s  %-9s  %9s\n",
+		fmt.Fprintf(e.stdout, "%-26s  %-23s  %8s  %-10s  %-12s  %-14s  %-14s  %-9s  %9s\n",
 			"ID", "FILED", "AGE", "PRECEDENCE", "CLASS", "FROM", "TO", "STATE", "BYTES")
 	}
 	for {
@@ -95,7 +95,7 @@ func printList(e *env, page wire.List) {
 		if len(flags) > 0 {
 			note = "  " + strings.Join(flags, ", ")
 		}
-		fmt.Fprintf(e.stdout, "%-26s  %-19s  %8s  %-10s  %-12s  %-14s  %-14s  %-9s  %9d%s\n", r.ID, r.FiledAt.Local().Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(e.stdout, "%-26s  %-23s  %8s  %-10s  %-12s  %-14s  %-14s  %-9s  %9d%s\n", r.ID, e.when(r.FiledAt),
 			age(r.AgeSeconds), r.Precedence, r.Classification, e.line(string(r.From)), e.line(string(r.Addressee)), r.State, r.BodyLen, note)
 	}
 	if page.Withheld > 0 {

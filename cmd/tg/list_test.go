@@ -51,12 +51,12 @@ func TestListCustody(t *testing.T) {
 		}
 		for _, l := range ls[1:] {
 			fs := strings.Fields(l)
-			if len(fs) < 10 || len(fs[0]) != 26 {
+			if len(fs) < 11 || len(fs[0]) != 26 {
 				notes = append(notes, l)
 				continue
 			}
-			// ID, date, time, age, precedence, class, from, to, state, bytes
-			got = append(got, []string{fs[0], fs[7], fs[8], fs[4], fs[6]})
+			// ID, date, time, zone, age, precedence, class, from, to, state, bytes
+			got = append(got, []string{fs[0], fs[8], fs[9], fs[5], fs[7]})
 		}
 		return got, notes
 	}

@@ -79,7 +79,7 @@ func (c *minimizeCmd) Run(e *env) error {
 	for _, m := range r.InForce {
 		line := e.line(m.String())
 		if m.By != "" {
-			line += " (declared by " + e.line(m.By) + " at " + m.At.Local().Format(time.RFC3339) + ")"
+			line += " (declared by " + e.line(m.By) + " at " + e.when(m.At) + ")"
 		}
 		if _, err := fmt.Fprintln(e.stdout, line); err != nil {
 			return err

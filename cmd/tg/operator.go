@@ -175,7 +175,7 @@ func (c *sessionsCmd) Run(e *env) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "AGENCY\tTERMINAL\tROLE\tSINCE\tREMOTE\tIN FLIGHT\tKEY EXCHANGE")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Agency, e.line(s.Terminal), s.Role, s.Since.Local().Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Agency, e.line(s.Terminal), s.Role, e.when(s.Since),
 			s.Remote, s.InFlight, s.KeyExchange)
 	}
 	return tw.Flush()
@@ -215,12 +215,12 @@ func (c *showCmd) Run(e *env) error {
 		sealed = "sealed end to end"
 	}
 	fmt.Fprintf(e.stdout, "%s  %s  %s  from %s  filed %s  %d bytes, %s\n", h.ID, h.Precedence, h.Classification, h.From,
-		h.FiledAt.Local().Format("2006-01-02 15:04:05"), h.BodyLen, sealed)
+		e.when(h.FiledAt), h.BodyLen, sealed)
 	if !h.DeliverAt.IsZero() {
-		fmt.Fprintf(e.stdout, "deliver at %s\n", h.DeliverAt.Local().Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(e.stdout, "deliver at %s\n", e.when(h.DeliverAt))
 	}
 	if !h.ExpiresAt.IsZero() {
-		fmt.Fprintf(e.stdout, "latest delivery %s\n", h.ExpiresAt.Local().Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(e.stdout, "latest delivery %s\n", e.when(h.ExpiresAt))
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESSEE\tSTATE\tATTEMPTS\tOVERDUE\tAT\tTERMINAL\tREASON")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"time"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +22,7 @@ type cli struct {
 	ID      string           `name:"id" env:"TG_ID" type:"path" help:"Identity folder (certificate, key, CA, switch address)."`
 	JSON    bool             `name:"json" help:"Print JSON: one object for one result, JSON Lines for many."`
 	Version kong.VersionFlag `help:"Print the version, the source revision and the Go version, and exit."`
+	UTC     bool             `name:"utc" help:"Print times in UTC (default: this machine's local time zone, which is shown)."`
 	Raw     bool             `name:"raw" help:"Print what came from others (bodies, subjects, names, reasons) exactly as received, escape sequences included. Without it they are shown safe: control and bidirectional characters escaped visibly."`
 
 	Send        sendCmd        `cmd:"" help:"File a telegram."`
@@ -60,6 +62,7 @@ type env struct {
 	loaded *certs.Folder // the identity folder, once loaded
 	json   bool
 	raw    bool // print text from others as received (--raw)
+	utc    bool // print times in UTC (--utc)
 	stdin  io.Reader
 	mu     sync.Mutex // serialises output from concurrent handlers
 	stdout io.Writer
@@ -192,10 +195,25 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "tg:", err)
 		return exitInvalid
 	}
-	e := &env{ctx: ctx, id: c.ID, json: c.JSON, raw: c.Raw, stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{ctx: ctx, id: c.ID, json: c.JSON, raw: c.Raw, utc: c.UTC, stdin: stdin, stdout: stdout, stderr: stderr}
 	if err := kctx.Run(e); err != nil {
 		fmt.Fprintln(stderr, "tg:", err)
 		return exitCode(err)
 	}
 	return exitOK
 }
+
+// when prints t for a person: in the local time zone (UTC with --utc),
+// to the second, with the zone.
+func (e *env) when(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	if e.utc {
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	return t.In(localZone()).Format("2006-01-02 15:04:05 MST")
+}
+
+// localZone is the zone times print in (tests set another).
+var localZone = func() *time.Location { return time.Local }
