@@ -1,13 +1,13 @@
 package main
 
 import (
-	"time"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/dienbao/dienbao/certs"
