@@ -116,9 +116,36 @@ func (e *env) showTelegram(m client.Message, mark string) error {
 	if m.Sealed {
 		signed = "Signed:  sealed end to end; signature by " + string(m.From) + " verified (tg verify checks it again offline)\n"
 	}
+	if _, err := fmt.Fprint(e.stdout, banner(m.Precedence, m.Classification, e.isTerminal())); err != nil {
+		return err
+	}
 	_, err := fmt.Fprintf(e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\n%s%sSubject: %s\n\n%s\n\n",
 		m.ID, m.Precedence, m.Classification, mark, m.From, join(m.To), info, e.when(m.FiledAt), via, signed, e.line(m.Subject), e.text(string(m.Body)))
 	return err
+}
+
+// banner is what a FLASH, a SECRET or a TOP SECRET telegram is shown
+// under, so that a clerk cannot miss it: a line of its own, and on a
+// terminal a bell.
+func banner(p telegram.Precedence, c telegram.Classification, tty bool) string {
+	var parts []string
+	if p == telegram.Flash {
+		parts = append(parts, "HỎA TỐC · FLASH")
+	}
+	switch c {
+	case telegram.TopSecret:
+		parts = append(parts, "TUYỆT MẬT · TOP SECRET")
+	case telegram.Secret:
+		parts = append(parts, "TỐI MẬT · SECRET")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	b := "!!!!!!!!  " + strings.Join(parts, "  ·  ") + "  !!!!!!!!\n"
+	if tty {
+		b = "\a" + b
+	}
+	return b
 }
 
 func (p *printer) Receipt(r telegram.Receipt) error {

@@ -37,3 +37,23 @@ func TestInboxShowsPossibleDuplicate(t *testing.T) {
 		}
 	}
 }
+
+// A FLASH, SECRET or TOP SECRET telegram comes under a banner, with a bell
+// on a terminal; others under none.
+func TestBanner(t *testing.T) {
+	for _, c := range []struct {
+		p    telegram.Precedence
+		c    telegram.Classification
+		tty  bool
+		want string
+	}{
+		{telegram.Flash, telegram.Unclassified, false, "!!!!!!!!  HỎA TỐC · FLASH  !!!!!!!!\n"},
+		{telegram.Routine, telegram.Secret, true, "\a!!!!!!!!  TỐI MẬT · SECRET  !!!!!!!!\n"},
+		{telegram.Flash, telegram.TopSecret, false, "!!!!!!!!  HỎA TỐC · FLASH  ·  TUYỆT MẬT · TOP SECRET  !!!!!!!!\n"},
+		{telegram.Immediate, telegram.Confidential, true, ""},
+	} {
+		if got := banner(c.p, c.c, c.tty); got != c.want {
+			t.Errorf("banner(%s, %s, %v) = %q, want %q", c.p, c.c, c.tty, got, c.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"golang.org/x/term"
 )
 
 // cli is the whole command tree.
@@ -217,3 +219,9 @@ func (e *env) when(t time.Time) string {
 
 // localZone is the zone times print in (tests set another).
 var localZone = func() *time.Location { return time.Local }
+
+// isTerminal says whether standard output is a terminal.
+func (e *env) isTerminal() bool {
+	f, ok := e.stdout.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
