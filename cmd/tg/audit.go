@@ -91,9 +91,12 @@ func parseWhen(s string) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil {
 		return time.Now().Add(-d), nil
 	}
+	if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil && strings.HasSuffix(s, "d") && n >= 0 {
+		return time.Now().AddDate(0, 0, -n), nil // 7d: seven days ago
+	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return t, fault.Errorf("audit", fault.Invalid, "time %q: use RFC 3339 (2026-11-27T08:00:00+07:00) or a duration such as 2h", s)
+		return t, fault.Errorf("audit", fault.Invalid, "time %q: use RFC 3339 (2026-11-27T08:00:00+07:00) or a duration such as 2h or 7d", s)
 	}
 	return t, nil
 }

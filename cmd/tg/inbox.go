@@ -1,7 +1,13 @@
 package main
 
 import (
+	"time"
+	"unicode"
+	"unicode/utf8"
+
 	"fmt"
+	"github.com/dienbao/dienbao/switch/fault"
+	"golang.org/x/text/unicode/norm"
 	"strings"
 
 	"github.com/dienbao/dienbao/envelope"
@@ -13,6 +19,41 @@ type inboxCmd struct {
 	Follow bool   `help:"Keep waiting for telegrams instead of exiting when nothing is left."`
 	Out    string `type:"path" help:"Folder to store telegrams in, sealed (default: inbox/ inside the identity folder)."`
 	Stored bool   `help:"Print the telegrams already stored in the inbox folder instead of receiving."`
+	// Searching what is stored.
+	From   string `help:"With --stored: only telegrams from this agency."`
+	Prec   string `help:"With --stored: only this precedence."`
+	Since  string `help:"With --stored: only telegrams filed since then (7d, 2h, or RFC 3339)."`
+	Search string `help:"With --stored: only telegrams whose subject or body contains this text (any case, with or without diacritics)."`
+}
+
+// matches says whether a stored telegram passes the search.
+func (c *inboxCmd) matches(m client.Message, prec telegram.Precedence, since time.Time) bool {
+	switch {
+	case c.From != "" && string(m.From) != strings.ToUpper(c.From):
+		return false
+	case prec != 0 && m.Precedence != prec:
+		return false
+	case !since.IsZero() && m.FiledAt.Before(since):
+		return false
+	case c.Search != "" && !strings.Contains(fold(m.Subject+"\n"+string(m.Body)), fold(c.Search)):
+		return false
+	}
+	return true
+}
+
+// fold is text for a search: lower case, without diacritics (đ as d).
+func fold(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+		case r == 'đ' || r == 'Đ':
+			b.WriteRune('d')
+		default:
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	return b.String()
 }
 
 func (c *inboxCmd) Run(e *env) error {
@@ -21,12 +62,29 @@ func (c *inboxCmd) Run(e *env) error {
 		return err
 	}
 	h := &printer{e: e, inbox: in}
+	searching := c.From != "" || c.Prec != "" || c.Since != "" || c.Search != ""
+	if searching && !c.Stored {
+		return fault.E("inbox", fault.Invalid, "--from, --prec, --since and --search search what is stored: add --stored")
+	}
 	if c.Stored {
+		var prec telegram.Precedence
+		if c.Prec != "" {
+			if prec, err = telegram.ParsePrecedence(c.Prec); err != nil {
+				return err
+			}
+		}
+		since, err := parseWhen(c.Since)
+		if err != nil {
+			return err
+		}
 		msgs, err := in.Messages()
 		if err != nil {
 			return err
 		}
 		for _, m := range msgs {
+			if !c.matches(m, prec, since) {
+				continue
+			}
 			if err := h.print(m); err != nil {
 				return err
 			}
@@ -82,7 +140,16 @@ func (p *printer) Telegram(d client.Delivery) error {
 // a body and subject are printed.
 func (p *printer) print(m client.Message) error {
 	if p.e.json {
-		return p.e.emit(m)
+		// The body as text too, when it is text: a script reads it
+		// without decoding base64.
+		text := ""
+		if utf8.Valid(m.Body) {
+			text = string(m.Body)
+		}
+		return p.e.emit(struct {
+			client.Message
+			Text string `json:"text"`
+		}{m, text})
 	}
 	mark := ""
 	if m.PossibleDuplicate {

@@ -57,3 +57,56 @@ func TestBanner(t *testing.T) {
 		}
 	}
 }
+
+// tg inbox --stored searches what the terminal stored: by sender,
+// precedence, time, and text in any case, with or without diacritics;
+// JSON carries the body as text too.
+func TestInboxSearch(t *testing.T) {
+	site := daemontest.Start(t)
+	na := site.IDDir("NA.UBND")
+	for _, s := range []struct{ from, prec, subject, body string }{
+		{"HN.UBND", "FLASH", "Báo cáo lũ", "Mực nước sông Lam vượt báo động 3"},
+		{"CP.VPCP", "ROUTINE", "Lịch họp", "Họp giao ban thứ Hai"},
+		{"HN.UBND", "PRIORITY", "Đề nghị", "Báo cáo thiệt hại"},
+	} {
+		if r := tg(t, "", "--id", site.IDDir(s.from), "send", "--to", "NA.UBND", "--prec", s.prec, "--subject", s.subject, s.body); r.code != 0 {
+			t.Fatalf("send: %d %s", r.code, r.stderr)
+		}
+	}
+	if r := tg(t, "", "--id", na, "inbox"); r.code != 0 {
+		t.Fatalf("inbox: %d %s", r.code, r.stderr)
+	}
+	count := func(args ...string) int {
+		t.Helper()
+		r := tg(t, "", append([]string{"--id", na, "--json", "inbox", "--stored"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("inbox --stored %v: %d %s", args, r.code, r.stderr)
+		}
+		return len(jsonLines(t, r.stdout))
+	}
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 3},
+		{[]string{"--search", "muc nuoc"}, 1},
+		{[]string{"--search", "BÁO CÁO"}, 2}, // a subject and a body
+		{[]string{"--search", "de nghi"}, 1}, // Đ as D
+		{[]string{"--from", "CP.VPCP"}, 1},
+		{[]string{"--prec", "Hỏa tốc"}, 1},
+		{[]string{"--since", "1d"}, 3},
+		{[]string{"--since", "2099-01-01T00:00:00Z"}, 0},
+		{[]string{"--from", "hn.ubnd", "--search", "thiệt hại"}, 1},
+	} {
+		if got := count(c.args...); got != c.want {
+			t.Errorf("inbox --stored %v: %d telegrams, want %d", c.args, got, c.want)
+		}
+	}
+	r := tg(t, "", "--id", na, "--json", "inbox", "--stored", "--prec", "FLASH")
+	if ls := jsonLines(t, r.stdout); len(ls) != 1 || ls[0]["text"] != "Mực nước sông Lam vượt báo động 3" {
+		t.Errorf("JSON text: %s", r.stdout)
+	}
+	if r := tg(t, "", "--id", na, "inbox", "--search", "x"); r.code != exitInvalid || !strings.Contains(r.stderr, "add --stored") {
+		t.Errorf("a search without --stored: %d %s", r.code, r.stderr)
+	}
+}
