@@ -106,12 +106,25 @@ func (c *inboxCmd) Run(e *env) error {
 
 type receiptsCmd struct {
 	Follow bool `help:"Keep waiting for delivery reports instead of exiting when nothing is left."`
+	Stored bool `help:"Print the delivery reports already stored (inbox/receipts/) instead of receiving: every report this terminal received, by telegram."`
 }
 
 func (c *receiptsCmd) Run(e *env) error {
 	in, err := e.inbox("")
 	if err != nil {
 		return err
+	}
+	if c.Stored {
+		rs, err := in.Receipts()
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if err := e.printReceipt(r); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	cl, err := e.dial()
 	if err != nil {
@@ -220,16 +233,21 @@ func (p *printer) Receipt(r telegram.Receipt) error {
 	if err != nil || !stored {
 		return err
 	}
-	if p.e.json {
-		return p.e.emit(r)
+	return p.e.printReceipt(r)
+}
+
+// printReceipt prints one delivery report: a line, or JSON.
+func (e *env) printReceipt(r telegram.Receipt) error {
+	if e.json {
+		return e.emit(r)
 	}
-	p.e.mu.Lock()
-	defer p.e.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	reason := r.Reason
 	if r.Status == telegram.Moved {
 		reason = "to " + string(r.MovedTo) // that agency's own report follows
 	}
-	_, err = fmt.Fprintf(p.e.stdout, "%s  %-14s %-13s %s %s\n", r.ID, r.Addressee, r.Status, p.e.when(r.At), p.e.line(reason))
+	_, err := fmt.Fprintf(e.stdout, "%s  %-14s %-13s %s %s\n", r.ID, r.Addressee, r.Status, e.when(r.At), e.line(reason))
 	return err
 }
 

@@ -110,3 +110,27 @@ func TestInboxSearch(t *testing.T) {
 		t.Errorf("a search without --stored: %d %s", r.code, r.stderr)
 	}
 }
+
+// tg receipts --stored prints again every report the terminal received.
+func TestReceiptsStored(t *testing.T) {
+	site := daemontest.Start(t)
+	hn := site.IDDir("HN.UBND")
+	for _, to := range []string{"NA.UBND", "NA.TU"} {
+		if r := tg(t, "", "--id", hn, "send", "--to", to, "x"); r.code != 0 {
+			t.Fatalf("send: %s", r.stderr)
+		}
+	}
+	tg(t, "", "--id", site.IDDir("NA.UBND"), "inbox")
+	tg(t, "", "--id", site.IDDir("NA.TU"), "inbox")
+	if r := tg(t, "", "--id", hn, "receipts"); len(lines(r.stdout)) != 2 {
+		t.Fatalf("receipts: %q %s", r.stdout, r.stderr)
+	}
+	if r := tg(t, "", "--id", hn, "receipts"); len(lines(r.stdout)) != 0 { // shown once as they arrive
+		t.Fatalf("receipts again: %q", r.stdout)
+	}
+	r := tg(t, "", "--id", hn, "--json", "receipts", "--stored")
+	ls := jsonLines(t, r.stdout)
+	if len(ls) != 2 || ls[0]["status"] != "DELIVERED" || ls[1]["status"] != "DELIVERED" {
+		t.Fatalf("receipts --stored: %s %s", r.stdout, r.stderr)
+	}
+}

@@ -154,6 +154,24 @@ func (in *Inbox) Messages() ([]Message, error) {
 	return out, nil
 }
 
+// Receipts reads every stored delivery report, by telegram ID.
+func (in *Inbox) Receipts() ([]telegram.Receipt, error) {
+	paths, err := filepath.Glob(filepath.Join(in.Dir, "receipts", "*.rcpt"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(paths)
+	out := make([]telegram.Receipt, 0, len(paths))
+	for _, p := range paths {
+		var r telegram.Receipt
+		if err := in.get(p, &r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 func (in *Inbox) get(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -112,6 +113,17 @@ func (s Status) String() string {
 
 // MarshalText makes JSON carry the name.
 func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads the name back (a stored report).
+func (s *Status) UnmarshalText(b []byte) error {
+	for _, c := range []Status{Delivered, NotDelivered, Moved} {
+		if c.String() == string(b) {
+			*s = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown report status %q", b)
+}
 
 // Receipt is a delivery or non-delivery report about one telegram and one
 // addressee, sent back to the sender's agency.
