@@ -2,12 +2,10 @@ package main
 
 import (
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"fmt"
 	"github.com/dienbao/dienbao/switch/fault"
-	"golang.org/x/text/unicode/norm"
 	"strings"
 
 	"github.com/dienbao/dienbao/envelope"
@@ -35,25 +33,10 @@ func (c *inboxCmd) matches(m client.Message, prec telegram.Precedence, since tim
 		return false
 	case !since.IsZero() && m.FiledAt.Before(since):
 		return false
-	case c.Search != "" && !strings.Contains(fold(m.Subject+"\n"+string(m.Body)), fold(c.Search)):
+	case c.Search != "" && !strings.Contains(telegram.Fold(m.Subject+"\n"+string(m.Body)), telegram.Fold(c.Search)):
 		return false
 	}
 	return true
-}
-
-// fold is text for a search: lower case, without diacritics (đ as d).
-func fold(s string) string {
-	var b strings.Builder
-	for _, r := range norm.NFD.String(s) {
-		switch {
-		case unicode.Is(unicode.Mn, r):
-		case r == 'đ' || r == 'Đ':
-			b.WriteRune('d')
-		default:
-			b.WriteRune(unicode.ToLower(r))
-		}
-	}
-	return b.String()
 }
 
 func (c *inboxCmd) Run(e *env) error {

@@ -78,14 +78,25 @@ func (p *Precedence) UnmarshalText(b []byte) error {
 // was typed in (NFD, as macOS and some input methods type "Hỏa tốc", or
 // NFC): "Hỏa tốc" and "HOA TOC" are both HOATOC.
 func nameKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || r == '_' || r == '-' {
+			return -1
+		}
+		return unicode.ToUpper(r)
+	}, Fold(s))
+}
+
+// Fold is text as a search compares it: in lower case, without
+// diacritics (đ as d), whatever its Unicode normalisation.
+func Fold(s string) string {
 	var b strings.Builder
 	for _, r := range norm.NFD.String(s) {
 		switch {
-		case unicode.Is(unicode.Mn, r), unicode.IsSpace(r), r == '_', r == '-':
+		case unicode.Is(unicode.Mn, r):
 		case r == 'đ' || r == 'Đ':
-			b.WriteRune('D')
+			b.WriteRune('d')
 		default:
-			b.WriteRune(unicode.ToUpper(r))
+			b.WriteRune(unicode.ToLower(r))
 		}
 	}
 	return b.String()
