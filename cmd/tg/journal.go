@@ -56,9 +56,6 @@ func (c *resendCmd) Run(e *env) error {
 		return err
 	}
 	if e.json {
-		if r.Resent == nil {
-			r.Resent = []telegram.Address{}
-		}
 		return e.emit(struct {
 			ID telegram.ID `json:"id"`
 			// Resent and Skipped: the addressees it goes to again, and
@@ -111,9 +108,6 @@ func (c *journalCmd) Run(e *env) error {
 			return err
 		}
 		for _, r := range page.Rows {
-			if r.To == nil {
-				r.To = []telegram.Address{}
-			}
 			if e.json {
 				if err := e.emit(r); err != nil {
 					return err

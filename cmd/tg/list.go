@@ -60,9 +60,6 @@ func (c *listCmd) Run(e *env) error {
 			return err
 		}
 		if e.json {
-			if page.Rows == nil {
-				page.Rows = []wire.ListRow{}
-			}
 			if err := e.emit(page); err != nil {
 				return err
 			}

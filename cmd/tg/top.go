@@ -72,18 +72,7 @@ func topJSON(q wire.Queues, prev *wire.Totals) any {
 		}
 	}
 	rows := topModel{q: q}.rows()
-	if rows == nil {
-		rows = []wire.QueueRow{}
-	}
-	overdue := q.Overdue
-	if overdue == nil {
-		overdue = []wire.OverdueRow{}
-	}
-	notices := q.Notices
-	if notices == nil {
-		notices = []wire.Notice{}
-	}
-	minimize := make([]string, 0, len(q.Minimize))
+	var minimize []string
 	for _, m := range q.Minimize {
 		minimize = append(minimize, m.String())
 	}
@@ -100,7 +89,7 @@ func topJSON(q wire.Queues, prev *wire.Totals) any {
 		Notices   []wire.Notice     `json:"notices"`
 		Rows      []wire.QueueRow   `json:"rows"`
 		List      []wire.OverdueRow `json:"overdue_telegrams"`
-	}{q.Totals.At, f.waiting, f.inflight, f.overdue, f.held, f.parked, rates, minimize, q.Admission, notices, rows, overdue}
+	}{q.Totals.At, f.waiting, f.inflight, f.overdue, f.held, f.parked, rates, minimize, q.Admission, q.Notices, rows, q.Overdue}
 }
 
 type topFigures struct{ waiting, inflight, overdue, held, parked int64 }
@@ -120,7 +109,7 @@ func figuresOf(q wire.Queues) topFigures {
 // screen renders one refresh: rates since the previous one, the busiest
 // queues, and the oldest overdue telegrams.
 func (c *topCmd) screen(b *strings.Builder, q wire.Queues, prev *wire.Totals) {
-	c.header(b, q, prev)
+	topHeader(b, q, prev)
 	fmt.Fprintf(b, "\n")
 	rows := append([]wire.QueueRow(nil), q.Rows...)
 	sortRows(rows, "waiting")
@@ -146,7 +135,7 @@ func (c *topCmd) screen(b *strings.Builder, q wire.Queues, prev *wire.Totals) {
 
 // header is the first lines: the time, the figures, MINIMIZE and
 // admission control, the rates since prev.
-func (c *topCmd) header(b *strings.Builder, q wire.Queues, prev *wire.Totals) {
+func topHeader(b *strings.Builder, q wire.Queues, prev *wire.Totals) {
 	fmt.Fprintf(b, "dienbao top — %s\n", q.Totals.At.Local().Format("2006-01-02 15:04:05"))
 	f := figuresOf(q)
 	fmt.Fprintf(b, "waiting %d  in flight %d  overdue %d  held %d  parked %d\n", f.waiting, f.inflight, f.overdue, f.held, f.parked)

@@ -148,7 +148,7 @@ func (m topModel) View() string {
 		return b.String()
 	}
 	var s strings.Builder
-	(&topCmd{}).header(&s, m.q, m.prev)
+	topHeader(&s, m.q, m.prev)
 	for _, l := range strings.SplitAfter(s.String(), "\n") {
 		b.WriteString(cut(strings.TrimSuffix(l, "\n"), m.width))
 		if strings.HasSuffix(l, "\n") {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"sync"
 )
 
 // Info describes this binary.
@@ -17,8 +18,11 @@ type Info struct {
 	Go       string `json:"go"`       // the Go version that built it
 }
 
-// Get reads this binary's build information.
-func Get() Info {
+// Get is this binary's build information, read once (the metrics ask at
+// every scrape).
+var Get = sync.OnceValue(read)
+
+func read() Info {
 	in := Info{Version: "(devel)", Revision: "unknown", Go: runtime.Version()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {

@@ -61,7 +61,7 @@ func (h *hub) viewFor(who Viewer) (*view, error) {
 	if sv, ok := h.scoped[who.Scope]; ok && !sv.at.Before(h.at) {
 		return sv.v, nil
 	}
-	if h.scoped == nil || len(h.scoped) > 64 {
+	if h.scoped == nil || len(h.scoped) >= 16 { // a few scopes look at once; past that, start again
 		h.scoped = map[string]scopedView{}
 	}
 	sv := scopedView{v: newView(within(v.st, who)), at: h.at}

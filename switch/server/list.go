@@ -209,10 +209,11 @@ func (s *Server) listAgency(l *listing, a telegram.Address) error {
 		l.scanned += len(entries)
 		for _, e := range entries {
 			r := wire.ListRow{ID: e.ID, FiledAt: e.ID.Time(), AgeSeconds: l.now.Sub(e.ID.Time()).Seconds(), Addressee: a, State: list.state, AgencyHeld: stats.Held}
-			if ok, err := l.header(s, &r); err != nil || !ok {
-				if err != nil {
-					return err
-				}
+			ok, err := l.header(s, &r)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				continue
 			}
 			switch {
@@ -231,48 +232,37 @@ func (s *Server) listAgency(l *listing, a telegram.Address) error {
 // held with their agency; overdue past the precedence's target.
 func (s *Server) listQueue(l *listing, st store.QueueStat, agencyHeld bool) error {
 	target := s.cfg.SpeedTargets[st.Queue.Prec]
-	for from := st.Head; ; {
-		entries, err := s.store.ScanQueue(st.Queue, from, 1024)
-		if err != nil {
-			return err
-		}
-		l.scanned += len(entries)
-		for _, e := range entries {
-			age := l.now.Sub(e.ID.Time())
-			if age < l.req.OlderThan {
-				continue
-			}
-			state := "waiting"
-			switch {
-			case s.board.InFlight(st.Queue, e.Seq):
-				state = "in_flight"
-			case agencyHeld:
-				state = "held"
-			}
-			overdue := age >= target
-			if !l.wants(state, overdue) {
-				continue
-			}
-			r := wire.ListRow{ID: e.ID, FiledAt: e.ID.Time(), AgeSeconds: age.Seconds(), Addressee: st.Queue.Agency,
-				Precedence: st.Queue.Prec, Classification: st.Queue.Class, State: state, Overdue: overdue, AgencyHeld: agencyHeld}
-			if l.req.From != "" {
-				if ok, err := l.header(s, &r); err != nil || !ok {
-					if err != nil {
-						return err
-					}
-					continue
-				}
-			}
-			if st.Queue.Class > l.clearance {
-				l.out.Withheld++ // counted with every filter applied, never listed
-				continue
-			}
-			l.add(r)
-		}
-		if len(entries) < 1024 || l.scanned >= wire.MaxListScan {
-			l.out.Truncated = l.out.Truncated || l.scanned >= wire.MaxListScan && len(entries) == 1024
+	cut, err := s.eachQueued(st, &l.scanned, wire.MaxListScan, func(e store.Entry) error {
+		age := l.now.Sub(e.ID.Time())
+		if age < l.req.OlderThan {
 			return nil
 		}
-		from = entries[len(entries)-1].Seq + 1
-	}
+		state := "waiting"
+		switch {
+		case s.board.InFlight(st.Queue, e.Seq):
+			state = "in_flight"
+		case agencyHeld:
+			state = "held"
+		}
+		overdue := age >= target
+		if !l.wants(state, overdue) {
+			return nil
+		}
+		r := wire.ListRow{ID: e.ID, FiledAt: e.ID.Time(), AgeSeconds: age.Seconds(), Addressee: st.Queue.Agency,
+			Precedence: st.Queue.Prec, Classification: st.Queue.Class, State: state, Overdue: overdue, AgencyHeld: agencyHeld}
+		if l.req.From != "" {
+			ok, err := l.header(s, &r)
+			if err != nil || !ok {
+				return err
+			}
+		}
+		if st.Queue.Class > l.clearance {
+			l.out.Withheld++ // counted with every filter applied, never listed
+			return nil
+		}
+		l.add(r)
+		return nil
+	})
+	l.out.Truncated = l.out.Truncated || cut
+	return err
 }

@@ -302,21 +302,36 @@ func (s *Server) ageOf(st store.QueueStat, now time.Time, ages []int64, scanned 
 	if st.Waiting == 0 {
 		return nil
 	}
-	for from := st.Head; *scanned < maxAgeScan; {
-		entries, err := s.store.ScanQueue(st.Queue, from, 1024)
+	_, err := s.eachQueued(st, scanned, maxAgeScan, func(e store.Entry) error {
+		ages[wire.AgeBucket(now.Sub(e.ID.Time()))]++
+		return nil
+	})
+	return err
+}
+
+// eachQueued calls fn on the entries of one sub-queue from its head, in
+// order, reading them a thousand at a time while fewer than limit
+// entries have been read in all (scanned, which it adds to); cut says it
+// stopped at limit with entries perhaps left.
+func (s *Server) eachQueued(st store.QueueStat, scanned *int, limit int, fn func(store.Entry) error) (cut bool, err error) {
+	const chunk = 1024
+	for from := st.Head; *scanned < limit; {
+		entries, err := s.store.ScanQueue(st.Queue, from, chunk)
 		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			ages[wire.AgeBucket(now.Sub(e.ID.Time()))]++
+			return false, err
 		}
 		*scanned += len(entries)
-		if len(entries) < 1024 {
-			return nil
+		for _, e := range entries {
+			if err := fn(e); err != nil {
+				return false, err
+			}
+		}
+		if len(entries) < chunk {
+			return false, nil
 		}
 		from = entries[len(entries)-1].Seq + 1
 	}
-	return nil
+	return true, nil
 }
 
 // nothingDone says why an action on a telegram changed nothing: it had

@@ -18,14 +18,13 @@ import (
 // tg sessions, the console), may show and act on a telegram only when
 // every addressee is in scope, and may not take network-wide actions
 // (rotate keys, confirm the clock, change the group, declare a MINIMIZE
-// beyond its agencies). Its scope may also name links to peer switches
+// beyond its agencies; archiving the audit log is auditors' anyway). Its scope may also name links to peer switches
 // (link:TW): it sees those links and holds or releases them, no others.
 // Refusals are audited (deny).
 
 // networkWide are the requests a scoped operator may not make at all.
 var networkWide = map[wire.Type]string{
-	wire.TRotateKeys:   "rotating the switch's keys",
-	wire.TAuditArchive: "archiving the audit log",
+	wire.TRotateKeys: "rotating the switch's keys",
 }
 
 func scopeList(id certs.Identity) string {
