@@ -45,6 +45,7 @@ const (
 	AuditKeyRotation     = audit.KeyRotation
 	AuditSwitchStart     = audit.SwitchStart
 	AuditSwitchStop      = audit.SwitchStop
+	AuditRestored        = audit.Restored
 	AuditDeferred        = audit.Deferred
 	AuditRetrieved       = audit.Retrieved
 	AuditResent          = audit.Resent

@@ -40,6 +40,7 @@
 //	m<name>                                  counters (queue and receipt sequence, filings, audit log size);
 //	                                         the format version; the audit log's signing and verifier keys;
 //	                                         the clean-stop marker and the suspect bound (handout.go);
+//	                                         the restored bound (restore.go);
 //	                                         the settings an operator changes at run time (settings.go);
 //	                                         on a node of a group, the group's index key and the index of the
 //	                                         last group entry applied (replica.go)

@@ -62,6 +62,11 @@ type Options struct {
 	// ArchiveDir is the folder of the audit log's archive files
 	// (archive.go); empty: archiving is not available.
 	ArchiveDir string
+	// Restored, at the first open of a store switchd restore has just
+	// written, is the backup's manifest: the store records the restore
+	// in the audit log and flags every queued telegram possible duplicate
+	// (RestoredBelow).
+	Restored *BackupInfo
 
 	// DB, if set, is the node's Badger handle, opened by OpenReplica and
 	// shared with the group (switch/group); Close leaves it open unless
@@ -117,6 +122,8 @@ type Store struct {
 	fenced bool
 	// suspectBelow: see SuspectBelow.
 	suspectBelow uint64
+	// restoredBelow: see RestoredBelow.
+	restoredBelow uint64
 	// openedAt is the last audit time when the store was opened.
 	openedAt int64
 	// copied is the size of the checkpoint copy on file; shortened says
@@ -275,6 +282,9 @@ func Open(opts Options) (*Store, error) {
 		if s.st.filings, err = s.getU64(txn, metaKey("filings")); err != nil {
 			return err
 		}
+		if s.restoredBelow, err = s.getU64(txn, restoredKey); err != nil {
+			return err
+		}
 		s.st.aseq, err = s.getU64(txn, metaKey("aseq"))
 		return err
 	}); err != nil {
@@ -305,6 +315,10 @@ func Open(opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	if err := s.recordRestore(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.recordUpgrade(upg); err != nil {
 		s.Close()
 		return nil, err
@@ -333,6 +347,12 @@ func (s *Store) view(fn func(txn *badger.Txn) error) error {
 	return s.db.View(fn)
 }
 
+// awaitViews waits for the reads under way (a backup) to finish.
+func (s *Store) awaitViews() {
+	s.views.Lock()
+	defer s.views.Unlock()
+}
+
 // DB exposes the Badger handle for tests and maintenance tools.
 func (s *Store) DB() *badger.DB { return s.db }
 
@@ -351,6 +371,7 @@ func (s *Store) Close() error {
 	close(s.lazy)
 	s.mu.Unlock()
 	<-s.done
+	s.awaitViews()
 	if s.opts.Replicate != nil {
 		// A node of a group: the next leader treats what was in flight as
 		// after a crash whatever happens here (joinGroup).

@@ -4,6 +4,8 @@
 //	switchd --dev --network [--data DIR]              a dev network of three switches
 //	switchd --dev --group [--data DIR]                a dev replicated switch of three nodes
 //	switchd --config FILE [--http HOST:PORT]          production
+//	switchd backup --config FILE OUT                 a consistent backup, the switch running or stopped
+//	switchd restore --config FILE BACKUP             restore a backup (switch stopped, store moved aside)
 //	switchd --config FILE --rewrap --new-key-file F   re-wrap the keyring (switch stopped)
 //	switchd --config FILE --rewrap --new-passphrase-file F
 //
@@ -26,6 +28,9 @@ import (
 )
 
 type cli struct {
+	Action string `arg:"" optional:"" enum:"run,backup,restore" default:"run" help:"run (the default): serve. backup: write a consistent backup of the switch named by --config to FILE (- for standard output), while it runs or stopped. restore: restore the backup FILE into the data folder of --config (the switch stopped, its store folder moved aside)."`
+	File   string `arg:"" optional:"" help:"With backup: where to write it (- for standard output); with restore: the backup to restore."`
+
 	Dev     bool   `help:"Run a local dev site: create a CA, certificates, a directory and demo identities under --data if absent, and serve on loopback."`
 	Network bool   `help:"With --dev: run a dev network of three switches in this process (TW, the centre; HN and NA, provinces), each a dev site under --data, listening on --listen and the next two ports."`
 	Group   bool   `help:"With --dev: run a dev replicated switch of three nodes in this process (a Raft group; one leader serves), under --data, listening on --listen and the next two ports (and 100 above those for the nodes' own traffic)."`
@@ -119,6 +124,8 @@ func run(ctx context.Context, c cli) error {
 		}
 	}
 	switch {
+	case c.Action != "run":
+		return backupOrRestore(ctx, c)
 	case c.Dev && c.Config != "":
 		return fmt.Errorf("use either --dev or --config, not both")
 	case len(c.AllowPlain) > 0 && !c.Dev:

@@ -326,16 +326,36 @@ func (c *auditCheckpointCmd) consistent(e *env, cl *client.Client, vkey string, 
 		return old, fault.E("audit", fault.Integrity, c.Since+" is not a checkpoint signed by this switch: "+err.Error())
 	}
 	if old.Size > cp.Size {
-		return old, fault.Errorf("audit", fault.Integrity, "the switch's log (%d entries) is smaller than the earlier checkpoint's (%d): entries were removed", cp.Size, old.Size)
+		return old, restoredGap(e, cl, old, fault.Errorf("audit", fault.Integrity, "the switch's log (%d entries) is smaller than the earlier checkpoint's (%d): entries were removed", cp.Size, old.Size))
 	}
 	path, err := cl.AuditConsistency(e.ctx, old.Size, cp.Size)
 	if err != nil {
 		return old, err
 	}
 	if err := audit.VerifyConsistency(old.Size, cp.Size, path, old.Hash, cp.Hash); err != nil {
-		return old, fault.Errorf("audit", fault.Integrity, "the log of size %d is not an extension of the earlier checkpoint of size %d: %v", cp.Size, old.Size, err)
+		return old, restoredGap(e, cl, old, fault.Errorf("audit", fault.Integrity, "the log of size %d is not an extension of the earlier checkpoint of size %d: %v", cp.Size, old.Size, err))
 	}
 	return old, nil
+}
+
+// restoredGap explains a checkpoint the log is not consistent with when
+// the switch records a restore from a backup taken before it was signed:
+// the entries from the backup's size on are a gap the switch stated, not
+// a silent rewrite. Otherwise it returns failed as it is.
+func restoredGap(e *env, cl *client.Client, old audit.Checkpoint, failed error) error {
+	got, err := cl.AuditQuery(e.ctx, wire.AuditQuery{Event: audit.Restored, Newest: true, Limit: 100})
+	if err != nil {
+		return failed
+	}
+	for _, r := range got.Entries {
+		if r.Index >= old.Size {
+			continue
+		}
+		return fault.Errorf("audit", fault.Integrity, "the earlier checkpoint (size %d) was signed after the backup this switch was restored from: "+
+			"the log was restored from a backup at log size %d (entry %d, %s: %s). The original's entries %d to %d are not in this log: a gap the switch "+
+			"records, not a rewrite; a checkpoint of size %d or less verifies with --since", old.Size, r.Index, r.Index, e.when(r.At), r.Reason, r.Index, old.Size-1, r.Index)
+	}
+	return failed
 }
 
 // readFile reads a named file, or standard input for "-".

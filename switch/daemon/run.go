@@ -390,6 +390,7 @@ func Run(ctx context.Context, o Options) error {
 			defer ml.Close()
 		}
 	}
+	defer listenControl(o, srv)()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

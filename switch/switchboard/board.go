@@ -195,6 +195,15 @@ func (b *Board) findSuspects(a telegram.Address) (suspect [4][4]uint64, err erro
 			}
 		}
 	}
+	if below := b.store.RestoredBelow(); below > 0 {
+		// Restored from a backup: anything queued then may have been
+		// delivered after it (store/restore.go).
+		for r := range suspect {
+			for c := range suspect[r] {
+				suspect[r][c] = max(suspect[r][c], below)
+			}
+		}
+	}
 	return suspect, nil
 }
 
