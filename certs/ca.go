@@ -1,11 +1,11 @@
 package certs
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -23,13 +23,27 @@ import (
 type CA struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
-	PEM  []byte // the CA certificate, PEM
+	// PEM is what the network trusts, as identity folders and switches
+	// hold it in ca.pem: the CA's certificate, and for an issuing
+	// intermediate, the root's after it.
+	PEM []byte
+	// Chain is appended to the certificates this CA issues: an issuing
+	// intermediate's own certificate (empty for a root that issues).
+	Chain []byte
 }
 
-// File names inside a CA folder.
+// File names inside a CA folder. A folder made by tg certs init holds a
+// root and an issuing intermediate: ca.pem (the intermediate's
+// certificate, then the root's: what every switch and identity folder
+// trusts), ca.key (the intermediate's key: it signs certificates and
+// CRLs), root.pem and root.key (the root's: move root.key offline; it is
+// needed only to make a new intermediate). A folder of one self-signed CA
+// (ca.pem, ca.key; dev sites and earlier versions) issues as before.
 const (
-	CACertFile = "ca.pem"
-	CAKeyFile  = "ca.key"
+	CACertFile   = "ca.pem"
+	CAKeyFile    = "ca.key"
+	RootCertFile = "root.pem"
+	RootKeyFile  = "root.key"
 )
 
 // Backdate is how long before its issue a certificate is valid from: a
@@ -44,6 +58,23 @@ func serial() (*big.Int, error) {
 
 // NewCA creates a self-signed CA valid for the given duration.
 func NewCA(name string, validity time.Duration) (*CA, error) {
+	return newCA(name, validity, nil)
+}
+
+// NewHierarchy creates an offline root valid for rootValidity and an
+// issuing intermediate it signs, valid for issuingValidity.
+func NewHierarchy(name string, rootValidity, issuingValidity time.Duration) (root, issuing *CA, err error) {
+	if root, err = newCA(name+" root", rootValidity, nil); err != nil {
+		return nil, nil, err
+	}
+	issuing, err = newCA(name+" issuing CA", issuingValidity, root)
+	return root, issuing, err
+}
+
+// newCA creates a CA certificate: self-signed if parent is nil, else an
+// intermediate that parent signs (and that issues only end-entity
+// certificates).
+func newCA(name string, validity time.Duration, parent *CA) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fault.E("certs.ca", fault.Internal, "generate key", err)
@@ -63,47 +94,103 @@ func NewCA(name string, validity time.Duration) (*CA, error) {
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	signer, signerKey := tmpl, crypto.Signer(key)
+	if parent != nil {
+		signer, signerKey = parent.Cert, parent.Key
+		if tmpl.NotAfter.After(parent.Cert.NotAfter) {
+			tmpl.NotAfter = parent.Cert.NotAfter
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
 	if err != nil {
 		return nil, fault.E("certs.ca", fault.Internal, "create CA certificate", err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	return &CA{Cert: cert, Key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+	own := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	ca := &CA{Cert: cert, Key: key, PEM: own}
+	if parent != nil {
+		ca.PEM, ca.Chain = append(bytes.Clone(own), parent.PEM...), own
+	}
+	return ca, nil
 }
 
 // Save writes ca.pem and ca.key (mode 0600) into dir, refusing to overwrite.
 func (ca *CA) Save(dir string) error {
-	keyPEM, err := MarshalKey(ca.Key)
+	return ca.save(dir, CACertFile, CAKeyFile, nil)
+}
+
+// SaveEncrypted is Save with the key encrypted under passphrase (in the
+// clear if it is empty).
+func (ca *CA) SaveEncrypted(dir string, passphrase []byte) error {
+	return ca.save(dir, CACertFile, CAKeyFile, passphrase)
+}
+
+// SaveHierarchy writes a root and its issuing intermediate into a new CA
+// folder dir (see CACertFile), their keys encrypted under passphrase if
+// it is not empty.
+func SaveHierarchy(dir string, root, issuing *CA, passphrase []byte) error {
+	if err := root.save(dir, RootCertFile, RootKeyFile, passphrase); err != nil {
+		return err
+	}
+	return issuing.save(dir, CACertFile, CAKeyFile, passphrase)
+}
+
+func (ca *CA) save(dir, certFile, keyFile string, passphrase []byte) error {
+	keyPEM, err := MarshalKeyEncrypted(ca.Key, passphrase)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fault.E("certs.save", fault.Internal, "create CA folder", err)
 	}
-	if err := WriteNew(filepath.Join(dir, CACertFile), ca.PEM, 0o644); err != nil {
+	if err := WriteNew(filepath.Join(dir, certFile), ca.PEM, 0o644); err != nil {
 		return err
 	}
-	return WriteNew(filepath.Join(dir, CAKeyFile), keyPEM, 0o600)
+	return WriteNew(filepath.Join(dir, keyFile), keyPEM, 0o600)
 }
 
-// LoadCA reads ca.pem and ca.key from dir.
+// LoadCA reads the issuing CA from dir: ca.pem and ca.key, the key asked
+// a passphrase through DefaultPassphrase if it is encrypted.
 func LoadCA(dir string) (*CA, error) {
-	if err := CheckPrivate(filepath.Join(dir, CAKeyFile)); err != nil && !os.IsNotExist(err) { // missing: the load says so
-		return nil, fault.E("certs.loadca", fault.Invalid, err.Error())
-	}
-	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile))
+	return LoadCAWith(dir, DefaultPassphrase)
+}
+
+// LoadCAWith is LoadCA asking pass for an encrypted key's passphrase.
+func LoadCAWith(dir string, pass Passphrase) (*CA, error) {
+	return loadCA(dir, CACertFile, CAKeyFile, pass)
+}
+
+// LoadRoot reads a CA folder's root (root.pem, root.key), to make a new
+// issuing intermediate.
+func LoadRoot(dir string) (*CA, error) {
+	return loadCA(dir, RootCertFile, RootKeyFile, DefaultPassphrase)
+}
+
+func loadCA(dir, certFile, keyFile string, pass Passphrase) (*CA, error) {
+	pair, err := LoadKeyPair(filepath.Join(dir, certFile), filepath.Join(dir, keyFile), pass)
 	if err != nil {
-		return nil, fault.E("certs.loadca", fault.Invalid, "cannot load CA from "+dir, err)
+		return nil, fault.E("certs.loadca", fault.Invalid, "cannot load the CA from "+dir+": "+err.Error())
 	}
 	signer, ok := pair.PrivateKey.(crypto.Signer)
 	if !ok || !pair.Leaf.IsCA {
 		return nil, fault.Errorf("certs.loadca", fault.Invalid, "%s does not hold a CA certificate and key", dir)
 	}
-	caPEM, err := os.ReadFile(filepath.Join(dir, CACertFile))
+	caPEM, err := os.ReadFile(filepath.Join(dir, certFile))
 	if err != nil {
 		return nil, err
 	}
-	return &CA{Cert: pair.Leaf, Key: signer, PEM: caPEM}, nil
+	ca := &CA{Cert: pair.Leaf, Key: signer, PEM: caPEM}
+	if pair.Leaf.CheckSignatureFrom(pair.Leaf) != nil { // an intermediate
+		ca.Chain = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pair.Leaf.Raw})
+	}
+	return ca, nil
+}
+
+// NewIssuing makes a new issuing intermediate signed by root, to replace
+// an expiring or compromised one: its ca.pem must then go to every switch
+// and identity folder.
+func (root *CA) NewIssuing(name string, validity time.Duration) (*CA, error) {
+	return newCA(name, validity, root)
 }
 
 // Request describes a certificate to issue.
@@ -130,28 +217,54 @@ type Issued struct {
 
 // Issue creates a key pair and a certificate for req.
 func (ca *CA) Issue(req Request) (*Issued, error) {
-	const op = "certs.issue"
-	if req.Name == "" {
-		return nil, fault.E(op, fault.Invalid, "a certificate needs a name")
-	}
-	if !req.Clearance.Valid() {
-		return nil, fault.E(op, fault.Invalid, "a certificate needs a clearance")
-	}
-	if _, err := ParseRole(string(req.Role)); err != nil {
+	if err := req.check(); err != nil {
 		return nil, err
 	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fault.E("certs.issue", fault.Internal, "generate key", err)
+	}
+	iss, err := ca.Sign(req, &key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	if iss.KeyPEM, err = MarshalKey(key); err != nil {
+		return nil, err
+	}
+	return iss, nil
+}
+
+// check validates a request and fills in its default validity.
+func (req *Request) check() error {
+	const op = "certs.issue"
+	if req.Name == "" {
+		return fault.E(op, fault.Invalid, "a certificate needs a name")
+	}
+	if !req.Clearance.Valid() {
+		return fault.E(op, fault.Invalid, "a certificate needs a clearance")
+	}
+	if _, err := ParseRole(string(req.Role)); err != nil {
+		return err
+	}
 	if req.Agency == "" && (req.Role == Terminal || req.Role == Switch) {
-		return nil, fault.Errorf(op, fault.Invalid, "a %s certificate needs --agency", req.Role)
+		return fault.Errorf(op, fault.Invalid, "a %s certificate needs --agency", req.Role)
 	}
 	if len(req.Scope)+len(req.Links) > 0 && req.Role != Operator {
-		return nil, fault.Errorf(op, fault.Invalid, "only an operator's certificate takes --scope, not a %s's", req.Role)
+		return fault.Errorf(op, fault.Invalid, "only an operator's certificate takes --scope, not a %s's", req.Role)
 	}
 	if req.Validity <= 0 {
 		req.Validity = 365 * 24 * time.Hour
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fault.E(op, fault.Internal, "generate key", err)
+	return nil
+}
+
+// Sign issues a certificate for req to the holder of pub (whose private
+// key stays where it was made: a certificate request). Issued.KeyPEM is
+// empty; CertPEM is the certificate followed by the CA's chain.
+func (ca *CA) Sign(req Request, pub crypto.PublicKey) (*Issued, error) {
+	const op = "certs.issue"
+	if err := req.check(); err != nil {
+		return nil, err
 	}
 	sn, err := serial()
 	if err != nil {
@@ -178,16 +291,16 @@ func (ca *CA) Issue(req Request) (*Issued, error) {
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPs,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
+		tmpl.NotAfter = ca.Cert.NotAfter // never past the CA's own end
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
 		return nil, fault.E(op, fault.Internal, "create certificate", err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	keyPEM, err := MarshalKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return &Issued{CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), KeyPEM: keyPEM, Cert: cert}, nil
+	certPEM := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), ca.Chain...)
+	return &Issued{CertPEM: certPEM, Cert: cert}, nil
 }
 
 // Pool returns a cert pool holding only this CA.

@@ -64,9 +64,9 @@ func LoadFolder(dir string) (*Folder, error) {
 	if dir == "" {
 		return nil, fault.E(op, fault.Invalid, "no identity folder: pass --id DIR or set TG_ID")
 	}
-	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, FolderCert), filepath.Join(dir, FolderKey))
+	pair, err := LoadKeyPair(filepath.Join(dir, FolderCert), filepath.Join(dir, FolderKey), DefaultPassphrase)
 	if err != nil {
-		return nil, fault.E(op, fault.Invalid, "cannot load certificate and key from "+dir, err)
+		return nil, fault.E(op, fault.Invalid, "cannot load certificate and key from "+dir+": "+err.Error())
 	}
 	caPEM, err := os.ReadFile(filepath.Join(dir, FolderCA))
 	if err != nil {

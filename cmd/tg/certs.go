@@ -16,35 +16,56 @@ import (
 )
 
 type certsCmd struct {
-	Init       certsInitCmd       `cmd:"" help:"Create a CA (ca.pem, ca.key) in a new folder."`
-	Issue      certsIssueCmd      `cmd:"" help:"Issue a certificate into a new identity folder."`
-	Revoke     certsRevokeCmd     `cmd:"" help:"Revoke a certificate and write a new CRL."`
-	CRL        certsCRLCmd        `cmd:"" name:"crl" help:"Write a fresh CRL (renew it before its next-update time)."`
-	SignKeys   certsSignKeysCmd   `cmd:"" name:"sign-keys" help:"Certify agency key requests (tg agency-keys new) for the directory's keys folder."`
-	RevokeKeys certsRevokeKeysCmd `cmd:"" name:"revoke-keys" help:"Revoke an agency's key (lost or compromised) in the directory's keys folder."`
+	Init         certsInitCmd         `cmd:"" help:"Create a CA in a new folder: an offline root (root.pem, root.key) and the issuing intermediate it signs (ca.pem, ca.key), which signs certificates and CRLs."`
+	Issue        certsIssueCmd        `cmd:"" help:"Issue a certificate and its key into a new identity folder (the key is made here: prefer request, sign, install)."`
+	Request      certsRequestCmd      `cmd:"" help:"On the holder's machine: make a key (never leaves it) and a certificate request in a new identity folder."`
+	Sign         certsSignCmd         `cmd:"" help:"At the CA: issue the certificate a request asks for."`
+	Install      certsInstallCmd      `cmd:"" help:"On the holder's machine: put a signed certificate beside its key in the identity folder."`
+	Inspect      certsInspectCmd      `cmd:"" help:"Show a certificate, an identity folder, a request, a CRL or a CA folder: who, what, until when, and whether it checks out."`
+	Renew        certsRenewCmd        `cmd:"" help:"Renew an identity folder's certificate before it ends: same identity, new key (a request for the CA, or signed at once with --ca)."`
+	Intermediate certsIntermediateCmd `cmd:"" help:"Make a new issuing intermediate from the root (root.key), to replace one that ends or is compromised."`
+	Revoke       certsRevokeCmd       `cmd:"" help:"Revoke a certificate and write a new CRL."`
+	CRL          certsCRLCmd          `cmd:"" name:"crl" help:"Write a fresh CRL (renew it before its next-update time)."`
+	SignKeys     certsSignKeysCmd     `cmd:"" name:"sign-keys" help:"Certify agency key requests (tg agency-keys new) for the directory's keys folder."`
+	RevokeKeys   certsRevokeKeysCmd   `cmd:"" name:"revoke-keys" help:"Revoke an agency's key (lost or compromised) in the directory's keys folder."`
 }
 
 type certsInitCmd struct {
-	Out   string `required:"" type:"path" help:"Folder for the CA (must not hold one)."`
-	Name  string `default:"dienbao network CA" help:"The CA's common name."`
-	Years int    `default:"10" help:"Validity in years."`
+	Out          string `required:"" type:"path" help:"Folder for the CA (must not hold one)."`
+	Name         string `default:"dienbao network CA" help:"The CA's common name."`
+	Years        int    `default:"20" help:"The root's validity in years."`
+	IssuingYears int    `default:"5" help:"The issuing intermediate's validity in years."`
+	passphraseFlags
 }
 
 func (c *certsInitCmd) Run(e *env) error {
-	ca, err := certs.NewCA(c.Name, time.Duration(c.Years)*365*24*time.Hour)
+	if c.Years < 1 || c.IssuingYears < 1 {
+		return fault.E("certs.init", fault.Invalid, "--years and --issuing-years must be at least 1")
+	}
+	pass, err := c.passphrase(e, "the CA's keys")
 	if err != nil {
 		return err
 	}
-	if err := ca.Save(c.Out); err != nil {
+	root, issuing, err := certs.NewHierarchy(c.Name, years(c.Years), years(c.IssuingYears))
+	if err != nil {
+		return err
+	}
+	if err := certs.SaveHierarchy(c.Out, root, issuing, pass); err != nil {
 		return err
 	}
 	if e.json {
-		return e.emit(map[string]string{"ca": filepath.Join(c.Out, certs.CACertFile), "serial": ca.Cert.SerialNumber.Text(16)})
+		return e.emit(map[string]any{"ca": filepath.Join(c.Out, certs.CACertFile), "root": filepath.Join(c.Out, certs.RootCertFile),
+			"serial": issuing.Cert.SerialNumber.Text(16), "root_serial": root.Cert.SerialNumber.Text(16), "encrypted": len(pass) > 0})
 	}
-	_, err = fmt.Fprintf(e.stdout, "CA created: %s (key %s, mode 0600: keep it offline)\n",
-		filepath.Join(c.Out, certs.CACertFile), filepath.Join(c.Out, certs.CAKeyFile))
+	_, err = fmt.Fprintf(e.stdout, "CA created in %s:\n"+
+		"  root.pem, root.key   the root (until %s): move root.key offline now; it is needed only for tg certs intermediate\n"+
+		"  ca.pem, ca.key       the issuing intermediate (until %s): signs certificates and CRLs\n"+
+		"  ca.pem is what every switch and identity folder trusts (the intermediate, then the root)\n",
+		c.Out, root.Cert.NotAfter.Format("2006-01-02"), issuing.Cert.NotAfter.Format("2006-01-02"))
 	return err
 }
+
+func years(n int) time.Duration { return time.Duration(n) * 365 * 24 * time.Hour }
 
 type certsIssueCmd struct {
 	CA        string   `required:"" type:"path" help:"CA folder (ca.pem, ca.key)."`
@@ -61,51 +82,16 @@ type certsIssueCmd struct {
 }
 
 func (c *certsIssueCmd) Run(e *env) error {
-	const op = "certs.issue"
 	ca, err := certs.LoadCA(c.CA)
 	if err != nil {
 		return err
 	}
-	role, err := certs.ParseRole(c.Role)
+	req, err := requestOf(c.Role, c.Name, c.Agency, c.Clearance, c.Scope, c.DNS, c.IP)
 	if err != nil {
 		return err
 	}
-	clearance, err := telegram.ParseClassification(c.Clearance)
-	if err != nil {
-		return err
-	}
-	var agency telegram.Address
-	if c.Agency != "" {
-		if agency, err = telegram.ParseAddress(c.Agency); err != nil {
-			return err
-		}
-	}
-	var ips []net.IP
-	for _, s := range c.IP {
-		ip := net.ParseIP(s)
-		if ip == nil {
-			return fault.Errorf(op, fault.Invalid, "%q is not an IP address", s)
-		}
-		ips = append(ips, ip)
-	}
-	var scope []telegram.Address
-	var links []string
-	for _, s := range c.Scope {
-		if peer, ok := strings.CutPrefix(s, "link:"); ok {
-			if err := certs.CheckPeerName(peer); err != nil {
-				return err
-			}
-			links = append(links, peer)
-			continue
-		}
-		a, err := telegram.ParseAddress(s)
-		if err != nil {
-			return err
-		}
-		scope = append(scope, a)
-	}
-	iss, err := ca.Issue(certs.Request{Name: c.Name, Role: role, Agency: agency, Clearance: clearance,
-		DNSNames: c.DNS, IPs: ips, Scope: scope, Links: links, Validity: time.Duration(c.Days) * 24 * time.Hour})
+	req.Validity = time.Duration(c.Days) * 24 * time.Hour
+	iss, err := ca.Issue(req)
 	if err != nil {
 		return err
 	}
@@ -114,17 +100,49 @@ func (c *certsIssueCmd) Run(e *env) error {
 	}
 	if e.json {
 		return e.emit(map[string]string{"out": c.Out, "serial": iss.Cert.SerialNumber.Text(16),
-			"role": string(role), "agency": string(agency), "clearance": clearance.String()})
+			"role": string(req.Role), "agency": string(req.Agency), "clearance": req.Clearance.String()})
 	}
-	_, err = fmt.Fprintf(e.stdout, "issued %s certificate %s for %q into %s\n", role, iss.Cert.SerialNumber.Text(16), c.Name, c.Out)
+	_, err = fmt.Fprintf(e.stdout, "issued %s certificate %s for %q into %s\n", req.Role, iss.Cert.SerialNumber.Text(16), c.Name, c.Out)
 	return err
+}
+
+// parseIPs reads --ip values.
+func parseIPs(in []string) ([]net.IP, error) {
+	var ips []net.IP
+	for _, s := range in {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return nil, fault.Errorf("certs.issue", fault.Invalid, "%q is not an IP address", s)
+		}
+		ips = append(ips, ip)
+	}
+	return ips, nil
+}
+
+// parseScope reads --scope values: address prefixes and link:PEER.
+func parseScope(in []string) (scope []telegram.Address, links []string, err error) {
+	for _, s := range in {
+		if peer, ok := strings.CutPrefix(s, "link:"); ok {
+			if err := certs.CheckPeerName(peer); err != nil {
+				return nil, nil, err
+			}
+			links = append(links, peer)
+			continue
+		}
+		a, err := telegram.ParseAddress(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		scope = append(scope, a)
+	}
+	return scope, links, nil
 }
 
 type certsRevokeCmd struct {
 	CA     string `required:"" type:"path" help:"CA folder (ca.pem, ca.key; the revocations are kept there)."`
 	Cert   string `required:"" type:"path" help:"The certificate to revoke: a cert.pem, or an identity folder."`
 	Reason string `default:"unspecified" enum:"unspecified,keyCompromise,affiliationChanged,superseded,cessationOfOperation,certificateHold" help:"RFC 5280 reason."`
-	Days   int    `default:"7" help:"Validity of the new CRL in days (its next-update time): renew it before then with tg certs crl."`
+	Days   int    `default:"30" help:"Validity of the new CRL in days (its next-update time): renew it before then with tg certs crl, or let the switch renew it ([revocation] renew_from)."`
 	Out    string `type:"path" help:"Where to write the new CRL (default: crl.pem in the CA folder)."`
 }
 
@@ -166,7 +184,7 @@ func (c *certsRevokeCmd) Run(e *env) error {
 
 type certsCRLCmd struct {
 	CA   string `required:"" type:"path" help:"CA folder."`
-	Days int    `default:"7" help:"Validity in days (the next-update time). A switch refuses every certificate once its CRL is past it."`
+	Days int    `default:"30" help:"Validity in days (the next-update time). A switch refuses every certificate once its CRL is past it and its grace; a switch with [revocation] renew_from renews its own."`
 	Out  string `type:"path" help:"Where to write the CRL (default: crl.pem in the CA folder)."`
 }
 

@@ -22,8 +22,10 @@ import (
 // its next-update time refuses everyone until a fresh one is installed.
 func TestRevocationBites(t *testing.T) {
 	dir := t.TempDir()
+	grace := daemon.Duration(2 * time.Second)
 	site := daemontest.StartWith(t, dir, nil, func(c *daemon.Config) {
 		c.Custody.TimerInterval = daemon.Duration(50 * time.Millisecond)
+		c.Revocation.Grace = &grace
 	})
 	caDir := filepath.Join(dir, "ca")
 	second := filepath.Join(dir, "ids", "NA.TU-2")
@@ -92,7 +94,8 @@ func TestRevocationBites(t *testing.T) {
 		}
 	}
 
-	// A CRL that goes stale: everyone is refused, until a fresh one.
+	// A CRL that goes stale: still used for its grace (audited), then
+	// everyone is refused, until a fresh one.
 	ca, err := certs.LoadCA(caDir)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +108,20 @@ func TestRevocationBites(t *testing.T) {
 		t.Fatal(err)
 	}
 	hn := site.Dial("HN.UBND")
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second) // past its next update, within its grace
+	if _, err := hn.Send(context.Background(), client.Telegram{To: []telegram.Address{"NA.TU"}, Body: []byte("in the grace")}); err != nil {
+		t.Fatalf("refused within the CRL's grace: %v", err)
+	}
+	inGrace := 0
+	for _, m := range jsonLines(t, tg(t, "", "--id", site.IDDir("auditor"), "--json", "audit", "query", "--event", "security").stdout) {
+		if strings.Contains(m["reason"].(string), "still used for its grace") {
+			inGrace++
+		}
+	}
+	if inGrace != 1 {
+		t.Fatalf("%d audit entries for a CRL in its grace, want 1", inGrace)
+	}
+	time.Sleep(2 * time.Second) // past its grace
 	if _, err := hn.Send(context.Background(), client.Telegram{To: []telegram.Address{"NA.TU"}, Body: []byte("x")}); err == nil {
 		t.Fatal("a session survived a stale CRL")
 	}
@@ -133,5 +149,51 @@ func TestRevocationBites(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not served after a fresh CRL: %v", err)
 		}
+	}
+}
+
+// A switch with [revocation] renew_from signs its own CRL before the one
+// in force reaches its next update, from the issuing CA's folder, puts it
+// in force, and audits it: nobody is locked out by a CRL nobody renewed.
+func TestCRLRenewedBySwitch(t *testing.T) {
+	dir := t.TempDir()
+	before, validity, grace := daemon.Duration(3*time.Second), daemon.Duration(time.Hour), daemon.Duration(0)
+	caDir := filepath.Join(dir, "ca")
+	site := daemontest.StartWith(t, dir, nil, func(c *daemon.Config) {
+		c.Custody.TimerInterval = daemon.Duration(50 * time.Millisecond)
+		c.Revocation = daemon.Revocation{RenewFrom: caDir, RenewBefore: &before, Validity: &validity, Grace: &grace}
+	})
+	ca, err := certs.LoadCA(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := ca.CRL(caDir, 2*time.Second) // due for renewal at once
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.WriteCRL(filepath.Join(caDir, certs.CRLFile), short); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the short CRL's next update has passed
+	id := site.Send("HN.UBND", client.Telegram{To: []telegram.Address{"NA.TU"}, Body: []byte("x")})
+	if got := site.Receive("NA.TU", client.ReceiveOptions{Inbox: true}); len(got.Telegrams) != 1 || got.Telegrams[0].Header.ID != id {
+		t.Fatalf("NA.TU got %d telegrams after the CRL's renewal", len(got.Telegrams))
+	}
+	r := tg(t, "", "--json", "certs", "inspect", filepath.Join(caDir, certs.CRLFile))
+	m := jsonLines(t, r.stdout)
+	if r.code != 0 || len(m) != 1 || m[0]["expires_in_days"].(float64) != 0 || m[0]["kind"] != "crl" {
+		t.Fatalf("tg certs inspect crl.pem: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if next, _ := time.Parse(time.RFC3339, m[0]["next_update"].(string)); time.Until(next) < 50*time.Minute {
+		t.Fatalf("the CRL in the file ends at %v, want about an hour from now", next)
+	}
+	renewed := 0
+	for _, e := range jsonLines(t, tg(t, "", "--id", site.IDDir("auditor"), "--json", "audit", "query", "--event", "revocation").stdout) {
+		if strings.HasPrefix(e["reason"].(string), "the switch signed a fresh revocation list") {
+			renewed++
+		}
+	}
+	if renewed != 1 {
+		t.Fatalf("%d renewals audited, want 1", renewed)
 	}
 }

@@ -46,6 +46,7 @@ const (
 	Moved           = "moved"            // an operator re-addressed one addressee's copy to a successor agency (Reason: "to NEW"); the successor's copy is queued (Reason: "moved from OLD")
 	Directory       = "directory"        // a directory reload was refused because it would hide telegrams in custody (Reason says which agencies and how many)
 	Notice          = "notice"           // an operator posted or closed an incident notice (Reason: its number, what it affects, until when, its text)
+	Revocation      = "revocation"       // the switch signed a fresh CRL or could not, its CRL is past its next-update time, or the CRL or a certificate nears its end (Reason says which)
 	Backup          = "backup"           // a backup of the store was taken (Reason: the audit log's size and the queue sequence it holds)
 	Restored        = "restored"         // the store was restored from a backup (Reason: when it was taken, the log size it holds; what happened after it is not in this log)
 	SwitchStart     = "switch_start"
@@ -55,7 +56,7 @@ const (
 // Events lists every event, for validation and documentation.
 var Events = []string{Filed, Refused, Queued, Deferred, Attempt, Delivered, Expired, Parked, Cancelled, Overdue,
 	ReportQueued, ReportDelivered, Operator, Security, Integrity, KeyRotation, SwitchStart, SwitchStop, Storage, Clock,
-	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link, Witness, Group, Rejected, Moved, Directory, Notice, Backup, Restored}
+	Retrieved, Resent, Purged, Archived, Minimize, Admission, Received, Relayed, Link, Witness, Group, Rejected, Moved, Directory, Notice, Backup, Restored, Revocation}
 
 // ValidEvent reports whether e is one of Events.
 func ValidEvent(e string) bool {

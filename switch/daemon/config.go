@@ -9,16 +9,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/dienbao/dienbao/certs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/switch/audit"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/filing"
+	"github.com/dienbao/dienbao/switch/server"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/pelletier/go-toml/v2"
 )
@@ -95,8 +96,12 @@ type Config struct {
 	// variable) give the key-encryption key. Never inside Data.
 	KeyFile        string `toml:"key_file"`
 	PassphraseFile string `toml:"passphrase_file"`
-	Name           string `toml:"name"`
-	Log            string `toml:"log"`
+	// KeyPassphraseFile holds the passphrase of the switch's TLS key (and
+	// of the issuing CA's key, for [revocation] renew_from) when they are
+	// encrypted (tg certs request --encrypt).
+	KeyPassphraseFile string `toml:"key_passphrase_file"`
+	Name              string `toml:"name"`
+	Log               string `toml:"log"`
 	// HTTP is the monitoring listener's address (metrics, health, console);
 	// empty: none. Keep it on loopback unless the site's access control
 	// stands in front of it.
@@ -112,17 +117,84 @@ type Config struct {
 	MemoryLimit int64 `toml:"memory_limit"`
 	// Procs is how many threads run Go code at once (GOMAXPROCS; default
 	// twice the CPUs, see Procs; GOMAXPROCS in the environment wins).
-	Procs     int            `toml:"procs"`
-	Limits    Limits         `toml:"limits"`
-	Custody   Custody        `toml:"custody"`
-	Speed     SpeedOfService `toml:"speed_of_service"`
-	Audit     Audit          `toml:"audit"`
-	Storage   Storage        `toml:"storage"`
-	Journal   Journal        `toml:"journal"`
-	Admission Admission      `toml:"admission"`
-	Network   Network        `toml:"network"`
-	Group     Group          `toml:"group"`
-	EndToEnd  EndToEnd       `toml:"end_to_end"`
+	Procs      int            `toml:"procs"`
+	Limits     Limits         `toml:"limits"`
+	Custody    Custody        `toml:"custody"`
+	Speed      SpeedOfService `toml:"speed_of_service"`
+	Audit      Audit          `toml:"audit"`
+	Storage    Storage        `toml:"storage"`
+	Journal    Journal        `toml:"journal"`
+	Admission  Admission      `toml:"admission"`
+	Network    Network        `toml:"network"`
+	Group      Group          `toml:"group"`
+	EndToEnd   EndToEnd       `toml:"end_to_end"`
+	Revocation Revocation     `toml:"revocation"`
+}
+
+// Revocation is the [revocation] table: how the switch keeps its CRL
+// fresh, and how it fails.
+type Revocation struct {
+	// RenewFrom is the issuing CA's folder (ca.pem, ca.key, revoked.json):
+	// the switch signs a fresh CRL by itself RenewBefore the next-update
+	// time of the one in force, valid for Validity. Empty: CRLs come
+	// from tg certs crl.
+	RenewFrom   string    `toml:"renew_from"`
+	RenewBefore *Duration `toml:"renew_before"` // default 7 days
+	Validity    *Duration `toml:"validity"`     // default 30 days
+	// Grace is how long a CRL past its next-update time is still used
+	// (logged, audited, alerted) before every certificate is refused.
+	Grace *Duration `toml:"grace"` // default 3 days
+	// WarnBefore: the CRL or a certificate the switch holds that ends
+	// within it is logged and audited once a day.
+	WarnBefore *Duration `toml:"warn_before"` // default 14 days
+}
+
+// Defaults of the [revocation] table.
+const (
+	DefaultCRLRenewBefore = 7 * 24 * time.Hour
+	DefaultCRLValidity    = 30 * 24 * time.Hour
+	DefaultCRLGrace       = 3 * 24 * time.Hour
+	DefaultExpiryWarning  = 14 * 24 * time.Hour
+)
+
+func (r Revocation) check(crl string) error {
+	if r.RenewFrom != "" && crl == "" {
+		return errors.New("renew_from needs the crl setting: the file the switch writes its CRL to")
+	}
+	for name, d := range map[string]*Duration{"renew_before": r.RenewBefore, "validity": r.Validity, "grace": r.Grace, "warn_before": r.WarnBefore} {
+		if d != nil && *d < 0 {
+			return fmt.Errorf("%s cannot be negative", name)
+		}
+	}
+	if r.RenewFrom != "" && orDefault(r.Validity, DefaultCRLValidity) <= orDefault(r.RenewBefore, DefaultCRLRenewBefore) {
+		return errors.New("validity must be longer than renew_before, or the switch would sign a new CRL at every tick")
+	}
+	return nil
+}
+
+// renewal is the server's CRL renewal, if configured.
+func (c *Config) renewal() *server.CRLRenew {
+	if c.Revocation.RenewFrom == "" {
+		return nil
+	}
+	return &server.CRLRenew{CADir: c.Revocation.RenewFrom, Passphrase: c.keyPassphrase(),
+		Before: orDefault(c.Revocation.RenewBefore, DefaultCRLRenewBefore), Validity: orDefault(c.Revocation.Validity, DefaultCRLValidity)}
+}
+
+// keyPassphrase gives the passphrase of encrypted key files: the
+// key_passphrase_file, else the environment's (certs.PassphraseFromEnv).
+func (c *Config) keyPassphrase() certs.Passphrase {
+	if c.KeyPassphraseFile == "" {
+		return certs.PassphraseFromEnv
+	}
+	return func(string) ([]byte, error) { return certs.PassphraseFile(c.KeyPassphraseFile) }
+}
+
+func orDefault(d *Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return time.Duration(*d)
 }
 
 // EndToEnd is the [end_to_end] table: the site's policy on sealing.
@@ -315,7 +387,7 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 			*p = filepath.Join(base, *p)
 		}
 	}
-	for _, p := range []*string{&c.Data, &c.CA, &c.Cert, &c.Key, &c.Directory, &c.KeyFile, &c.PassphraseFile, &c.CRL} {
+	for _, p := range []*string{&c.Data, &c.CA, &c.Cert, &c.Key, &c.Directory, &c.KeyFile, &c.PassphraseFile, &c.CRL, &c.KeyPassphraseFile, &c.Revocation.RenewFrom} {
 		abs(p)
 	}
 	if c.Listen == "" {
@@ -337,6 +409,9 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	}
 	if c.Procs < 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: procs cannot be negative (0: twice the CPUs)", path)
+	}
+	if err := c.Revocation.check(c.CRL); err != nil {
+		return nil, fault.E(op, fault.Invalid, path+": [revocation] "+err.Error())
 	}
 	if a := c.Audit.ArchiveAfter; a != nil && *a < 0 {
 		return nil, fault.Errorf(op, fault.Invalid, "%s: [audit] archive_after cannot be negative", path)

@@ -173,6 +173,8 @@ func Start(o Options) (*server.Server, error) {
 	}
 	scfg := server.Config{AllowPlain: allowPlain,
 		Listen: cfg.Listen, DataDir: StoreDir(cfg), Keyring: ring, Cert: pair, CAs: pool, CACerts: caCerts, CRL: cfg.CRL,
+		CRLRenew: cfg.renewal(), CRLGrace: orDefault(cfg.Revocation.Grace, DefaultCRLGrace),
+		ExpiryWarning: orDefault(cfg.Revocation.WarnBefore, DefaultExpiryWarning),
 		DirectoryFile: cfg.Directory,
 		Directory:     dir, Limits: cfg.Limits.filing(), Window: cfg.Limits.Window, Logger: log, Name: cfg.Name,
 		SpeedTargets: cfg.Speed.targets(), AckTimeout: time.Duration(cfg.Custody.AckTimeout),
@@ -253,12 +255,9 @@ func Start(o Options) (*server.Server, error) {
 func loadSwitchTLS(cfg *Config) (tls.Certificate, *x509.CertPool, []*x509.Certificate, error) {
 	const op = "switchd"
 	var none tls.Certificate
-	if err := certs.CheckPrivate(cfg.Key); err != nil && !os.IsNotExist(err) {
-		return none, nil, nil, fault.E(op, fault.Invalid, err.Error())
-	}
-	pair, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
+	pair, err := certs.LoadKeyPair(cfg.Cert, cfg.Key, cfg.keyPassphrase())
 	if err != nil {
-		return none, nil, nil, fault.E(op, fault.Invalid, "cannot load the switch certificate and key", err)
+		return none, nil, nil, fault.E(op, fault.Invalid, "cannot load the switch certificate and key: "+err.Error())
 	}
 	if id, err := certs.IdentityOf(pair.Leaf); err != nil || id.Role != certs.Switch {
 		return none, nil, nil, fault.Errorf(op, fault.Invalid, "%s is not a switch certificate", cfg.Cert)

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"time"
 
+	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/store"
 	"github.com/dienbao/dienbao/switch/clock"
@@ -33,8 +34,18 @@ type Config struct {
 	CACerts []*x509.Certificate
 	// CRL is the revocation list file; empty: none (revoked certificates
 	// cannot be refused, which the switch logs at start).
-	CRL       string
-	Directory *directory.Directory
+	CRL string
+	// CRLRenew, if set, lets the switch sign its own CRL before the one in
+	// force reaches its next-update time (revocation.go).
+	CRLRenew *CRLRenew
+	// CRLGrace is how long a CRL past its next-update time is still used
+	// (logged, audited, in the metrics) before every certificate is
+	// refused.
+	CRLGrace time.Duration
+	// ExpiryWarning: the CRL or a certificate the switch holds that ends
+	// within it is logged and audited, once a day (default 14 days).
+	ExpiryWarning time.Duration
+	Directory     *directory.Directory
 	// DirectoryFile, if set, is watched: when it changes, the directory
 	// is reloaded from it (as at SIGHUP).
 	DirectoryFile string
@@ -236,3 +247,14 @@ const (
 	codeAckTimeout = 0x14 // a delivery was not acknowledged in time
 	codeReplaced   = 0x15 // a newer session of the same terminal took over
 )
+
+// CRLRenew is where and when the switch signs a fresh CRL by itself: the
+// issuing CA's folder (certs.LoadCA: ca.pem, ca.key and revoked.json; an
+// encrypted key's passphrase from Passphrase), Before the next-update time
+// of the CRL in force, each valid for Validity.
+type CRLRenew struct {
+	CADir      string
+	Passphrase certs.Passphrase
+	Before     time.Duration
+	Validity   time.Duration
+}

@@ -69,9 +69,12 @@ type Server struct {
 	// (unix seconds), for the metrics.
 	checkpointSize atomic.Uint64
 	checkpointAt   atomic.Int64
-	crlMu          sync.Mutex // guards crlFile and crlStaleNoted
+	crlMu          sync.Mutex // guards crlFile, crlStaleNoted, crlGraceNoted, crlRenewTried and expiryWarned
 	crlFile        fileWatch
 	crlStaleNoted  bool
+	crlGraceNoted  bool
+	crlRenewTried  time.Time // the last failed renewal (retried every crlRenewRetry)
+	expiryWarned   time.Time // the last expiry warning round (once a day)
 	dirFile        fileWatch // the directory file, as last loaded (timers)
 	keysSeen       *string   // the directory's keys folder, as last looked at (timers; reload.go)
 	// minimize is the MINIMIZE declarations in force (minimize.go);
