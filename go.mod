@@ -27,6 +27,7 @@ require (
 
 require (
 	github.com/charmbracelet/bubbletea v1.3.10
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78
 	go.etcd.io/raft/v3 v3.7.0
 	golang.org/x/text v0.44.0

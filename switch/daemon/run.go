@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/crypto"
 	"github.com/dienbao/dienbao/store"
@@ -390,6 +391,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	defer listenControl(o, srv)()
+	status := serving(srv.Addr().String())
+	notify(o.Logger, sdnotify.SdNotifyReady, status)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -397,9 +400,12 @@ func Run(ctx context.Context, o Options) error {
 		for {
 			select {
 			case <-ctx.Done():
+				notify(o.Logger, sdnotify.SdNotifyStopping, "draining")
 				return
 			case <-hup:
+				notify(o.Logger, sdnotify.SdNotifyReloading, "reloading the directory, limits and CRL")
 				reload(o, srv)
+				notify(o.Logger, sdnotify.SdNotifyReady, serving(srv.Addr().String()))
 			}
 		}
 	}()
