@@ -1,16 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 	"unicode/utf8"
 
-	"fmt"
-	"github.com/dienbao/dienbao/switch/fault"
-	"strings"
-
 	"github.com/dienbao/dienbao/envelope"
 	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/google/renameio/v2"
 )
 
 type inboxCmd struct {
@@ -133,31 +135,85 @@ func (p *printer) Telegram(d client.Delivery) error {
 }
 
 // print shows one telegram: the recipient's own inbox view, the one place
-// a body and subject are printed.
+// a body and subject are printed. Its attachments are saved (saveAttachments)
+// and listed after its text.
 func (p *printer) print(m client.Message) error {
+	text, atts, err := client.SplitBody(m.Body)
+	if err != nil {
+		return err
+	}
+	saved, err := p.e.saveAttachments(m.ID, atts)
+	if err != nil {
+		return err
+	}
 	if p.e.json {
 		// The body as text too, when it is text: a script reads it
 		// without decoding base64.
-		text := ""
-		if utf8.Valid(m.Body) {
-			text = string(m.Body)
+		t := ""
+		if utf8.Valid(text) {
+			t = string(text)
+		}
+		list := make([]savedAttachment, len(atts))
+		for i, a := range atts {
+			list[i] = savedAttachment{a, saved[i]}
 		}
 		return p.e.emit(struct {
 			client.Message
-			Text string `json:"text"`
-		}{m, text})
+			Text        string            `json:"text"`
+			Attachments []savedAttachment `json:"attachments"`
+		}{m, t, list})
 	}
 	mark := ""
 	if m.PossibleDuplicate {
 		mark = "POSSIBLE DUPLICATE"
 	}
-	return p.e.showTelegram(m, mark)
+	m.Body = text
+	return p.e.showTelegram(m, mark, attachedLines(p.e, atts, saved))
+}
+
+// savedAttachment is an attachment as tg inbox --json prints it.
+type savedAttachment struct {
+	client.Received
+	Saved string `json:"saved"` // the file it was saved to
+}
+
+// saveAttachments writes a telegram's attachments into
+// attachments/ID/ in the identity folder (mode 0600, the folder 0700),
+// once: a file already there is kept. It returns the paths.
+func (e *env) saveAttachments(id telegram.ID, atts []client.Received) ([]string, error) {
+	if len(atts) == 0 {
+		return nil, nil
+	}
+	dir := filepath.Join(e.id, "attachments", id.String())
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fault.E("inbox", fault.Internal, "cannot create "+dir, err)
+	}
+	out := make([]string, len(atts))
+	for i, a := range atts {
+		out[i] = filepath.Join(dir, a.Name)
+		if _, err := os.Stat(out[i]); err == nil {
+			continue
+		}
+		if err := renameio.WriteFile(out[i], a.Data, 0o600); err != nil {
+			return nil, fault.E("inbox", fault.Internal, "cannot save attachment "+a.Name, err)
+		}
+	}
+	return out, nil
+}
+
+// attachedLines lists attachments under a telegram's text.
+func attachedLines(e *env, atts []client.Received, saved []string) string {
+	var b strings.Builder
+	for i, a := range atts {
+		fmt.Fprintf(&b, "Attached: %s\n          saved to %s\n", e.line(a.String()), saved[i])
+	}
+	return b.String()
 }
 
 // showTelegram prints a telegram for its reader (from the inbox, or a
 // copy from the journal), mark after its heading, text from others made
-// safe unless --raw.
-func (e *env) showTelegram(m client.Message, mark string) error {
+// safe unless --raw, and after the text what extra says.
+func (e *env) showTelegram(m client.Message, mark, extra string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	info := "-"
@@ -182,8 +238,8 @@ func (e *env) showTelegram(m client.Message, mark string) error {
 	if _, err := fmt.Fprint(e.stdout, banner(m.Precedence, m.Classification, e.isTerminal())); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\n%s%sSubject: %s\n\n%s\n\n",
-		m.ID, m.Precedence, m.Classification, mark, m.From, join(m.To), info, e.when(m.FiledAt), via, signed, e.line(m.Subject), e.text(string(m.Body)))
+	_, err := fmt.Fprintf(e.stdout, "=== %s  %s  %s%s\nFrom:    %s\nTo:      %s\nInfo:    %s\nFiled:   %s\n%s%sSubject: %s\n\n%s\n%s\n",
+		m.ID, m.Precedence, m.Classification, mark, m.From, join(m.To), info, e.when(m.FiledAt), via, signed, e.line(m.Subject), e.text(string(m.Body)), extra)
 	return err
 }
 

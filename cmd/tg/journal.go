@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -35,7 +36,16 @@ func (c *retrieveCmd) Run(e *env) error {
 			Retrieved bool `json:"retrieved"`
 		}{m, true})
 	}
-	return e.showTelegram(m, "RETRIEVED COPY (not a new delivery)")
+	text, atts, err := client.SplitBody(m.Body)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, a := range atts {
+		fmt.Fprintf(&b, "Attached: %s (not saved: tg inbox saves what is delivered)\n", e.line(a.String()))
+	}
+	m.Body = text
+	return e.showTelegram(m, "RETRIEVED COPY (not a new delivery)", b.String())
 }
 
 type resendCmd struct {

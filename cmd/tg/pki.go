@@ -252,6 +252,13 @@ func (c *certsInstallCmd) Run(e *env) error {
 	if err := renameio.WriteFile(filepath.Join(dir, certs.FolderCert), certPEM, 0o644); err != nil {
 		return err
 	}
+	if renewing {
+		// The inbox is sealed under a key derived from the private key:
+		// re-seal it under the new one (read under either meanwhile).
+		if err := e.rekeyInbox(); err != nil {
+			return fault.E(op, fault.Internal, "the new key is in place, but the inbox could not be re-sealed under it (tg reads it under the former key meanwhile): "+err.Error())
+		}
+	}
 	if c.CA != "" {
 		if err := renameio.WriteFile(filepath.Join(dir, certs.FolderCA), caPEM, 0o644); err != nil {
 			return err
@@ -263,7 +270,7 @@ func (c *certsInstallCmd) Run(e *env) error {
 	}
 	what := "installed"
 	if renewing {
-		what = "renewed: the new key and certificate are in place (the former kept as key.pem.old and cert.pem.old)"
+		what = "renewed: the new key and certificate are in place, the inbox re-sealed under the new key (the former certificate kept as cert.pem.old)"
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s %s: %s certificate %s for %q, until %s\n", dir, what, id.Role, chain[0].SerialNumber.Text(16), id.Name, chain[0].NotAfter.Format("2006-01-02"))
 	return err
@@ -584,4 +591,18 @@ func scopeLine(scope []telegram.Address, links []string) string {
 		return ", scope " + strings.Join(s, " ")
 	}
 	return ""
+}
+
+// rekeyInbox re-seals the identity's inbox under its current key.
+func (e *env) rekeyInbox() error {
+	e.loaded = nil
+	in, err := e.inbox("")
+	if err != nil {
+		return err
+	}
+	if _, err = in.Rekey(); err != nil {
+		return err
+	}
+	// Nothing is sealed under the former key any more: it goes.
+	return os.Remove(filepath.Join(e.id, certs.FolderKey+".old"))
 }

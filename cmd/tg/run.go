@@ -30,6 +30,7 @@ type cli struct {
 	Send        sendCmd        `cmd:"" help:"File a telegram."`
 	Inbox       inboxCmd       `cmd:"" help:"Receive this agency's telegrams, most urgent first, storing each before acknowledging."`
 	Receipts    receiptsCmd    `cmd:"" help:"Receive delivery reports for telegrams this agency filed."`
+	Sent        sentCmd        `cmd:"" help:"What this terminal filed, with each addressee's delivery state (the reports waiting at the switch are taken first)."`
 	Retrieve    retrieveCmd    `cmd:"" help:"A copy of a telegram from the switch's journal: one this agency sent, or was delivered; any for an auditor. Marked as a copy, never stored as a delivery."`
 	Resend      resendCmd      `cmd:"" help:"Send a delivered telegram again, flagged possible duplicate (the sender agency or an operator)."`
 	Journal     journalCmd     `cmd:"" help:"List the telegrams an agency sent or was sent, newest first, from custody and the journal: header fields only."`
@@ -117,7 +118,26 @@ func (e *env) inbox(out string) (*client.Inbox, error) {
 	if out == "" {
 		out = filepath.Join(e.id, "inbox")
 	}
-	return &client.Inbox{Dir: out, Key: key}, nil
+	in := &client.Inbox{Dir: out, Key: key}
+	if old, err := oldInboxKey(e.id); err == nil && old != nil {
+		in.OldKeys = [][]byte{old} // renewed: files not yet re-sealed
+	}
+	return in, nil
+}
+
+// oldInboxKey is the inbox key of the private key a renewal replaced
+// (key.pem.old), nil if there is none.
+func oldInboxKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, certs.FolderKey+".old")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil
+	}
+	k, err := certs.ParseKey(path, data, certs.DefaultPassphrase)
+	if err != nil {
+		return nil, err
+	}
+	return client.InboxKeyOf(k)
 }
 
 // emit prints v as one JSON line.
@@ -219,6 +239,13 @@ func (e *env) when(t time.Time) string {
 
 // localZone is the zone times print in (tests set another).
 var localZone = func() *time.Location { return time.Local }
+
+// stdinTerminal says whether standard input is a terminal (a clerk
+// typing, not a pipe).
+func (e *env) stdinTerminal() bool {
+	f, ok := e.stdin.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
 
 // isTerminal says whether standard output is a terminal.
 func (e *env) isTerminal() bool {

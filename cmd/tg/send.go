@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/fault"
+	"github.com/dienbao/dienbao/switch/filing"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
@@ -21,7 +23,8 @@ type sendCmd struct {
 	Ref       string   `help:"Your own reference: filing again with it returns the same ID and files nothing new."`
 	Expire    string   `help:"Latest delivery time: a duration from now (90m, 2h) or an RFC 3339 time. Addressees that do not have it by then never get it."`
 	DeliverAt string   `name:"deliver-at" help:"Deferred delivery (hẹn giờ): the switch takes custody now and queues the telegram at this time: a duration from now (90m), a local time today or a local date and time (14:30, 2026-12-01 08:00), or an RFC 3339 time."`
-	File      string   `type:"path" help:"Read the body from this file."`
+	File      string   `type:"path" help:"Read the body (the text) from this file."`
+	Attach    []string `type:"existingfile" placeholder:"PATH" help:"Attach this file beside the text (repeatable): its name, media type, size and SHA-256 go with it, sealed with the body; the body's size limit covers text and files together. tg inbox saves attachments under attachments/ID/ in the identity folder."`
 	Plain     bool     `help:"File it unsealed, though this identity holds its agency's keys (below SECRET, where the site allows it)."`
 	Text      []string `arg:"" optional:"" help:"The body; without it and without --file, standard input."`
 }
@@ -75,12 +78,18 @@ func (c *sendCmd) Run(e *env) error {
 	case len(c.Text) > 0:
 		body = []byte(strings.Join(c.Text, " "))
 	default:
+		if e.stdinTerminal() {
+			fmt.Fprintln(e.stderr, "Type the text of the telegram; end with Ctrl-D on a line of its own (Ctrl-C to give up):")
+		}
 		if body, err = io.ReadAll(e.stdin); err != nil {
 			return fault.E(op, fault.Invalid, "cannot read the body from standard input", err)
 		}
 	}
 	if len(body) == 0 {
 		return fault.E(op, fault.Invalid, "the body is empty: a telegram must have text")
+	}
+	if body, err = withAttachments(body, c.Attach); err != nil {
+		return err
 	}
 	cl, err := e.dial()
 	if err != nil {
@@ -91,6 +100,10 @@ func (c *sendCmd) Run(e *env) error {
 		Subject: c.Subject, Ref: c.Ref, Body: body, ExpiresAt: expires, DeliverAt: deliverAt, Plain: c.Plain})
 	if err != nil {
 		return err
+	}
+	if err := e.recordSent(client.Sent{ID: res.ID, FiledAt: time.Now(), To: to, Info: info, Precedence: prec, Classification: class,
+		Subject: c.Subject, Ref: c.Ref, Bytes: len(body), Attachments: attachmentNames(c.Attach), Sealed: res.Sealed}); err != nil {
+		fmt.Fprintf(e.stderr, "tg: filed %s, but it could not be recorded for tg sent: %v\n", res.ID, err)
 	}
 	if e.json {
 		return e.emit(sendResult{ID: res.ID, Duplicate: res.Duplicate, Minimize: res.Minimize, Sealed: res.Sealed})
@@ -175,4 +188,32 @@ func parseAhead(flag, s string, now time.Time) (t time.Time, ok bool, err error)
 func isFile(name string) bool {
 	st, err := os.Stat(name)
 	return err == nil && st.Mode().IsRegular()
+}
+
+// withAttachments is the body of text and the files at paths (the text
+// alone without any).
+func withAttachments(text []byte, paths []string) ([]byte, error) {
+	if len(paths) == 0 {
+		return text, nil
+	}
+	atts := make([]client.Attachment, len(paths))
+	for i, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fault.E("send", fault.Invalid, "cannot read the attachment "+p, err)
+		}
+		atts[i] = client.Attachment{Name: filepath.Base(p), Data: data}
+	}
+	if n := client.AttachmentsSize(text, atts); n > filing.DefaultLimits.MaxBody {
+		return nil, fault.Errorf("send", fault.TooLarge, "the text and attachments come to %d bytes, over the %d a telegram may carry", n, filing.DefaultLimits.MaxBody)
+	}
+	return client.ComposeBody(text, atts)
+}
+
+func attachmentNames(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = client.SafeName(filepath.Base(p))
+	}
+	return out
 }

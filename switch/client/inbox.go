@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -88,15 +89,55 @@ func MessageOf(d Delivery) Message {
 type Inbox struct {
 	Dir string
 	Key []byte // 32 bytes; nil stores plain JSON
+	// OldKeys are the keys of the terminal's former private keys (a
+	// certificate renewed with a new key): files still sealed under one
+	// are read, and Rekey seals them under Key.
+	OldKeys [][]byte
 }
 
 // InboxKey derives a terminal's inbox key from its private key.
 func InboxKey(f *certs.Folder) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(f.Cert.PrivateKey)
+	return InboxKeyOf(f.Cert.PrivateKey)
+}
+
+// InboxKeyOf derives the inbox key of a private key.
+func InboxKeyOf(priv any) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
 		return nil, fault.E("inbox", fault.Internal, "cannot read the identity's key", err)
 	}
 	return hkdf.Key(sha256.New, der, nil, "dienbao inbox v1", 32)
+}
+
+// Rekey seals every file of the inbox still sealed under one of OldKeys
+// under Key, one file at a time (each replaced atomically; a file of
+// either key is read meanwhile). It returns how many it re-sealed.
+func (in *Inbox) Rekey() (int, error) {
+	n := 0
+	err := filepath.WalkDir(in.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		name := []byte(filepath.Base(path))
+		if _, err := crypto.OpenWithKey(in.Key, name, b); err == nil {
+			return nil
+		}
+		for _, k := range in.OldKeys {
+			if plain, err := crypto.OpenWithKey(k, name, b); err == nil {
+				n++
+				return renameio.WriteFile(path, crypto.SealWithKey(in.Key, name, plain), 0o600)
+			}
+		}
+		return nil // not an inbox file, or another identity's: left alone
+	})
+	return n, err
 }
 
 // Store durably stores d; stored is false if it was already there. A
@@ -178,7 +219,15 @@ func (in *Inbox) get(path string, v any) error {
 		return err
 	}
 	if in.Key != nil {
-		if b, err = crypto.OpenWithKey(in.Key, []byte(filepath.Base(path)), b); err != nil {
+		sealed := b
+		if b, err = crypto.OpenWithKey(in.Key, []byte(filepath.Base(path)), sealed); err != nil {
+			for _, k := range in.OldKeys {
+				if b, err = crypto.OpenWithKey(k, []byte(filepath.Base(path)), sealed); err == nil {
+					break
+				}
+			}
+		}
+		if err != nil {
 			return fault.E("inbox", fault.Integrity, path+" fails its integrity check (altered, moved, or another identity's)")
 		}
 	}
