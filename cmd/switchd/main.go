@@ -25,6 +25,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/dienbao/dienbao/switch/buildinfo"
 	"github.com/dienbao/dienbao/switch/daemon"
+	"github.com/dienbao/dienbao/switch/manpage"
 )
 
 type cli struct {
@@ -53,11 +54,27 @@ type cli struct {
 	MutexProfile string `name:"mutexprofile" help:"Write a lock-contention profile (pprof) of the whole run to this file at exit, for performance work." type:"path"`
 
 	Version kong.VersionFlag `help:"Print the version, the source revision and the Go version, and exit."`
+	Man     manFlag          `help:"Print switchd's manual page (roff, section 8), made from these definitions, and exit: switchd --man > /usr/local/share/man/man8/switchd.8"`
+}
+
+// manFlag prints the manual page.
+type manFlag bool
+
+func (manFlag) BeforeApply(app *kong.Kong) error {
+	fmt.Fprint(app.Stdout, manpage.Build(app.Model, 8,
+		manpage.Section{Title: "Signals", Text: "SIGTERM or SIGINT: drain and exit (the store closes cleanly). SIGHUP: reload the agency directory, the limits and the CRL."},
+		manpage.Section{Title: "Files", Text: "/etc/dienbao/switchd.toml (the config), /var/lib/dienbao (the data folder: store/, keyring.json, checkpoint.note, audit-archive/, control.sock)."},
+		manpage.Section{Title: "Environment", Text: "DIENBAO_PASSPHRASE: the key-encryption passphrase (or passphrase_file, key_file in the config). DIENBAO_KEY_PASSPHRASE_FILE: the passphrase of encrypted TLS keys (or key_passphrase_file). NOTIFY_SOCKET: set by systemd (Type=notify)."}))
+	app.Exit(0)
+	return nil
 }
 
 func main() {
 	var c cli
-	parser, err := kong.New(&c, kong.Description("dienbao secure store-and-forward telegraph switch."),
+	parser, err := kong.New(&c, kong.Description("dienbao secure store-and-forward telegraph switch.\n\n"+
+		"switchd keeps telegrams in encrypted queues, delivers the most urgent first, reports delivery to the sender and "+
+		"writes every step into a verifiable audit log. It serves (--dev: a local dev site with no setup; --config FILE: "+
+		"production), or takes (backup) and restores (restore) a consistent backup."),
 		kong.Vars{"version": buildinfo.Get().Line("switchd")}, kong.UsageOnError())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "switchd:", err)

@@ -173,7 +173,7 @@ func TestDevBinaryEndToEnd(t *testing.T) {
 }
 
 // switchd without a mode says how to give one; --version says what it
-// is; a usage error exits 2, as tg's.
+// is; --man prints its manual page; a usage error exits 2, as tg's.
 func TestNeedsAMode(t *testing.T) {
 	bin := buildSwitchd(t)
 	out, err := exec.Command(bin).CombinedOutput()
@@ -183,6 +183,17 @@ func TestNeedsAMode(t *testing.T) {
 	out, err = exec.Command(bin, "--version").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "dienbao switchd (devel), revision ") || !strings.Contains(string(out), ", go1.") {
 		t.Fatalf("switchd --version: %v %q", err, out)
+	}
+	out, err = exec.Command(bin, "--man").Output()
+	if err != nil || !strings.HasPrefix(string(out), ".TH SWITCHD 8 ") || !strings.Contains(string(out), "SIGHUP") {
+		t.Fatalf("switchd --man: %v %.200q", err, out)
+	}
+	if groff, err := exec.LookPath("groff"); err == nil {
+		page := filepath.Join(t.TempDir(), "switchd.8")
+		os.WriteFile(page, out, 0o644)
+		if warn, err := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z", page).CombinedOutput(); err != nil || len(warn) > 0 {
+			t.Fatalf("groff on switchd.8: %v\n%s", err, warn)
+		}
 	}
 	err = exec.Command(bin, "--no-such-flag").Run()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {

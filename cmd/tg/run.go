@@ -16,6 +16,7 @@ import (
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
+	"github.com/willabides/kongplete"
 	"golang.org/x/term"
 )
 
@@ -56,6 +57,8 @@ type cli struct {
 	Minimize    minimizeCmd    `cmd:"" help:"MINIMIZE: restrict filings below a precedence during an emergency (operator: --below ... to declare, --lift to lift); without flags, list those in force (terminals: those covering their agency)."`
 	Top         topCmd         `cmd:"" help:"A live view of queues, rates and overdue telegrams (operator)."`
 	Bench       benchCmd       `cmd:"" help:"Load generator: file and receive through the real switch, report throughput and latency."`
+	Completion  completionCmd  `cmd:"" help:"Print the shell completion script for bash, zsh or fish: source <(tg completion bash)."`
+	Man         manCmd         `cmd:"" help:"Print tg's manual page (roff), made from these command definitions: tg man > /usr/local/share/man/man1/tg.1"`
 }
 
 // env is what every command gets.
@@ -203,7 +206,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}()
 	parser, err := kong.New(&c, kong.Name("tg"),
-		kong.Description("dienbao telegraph client: file, receive, report, administer."),
+		kong.Description("dienbao telegraph client: file, receive, report, administer.\n\n"+
+			"tg is the one command line of dienbao's terminals, operators, auditors and PKI officer. An identity folder "+
+			"(--id or TG_ID) says who it is and which switch it talks to. The README that comes with dienbao has the walk-throughs."),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitPanic(code)) }),
 		kong.Vars{"version": buildinfo.Get().Line("tg")},
@@ -211,6 +216,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		fmt.Fprintln(stderr, "tg:", err)
 		return exitInternal
+	}
+	// A shell asking for completions (COMP_LINE set): answered from the
+	// command tree, then done.
+	completing := false
+	kongplete.Complete(parser, kongplete.WithExitFunc(func(int) { completing = true }))
+	if completing {
+		return exitOK
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
