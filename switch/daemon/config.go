@@ -95,23 +95,23 @@ type Config struct {
 	// KeyFile or PassphraseFile (or the DIENBAO_PASSPHRASE environment
 	// variable) give the key-encryption key. Never inside Data.
 	KeyFile        string `toml:"key_file"`
-	PassphraseFile string `toml:"passphrase_file"`
+	PassphraseFile string `toml:"passphrase_file,omitempty"`
 	// KeyPassphraseFile holds the passphrase of the switch's TLS key (and
 	// of the issuing CA's key, for [revocation] renew_from) when they are
 	// encrypted (tg certs request --encrypt).
-	KeyPassphraseFile string `toml:"key_passphrase_file"`
+	KeyPassphraseFile string `toml:"key_passphrase_file,omitempty"`
 	Name              string `toml:"name"`
 	Log               string `toml:"log"`
 	// HTTP is the monitoring listener's address (metrics, health, console);
 	// empty: none. Keep it on loopback unless the site's access control
 	// stands in front of it.
-	HTTP string `toml:"http"`
+	HTTP string `toml:"http,omitempty"`
 	// Console is the HTTPS console's address (operators' and auditors'
 	// client certificates); empty: none. ConsoleHosts are the Host
 	// header values it answers (default: the switch certificate's names
 	// and addresses).
-	Console      string   `toml:"console"`
-	ConsoleHosts []string `toml:"console_hosts"`
+	Console      string   `toml:"console,omitempty"`
+	ConsoleHosts []string `toml:"console_hosts,omitempty"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (default
 	// DefaultMemoryLimit; GOMEMLIMIT in the environment wins).
 	MemoryLimit int64 `toml:"memory_limit"`
@@ -125,9 +125,9 @@ type Config struct {
 	Storage    Storage        `toml:"storage"`
 	Journal    Journal        `toml:"journal"`
 	Admission  Admission      `toml:"admission"`
-	Network    Network        `toml:"network"`
-	Group      Group          `toml:"group"`
-	EndToEnd   EndToEnd       `toml:"end_to_end"`
+	Network    Network        `toml:"network,omitempty"`
+	Group      Group          `toml:"group,omitempty"`
+	EndToEnd   EndToEnd       `toml:"end_to_end,omitempty"`
 	Revocation Revocation     `toml:"revocation"`
 }
 
@@ -138,7 +138,7 @@ type Revocation struct {
 	// the switch signs a fresh CRL by itself RenewBefore the next-update
 	// time of the one in force, valid for Validity. Empty: CRLs come
 	// from tg certs crl.
-	RenewFrom   string    `toml:"renew_from"`
+	RenewFrom   string    `toml:"renew_from,omitempty"`
 	RenewBefore *Duration `toml:"renew_before"` // default 7 days
 	Validity    *Duration `toml:"validity"`     // default 30 days
 	// Grace is how long a CRL past its next-update time is still used
@@ -201,7 +201,7 @@ func orDefault(d *Duration, def time.Duration) time.Duration {
 type EndToEnd struct {
 	// AllowPlain lists the classifications that may be filed without
 	// end-to-end sealing: CONFIDENTIAL and UNCLASSIFIED at most.
-	AllowPlain []string `toml:"allow_plain"`
+	AllowPlain []string `toml:"allow_plain,omitempty"`
 }
 
 // allowPlain parses AllowPlain.
@@ -272,7 +272,7 @@ type Audit struct {
 	// Origin names the audit log in its signed checkpoints (default
 	// "dienbao/" and the switch's name). It is fixed, with the log's signing
 	// key, when the data folder is created.
-	Origin             string   `toml:"origin"`
+	Origin             string   `toml:"origin,omitempty"`
 	CheckpointInterval Duration `toml:"checkpoint_interval"`
 	// RefusalInterval is the period over which refusals are aggregated in
 	// the audit log (default 10 s; see the README's security section).

@@ -159,7 +159,7 @@ func DevSite(dir, listen string) (*Config, error) {
 // serves SIGHUP (which re-reads it) and switchd --config alike, from any
 // working folder.
 func writeDevConfig(cfg *Config, path string) error {
-	c := *cfg
+	c := withDefaultsShown(*cfg)
 	base, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return err

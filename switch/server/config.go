@@ -258,3 +258,12 @@ type CRLRenew struct {
 	Before     time.Duration
 	Validity   time.Duration
 }
+
+// DefaultConfig is the configuration every setting left out takes: what
+// a switch runs with (switchd --dev writes it out, so that the file shows
+// the real values).
+func DefaultConfig() Config {
+	var c Config
+	c.defaults()
+	return c
+}
