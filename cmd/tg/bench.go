@@ -56,14 +56,18 @@ type benchRun struct {
 	acceptLat map[telegram.Precedence][]time.Duration
 	delivLat  map[telegram.Precedence][]time.Duration
 	start     atomic.Int64 // unix ns; deliveries of telegrams sent before are not counted
+	// found is the dev site's directory file as the bench found it, and
+	// addedKeys the agency key files it published (--dev: cleanUp).
+	found     []byte
+	addedKeys []string
+	added     []telegram.Address
 }
 
-func (c *benchCmd) Run(e *env) error {
+func (c *benchCmd) Run(e *env) (err error) {
 	if c.Size < 8 {
 		return fault.E("bench", fault.Invalid, "--size must be at least 8 (the body carries the send time)")
 	}
 	r := &benchRun{cmd: c, acceptLat: map[telegram.Precedence][]time.Duration{}, delivLat: map[telegram.Precedence][]time.Duration{}}
-	var err error
 	if r.mix, err = parseMix(c.Mix); err != nil {
 		return err
 	}
@@ -72,6 +76,13 @@ func (c *benchCmd) Run(e *env) error {
 		if err := r.devIdentities(e); err != nil {
 			return err
 		}
+		// The dev site's directory goes back as it was found, once the
+		// bench has taken back what it left in custody (bench_cleanup.go).
+		defer func() {
+			if cerr := r.cleanUp(e); err == nil {
+				err = cerr
+			}
+		}()
 		if c.Metrics == "" {
 			if b, err := os.ReadFile(filepath.Join(c.Dev, "monitor")); err == nil {
 				c.Metrics = strings.TrimSpace(string(b))

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,10 +34,18 @@ func (r *benchRun) devIdentities(e *env) error {
 		return fault.E("bench", fault.NotExist, dir+" is not a dev site (no ids/HN.UBND)", err)
 	}
 	dirFile := filepath.Join(dir, "directory.toml")
+	if r.found, err = os.ReadFile(dirFile); err != nil {
+		return err
+	}
 	d, err := directory.Load(dirFile)
 	if err != nil {
 		return err
 	}
+	keysDir := d.KeysDir()
+	if keysDir != "" && !filepath.IsAbs(keysDir) {
+		keysDir = filepath.Join(dir, keysDir) // as the switch reads it: beside the directory file
+	}
+	keysBefore := keyFiles(keysDir)
 	agencies := append([]directory.Agency(nil), d.Agencies()...)
 	added := false
 	adding := map[telegram.Address]bool{}
@@ -67,6 +76,7 @@ func (r *benchRun) devIdentities(e *env) error {
 		}
 		if !d.Has(addr) && !adding[addr] {
 			adding[addr] = true
+			r.added = append(r.added, addr)
 			agencies = append(agencies, directory.Agency{Address: addr, Name: "bench " + string(addr), Level: "district"})
 			added = true
 		}
@@ -94,6 +104,7 @@ func (r *benchRun) devIdentities(e *env) error {
 	}
 	if r.cmd.Backlog > 0 && !d.Has(offlineAgency) {
 		agencies = append(agencies, directory.Agency{Address: offlineAgency, Name: "bench: never connects", Level: "district"})
+		r.added = append(r.added, offlineAgency)
 		added = true
 	}
 	for i := 0; i < r.cmd.Idle; i++ {
@@ -102,6 +113,11 @@ func (r *benchRun) devIdentities(e *env) error {
 			return err
 		}
 		r.idleDirs = append(r.idleDirs, idDir)
+	}
+	for _, f := range keyFiles(keysDir) {
+		if !slices.Contains(keysBefore, f) {
+			r.addedKeys = append(r.addedKeys, f)
+		}
 	}
 	if !added {
 		return nil
