@@ -13,7 +13,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # A module cache of our own, filled from the proxy: what it holds is all
 # the build machine will have.
-GOMODCACHE="$work/mod" GOFLAGS=-mod=mod go mod download all
+GOMODCACHE="$work/mod" go mod download
 GOMODCACHE="$work/mod" go mod download "$toolchain"
 tar -C "$work/mod" -czf "$out" cache/download
 echo "bundle: $out ($(du -h "$out" | cut -f1)), with $toolchain"
