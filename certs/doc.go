@@ -1,5 +1,9 @@
-// Package certs is dienbao's PKI: it creates the network's CA, issues
-// certificates for terminals, operators, auditors and switches, and reads an
+// Package certs is dienbao's PKI: it creates the network's CA (an offline
+// root and the issuing intermediate it signs: ca.go), issues certificates
+// for terminals, operators, auditors and switches, directly or from a
+// certificate request whose key stays with its holder (request.go), signs
+// revocation lists (crl.go), reads and writes private keys plain, under a
+// passphrase or in a PKCS#11 token (keyfile.go, token.go), and reads an
 // identity back out of a verified certificate.
 //
 // Where the identity lives. A dienbao certificate carries its identity in
@@ -16,6 +20,7 @@
 // them. Client identities get the clientAuth extended key usage, switches
 // serverAuth and clientAuth (a switch is a client of its peers).
 //
-// Private keys are written PKCS#8 PEM with mode 0600. Protecting key files
-// with a passphrase is part of the key-management work (issue 4).
+// Private keys are written PKCS#8 PEM with mode 0600, encrypted under a
+// passphrase on request (PBES2: PBKDF2-HMAC-SHA256 and AES-256-CBC); or
+// they stay in a PKCS#11 token, and the key file holds the token's URI.
 package certs

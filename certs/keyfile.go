@@ -92,9 +92,16 @@ func KeyEncrypted(data []byte) bool {
 // and to pass), asking pass for the passphrase if it is encrypted.
 func ParseKey(path string, data []byte, pass Passphrase) (crypto.Signer, error) {
 	const op = "certs.key"
+	if IsTokenURI(data) {
+		k, err := ParseTokenURI(string(data))
+		if err != nil {
+			return nil, fault.E(op, fault.Invalid, path+": "+err.Error())
+		}
+		return k.Signer()
+	}
 	b, _ := pem.Decode(data)
 	if b == nil {
-		return nil, fault.Errorf(op, fault.Invalid, "%s holds no PEM private key", path)
+		return nil, fault.Errorf(op, fault.Invalid, "%s holds no PEM private key (nor a PKCS#11 URI)", path)
 	}
 	var key any
 	var err error
@@ -128,7 +135,8 @@ func ParseKey(path string, data []byte, pass Passphrase) (crypto.Signer, error) 
 }
 
 // LoadKeyPair reads a certificate chain (PEM, leaf first) and its private
-// key, plain or encrypted, and checks that they belong together.
+// key, plain, encrypted, or in a PKCS#11 token (token.go), and checks that
+// they belong together.
 func LoadKeyPair(certFile, keyFile string, pass Passphrase) (tls.Certificate, error) {
 	const op = "certs.key"
 	var pair tls.Certificate
@@ -143,7 +151,7 @@ func LoadKeyPair(certFile, keyFile string, pass Passphrase) (tls.Certificate, er
 	if err != nil {
 		return pair, fault.E(op, fault.Invalid, "cannot read "+keyFile, err)
 	}
-	if !KeyEncrypted(keyPEM) {
+	if !KeyEncrypted(keyPEM) && !IsTokenURI(keyPEM) {
 		if pair, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
 			return pair, fault.E(op, fault.Invalid, "cannot load "+certFile+" and "+keyFile, err)
 		}

@@ -74,6 +74,7 @@ type certsRequestCmd struct {
 	IP        []string `help:"IP addresses (switch certificates)."`
 	Switch    string   `default:"127.0.0.1:4433" help:"Switch address written into the identity folder."`
 	Out       string   `required:"" type:"path" help:"Identity folder to create (key.pem, request.pem, switch)."`
+	PKCS11    string   `name:"pkcs11" placeholder:"URI" help:"Make the key pair in a PKCS#11 token instead of a file: pkcs11:token=LABEL;object=NAME?module-path=LIB&pin-source=file:PINFILE (key.pem then holds this URI, no key)."`
 	passphraseFlags
 }
 
@@ -82,27 +83,60 @@ func (c *certsRequestCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	pass, err := c.passphrase(e, "the key")
-	if err != nil {
-		return err
-	}
-	csr, key, err := certs.NewRequest(req)
-	if err != nil {
-		return err
-	}
-	if err := writeKeyAndRequest(c.Out, key, csr, pass); err != nil {
-		return err
+	if c.PKCS11 != "" {
+		if err := c.inToken(req); err != nil {
+			return err
+		}
+	} else {
+		pass, err := c.passphrase(e, "the key")
+		if err != nil {
+			return err
+		}
+		csr, key, err := certs.NewRequest(req)
+		if err != nil {
+			return err
+		}
+		if err := writeKeyAndRequest(c.Out, key, csr, pass); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(c.Out, certs.FolderSwitch), []byte(c.Switch+"\n"), 0o644); err != nil {
 		return err
 	}
 	reqFile := filepath.Join(c.Out, certs.RequestFile)
 	if e.json {
-		return e.emit(map[string]any{"out": c.Out, "request": reqFile, "encrypted": len(pass) > 0})
+		return e.emit(map[string]any{"out": c.Out, "request": reqFile, "encrypted": c.Encrypt, "token": c.PKCS11 != ""})
 	}
 	_, err = fmt.Fprintf(e.stdout, "key made in %s (it never leaves this machine); give %s to the CA:\n"+
 		"  tg certs sign --ca CA %s --out cert.pem\nthen, here: tg --id %s certs install --ca ca.pem cert.pem\n", filepath.Join(c.Out, certs.FolderKey), reqFile, filepath.Base(reqFile), c.Out)
 	return err
+}
+
+// inToken makes the key pair in the PKCS#11 token c.PKCS11 names and
+// writes the URI as key.pem, and the request the token signed.
+func (c *certsRequestCmd) inToken(req certs.Request) error {
+	if c.Encrypt {
+		return fault.E("certs.request", fault.Invalid, "--encrypt and --pkcs11: a key in a token is protected by the token's PIN")
+	}
+	tk, err := certs.ParseTokenURI(c.PKCS11)
+	if err != nil {
+		return err
+	}
+	key, err := tk.Generate()
+	if err != nil {
+		return err
+	}
+	csr, err := certs.RequestFor(req, key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.Out, 0o700); err != nil {
+		return fault.E("certs", fault.Internal, "create "+c.Out, err)
+	}
+	if err := certs.WriteNew(filepath.Join(c.Out, certs.FolderKey), []byte(tk.URI+"\n"), 0o600); err != nil {
+		return err
+	}
+	return certs.WriteNew(filepath.Join(c.Out, certs.RequestFile), csr, 0o644)
 }
 
 // writeKeyAndRequest writes a new key (mode 0600, encrypted under pass if
@@ -315,6 +349,10 @@ func (c *certsRenewCmd) Run(e *env) error {
 	id := f.Identity
 	req := certs.Request{Name: id.Name, Role: id.Role, Agency: id.Agency, Clearance: id.Clearance, Scope: id.Scope, Links: id.Links,
 		DNSNames: leaf.DNSNames, IPs: leaf.IPAddresses}
+	if old, err := os.ReadFile(filepath.Join(f.Dir, certs.FolderKey)); err == nil && certs.IsTokenURI(old) {
+		return fault.E(op, fault.Invalid, "this identity's key is in a PKCS#11 token: make the new key pair there under another object with "+
+			"tg certs request --pkcs11 URI (the same identity), then sign and install its certificate")
+	}
 	pass, err := c.passphrase(e, "the new key")
 	if err != nil {
 		return err
@@ -465,6 +503,10 @@ func inspectFolder(e *env, dir string, now time.Time) error {
 	}
 	if kd, err := os.ReadFile(keyFile); err == nil {
 		checks["key_encrypted"] = certs.KeyEncrypted(kd)
+		if certs.IsTokenURI(kd) {
+			tk, _ := certs.ParseTokenURI(string(kd))
+			checks["key_token"] = tk.Token + "/" + tk.Object
+		}
 		if ok, err := keyMatchesFile(keyFile, kd, chain[0]); err == nil {
 			checks["key_matches"] = ok
 		}
@@ -540,6 +582,9 @@ func emitCert(e *env, chain []*x509.Certificate, checks map[string]any, now time
 	}
 	if v, ok := checks["key_matches"]; ok {
 		lines = append(lines, map[bool]string{true: "key: matches the certificate", false: "key: DOES NOT match the certificate"}[v == true])
+	}
+	if v, ok := checks["key_token"]; ok {
+		lines = append(lines, fmt.Sprintf("key: in a PKCS#11 token (%s)", v))
 	}
 	if v, ok := checks["key_encrypted"]; ok && v == true {
 		lines = append(lines, "key: encrypted under a passphrase")

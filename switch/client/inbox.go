@@ -102,6 +102,11 @@ func InboxKey(f *certs.Folder) ([]byte, error) {
 
 // InboxKeyOf derives the inbox key of a private key.
 func InboxKeyOf(priv any) ([]byte, error) {
+	if t, ok := priv.(interface{ DeriveSecret(string) ([]byte, error) }); ok {
+		// A key in a PKCS#11 token cannot be read: the token derives a
+		// secret of its own (certs/token.go).
+		return t.DeriveSecret("dienbao inbox v1")
+	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
 		return nil, fault.E("inbox", fault.Internal, "cannot read the identity's key", err)
