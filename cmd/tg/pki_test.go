@@ -20,29 +20,21 @@ func TestCertificateLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca, id := filepath.Join(dir, "ca"), filepath.Join(dir, "ids", "NA.UBND")
-	ok := func(stdin string, args ...string) result {
-		t.Helper()
-		r := tg(t, stdin, args...)
-		if r.code != 0 {
-			t.Fatalf("tg %s: exit %d %s", strings.Join(args, " "), r.code, r.stderr)
-		}
-		return r
-	}
-	ok("", "certs", "init", "--out", ca, "--encrypt", "--passphrase-file", pass)
+	mustTG(t, "certs", "init", "--out", ca, "--encrypt", "--passphrase-file", pass)
 	for _, f := range []string{certs.CAKeyFile, certs.RootKeyFile} {
 		if b, _ := os.ReadFile(filepath.Join(ca, f)); !certs.KeyEncrypted(b) {
 			t.Fatalf("%s is not encrypted", f)
 		}
 	}
 	// Without the passphrase the CA cannot sign.
-	ok("", "certs", "request", "--role", "terminal", "--name", "NA.UBND terminal 1", "--agency", "NA.UBND", "--clearance", "SECRET",
+	mustTG(t, "certs", "request", "--role", "terminal", "--name", "NA.UBND terminal 1", "--agency", "NA.UBND", "--clearance", "SECRET",
 		"--encrypt", "--passphrase-file", pass, "--out", id)
 	req := filepath.Join(id, certs.RequestFile)
 	if r := tg(t, "", "certs", "sign", "--ca", ca, req, "--out", filepath.Join(dir, "cert.pem")); r.code != exitInvalid || !strings.Contains(r.stderr, "no passphrase") {
 		t.Fatalf("sign without the CA's passphrase: exit %d %s", r.code, r.stderr)
 	}
 	t.Setenv(certs.PassphraseEnv, pass)
-	r := ok("", "--json", "certs", "sign", "--ca", ca, req, "--days", "30", "--out", filepath.Join(dir, "cert.pem"))
+	r := mustTG(t, "--json", "certs", "sign", "--ca", ca, req, "--days", "30", "--out", filepath.Join(dir, "cert.pem"))
 	signed := jsonLines(t, r.stdout)[0]
 	if signed["role"] != "terminal" || signed["agency"] != "NA.UBND" || signed["clearance"] != "SECRET" || signed["expires_in_days"].(float64) != 29 {
 		t.Fatalf("signed %s", r.stdout)
@@ -56,27 +48,27 @@ func TestCertificateLifecycle(t *testing.T) {
 	}
 	// Install: refused into a folder whose key it is not for.
 	other := filepath.Join(dir, "ids", "other")
-	ok("", "certs", "request", "--role", "terminal", "--name", "other", "--agency", "NA.TU", "--out", other)
+	mustTG(t, "certs", "request", "--role", "terminal", "--name", "other", "--agency", "NA.TU", "--out", other)
 	if r := tg(t, "", "--id", other, "certs", "install", "--ca", filepath.Join(ca, certs.CACertFile), filepath.Join(dir, "cert.pem")); r.code != exitInvalid || !strings.Contains(r.stderr, "is not the certificate of the key") {
 		t.Fatalf("install into another key's folder: exit %d %s", r.code, r.stderr)
 	}
-	ok("", "--id", id, "certs", "install", "--ca", filepath.Join(ca, certs.CACertFile), filepath.Join(dir, "cert.pem"))
+	mustTG(t, "--id", id, "certs", "install", "--ca", filepath.Join(ca, certs.CACertFile), filepath.Join(dir, "cert.pem"))
 	f, err := certs.LoadFolder(id)
 	if err != nil || f.Identity.Agency != "NA.UBND" {
 		t.Fatalf("the installed folder: %+v %v", f, err)
 	}
 	first := f.Identity.Serial
-	got := jsonLines(t, ok("", "--json", "certs", "inspect", id).stdout)[0]
+	got := jsonLines(t, mustTG(t, "--json", "certs", "inspect", id).stdout)[0]
 	if got["chain_ok"] != true || got["key_matches"] != nil || got["key_encrypted"] != true || got["serial"] != first ||
 		strings.Join(anyStrings(got["chain"]), ",") != "dienbao network CA issuing CA" {
 		t.Fatalf("inspect: %v", got)
 	}
 
 	// Renew: a new key and request beside the old, signed, installed.
-	ok("", "--id", id, "certs", "renew")
+	mustTG(t, "--id", id, "certs", "renew")
 	renewReq := filepath.Join(id, "renew", certs.RequestFile)
-	ok("", "certs", "sign", "--ca", ca, renewReq, "--out", filepath.Join(dir, "renewed.pem"))
-	ok("", "--id", id, "certs", "install", filepath.Join(dir, "renewed.pem"))
+	mustTG(t, "certs", "sign", "--ca", ca, renewReq, "--out", filepath.Join(dir, "renewed.pem"))
+	mustTG(t, "--id", id, "certs", "install", filepath.Join(dir, "renewed.pem"))
 	f, err = certs.LoadFolder(id)
 	if err != nil || f.Identity.Serial == first || f.Identity.Name != "NA.UBND terminal 1" || f.Identity.Clearance.String() != "SECRET" {
 		t.Fatalf("after renewal: %+v %v", f, err)

@@ -112,13 +112,7 @@ func TestRevocationBites(t *testing.T) {
 	if _, err := hn.Send(context.Background(), client.Telegram{To: []telegram.Address{"NA.TU"}, Body: []byte("in the grace")}); err != nil {
 		t.Fatalf("refused within the CRL's grace: %v", err)
 	}
-	inGrace := 0
-	for _, m := range jsonLines(t, tg(t, "", "--id", site.IDDir("auditor"), "--json", "audit", "query", "--event", "security").stdout) {
-		if strings.Contains(m["reason"].(string), "still used for its grace") {
-			inGrace++
-		}
-	}
-	if inGrace != 1 {
+	if inGrace := countAudited(t, site.IDDir("auditor"), "security", "still used for its grace"); inGrace != 1 {
 		t.Fatalf("%d audit entries for a CRL in its grace, want 1", inGrace)
 	}
 	time.Sleep(2 * time.Second) // past its grace
@@ -187,13 +181,20 @@ func TestCRLRenewedBySwitch(t *testing.T) {
 	if next, _ := time.Parse(time.RFC3339, m[0]["next_update"].(string)); time.Until(next) < 50*time.Minute {
 		t.Fatalf("the CRL in the file ends at %v, want about an hour from now", next)
 	}
-	renewed := 0
-	for _, e := range jsonLines(t, tg(t, "", "--id", site.IDDir("auditor"), "--json", "audit", "query", "--event", "revocation").stdout) {
-		if strings.HasPrefix(e["reason"].(string), "the switch signed a fresh revocation list") {
-			renewed++
-		}
-	}
-	if renewed != 1 {
+	if renewed := countAudited(t, site.IDDir("auditor"), "revocation", "the switch signed a fresh revocation list"); renewed != 1 {
 		t.Fatalf("%d renewals audited, want 1", renewed)
 	}
+}
+
+// countAudited counts the audit entries of event whose reason contains
+// text, as the auditor in idDir queries them.
+func countAudited(t *testing.T, idDir, event, text string) int {
+	t.Helper()
+	n := 0
+	for _, e := range jsonLines(t, tg(t, "", "--id", idDir, "--json", "audit", "query", "--event", event).stdout) {
+		if strings.Contains(e["reason"].(string), text) {
+			n++
+		}
+	}
+	return n
 }

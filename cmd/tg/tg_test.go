@@ -25,6 +25,16 @@ func tg(t *testing.T, stdin string, args ...string) result {
 	return result{code, out.String(), errb.String()}
 }
 
+// mustTG runs tg and fails the test unless it exits 0.
+func mustTG(t *testing.T, args ...string) result {
+	t.Helper()
+	r := tg(t, "", args...)
+	if r.code != 0 {
+		t.Fatalf("tg %s: exit %d %s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r
+}
+
 func lines(s string) []string {
 	var out []string
 	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {

@@ -40,15 +40,7 @@ func TestKeyInToken(t *testing.T) {
 
 	site := daemontest.Start(t)
 	id := filepath.Join(dir, "na-tu-2")
-	ok := func(args ...string) result {
-		t.Helper()
-		r := tg(t, "", args...)
-		if r.code != 0 {
-			t.Fatalf("tg %s: %d %s", strings.Join(args, " "), r.code, r.stderr)
-		}
-		return r
-	}
-	ok("certs", "request", "--role", "terminal", "--name", "NA.TU terminal 2", "--agency", "NA.TU", "--clearance", "SECRET",
+	mustTG(t, "certs", "request", "--role", "terminal", "--name", "NA.TU terminal 2", "--agency", "NA.TU", "--clearance", "SECRET",
 		"--switch", site.Server.Addr().String(), "--pkcs11", uri, "--out", id)
 	if b, _ := os.ReadFile(filepath.Join(id, certs.FolderKey)); string(b) != uri+"\n" {
 		t.Fatalf("key.pem holds %q, want the URI alone", b)
@@ -56,19 +48,19 @@ func TestKeyInToken(t *testing.T) {
 	if r := tg(t, "", "certs", "request", "--role", "terminal", "--name", "x", "--agency", "NA.TU", "--pkcs11", uri, "--out", filepath.Join(dir, "again")); r.code != exitInvalid || !strings.Contains(r.stderr, "already holds a key pair") {
 		t.Fatalf("a second key of the same object: %d %s", r.code, r.stderr)
 	}
-	ok("certs", "sign", "--ca", filepath.Join(site.Dir, "ca"), filepath.Join(id, certs.RequestFile), "--out", filepath.Join(dir, "cert.pem"))
-	ok("--id", id, "certs", "install", "--ca", filepath.Join(site.Dir, "ca", certs.CACertFile), filepath.Join(dir, "cert.pem"))
-	if r := ok("certs", "inspect", id); !strings.Contains(r.stdout, "key: in a PKCS#11 token (dienbao/na-tu-2)") || !strings.Contains(r.stdout, "key: matches the certificate") {
+	mustTG(t, "certs", "sign", "--ca", filepath.Join(site.Dir, "ca"), filepath.Join(id, certs.RequestFile), "--out", filepath.Join(dir, "cert.pem"))
+	mustTG(t, "--id", id, "certs", "install", "--ca", filepath.Join(site.Dir, "ca", certs.CACertFile), filepath.Join(dir, "cert.pem"))
+	if r := mustTG(t, "certs", "inspect", id); !strings.Contains(r.stdout, "key: in a PKCS#11 token (dienbao/na-tu-2)") || !strings.Contains(r.stdout, "key: matches the certificate") {
 		t.Fatalf("inspect:\n%s", r.stdout)
 	}
 	if err := daemon.CopyDevAgencyKeys(site.Dir, "NA.TU", id); err != nil { // to open what is sealed for NA.TU
 		t.Fatal(err)
 	}
-	ok("--id", site.IDDir("HN.UBND"), "send", "--to", "NA.TU", "--class", "SECRET", "--subject", "Qua thẻ", "khóa trong thiết bị")
-	if r := ok("--id", id, "inbox"); !strings.Contains(r.stdout, "khóa trong thiết bị") {
+	mustTG(t, "--id", site.IDDir("HN.UBND"), "send", "--to", "NA.TU", "--class", "SECRET", "--subject", "Qua thẻ", "khóa trong thiết bị")
+	if r := mustTG(t, "--id", id, "inbox"); !strings.Contains(r.stdout, "khóa trong thiết bị") {
 		t.Fatalf("inbox over the token's key:\n%s", r.stdout)
 	}
-	if r := ok("--id", id, "inbox", "--stored"); !strings.Contains(r.stdout, "Subject: Qua thẻ") {
+	if r := mustTG(t, "--id", id, "inbox", "--stored"); !strings.Contains(r.stdout, "Subject: Qua thẻ") {
 		t.Fatalf("the inbox, sealed under the token's secret, reread:\n%s", r.stdout)
 	}
 	if r := tg(t, "", "--id", id, "certs", "renew"); r.code != exitInvalid || !strings.Contains(r.stderr, "PKCS#11 token") {

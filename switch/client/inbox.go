@@ -184,36 +184,28 @@ func (in *Inbox) Message(id telegram.ID) (Message, error) {
 
 // Messages reads every stored telegram, oldest ID first.
 func (in *Inbox) Messages() ([]Message, error) {
-	paths, err := filepath.Glob(filepath.Join(in.Dir, "*.tg"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(paths)
-	out := make([]Message, 0, len(paths))
-	for _, p := range paths {
-		var m Message
-		if err := in.get(p, &m); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return readAll[Message](in, filepath.Join(in.Dir, "*.tg"))
 }
 
 // Receipts reads every stored delivery report, by telegram ID.
 func (in *Inbox) Receipts() ([]telegram.Receipt, error) {
-	paths, err := filepath.Glob(filepath.Join(in.Dir, "receipts", "*.rcpt"))
+	return readAll[telegram.Receipt](in, filepath.Join(in.Dir, "receipts", "*.rcpt"))
+}
+
+// readAll reads every stored file matching pattern, in name order.
+func readAll[T any](in *Inbox, pattern string) ([]T, error) {
+	paths, err := filepath.Glob(pattern)
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(paths)
-	out := make([]telegram.Receipt, 0, len(paths))
+	out := make([]T, 0, len(paths))
 	for _, p := range paths {
-		var r telegram.Receipt
-		if err := in.get(p, &r); err != nil {
+		var v T
+		if err := in.get(p, &v); err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out = append(out, v)
 	}
 	return out, nil
 }

@@ -2,7 +2,6 @@ package client
 
 import (
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -34,18 +33,5 @@ func (in *Inbox) StoreSent(s Sent) error {
 
 // Sent reads every record of a telegram this terminal filed, oldest first.
 func (in *Inbox) Sent() ([]Sent, error) {
-	paths, err := filepath.Glob(filepath.Join(in.Dir, "sent", "*.sent"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(paths)
-	out := make([]Sent, 0, len(paths))
-	for _, p := range paths {
-		var s Sent
-		if err := in.get(p, &s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return readAll[Sent](in, filepath.Join(in.Dir, "sent", "*.sent"))
 }
