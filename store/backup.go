@@ -26,8 +26,8 @@ import (
 // files the snapshot names. Badger's own Backup cannot serve: its stream
 // reads each key range in a transaction of its own, so a commit made
 // meanwhile can be half in it; this one reads everything in a single
-// transaction, and holds off key retirement (views) so that no key a
-// record in it needs leaves the keyring copied beside it.
+// transaction, and copies the keyring with it while key retirement is
+// held off (views), so that every key a record in it needs is in the copy.
 //
 // The stream: the line "dienbao backup 1", then frames of a tag byte and
 // two length-prefixed fields (uvarint lengths):
@@ -107,10 +107,18 @@ func (f *frameWriter) frame(tag byte, a, b []byte) {
 // keyring file's bytes. The archive files are read from ArchiveDir.
 func (s *Store) Backup(w io.Writer, keyring func() ([]byte, error)) (BackupInfo, error) {
 	const op = "store.backup"
+	// The snapshot and the keyring copy are taken together, holding off
+	// key retirement (which waits for views): every key a record in the
+	// snapshot is sealed with is in the copy. Retirement may go on once
+	// both are taken; it does not touch the copy.
 	s.views.RLock()
-	defer s.views.RUnlock()
 	txn := s.db.NewTransaction(false)
+	ring, ringErr := keyring()
+	s.views.RUnlock()
 	defer txn.Discard()
+	if ringErr != nil {
+		return BackupInfo{}, fault.E(op, fault.Internal, "cannot read the keyring", ringErr)
+	}
 	info := BackupInfo{Format: 1, StoreFormat: FormatVersion, TakenAt: s.opts.Now().UTC(), Origin: s.opts.Origin}
 	var err error
 	counters := []*uint64{&info.AuditSize, &info.QueueSeq, &info.Filings}
@@ -133,10 +141,6 @@ func (s *Store) Backup(w io.Writer, keyring func() ([]byte, error)) (BackupInfo,
 		archives = append(archives, string(it.Item().Key()[len(prefix):]))
 	}
 	it.Close()
-	ring, err := keyring()
-	if err != nil {
-		return info, fault.E(op, fault.Internal, "cannot read the keyring", err)
-	}
 	manifest, _ := json.Marshal(info)
 	fw := &frameWriter{w: bufio.NewWriterSize(w, 256<<10), h: sha256.New()}
 	fw.write([]byte(backupMagic))

@@ -131,8 +131,8 @@ func Backup(ctx context.Context, cfg *Config, w io.Writer) (store.BackupInfo, er
 // through once to check it, checks that the configured secret opens its
 // keyring, builds the store beside the data folder's (data/.restoring),
 // opens it once to record the restore in its audit log, and only then
-// moves it into place; the keyring and checkpoint copy it replaces are
-// kept with the suffix .before-restore.
+// moves it into place; the keyring, checkpoint copy and audit archive
+// folder it replaces are kept with the suffix .before-restore-TIME.
 func Restore(cfg *Config, file string) (store.BackupInfo, error) {
 	const op = "switchd restore"
 	var info store.BackupInfo
@@ -218,9 +218,12 @@ func Restore(cfg *Config, file string) (store.BackupInfo, error) {
 // archive files from work into the data folder.
 func moveRestored(cfg *Config, work string) error {
 	const op = "switchd restore"
-	for _, name := range []string{crypto.KeyringFile, "checkpoint.note"} {
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	// The former archive files go aside too: the restored log may archive
+	// the same ranges again, with other entries.
+	for _, name := range []string{crypto.KeyringFile, "checkpoint.note", filepath.Base(ArchiveDir(cfg))} {
 		if _, err := os.Stat(filepath.Join(cfg.Data, name)); err == nil {
-			if err := os.Rename(filepath.Join(cfg.Data, name), filepath.Join(cfg.Data, name+".before-restore")); err != nil {
+			if err := os.Rename(filepath.Join(cfg.Data, name), filepath.Join(cfg.Data, name+".before-restore-"+stamp)); err != nil {
 				return fault.E(op, fault.Internal, "cannot keep the former "+name, err)
 			}
 		}
