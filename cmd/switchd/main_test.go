@@ -191,7 +191,7 @@ func TestNeedsAMode(t *testing.T) {
 	if groff, err := exec.LookPath("groff"); err == nil {
 		page := filepath.Join(t.TempDir(), "switchd.8")
 		os.WriteFile(page, out, 0o644)
-		if warn, err := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z", page).CombinedOutput(); err != nil || len(warn) > 0 {
+		if warn, err := exec.Command(groff, "-man", "-Tutf8", "-Wall", "-wmac", "-wescape", "-winput", "-wchar", "-wsyntax", "-wmissing", "-z", page).CombinedOutput(); err != nil || len(warn) > 0 {
 			t.Fatalf("groff on switchd.8: %v\n%s", err, warn)
 		}
 	}

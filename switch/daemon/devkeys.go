@@ -29,24 +29,34 @@ const (
 // it, and publishes the certificate.
 func devAgencyKeys(ca *certs.CA, dir string, agency telegram.Address) error {
 	priv := filepath.Join(dir, "ca", devPrivateKeysDir, string(agency))
+	pub := filepath.Join(dir, DevKeysDir, string(agency)+".pem")
 	have, err := envelope.LoadKeys(priv)
-	if err != nil || len(have) > 0 {
+	if err != nil {
 		return err
 	}
-	k, err := envelope.NewAgencyKey(agency)
-	if err != nil {
+	if _, err := os.Stat(pub); err == nil && len(have) > 0 {
+		return nil
+	}
+	// Made now, or made before and no longer published (tg bench removes
+	// what it published): certified and published again.
+	k := (*envelope.AgencyKey)(nil)
+	if len(have) > 0 {
+		k = have[len(have)-1]
+	} else if k, err = envelope.NewAgencyKey(agency); err != nil {
 		return err
 	}
 	cert, err := envelope.Certify(ca.Key, k.Public(5*365*24*time.Hour))
 	if err != nil {
 		return err
 	}
-	pub := filepath.Join(dir, DevKeysDir)
-	if err := os.MkdirAll(pub, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(pub), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(pub, string(agency)+".pem"), envelope.EncodePEM("cert", cert), 0o644); err != nil {
+	if err := os.WriteFile(pub, envelope.EncodePEM("cert", cert), 0o644); err != nil {
 		return err
+	}
+	if len(have) > 0 {
+		return nil
 	}
 	return k.Save(priv)
 }
