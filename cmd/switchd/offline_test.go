@@ -18,6 +18,9 @@ func TestOfflineBuild(t *testing.T) {
 		t.Skip("downloads every module once (about 150 MB)")
 	}
 	dir := t.TempDir()
+	// The module cache the go command makes is read-only files: writable
+	// again before TempDir removes it (cleanups run last first).
+	t.Cleanup(func() { exec.Command("chmod", "-R", "u+w", dir).Run() })
 	bundle := filepath.Join(dir, "bundle.tar.gz")
 	cmd := exec.Command("bash", "scripts/offline-bundle.sh", bundle)
 	cmd.Dir = "../.."
@@ -57,6 +60,4 @@ func TestOfflineBuild(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "switchd")); err != nil || fi.Size() == 0 {
 		t.Fatalf("no switchd built: %v", err)
 	}
-	// The module cache it made is read-only files: let TempDir remove it.
-	exec.Command("chmod", "-R", "u+w", dir).Run()
 }
