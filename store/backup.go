@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dienbao/dienbao/store/auditlog"
 	"github.com/dienbao/dienbao/switch/fault"
+	"golang.org/x/time/rate"
 )
 
 // Backups. A backup is one stream, read from one Badger read snapshot:
@@ -78,17 +80,35 @@ type frameWriter struct {
 	w   *bufio.Writer
 	h   hash.Hash
 	n   int64
+	lim *rate.Limiter // nil: no limit
 	err error
 }
 
+// backupBurst is the rate limiter's burst: the most written at once.
+const backupBurst = 256 << 10
+
 func (f *frameWriter) write(b []byte) {
-	if f.err != nil {
-		return
+	for len(b) > 0 && f.err == nil {
+		k := min(len(b), backupBurst)
+		if f.lim != nil {
+			f.err = f.lim.WaitN(context.Background(), k)
+		}
+		if f.err == nil {
+			f.h.Write(b[:k])
+			var n int
+			n, f.err = f.w.Write(b[:k])
+			f.n += int64(n)
+		}
+		b = b[k:]
 	}
-	f.h.Write(b)
-	var n int
-	n, f.err = f.w.Write(b)
-	f.n += int64(n)
+}
+
+// BackupOptions tune a backup.
+type BackupOptions struct {
+	// Rate bounds the stream in bytes per second (0: no bound), so that a
+	// backup taken while the switch serves leaves it its pace: on a
+	// machine of few cores the stream competes with filing for them.
+	Rate int64
 }
 
 func (f *frameWriter) frame(tag byte, a, b []byte) {
@@ -103,9 +123,10 @@ func (f *frameWriter) frame(tag byte, a, b []byte) {
 }
 
 // Backup writes a consistent backup of the store to w while it serves:
-// one read snapshot, so commits go on meanwhile. keyring gives the
-// keyring file's bytes. The archive files are read from ArchiveDir.
-func (s *Store) Backup(w io.Writer, keyring func() ([]byte, error)) (BackupInfo, error) {
+// one read snapshot, so commits go on meanwhile, at most opts.Rate bytes
+// a second. keyring gives the keyring file's bytes. The archive files are
+// read from ArchiveDir.
+func (s *Store) Backup(w io.Writer, keyring func() ([]byte, error), opts BackupOptions) (BackupInfo, error) {
 	const op = "store.backup"
 	// The snapshot and the keyring copy are taken together, holding off
 	// key retirement (which waits for views): every key a record in the
@@ -143,6 +164,9 @@ func (s *Store) Backup(w io.Writer, keyring func() ([]byte, error)) (BackupInfo,
 	it.Close()
 	manifest, _ := json.Marshal(info)
 	fw := &frameWriter{w: bufio.NewWriterSize(w, 256<<10), h: sha256.New()}
+	if opts.Rate > 0 {
+		fw.lim = rate.NewLimiter(rate.Limit(opts.Rate), backupBurst)
+	}
 	fw.write([]byte(backupMagic))
 	fw.frame(FrameManifest, manifest, nil)
 	fw.frame(FrameKeyring, ring, nil)

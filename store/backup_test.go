@@ -25,7 +25,7 @@ func TestBackupRoundTrip(t *testing.T) {
 	}
 	ringFile := []byte(`{"a keyring":"as on disk"}`)
 	var buf bytes.Buffer
-	info, err := s.Backup(&buf, func() ([]byte, error) { return ringFile, nil })
+	info, err := s.Backup(&buf, func() ([]byte, error) { return ringFile, nil }, BackupOptions{Rate: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func backupOrRestore(ctx context.Context, c cli) error {
 		defer pending.Cleanup()
 		w = pending
 	}
-	info, err := daemon.Backup(ctx, cfg, w)
+	info, err := daemon.Backup(ctx, cfg, w, int64(c.Rate)<<20)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ import (
 type cli struct {
 	Action string `arg:"" optional:"" enum:"run,backup,restore" default:"run" help:"run (the default): serve. backup: write a consistent backup of the switch named by --config to FILE (- for standard output), while it runs or stopped. restore: restore the backup FILE into the data folder of --config (the switch stopped, its store folder moved aside)."`
 	File   string `arg:"" optional:"" help:"With backup: where to write it (- for standard output); with restore: the backup to restore."`
+	Rate   int    `default:"32" help:"With backup of a running switch: at most this many MiB a second, so that the switch keeps its pace meanwhile (0: no limit)."`
 
 	Dev     bool   `help:"Run a local dev site: create a CA, certificates, a directory and demo identities under --data if absent, and serve on loopback."`
 	Network bool   `help:"With --dev: run a dev network of three switches in this process (TW, the centre; HN and NA, provinces), each a dev site under --data, listening on --listen and the next two ports."`

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/dienbao/dienbao/crypto"
@@ -60,7 +61,8 @@ func listenControl(o Options, srv *server.Server) func() {
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", backupInfoHeader+", "+backupErrorHeader)
 		w.Header().Set("Content-Type", "application/octet-stream")
-		info, err := takeBackup(o.Config, srv.Store(), w)
+		rate, _ := strconv.ParseInt(r.URL.Query().Get("rate"), 10, 64)
+		info, err := takeBackup(o.Config, srv.Store(), w, rate)
 		if err != nil {
 			o.Logger.Error("backup failed", zap.Error(err))
 			w.Header().Set(backupErrorHeader, err.Error())
@@ -75,8 +77,9 @@ func listenControl(o Options, srv *server.Server) func() {
 }
 
 // takeBackup writes st's backup to w and audits it.
-func takeBackup(cfg *Config, st *store.Store, w io.Writer) (store.BackupInfo, error) {
-	info, err := st.Backup(w, func() ([]byte, error) { return os.ReadFile(filepath.Join(cfg.Data, crypto.KeyringFile)) })
+func takeBackup(cfg *Config, st *store.Store, w io.Writer, rate int64) (store.BackupInfo, error) {
+	info, err := st.Backup(w, func() ([]byte, error) { return os.ReadFile(filepath.Join(cfg.Data, crypto.KeyringFile)) },
+		store.BackupOptions{Rate: rate})
 	if err != nil {
 		return info, err
 	}
@@ -86,9 +89,10 @@ func takeBackup(cfg *Config, st *store.Store, w io.Writer) (store.BackupInfo, er
 	return info, err
 }
 
-// Backup writes a backup of cfg's switch to w: through the control socket
-// if the switch runs, else from its store directly.
-func Backup(ctx context.Context, cfg *Config, w io.Writer) (store.BackupInfo, error) {
+// Backup writes a backup of cfg's switch to w, at most rate bytes a second
+// (0: no bound): through the control socket if the switch runs, else from
+// its store directly.
+func Backup(ctx context.Context, cfg *Config, w io.Writer, rate int64) (store.BackupInfo, error) {
 	const op = "switchd backup"
 	var info store.BackupInfo
 	if cfg.Group.enabled() {
@@ -98,7 +102,7 @@ func Backup(ctx context.Context, cfg *Config, w io.Writer) (store.BackupInfo, er
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", ControlSocket(cfg))
 	}}}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://switchd/backup", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://switchd/backup?rate="+strconv.FormatInt(rate, 10), nil)
 	resp, err := client.Do(req)
 	if err != nil {
 		// No switch answers: take the backup from the store itself (which
@@ -108,7 +112,7 @@ func Backup(ctx context.Context, cfg *Config, w io.Writer) (store.BackupInfo, er
 			return info, err
 		}
 		defer st.Close()
-		return takeBackup(cfg, st, w)
+		return takeBackup(cfg, st, w, 0) // nothing else runs: no bound
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
