@@ -24,9 +24,20 @@ func TestAuditTraceAcrossSwitches(t *testing.T) {
 		t.Fatalf("send: %d %s", r.code, r.stderr)
 	}
 	id := strings.TrimSpace(r.stdout)
+	// NA's terminal takes it once it waits at NA: one inbox run, not one
+	// racing the relay (a run that ends as the telegram arrives leaves an
+	// attempt without an acknowledgement, and a second attempt follows).
 	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(tg(t, "", "--id", na.IDDir("operator"), "show", id).stdout, "waiting") {
+		if time.Now().After(deadline) {
+			t.Fatal("the telegram did not reach NA within a minute")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := tg(t, "", "--id", na.IDDir("NA.UBND"), "inbox"); r.code != 0 || !strings.Contains(r.stdout, "theo dấu") {
+		t.Fatalf("inbox at NA: %d %s %s", r.code, r.stdout, r.stderr)
+	}
 	for !strings.Contains(tg(t, "", "--id", hn.IDDir("HN.UBND"), "receipts").stdout, "DELIVERED") {
-		tg(t, "", "--id", na.IDDir("NA.UBND"), "inbox")
 		if time.Now().After(deadline) {
 			t.Fatal("no DELIVERED report at HN within a minute")
 		}
