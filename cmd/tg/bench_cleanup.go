@@ -20,7 +20,8 @@ import (
 // directory that drops an agency with telegrams or delivery reports in
 // custody, so the bench first takes back what it left: the backlog
 // (received as BENCH.OFFLINE, with an identity issued for the purpose),
-// then the delivery reports waiting for its senders. Then it writes the
+// what its recipients left unacknowledged when they stopped, then the
+// delivery reports waiting for its senders. Then it writes the
 // directory file back as it was, removes the agency key files it
 // published, and waits until the switch no longer lists its agencies.
 
@@ -42,6 +43,14 @@ func (r *benchRun) cleanUp(e *env) error {
 		}
 	}
 	reports := func() error {
+		// A recipient stopped at the end of the run may leave telegrams it
+		// counted but whose acknowledgement did not reach the switch: they
+		// went back to its queue.
+		for _, d := range r.recvDirs {
+			if err := drain(ctx, d, client.ReceiveOptions{Inbox: true}); err != nil {
+				return fmt.Errorf("taking what still waits for %s: %w", filepath.Base(d), err)
+			}
+		}
 		for _, d := range append(append([]string{}, r.sendDirs...), r.recvDirs...) {
 			if err := drain(ctx, d, client.ReceiveOptions{Receipts: true}); err != nil {
 				return fmt.Errorf("taking the delivery reports of %s: %w", filepath.Base(d), err)
