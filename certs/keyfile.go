@@ -165,7 +165,7 @@ func LoadKeyPair(certFile, keyFile string, pass Passphrase) (tls.Certificate, er
 	if err != nil || len(chain) == 0 {
 		return pair, fault.Errorf(op, fault.Invalid, "%s holds no certificate", certFile)
 	}
-	if !samePublicKey(chain[0].PublicKey, key.Public()) {
+	if !IsKeyOf(key, chain[0]) {
 		return pair, fault.Errorf(op, fault.Invalid, "%s is not the key of the certificate in %s", keyFile, certFile)
 	}
 	for _, c := range chain {
@@ -175,7 +175,8 @@ func LoadKeyPair(certFile, keyFile string, pass Passphrase) (tls.Certificate, er
 	return pair, nil
 }
 
-func samePublicKey(a, b crypto.PublicKey) bool {
-	x, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && x.Equal(b)
+// IsKeyOf says whether key is the private key of cert.
+func IsKeyOf(key crypto.Signer, cert *x509.Certificate) bool {
+	x, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && x.Equal(cert.PublicKey)
 }

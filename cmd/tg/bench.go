@@ -61,6 +61,9 @@ type benchRun struct {
 	found     []byte
 	addedKeys []string
 	added     []telegram.Address
+	// devCA and devSwitch: the dev site's CA and switch address, read once.
+	devCA     *certs.CA
+	devSwitch []byte
 }
 
 func (c *benchCmd) Run(e *env) (err error) {

@@ -9,9 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/client"
-	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/telegram"
 	"github.com/dienbao/dienbao/switch/wire"
 )
@@ -34,7 +32,8 @@ func (r *benchRun) cleanUp(e *env) error {
 	defer cancel()
 	dir := r.cmd.Dev
 	if slices.Contains(r.added, offlineAgency) {
-		idDir, err := r.devIdentity(filepath.Join(dir, "ids", "bench-offline"), offlineAgency)
+		idDir := filepath.Join(dir, "ids", "bench-offline")
+		err := r.devIdentity(idDir, offlineAgency)
 		if err == nil {
 			err = drain(ctx, idDir, client.ReceiveOptions{Inbox: true})
 		}
@@ -98,32 +97,6 @@ func (r *benchRun) cleanUp(e *env) error {
 				dirFile, strings.Join(left, ", "))
 		}
 	}
-}
-
-// devIdentity issues a terminal identity for agency into idDir from the
-// dev site's CA, unless there is one.
-func (r *benchRun) devIdentity(idDir string, agency telegram.Address) (string, error) {
-	if _, err := os.Stat(filepath.Join(idDir, certs.FolderCert)); err == nil {
-		return idDir, nil
-	}
-	ca, err := certs.LoadCA(filepath.Join(r.cmd.Dev, "ca"))
-	if err != nil {
-		return "", err
-	}
-	sw, err := os.ReadFile(filepath.Join(r.cmd.Dev, "ids", "HN.UBND", certs.FolderSwitch))
-	if err != nil {
-		return "", err
-	}
-	iss, err := ca.Issue(certs.Request{Name: filepath.Base(idDir), Role: certs.Terminal, Agency: agency, Clearance: telegram.TopSecret,
-		Validity: 24 * time.Hour})
-	if err != nil {
-		return "", err
-	}
-	if err := certs.WriteFolder(idDir, iss, ca.PEM, strings.TrimSpace(string(sw))); err != nil {
-		return "", err
-	}
-	// The agency's end-to-end keys, to open what was sealed for it.
-	return idDir, daemon.EnsureDevAgencyKeys(r.cmd.Dev, agency, idDir)
 }
 
 // drain receives what waits for the identity in idDir (telegrams or

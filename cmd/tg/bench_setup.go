@@ -25,12 +25,11 @@ import (
 // until the switch knows them.
 func (r *benchRun) devIdentities(e *env) error {
 	dir := r.cmd.Dev
-	ca, err := certs.LoadCA(filepath.Join(dir, "ca"))
-	if err != nil {
+	var err error
+	if r.devCA, err = certs.LoadCA(filepath.Join(dir, "ca")); err != nil {
 		return err
 	}
-	sw, err := os.ReadFile(filepath.Join(dir, "ids", "HN.UBND", certs.FolderSwitch))
-	if err != nil {
+	if r.devSwitch, err = os.ReadFile(filepath.Join(dir, "ids", "HN.UBND", certs.FolderSwitch)); err != nil {
 		return fault.E("bench", fault.NotExist, dir+" is not a dev site (no ids/HN.UBND)", err)
 	}
 	dirFile := filepath.Join(dir, "directory.toml")
@@ -57,21 +56,7 @@ func (r *benchRun) devIdentities(e *env) error {
 			addr = telegram.Address(fmt.Sprintf("BENCH.I%02d", n/10))
 		}
 		idDir := filepath.Join(dir, "ids", name)
-		if _, err := os.Stat(filepath.Join(idDir, certs.FolderCert)); err != nil {
-			iss, err := ca.Issue(certs.Request{Name: name, Role: certs.Terminal, Agency: addr, Clearance: telegram.TopSecret,
-				Validity: 365 * 24 * time.Hour})
-			if err != nil {
-				return "", "", err
-			}
-			if err := certs.WriteFolder(idDir, iss, ca.PEM, strings.TrimSpace(string(sw))); err != nil {
-				return "", "", err
-			}
-		} else if err := os.WriteFile(filepath.Join(idDir, certs.FolderSwitch), sw, 0o644); err != nil {
-			return "", "", err
-		}
-		// Its agency's end-to-end keys, made and published as the dev site
-		// does (the switch loads them with the directory).
-		if err := daemon.EnsureDevAgencyKeys(dir, addr, idDir); err != nil {
+		if err := r.devIdentity(idDir, addr); err != nil {
 			return "", "", err
 		}
 		if !d.Has(addr) && !adding[addr] {
@@ -135,6 +120,27 @@ func (r *benchRun) devIdentities(e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "added %d bench agencies to %s; waiting for the switch to load it\n", len(agencies)-len(d.Agencies()), dirFile)
 	return r.waitKnown(e)
+}
+
+// devIdentity issues, where absent, a terminal identity of agency into
+// idDir from the dev site's CA (else points the one there at the switch),
+// with its agency's end-to-end keys, made and published as the dev site
+// does (the switch loads them with the directory).
+func (r *benchRun) devIdentity(idDir string, agency telegram.Address) error {
+	sw := strings.TrimSpace(string(r.devSwitch))
+	if _, err := os.Stat(filepath.Join(idDir, certs.FolderCert)); err != nil {
+		iss, err := r.devCA.Issue(certs.Request{Name: filepath.Base(idDir), Role: certs.Terminal, Agency: agency, Clearance: telegram.TopSecret,
+			Validity: 365 * 24 * time.Hour})
+		if err != nil {
+			return err
+		}
+		if err := certs.WriteFolder(idDir, iss, r.devCA.PEM, sw); err != nil {
+			return err
+		}
+	} else if err := os.WriteFile(filepath.Join(idDir, certs.FolderSwitch), []byte(sw+"\n"), 0o644); err != nil {
+		return err
+	}
+	return daemon.EnsureDevAgencyKeys(r.cmd.Dev, agency, idDir)
 }
 
 // waitKnown files one telegram to the last recipient until the switch

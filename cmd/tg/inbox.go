@@ -201,10 +201,15 @@ func (e *env) saveAttachments(id telegram.ID, atts []client.Received) ([]string,
 	return out, nil
 }
 
-// attachedLines lists attachments under a telegram's text.
+// attachedLines lists attachments under a telegram's text, with where
+// each was saved (saved nil: a copy, whose attachments are not saved).
 func attachedLines(e *env, atts []client.Received, saved []string) string {
 	var b strings.Builder
 	for i, a := range atts {
+		if saved == nil {
+			fmt.Fprintf(&b, "Attached: %s (not saved: tg inbox saves what is delivered)\n", e.line(a.String()))
+			continue
+		}
 		fmt.Fprintf(&b, "Attached: %s\n          saved to %s\n", e.line(a.String()), saved[i])
 	}
 	return b.String()

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/dienbao/dienbao/switch/client"
 	"github.com/dienbao/dienbao/switch/telegram"
@@ -40,12 +39,8 @@ func (c *retrieveCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	var b strings.Builder
-	for _, a := range atts {
-		fmt.Fprintf(&b, "Attached: %s (not saved: tg inbox saves what is delivered)\n", e.line(a.String()))
-	}
 	m.Body = text
-	return e.showTelegram(m, "RETRIEVED COPY (not a new delivery)", b.String())
+	return e.showTelegram(m, "RETRIEVED COPY (not a new delivery)", attachedLines(e, atts, nil))
 }
 
 type resendCmd struct {

@@ -329,8 +329,7 @@ func keyMatches(dir string, cert *x509.Certificate) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
-	return ok && pub.Equal(cert.PublicKey), nil
+	return certs.IsKeyOf(key, cert), nil
 }
 
 type certsRenewCmd struct {
@@ -522,8 +521,7 @@ func keyMatchesFile(path string, data []byte, cert *x509.Certificate) (bool, err
 	if err != nil {
 		return false, err
 	}
-	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
-	return ok && pub.Equal(cert.PublicKey), nil
+	return certs.IsKeyOf(key, cert), nil
 }
 
 // certJSON is a certificate as tg certs inspect, sign and install print

@@ -219,10 +219,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	// A shell asking for completions (COMP_LINE set): answered from the
 	// command tree, then done.
-	completing := false
-	kongplete.Complete(parser, kongplete.WithExitFunc(func(int) { completing = true }))
-	if completing {
-		return exitOK
+	if os.Getenv("COMP_LINE") != "" { // not built for every command
+		completing := false
+		kongplete.Complete(parser, kongplete.WithExitFunc(func(int) { completing = true }))
+		if completing {
+			return exitOK
+		}
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
