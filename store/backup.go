@@ -133,6 +133,12 @@ func (s *Store) Backup(w io.Writer, keyring func() ([]byte, error), opts BackupO
 	// snapshot is sealed with is in the copy. Retirement may go on once
 	// both are taken; it does not touch the copy.
 	s.views.RLock()
+	if s.viewsClosed {
+		s.views.RUnlock()
+		return BackupInfo{}, fault.E(op, fault.Unavailable, "the store is closed")
+	}
+	s.streams.Add(1) // Close waits for the stream, not key retirement
+	defer s.streams.Done()
 	txn := s.db.NewTransaction(false)
 	ring, ringErr := keyring()
 	s.views.RUnlock()

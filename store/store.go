@@ -141,7 +141,9 @@ type Store struct {
 	// views is held (shared) by every read transaction, and exclusively
 	// while a data key is retired: a read that started before a re-seal
 	// may still see records sealed under the old key in its snapshot.
-	views sync.RWMutex
+	views       sync.RWMutex
+	viewsClosed bool           // set by Close under views: view refuses
+	streams     sync.WaitGroup // backups streaming from a snapshot: Close waits for them
 	// writes is held (shared) by every write to Badger, and exclusively
 	// while Reclaim makes Badger flush its memtables: Badger refuses
 	// writes meanwhile (ErrBlockedWrites) rather than making them wait.
@@ -344,13 +346,19 @@ func Open(opts Options) (*Store, error) {
 func (s *Store) view(fn func(txn *badger.Txn) error) error {
 	s.views.RLock()
 	defer s.views.RUnlock()
+	if s.viewsClosed {
+		return fault.E("store", fault.Unavailable, "the store is closed")
+	}
 	return s.db.View(fn)
 }
 
-// awaitViews waits for the reads under way (a backup) to finish.
-func (s *Store) awaitViews() {
+// closeViews waits for the reads under way (a backup) to finish and
+// refuses any later one (Badger panics on a read of a closed store).
+func (s *Store) closeViews() {
 	s.views.Lock()
-	defer s.views.Unlock()
+	s.viewsClosed = true
+	s.views.Unlock()
+	s.streams.Wait()
 }
 
 // DB exposes the Badger handle for tests and maintenance tools.
@@ -371,7 +379,7 @@ func (s *Store) Close() error {
 	close(s.lazy)
 	s.mu.Unlock()
 	<-s.done
-	s.awaitViews()
+	s.closeViews()
 	if s.opts.Replicate != nil {
 		// A node of a group: the next leader treats what was in flight as
 		// after a crash whatever happens here (joinGroup).
