@@ -270,11 +270,35 @@ func (a *Agency) Return(items []Item) {
 		}
 		delete(s.inflight, it.Seq)
 		it.Dup, it.Suspect = true, false
-		i := sort.Search(len(s.buf), func(i int) bool { return s.buf[i].Seq >= it.Seq })
-		s.buf = append(s.buf, Item{})
-		copy(s.buf[i+1:], s.buf[i:])
-		s.buf[i] = it
+		s.putBack(it)
 	}
+}
+
+// putBack buffers an item again, in sequence order.
+func (s *sub) putBack(it Item) {
+	i := sort.Search(len(s.buf), func(i int) bool { return s.buf[i].Seq >= it.Seq })
+	s.buf = append(s.buf, Item{})
+	copy(s.buf[i+1:], s.buf[i:])
+	s.buf[i] = it
+}
+
+// Untake puts back an item that was handed out (Next, NextOf,
+// NextReceipt) but never went out: the terminal's session had ended. It
+// is not flagged for it; a mark the hand-out itself set (the first after
+// a crash, Suspect) is set again by the next.
+func (a *Agency) Untake(it Item) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.subOf(it)
+	if _, ok := s.inflight[it.Seq]; !ok {
+		return
+	}
+	delete(s.inflight, it.Seq)
+	if it.Suspect {
+		it.Dup, it.Suspect = false, false
+	}
+	it.Tag = 0
+	s.putBack(it)
 }
 
 // HoldsReturned reports whether items handed out earlier and returned
@@ -339,7 +363,5 @@ func (a *Agency) Reinsert(it Item) {
 	if i < len(s.buf) && s.buf[i].Seq == it.Seq {
 		return
 	}
-	s.buf = append(s.buf, Item{})
-	copy(s.buf[i+1:], s.buf[i:])
-	s.buf[i] = it
+	s.putBack(it)
 }

@@ -66,3 +66,28 @@ func TestSuspectOnlyOnTheFirstHandOut(t *testing.T) {
 		t.Fatalf("after coming back: %+v %v, want Dup, not Suspect", again, res)
 	}
 }
+
+// A hand-out taken back before it went out (Untake: the session ended
+// first) leaves the entry as it was: the next hand-out is the first after
+// the crash again, Suspect, not a redelivery.
+func TestUntakenHandOutIsTheFirstAgain(t *testing.T) {
+	q := &memQueue{}
+	q.add(10, telegram.Flash, telegram.Unclassified)
+	q.add(12, telegram.Flash, telegram.Unclassified)
+	var bounds [4][4]uint64
+	bounds[telegram.Flash.Rank()][0] = 11
+	a := NewAgency(q.load, [4][4]uint64{}, 0)
+	a.Recover(bounds)
+	for _, want := range []struct {
+		seq          uint64
+		dup, suspect bool
+	}{{10, true, true}, {12, false, false}} {
+		first, res, _ := a.Next(telegram.TopSecret, none, 10)
+		a.Untake(first)
+		again, res2, _ := a.Next(telegram.TopSecret, none, 10)
+		if res != Got || res2 != Got || again.Seq != want.seq || again.Dup != want.dup || again.Suspect != want.suspect {
+			t.Fatalf("after Untake: %+v %v, want entry %d Dup %v Suspect %v", again, res2, want.seq, want.dup, want.suspect)
+		}
+		a.Acked(again)
+	}
+}

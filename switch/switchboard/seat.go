@@ -96,7 +96,10 @@ func (s *Seat) NextIn(mask uint32) (schedule.Item, Result, error) {
 	defer s.ag.gate.RUnlock()
 	it, res, err := s.ag.sched.NextOf(s.who.Clearance, ranks, func(p telegram.Precedence) int { return s.inflightOf(p.Rank()) }, int(s.window.Load()))
 	if res == Got {
-		it = s.tag(it)
+		var ok bool
+		if it, ok = s.tag(it); !ok {
+			return schedule.Item{}, Blocked, nil
+		}
 	}
 	return it, res, err
 }
@@ -115,19 +118,34 @@ func (s *Seat) NextReceipt() (it schedule.Item, ok, full bool, err error) {
 	defer s.ag.gate.RUnlock()
 	it, ok, err = s.ag.sched.NextReceipt()
 	if ok {
-		it = s.tag(it)
+		if it, ok = s.tag(it); !ok {
+			return schedule.Item{}, false, true, nil
+		}
 	}
 	return it, ok, false, err
 }
 
-func (s *Seat) tag(it schedule.Item) schedule.Item {
+// tag records a hand-out under a new delivery tag. A seat closed since the
+// scheduler handed the item out (its session ended meanwhile: Close has
+// already given back what it held) takes nothing: the item goes back as
+// it was, not flagged, since it never went out, and ok is false. Without
+// that it would stay in flight to no one, and no other terminal of the
+// agency would be handed it until the agency's state was dropped.
+func (s *Seat) tag(it schedule.Item) (_ schedule.Item, ok bool) {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		// (Not under s.mu: the scheduler calls back into the seat, under
+		// its own lock, for the window.)
+		s.ag.sched.Untake(it)
+		return it, false
+	}
 	defer s.mu.Unlock()
 	s.nextTag++
 	it.Tag = s.nextTag
 	s.inflight[Rank(it)]++
 	s.tags[it.Tag] = it
-	return it
+	return it, true
 }
 
 func (s *Seat) inflightOf(rank int) int {

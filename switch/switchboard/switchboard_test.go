@@ -172,3 +172,33 @@ func waitFor(t *testing.T, ok func() bool) {
 		}
 	}
 }
+
+// A seat whose session ended while its pump was asking for the next
+// hand-out (Close ran between the scheduler's choice and the tag) takes
+// nothing: the telegram stays for the agency's other terminal, unflagged
+// since it never went out. Before, it stayed in flight to the closed
+// seat, and the other terminal was told its queue was empty (the power-cut
+// lab's lost telegram in CI).
+func TestClosedSeatTakesNothing(t *testing.T) {
+	b, st := board(t)
+	id := file(t, st, "NA.TU", telegram.Priority)
+	closing, err := b.Attach(terminal, true, false, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := b.Attach(terminal, true, false, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closing.Close()
+	if it, res, err := closing.NextTelegram(); res == Got || err != nil {
+		t.Fatalf("a closed seat was handed %s (%v, %v)", it.ID, res, err)
+	}
+	if closing.InFlight() != 0 {
+		t.Fatalf("a closed seat holds %d hand-outs", closing.InFlight())
+	}
+	it := next(t, other)
+	if it.ID != id || it.Dup {
+		t.Fatalf("the other terminal was handed %s dup=%v, want %s unflagged", it.ID, it.Dup, id)
+	}
+}
