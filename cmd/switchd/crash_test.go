@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -69,9 +70,10 @@ type crashRig struct {
 
 	mu      sync.Mutex
 	proc    *process
-	filings []filed // answered ACCEPTED
-	refiled int     // answers that said the reference was filed before
-	failed  int     // requests whose answer was lost
+	runs    []*process // every run's process, for its log
+	filings []filed    // answered ACCEPTED
+	refiled int        // answers that said the reference was filed before
+	failed  int        // requests whose answer was lost
 	// stored counts, per agency, the terminals' inboxes that stored each
 	// telegram; unflagged counts those stores not flagged as possible
 	// duplicates.
@@ -190,6 +192,7 @@ func (r *crashRig) start() {
 	dialWhenUp(r.t, p, r.idDir("HN.UBND")).Close()
 	r.mu.Lock()
 	r.proc = p
+	r.runs = append(r.runs, p)
 	r.mu.Unlock()
 }
 
@@ -431,6 +434,7 @@ func (r *crashRig) run(cycles int) {
 					}
 				}
 				t.Errorf("audit records %d deliveries of %s to %s; its entries: %v", n, id, a, steps)
+				r.explain(st, id, a)
 			}
 		}
 	}
@@ -449,4 +453,30 @@ func (r *crashRig) run(cycles int) {
 		"(%d of them had committed), %d redeliveries flagged as possible duplicates, %d telegrams stored by both terminals of an agency "+
 		"(each later copy flagged), %d given up and reported NOT_DELIVERED (parked), %d audit entries, %d checkpoints verified",
 		cycles, len(byRef), deliveries, r.failed, r.refiled, r.dups.Load(), twice, parked, len(entries), checkpoints)
+}
+
+// explain logs what the store and the switch's logs say of telegram id for
+// addressee a, which was not delivered: its delivery state, its
+// sub-queue's persisted head and entries, and every log line naming it.
+func (r *crashRig) explain(st *store.Store, id telegram.ID, a telegram.Address) {
+	t := r.t
+	h, err := st.Header(id)
+	if err != nil {
+		t.Logf("explain %s: header: %v", id, err)
+		return
+	}
+	d, err := st.Delivery(id, a)
+	t.Logf("explain %s for %s: %s %s, delivery state %+v (err %v)", id, a, h.Precedence, h.Classification, d, err)
+	q := store.SubQueue{Agency: a, Prec: h.Precedence, Class: h.Classification}
+	heads, _, err := st.Heads(a)
+	t.Logf("explain: persisted head of the sub-queue %d (err %v)", heads[h.Precedence.Rank()][h.Classification-1], err)
+	entries, err := st.ScanQueue(q, 0, 1000)
+	t.Logf("explain: sub-queue entries %v (err %v)", entries, err)
+	for i, p := range r.runs {
+		for _, line := range strings.Split(p.out.String(), "\n") {
+			if strings.Contains(line, id.String()) || strings.Contains(line, "acknowledgement not recorded") {
+				t.Logf("explain: run %d: %s", i, line)
+			}
+		}
+	}
 }
