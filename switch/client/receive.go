@@ -154,16 +154,23 @@ func (c *Client) receiveOnce(ctx context.Context, opts ReceiveOptions, h Handler
 			}
 		}
 	}()
+	// Without Follow, the first Drained ends the subscription: the switch
+	// hands out nothing more and closes the connection once what it
+	// handed out before (a telegram that arrived just then) is stored and
+	// acknowledged, so nothing is cut off half received.
+	ending := false
 	for {
 		select {
 		case <-drained:
-			if !opts.Follow {
+			if !opts.Follow && !ending {
+				ending = true
 				str.Close()
-				cancel(nil)
-				return nil
 			}
 		case <-ctx.Done():
 			err := context.Cause(ctx)
+			if ending && endedBySwitch(err) {
+				return nil
+			}
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				if opts.Follow {
 					return nil
@@ -247,4 +254,12 @@ func (c *Client) serveDeliveries(ctx context.Context, ds *quic.Stream, h Handler
 		}
 		acks = acks[:0]
 	}
+}
+
+// endedBySwitch reports whether err is the switch closing the connection
+// without an error, as it does once a subscription ended and everything
+// handed out was acknowledged.
+func endedBySwitch(err error) bool {
+	var ae *quic.ApplicationError
+	return errors.As(err, &ae) && ae.Remote && ae.ErrorCode == 0
 }

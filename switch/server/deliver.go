@@ -89,13 +89,21 @@ func (sess *session) handleSubscribe(str *quic.Stream, payload []byte, release f
 	sess.log.Info("subscribed", zap.Bool("inbox", sub.Inbox), zap.Bool("receipts", sub.Receipts))
 	release()
 	go sess.watchAcks(seat)
-	// The client ends the subscription by closing its side of the stream.
+	// The client ends the subscription by closing its side of the stream:
+	// nothing more is handed out, and the pump closes the connection once
+	// what is in flight is acknowledged (or the acknowledgement timeout
+	// closes it).
 	go func() {
 		io.Copy(io.Discard, io.LimitReader(str, 1<<10))
-		sess.conn.CloseWithError(0, "subscription ended")
+		seat.Stop()
+		sess.poke()
 	}()
 	sess.pump(str, seat)
 }
+
+// subscriptionEnded is the message of the connection's close once the
+// terminal ended its subscription and acknowledged what it held.
+const subscriptionEnded = "subscription ended"
 
 // pump hands out items to this session until the connection ends, and
 // tells the terminal when nothing is left for it.
@@ -134,6 +142,10 @@ func (sess *session) pump(notices io.Writer, seat *switchboard.Seat) {
 		}
 		if handed {
 			drainedSent = false
+		}
+		if seat.Stopped() && seat.InFlight() == 0 {
+			sess.conn.CloseWithError(0, subscriptionEnded)
+			return
 		}
 		if !drainedSent && inboxEmpty && receiptsEmpty && seat.InFlight() == 0 {
 			if err := wire.WriteFrame(notices, wire.TDrained, wire.Drained{At: time.Now().UTC()}); err != nil {

@@ -40,7 +40,21 @@ type Seat struct {
 	// window is the most hand-outs in flight per rank (Config.Window,
 	// unless SetWindow).
 	window atomic.Int32
+	// stopped: the terminal ended its subscription (Stop); what it holds
+	// is still acknowledged.
+	stopped atomic.Bool
 }
+
+// Stop ends the subscription at the terminal's request: nothing more is
+// handed out to the seat, and what it holds in flight may still be
+// acknowledged. The session closes once InFlight is zero, so a terminal
+// that stops as a telegram reaches it stores and acknowledges it instead
+// of cutting it off (which would send it again, flagged as a possible
+// duplicate).
+func (s *Seat) Stop() { s.stopped.Store(true) }
+
+// Stopped reports whether the terminal ended its subscription.
+func (s *Seat) Stopped() bool { return s.stopped.Load() }
 
 // SetWindow sets the most hand-outs the seat holds in flight per rank (a
 // link to the next switch batches more than a terminal's window).
@@ -89,7 +103,7 @@ func (s *Seat) NextTelegram() (schedule.Item, Result, error) {
 // others.
 func (s *Seat) NextIn(mask uint32) (schedule.Item, Result, error) {
 	ranks := uint8(s.ranks.Load() & mask & uint32(schedule.AllRanks))
-	if !s.inbox || s.ag.held.Load() || ranks == 0 {
+	if !s.inbox || s.ag.held.Load() || ranks == 0 || s.stopped.Load() {
 		return schedule.Item{}, Empty, nil
 	}
 	s.ag.gate.RLock()
@@ -108,7 +122,7 @@ func (s *Seat) NextIn(mask uint32) (schedule.Item, Result, error) {
 // allows. ok is false when there is none (or the window is full: full
 // says which).
 func (s *Seat) NextReceipt() (it schedule.Item, ok, full bool, err error) {
-	if !s.receipts || s.ranks.Load()&(1<<ReceiptRank) == 0 {
+	if !s.receipts || s.ranks.Load()&(1<<ReceiptRank) == 0 || s.stopped.Load() {
 		return it, false, false, nil
 	}
 	if s.inflightOf(ReceiptRank) >= int(s.window.Load()) {
