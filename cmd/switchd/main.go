@@ -24,6 +24,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/dienbao/dienbao/switch/buildinfo"
+	"github.com/dienbao/dienbao/switch/completion"
 	"github.com/dienbao/dienbao/switch/daemon"
 	"github.com/dienbao/dienbao/switch/manpage"
 )
@@ -54,8 +55,9 @@ type cli struct {
 	// CPU (issue 17: no FLASH behind routine work at any lock).
 	MutexProfile string `name:"mutexprofile" help:"Write a lock-contention profile (pprof) of the whole run to this file at exit, for performance work." type:"path"`
 
-	Version kong.VersionFlag `help:"Print the version, the source revision and the Go version, and exit."`
-	Man     manFlag          `help:"Print switchd's manual page (roff, section 8), made from these definitions, and exit: switchd --man > /usr/local/share/man/man8/switchd.8"`
+	Version    kong.VersionFlag `help:"Print the version, the source revision and the Go version, and exit."`
+	Man        manFlag          `help:"Print switchd's manual page (roff, section 8), made from these definitions, and exit: switchd --man > /usr/local/share/man/man8/switchd.8"`
+	Completion string           `placeholder:"SHELL" predictor:"shell" help:"Print the shell completion script for bash, zsh or fish, and exit: switchd --completion bash > /etc/bash_completion.d/switchd. The shell then asks switchd itself, which answers from these definitions."`
 }
 
 // manFlag prints the manual page.
@@ -81,9 +83,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "switchd:", err)
 		os.Exit(1)
 	}
+	if completion.Answer(parser) {
+		return
+	}
 	if _, err := parser.Parse(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "switchd:", err)
 		os.Exit(2) // a usage error, as tg's
+	}
+	if c.Completion != "" {
+		script, err := completion.Script(c.Completion, "switchd")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "switchd: --completion:", err)
+			os.Exit(2)
+		}
+		fmt.Print(script)
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	var stopProfiles func()

@@ -173,7 +173,8 @@ func TestDevBinaryEndToEnd(t *testing.T) {
 }
 
 // switchd without a mode says how to give one; --version says what it
-// is; --man prints its manual page; a usage error exits 2, as tg's.
+// is; --man prints its manual page; --completion its shell completion; a
+// usage error exits 2, as tg's.
 func TestNeedsAMode(t *testing.T) {
 	bin := buildSwitchd(t)
 	out, err := exec.Command(bin).CombinedOutput()
@@ -195,9 +196,22 @@ func TestNeedsAMode(t *testing.T) {
 			t.Fatalf("groff on switchd.8: %v\n%s", err, warn)
 		}
 	}
-	err = exec.Command(bin, "--no-such-flag").Run()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
-		t.Fatalf("switchd --no-such-flag: %v, want exit status 2", err)
+	for _, bad := range [][]string{{"--no-such-flag"}, {"--completion", "csh"}} {
+		err = exec.Command(bin, bad...).Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+			t.Fatalf("switchd %s: %v, want exit status 2", strings.Join(bad, " "), err)
+		}
+	}
+	// Completion: the bash script loads, and switchd answers the shell
+	// from its own definitions (as tg does).
+	script := `source <(switchd --completion bash) && complete -p switchd
+echo "flags: $(COMP_LINE="switchd --re" COMP_POINT=12 switchd switchd --re switchd | sort | tr '\n' ' ')"
+echo "shells: $(COMP_LINE="switchd --completion " COMP_POINT=21 switchd switchd "" --completion | sort | tr '\n' ' ')"`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+	out, err = cmd.CombinedOutput()
+	if want := "complete -C 'switchd' switchd\nflags: --rewrap \nshells: bash fish zsh \n"; err != nil || string(out) != want {
+		t.Fatalf("switchd completion in bash: %v\n%q\nwant %q", err, out, want)
 	}
 }
 

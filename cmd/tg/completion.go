@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/alecthomas/kong"
+	"github.com/dienbao/dienbao/switch/completion"
 	"github.com/dienbao/dienbao/switch/manpage"
 )
 
@@ -14,24 +15,11 @@ type completionCmd struct {
 	Shell string `arg:"" enum:"bash,zsh,fish" help:"bash, zsh or fish."`
 }
 
-// completionScripts hand each shell's completion to tg itself: the shell
-// runs tg with COMP_LINE set, and tg answers from its command tree
-// (github.com/posener/complete's protocol).
-var completionScripts = map[string]string{
-	"bash": "complete -C tg tg\n",
-	"zsh":  "autoload -U +X bashcompinit && bashcompinit\ncomplete -C tg tg\n",
-	"fish": `function __complete_tg
-    set -lx COMP_LINE (commandline -cp)
-    test -z (commandline -ct)
-    and set COMP_LINE "$COMP_LINE "
-    tg
-end
-complete -f -c tg -a "(__complete_tg)"
-`,
-}
-
 func (c *completionCmd) Run(e *env) error {
-	_, err := fmt.Fprint(e.stdout, completionScripts[c.Shell])
+	script, err := completion.Script(c.Shell, "tg")
+	if err == nil {
+		_, err = fmt.Fprint(e.stdout, script)
+	}
 	return err
 }
 

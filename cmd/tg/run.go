@@ -14,9 +14,9 @@ import (
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/buildinfo"
 	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/completion"
 	"github.com/dienbao/dienbao/switch/fault"
 	"github.com/dienbao/dienbao/switch/telegram"
-	"github.com/willabides/kongplete"
 	"golang.org/x/term"
 )
 
@@ -219,12 +219,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	// A shell asking for completions (COMP_LINE set): answered from the
 	// command tree, then done.
-	if os.Getenv("COMP_LINE") != "" { // not built for every command
-		completing := false
-		kongplete.Complete(parser, kongplete.WithExitFunc(func(int) { completing = true }))
-		if completing {
-			return exitOK
-		}
+	if completion.Answer(parser) {
+		return exitOK
 	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
