@@ -2,7 +2,9 @@ package certs
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/dienbao/dienbao/switch/fault"
 )
@@ -72,4 +74,33 @@ func ParseTokenURI(s string) (TokenKey, error) {
 		return k, fault.E(op, fault.Invalid, "the PKCS#11 URI gives no PIN (pin-source=file:PATH)")
 	}
 	return k, nil
+}
+
+// WithObject is the same token, module and PIN under another object
+// label: where a renewal makes its new key pair.
+func (k TokenKey) WithObject(object string) (TokenKey, error) {
+	rest := strings.TrimPrefix(strings.TrimSpace(k.URI), "pkcs11:")
+	path, query, hasQuery := strings.Cut(rest, "?")
+	var attrs []string
+	for _, kv := range strings.Split(path, ";") {
+		if name, _, _ := strings.Cut(kv, "="); name == "object" {
+			kv = "object=" + url.PathEscape(object)
+		}
+		attrs = append(attrs, kv)
+	}
+	uri := "pkcs11:" + strings.Join(attrs, ";")
+	if hasQuery {
+		uri += "?" + query
+	}
+	return ParseTokenURI(uri)
+}
+
+// renewalSuffix is what RenewedObject appends: the renewal's time.
+var renewalSuffix = regexp.MustCompile(`-\d{8}T\d{6}$`)
+
+// RenewedObject is the object label of a renewal's key pair: the first
+// key pair's label with the renewal's time (UTC), so that renewals never
+// meet a label in use and do not grow the label.
+func RenewedObject(object string, now time.Time) string {
+	return renewalSuffix.ReplaceAllString(object, "") + "-" + now.UTC().Format("20060102T150405")
 }

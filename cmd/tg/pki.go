@@ -122,6 +122,12 @@ func (c *certsRequestCmd) inToken(req certs.Request) error {
 	if err != nil {
 		return err
 	}
+	return tokenKeyAndRequest(tk, req, c.Out)
+}
+
+// tokenKeyAndRequest makes the key pair tk names in its token, and writes
+// into dir its URI as key.pem and the request the token signed.
+func tokenKeyAndRequest(tk certs.TokenKey, req certs.Request, dir string) error {
 	key, err := tk.Generate()
 	if err != nil {
 		return err
@@ -130,13 +136,13 @@ func (c *certsRequestCmd) inToken(req certs.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(c.Out, 0o700); err != nil {
-		return fault.E("certs", fault.Internal, "create "+c.Out, err)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fault.E("certs", fault.Internal, "create "+dir, err)
 	}
-	if err := certs.WriteNew(filepath.Join(c.Out, certs.FolderKey), []byte(tk.URI+"\n"), 0o600); err != nil {
+	if err := certs.WriteNew(filepath.Join(dir, certs.FolderKey), []byte(tk.URI+"\n"), 0o600); err != nil {
 		return err
 	}
-	return certs.WriteNew(filepath.Join(c.Out, certs.RequestFile), csr, 0o644)
+	return certs.WriteNew(filepath.Join(dir, certs.RequestFile), csr, 0o644)
 }
 
 // writeKeyAndRequest writes a new key (mode 0600, encrypted under pass if
@@ -348,31 +354,16 @@ func (c *certsRenewCmd) Run(e *env) error {
 	id := f.Identity
 	req := certs.Request{Name: id.Name, Role: id.Role, Agency: id.Agency, Clearance: id.Clearance, Scope: id.Scope, Links: id.Links,
 		DNSNames: leaf.DNSNames, IPs: leaf.IPAddresses}
-	if old, err := os.ReadFile(filepath.Join(f.Dir, certs.FolderKey)); err == nil && certs.IsTokenURI(old) {
-		return fault.E(op, fault.Invalid, "this identity's key is in a PKCS#11 token: make the new key pair there under another object with "+
-			"tg certs request --pkcs11 URI (the same identity), then sign and install its certificate")
-	}
-	pass, err := c.passphrase(e, "the new key")
-	if err != nil {
-		return err
-	}
-	if !c.Encrypt {
-		// Keep the key as protected as the one it replaces.
-		if old, err := os.ReadFile(filepath.Join(f.Dir, certs.FolderKey)); err == nil && certs.KeyEncrypted(old) {
-			if pass, err = certs.DefaultPassphrase(filepath.Join(f.Dir, certs.FolderKey)); err != nil {
-				return err
-			}
-		}
-	}
-	csr, key, err := certs.NewRequest(req)
-	if err != nil {
-		return err
-	}
 	dir := filepath.Join(f.Dir, renewDir)
 	if err := os.RemoveAll(dir); err != nil {
 		return fault.E(op, fault.Internal, "cannot clear "+dir, err)
 	}
-	if err := writeKeyAndRequest(dir, key, csr, pass); err != nil {
+	old, _ := os.ReadFile(filepath.Join(f.Dir, certs.FolderKey))
+	if certs.IsTokenURI(old) {
+		if err := c.inToken(string(old), req, dir); err != nil {
+			return err
+		}
+	} else if err := c.inFile(e, old, f.Dir, req, dir); err != nil {
 		return err
 	}
 	reqFile := filepath.Join(dir, certs.RequestFile)
@@ -392,6 +383,43 @@ func (c *certsRenewCmd) Run(e *env) error {
 		return err
 	}
 	return (&certsInstallCmd{Cert: out}).Run(e)
+}
+
+// inFile makes the renewal's key as a file in dir, as protected as the
+// one it replaces (old), and its request.
+func (c *certsRenewCmd) inFile(e *env, old []byte, folder string, req certs.Request, dir string) error {
+	pass, err := c.passphrase(e, "the new key")
+	if err != nil {
+		return err
+	}
+	if !c.Encrypt && certs.KeyEncrypted(old) {
+		if pass, err = certs.DefaultPassphrase(filepath.Join(folder, certs.FolderKey)); err != nil {
+			return err
+		}
+	}
+	csr, key, err := certs.NewRequest(req)
+	if err != nil {
+		return err
+	}
+	return writeKeyAndRequest(dir, key, csr, pass)
+}
+
+// inToken makes the renewal's key pair in the token of the former one
+// (uri), under a new object (certs.RenewedObject), and writes its URI as
+// dir's key.pem and the request the token signed. The former key pair
+// stays in the token until deleted with the token's own tools.
+func (c *certsRenewCmd) inToken(uri string, req certs.Request, dir string) error {
+	if c.Encrypt {
+		return fault.E("certs.renew", fault.Invalid, "--encrypt: this identity's key is in a PKCS#11 token, protected by the token's PIN")
+	}
+	tk, err := certs.ParseTokenURI(uri)
+	if err != nil {
+		return err
+	}
+	if tk, err = tk.WithObject(certs.RenewedObject(tk.Object, time.Now())); err != nil {
+		return err
+	}
+	return tokenKeyAndRequest(tk, req, dir)
 }
 
 type certsIntermediateCmd struct {

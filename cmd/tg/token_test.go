@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/daemon"
@@ -17,7 +18,9 @@ const softHSM = "/usr/lib/softhsm/libsofthsm2.so"
 
 // A terminal's key made in a PKCS#11 token (SoftHSM2) never leaves it:
 // the request, the TLS handshakes with a real switch and the inbox key
-// all come from the token; key.pem holds only the token's URI.
+// all come from the token; key.pem holds only the token's URI. Renewed,
+// the new key pair is made in the same token under a new object, the
+// inbox is re-sealed under its secret, and it serves.
 func TestKeyInToken(t *testing.T) {
 	util, err := exec.LookPath("softhsm2-util")
 	if _, serr := os.Stat(softHSM); err != nil || serr != nil {
@@ -63,7 +66,31 @@ func TestKeyInToken(t *testing.T) {
 	if r := mustTG(t, "--id", id, "inbox", "--stored"); !strings.Contains(r.stdout, "Subject: Qua thẻ") {
 		t.Fatalf("the inbox, sealed under the token's secret, reread:\n%s", r.stdout)
 	}
-	if r := tg(t, "", "--id", id, "certs", "renew"); r.code != exitInvalid || !strings.Contains(r.stderr, "PKCS#11 token") {
-		t.Fatalf("renew of a token key: %d %s", r.code, r.stderr)
+	// Renewal: a new key pair in the same token, under a new object; the
+	// inbox re-sealed under the new pair's secret; the new key serves.
+	before := mustTG(t, "certs", "inspect", "--json", id).stdout
+	mustTG(t, "--id", id, "certs", "renew", "--ca", filepath.Join(site.Dir, "ca"))
+	b, _ := os.ReadFile(filepath.Join(id, certs.FolderKey))
+	renewed, err := certs.ParseTokenURI(string(b))
+	if err != nil || !strings.HasPrefix(renewed.Object, "na-tu-2-") || renewed.Token != "dienbao" {
+		t.Fatalf("key.pem after the renewal: %q (%v), want a new object of the same token", b, err)
+	}
+	later := time.Now().Add(time.Hour)
+	if again, err := renewed.WithObject(certs.RenewedObject(renewed.Object, later)); err != nil || again.Object != "na-tu-2-"+later.UTC().Format("20060102T150405") || again.Token != "dienbao" {
+		t.Fatalf("a second renewal's object: %q (%v), want the first label with the second's time", again.Object, err)
+	}
+	after := mustTG(t, "certs", "inspect", "--json", id).stdout
+	if after == before || !strings.Contains(after, `"key_token":"dienbao/`+renewed.Object+`"`) || !strings.Contains(after, `"key_matches":true`) {
+		t.Fatalf("inspect after the renewal:\n%s\nbefore:\n%s", after, before)
+	}
+	if _, err := os.Stat(filepath.Join(id, certs.FolderKey+".old")); !os.IsNotExist(err) {
+		t.Fatalf("the former key's file is still there after the inbox was re-sealed: %v", err)
+	}
+	if r := mustTG(t, "--id", id, "inbox", "--stored"); !strings.Contains(r.stdout, "Subject: Qua thẻ") {
+		t.Fatalf("the inbox, re-sealed under the new key pair's secret, reread:\n%s", r.stdout)
+	}
+	mustTG(t, "--id", site.IDDir("HN.UBND"), "send", "--to", "NA.TU", "--class", "SECRET", "sau khi gia hạn")
+	if r := mustTG(t, "--id", id, "inbox"); !strings.Contains(r.stdout, "sau khi gia hạn") {
+		t.Fatalf("inbox over the renewed token key:\n%s", r.stdout)
 	}
 }
