@@ -58,26 +58,35 @@ func serial() (*big.Int, error) {
 
 // NewCA creates a self-signed CA valid for the given duration.
 func NewCA(name string, validity time.Duration) (*CA, error) {
-	return newCA(name, validity, nil)
+	return newCA(name, validity, nil, nil)
 }
 
 // NewHierarchy creates an offline root valid for rootValidity and an
 // issuing intermediate it signs, valid for issuingValidity.
 func NewHierarchy(name string, rootValidity, issuingValidity time.Duration) (root, issuing *CA, err error) {
-	if root, err = newCA(name+" root", rootValidity, nil); err != nil {
+	return NewHierarchyOf(name, rootValidity, issuingValidity, nil, nil)
+}
+
+// NewHierarchyOf is NewHierarchy over key pairs made elsewhere (in a
+// PKCS#11 token: TokenKey.Generate); a nil key is made here.
+func NewHierarchyOf(name string, rootValidity, issuingValidity time.Duration, rootKey, issuingKey crypto.Signer) (root, issuing *CA, err error) {
+	if root, err = newCA(name+" root", rootValidity, nil, rootKey); err != nil {
 		return nil, nil, err
 	}
-	issuing, err = newCA(name+" issuing CA", issuingValidity, root)
+	issuing, err = newCA(name+" issuing CA", issuingValidity, root, issuingKey)
 	return root, issuing, err
 }
 
-// newCA creates a CA certificate: self-signed if parent is nil, else an
-// intermediate that parent signs (and that issues only end-entity
-// certificates).
-func newCA(name string, validity time.Duration, parent *CA) (*CA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fault.E("certs.ca", fault.Internal, "generate key", err)
+// newCA creates a CA certificate for key (made here if nil): self-signed
+// if parent is nil, else an intermediate that parent signs (and that
+// issues only end-entity certificates).
+func newCA(name string, validity time.Duration, parent *CA, key crypto.Signer) (*CA, error) {
+	if key == nil {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, fault.E("certs.ca", fault.Internal, "generate key", err)
+		}
+		key = k
 	}
 	sn, err := serial()
 	if err != nil {
@@ -94,14 +103,14 @@ func newCA(name string, validity time.Duration, parent *CA) (*CA, error) {
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	signer, signerKey := tmpl, crypto.Signer(key)
+	signer, signerKey := tmpl, key
 	if parent != nil {
 		signer, signerKey = parent.Cert, parent.Key
 		if tmpl.NotAfter.After(parent.Cert.NotAfter) {
 			tmpl.NotAfter = parent.Cert.NotAfter
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, key.Public(), signerKey)
 	if err != nil {
 		return nil, fault.E("certs.ca", fault.Internal, "create CA certificate", err)
 	}
@@ -136,8 +145,11 @@ func SaveHierarchy(dir string, root, issuing *CA, passphrase []byte) error {
 }
 
 func (ca *CA) save(dir, certFile, keyFile string, passphrase []byte) error {
-	keyPEM, err := MarshalKeyEncrypted(ca.Key, passphrase)
-	if err != nil {
+	var keyPEM []byte
+	var err error
+	if t, ok := ca.Key.(interface{ TokenURI() string }); ok {
+		keyPEM = []byte(t.TokenURI() + "\n") // the key stays in its token: its file names it
+	} else if keyPEM, err = MarshalKeyEncrypted(ca.Key, passphrase); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -190,7 +202,12 @@ func loadCA(dir, certFile, keyFile string, pass Passphrase) (*CA, error) {
 // an expiring or compromised one: its ca.pem must then go to every switch
 // and identity folder.
 func (root *CA) NewIssuing(name string, validity time.Duration) (*CA, error) {
-	return newCA(name, validity, root)
+	return newCA(name, validity, root, nil)
+}
+
+// NewIssuingOf is NewIssuing over a key pair made elsewhere (a token's).
+func (root *CA) NewIssuingOf(name string, validity time.Duration, key crypto.Signer) (*CA, error) {
+	return newCA(name, validity, root, key)
 }
 
 // Request describes a certificate to issue.

@@ -103,6 +103,9 @@ type tokenSigner struct {
 	key TokenKey
 }
 
+// TokenURI is the URI that names the key pair: what a key file holds.
+func (t *tokenSigner) TokenURI() string { return t.key.URI }
+
 // DeriveSecret is HMAC-SHA256 of label under the secret key the token
 // keeps beside the key pair (OBJECT-inbox, made at the first call): a
 // secret that never leaves the token, the same at every call.

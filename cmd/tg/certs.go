@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -35,6 +36,7 @@ type certsInitCmd struct {
 	Name         string `default:"dienbao network CA" help:"The CA's common name."`
 	Years        int    `default:"20" help:"The root's validity in years."`
 	IssuingYears int    `default:"5" help:"The issuing intermediate's validity in years."`
+	PKCS11       string `name:"pkcs11" placeholder:"URI" help:"Make both key pairs in a PKCS#11 token instead of files: pkcs11:token=LABEL;object=NAME?module-path=LIB&pin-source=file:PINFILE. The root's is NAME-root, the intermediate's NAME-issuing; root.key and ca.key then hold their URIs."`
 	passphraseFlags
 }
 
@@ -42,11 +44,17 @@ func (c *certsInitCmd) Run(e *env) error {
 	if c.Years < 1 || c.IssuingYears < 1 {
 		return fault.E("certs.init", fault.Invalid, "--years and --issuing-years must be at least 1")
 	}
-	pass, err := c.passphrase(e, "the CA's keys")
-	if err != nil {
+	var pass []byte
+	var rootKey, issuingKey crypto.Signer
+	var err error
+	if c.PKCS11 != "" {
+		if rootKey, issuingKey, err = c.inToken(); err != nil {
+			return err
+		}
+	} else if pass, err = c.passphrase(e, "the CA's keys"); err != nil {
 		return err
 	}
-	root, issuing, err := certs.NewHierarchy(c.Name, years(c.Years), years(c.IssuingYears))
+	root, issuing, err := certs.NewHierarchyOf(c.Name, years(c.Years), years(c.IssuingYears), rootKey, issuingKey)
 	if err != nil {
 		return err
 	}
@@ -55,14 +63,44 @@ func (c *certsInitCmd) Run(e *env) error {
 	}
 	if e.json {
 		return e.emit(map[string]any{"ca": filepath.Join(c.Out, certs.CACertFile), "root": filepath.Join(c.Out, certs.RootCertFile),
-			"serial": issuing.Cert.SerialNumber.Text(16), "root_serial": root.Cert.SerialNumber.Text(16), "encrypted": len(pass) > 0})
+			"serial": issuing.Cert.SerialNumber.Text(16), "root_serial": root.Cert.SerialNumber.Text(16), "encrypted": len(pass) > 0,
+			"token": c.PKCS11 != ""})
+	}
+	offline := "move root.key offline now"
+	if c.PKCS11 != "" {
+		offline = "its key is in the token (root.key names it): keep the token offline"
 	}
 	_, err = fmt.Fprintf(e.stdout, "CA created in %s:\n"+
-		"  root.pem, root.key   the root (until %s): move root.key offline now; it is needed only for tg certs intermediate\n"+
+		"  root.pem, root.key   the root (until %s): "+offline+"; it is needed only for tg certs intermediate\n"+
 		"  ca.pem, ca.key       the issuing intermediate (until %s): signs certificates and CRLs\n"+
 		"  ca.pem is what every switch and identity folder trusts (the intermediate, then the root)\n",
 		c.Out, root.Cert.NotAfter.Format("2006-01-02"), issuing.Cert.NotAfter.Format("2006-01-02"))
 	return err
+}
+
+// inToken makes the root's and the intermediate's key pairs in the token
+// c.PKCS11 names (objects NAME-root and NAME-issuing).
+func (c *certsInitCmd) inToken() (root, issuing crypto.Signer, err error) {
+	if c.Encrypt {
+		return nil, nil, fault.E("certs.init", fault.Invalid, "--encrypt and --pkcs11: keys in a token are protected by the token's PIN")
+	}
+	tk, err := certs.ParseTokenURI(c.PKCS11)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range []struct {
+		suffix string
+		key    *crypto.Signer
+	}{{"-root", &root}, {"-issuing", &issuing}} {
+		pair, err := tk.WithObject(tk.Object + k.suffix)
+		if err != nil {
+			return nil, nil, err
+		}
+		if *k.key, err = pair.Generate(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return root, issuing, nil
 }
 
 func years(n int) time.Duration { return time.Duration(n) * 365 * 24 * time.Hour }

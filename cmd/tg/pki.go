@@ -423,10 +423,11 @@ func (c *certsRenewCmd) inToken(uri string, req certs.Request, dir string) error
 }
 
 type certsIntermediateCmd struct {
-	Root  string `required:"" type:"path" help:"The CA folder holding root.pem and root.key (brought back from offline)."`
-	Out   string `required:"" type:"path" help:"A new CA folder for the new intermediate (ca.pem, ca.key; revoked.json starts empty)."`
-	Name  string `default:"dienbao network CA issuing CA" help:"The intermediate's common name."`
-	Years int    `default:"5" help:"Validity in years (never past the root's end)."`
+	Root   string `required:"" type:"path" help:"The CA folder holding root.pem and root.key (brought back from offline)."`
+	Out    string `required:"" type:"path" help:"A new CA folder for the new intermediate (ca.pem, ca.key; revoked.json starts empty)."`
+	Name   string `default:"dienbao network CA issuing CA" help:"The intermediate's common name."`
+	Years  int    `default:"5" help:"Validity in years (never past the root's end)."`
+	PKCS11 string `name:"pkcs11" placeholder:"URI" help:"Make the intermediate's key pair in a PKCS#11 token, as the URI names it (ca.key then holds the URI)."`
 	passphraseFlags
 }
 
@@ -435,11 +436,23 @@ func (c *certsIntermediateCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	pass, err := c.passphrase(e, "the intermediate's key")
-	if err != nil {
+	var pass []byte
+	var key crypto.Signer
+	if c.PKCS11 != "" {
+		if c.Encrypt {
+			return fault.E("certs.intermediate", fault.Invalid, "--encrypt and --pkcs11: a key in a token is protected by the token's PIN")
+		}
+		tk, err := certs.ParseTokenURI(c.PKCS11)
+		if err != nil {
+			return err
+		}
+		if key, err = tk.Generate(); err != nil {
+			return err
+		}
+	} else if pass, err = c.passphrase(e, "the intermediate's key"); err != nil {
 		return err
 	}
-	issuing, err := root.NewIssuing(c.Name, years(c.Years))
+	issuing, err := root.NewIssuingOf(c.Name, years(c.Years), key)
 	if err != nil {
 		return err
 	}

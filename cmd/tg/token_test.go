@@ -1,10 +1,14 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +26,8 @@ const softHSM = "/usr/lib/softhsm/libsofthsm2.so"
 // the new key pair is made in the same token under a new object, the
 // inbox is re-sealed under its secret, and it serves.
 func TestKeyInToken(t *testing.T) {
-	util, err := exec.LookPath("softhsm2-util")
-	if _, serr := os.Stat(softHSM); err != nil || serr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SoftHSM2 is not installed: .ci/run installs softhsm2")
-		}
-		t.Skip("SoftHSM2 is not installed (package softhsm2)")
-	}
+	uri := softToken(t, "dienbao")("na-tu-2")
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "softhsm2.conf")
-	os.MkdirAll(filepath.Join(dir, "tokens"), 0o700)
-	os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\n"), 0o600)
-	t.Setenv("SOFTHSM2_CONF", conf)
-	if out, err := exec.Command(util, "--init-token", "--free", "--label", "dienbao", "--pin", "123456", "--so-pin", "654321").CombinedOutput(); err != nil {
-		t.Fatalf("softhsm2-util: %v\n%s", err, out)
-	}
-	pin := filepath.Join(dir, "pin")
-	os.WriteFile(pin, []byte("123456\n"), 0o600)
-	uri := "pkcs11:token=dienbao;object=na-tu-2?module-path=" + softHSM + "&pin-source=file:" + pin
 
 	site := daemontest.Start(t)
 	id := filepath.Join(dir, "na-tu-2")
@@ -92,5 +80,135 @@ func TestKeyInToken(t *testing.T) {
 	mustTG(t, "--id", site.IDDir("HN.UBND"), "send", "--to", "NA.TU", "--class", "SECRET", "sau khi gia hạn")
 	if r := mustTG(t, "--id", id, "inbox"); !strings.Contains(r.stdout, "sau khi gia hạn") {
 		t.Fatalf("inbox over the renewed token key:\n%s", r.stdout)
+	}
+}
+
+// softHSMDir is the token folder of this test process. The SoftHSM2
+// module reads its configuration and finds its tokens once per process
+// (tg runs in-process in these tests), so every token the tests use is
+// made at the first call, in one folder.
+var softHSMDir struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if softHSMDir.dir != "" {
+		os.RemoveAll(softHSMDir.dir)
+	}
+	os.Exit(code)
+}
+
+// softTokens are the tokens softToken makes, by label.
+var softTokens = []string{"dienbao", "ca"}
+
+// softToken returns the URI of an object in the SoftHSM2 token labelled
+// label (one of softTokens; user PIN in a file).
+func softToken(t *testing.T, label string) func(object string) string {
+	t.Helper()
+	util, err := exec.LookPath("softhsm2-util")
+	if _, serr := os.Stat(softHSM); err != nil || serr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("SoftHSM2 is not installed: .ci/run installs softhsm2")
+		}
+		t.Skip("SoftHSM2 is not installed (package softhsm2)")
+	}
+	softHSMDir.once.Do(func() {
+		d, err := os.MkdirTemp("", "dienbao-softhsm-")
+		if err == nil {
+			err = os.Mkdir(filepath.Join(d, "tokens"), 0o700)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(d, "softhsm2.conf"), []byte("directories.tokendir = "+filepath.Join(d, "tokens")+"\nobjectstore.backend = file\n"), 0o600)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(d, "pin"), []byte("123456\n"), 0o600)
+		}
+		for _, l := range softTokens {
+			if err != nil {
+				break
+			}
+			cmd := exec.Command(util, "--init-token", "--free", "--label", l, "--pin", "123456", "--so-pin", "654321")
+			cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(d, "softhsm2.conf"))
+			if out, e := cmd.CombinedOutput(); e != nil {
+				err = fmt.Errorf("softhsm2-util: %v\n%s", e, out)
+			}
+		}
+		softHSMDir.dir, softHSMDir.err = d, err
+	})
+	if softHSMDir.err != nil {
+		t.Fatal(softHSMDir.err)
+	}
+	dir := softHSMDir.dir
+	t.Setenv("SOFTHSM2_CONF", filepath.Join(dir, "softhsm2.conf"))
+	pin := filepath.Join(dir, "pin")
+	return func(object string) string {
+		return "pkcs11:token=" + label + ";object=" + object + "?module-path=" + softHSM + "&pin-source=file:" + pin
+	}
+}
+
+// A CA whose keys are in a PKCS#11 token: tg certs init --pkcs11 makes
+// the root's and the intermediate's key pairs there (root.key and ca.key
+// name them); the token signs certificates, a CRL and a new intermediate.
+func TestCAKeysInToken(t *testing.T) {
+	uri := softToken(t, "ca")
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca")
+	if r := mustTG(t, "certs", "init", "--pkcs11", uri("net"), "--out", ca); !strings.Contains(r.stdout, "keep the token offline") {
+		t.Fatalf("tg certs init --pkcs11 says:\n%s", r.stdout)
+	}
+	for file, object := range map[string]string{certs.RootKeyFile: "net-root", certs.CAKeyFile: "net-issuing"} {
+		b, _ := os.ReadFile(filepath.Join(ca, file))
+		if k, err := certs.ParseTokenURI(string(b)); err != nil || k.Object != object {
+			t.Fatalf("%s holds %q (%v), want the URI of object %s", file, b, err, object)
+		}
+	}
+	if r := mustTG(t, "certs", "inspect", "--json", ca); !strings.Contains(r.stdout, `"key_token":"ca/net-issuing"`) || !strings.Contains(r.stdout, `"key_matches":true`) {
+		t.Fatalf("inspect of the CA folder:\n%s", r.stdout)
+	}
+	if r := tg(t, "", "certs", "init", "--pkcs11", uri("net"), "--out", filepath.Join(dir, "again")); r.code != exitInvalid || !strings.Contains(r.stderr, "already holds a key pair") {
+		t.Fatalf("a second CA over the same objects: %d %s", r.code, r.stderr)
+	}
+	// A certificate by request, signed in the token; revoked, in a CRL
+	// the token signs.
+	id := filepath.Join(dir, "na-tu")
+	mustTG(t, "certs", "request", "--role", "terminal", "--name", "NA.TU terminal 1", "--agency", "NA.TU", "--out", id)
+	mustTG(t, "certs", "sign", "--ca", ca, filepath.Join(id, certs.RequestFile), "--out", filepath.Join(dir, "cert.pem"))
+	mustTG(t, "--id", id, "certs", "install", "--ca", filepath.Join(ca, certs.CACertFile), filepath.Join(dir, "cert.pem"))
+	if r := mustTG(t, "certs", "inspect", "--json", id); !strings.Contains(r.stdout, `"chain_ok":true`) {
+		t.Fatalf("the certificate the token signed:\n%s", r.stdout)
+	}
+	mustTG(t, "certs", "revoke", "--ca", ca, "--cert", id)
+	crlPEM, _ := os.ReadFile(filepath.Join(ca, "crl.pem"))
+	blk, _ := pem.Decode(crlPEM)
+	issuing, err := certs.LoadCA(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blk == nil {
+		t.Fatalf("no CRL written: %q", crlPEM)
+	}
+	crl, err := x509.ParseRevocationList(blk.Bytes)
+	if err != nil || crl.CheckSignatureFrom(issuing.Cert) != nil || len(crl.RevokedCertificateEntries) != 1 {
+		t.Fatalf("the CRL: %v, signature %v, %d revoked", err, crl.CheckSignatureFrom(issuing.Cert), len(crl.RevokedCertificateEntries))
+	}
+	// A new intermediate, its key in the token too, signed by the root's.
+	next := filepath.Join(dir, "ca2")
+	mustTG(t, "certs", "intermediate", "--root", ca, "--out", next, "--pkcs11", uri("net-issuing-2"))
+	ca2, err := certs.LoadCA(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := certs.LoadRoot(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca2.Cert.CheckSignatureFrom(root.Cert); err != nil {
+		t.Fatalf("the new intermediate is not signed by the root: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(next, certs.CAKeyFile)); !certs.IsTokenURI(b) {
+		t.Fatalf("the new intermediate's ca.key: %q, want a URI", b)
 	}
 }
