@@ -88,6 +88,12 @@ func (c *certsInitCmd) inToken() (root, issuing crypto.Signer, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Before anything is made in the token, which tg never deletes from.
+	for _, f := range []string{certs.CACertFile, certs.RootCertFile} {
+		if _, err := os.Stat(filepath.Join(c.Out, f)); err == nil {
+			return nil, nil, fault.Errorf("certs.init", fault.Invalid, "%s already holds a CA (%s)", c.Out, f)
+		}
+	}
 	for _, k := range []struct {
 		suffix string
 		key    *crypto.Signer

@@ -171,6 +171,9 @@ func TestCAKeysInToken(t *testing.T) {
 	if r := tg(t, "", "certs", "init", "--pkcs11", uri("net"), "--out", filepath.Join(dir, "again")); r.code != exitInvalid || !strings.Contains(r.stderr, "already holds a key pair") {
 		t.Fatalf("a second CA over the same objects: %d %s", r.code, r.stderr)
 	}
+	if r := tg(t, "", "certs", "init", "--pkcs11", uri("other"), "--out", ca); r.code != exitInvalid || !strings.Contains(r.stderr, "already holds a CA") {
+		t.Fatalf("a CA into a folder that holds one: %d %s", r.code, r.stderr)
+	}
 	// A certificate by request, signed in the token; revoked, in a CRL
 	// the token signs.
 	id := filepath.Join(dir, "na-tu")
