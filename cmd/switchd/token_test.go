@@ -10,11 +10,15 @@ import (
 
 	"github.com/dienbao/dienbao/certs"
 	"github.com/dienbao/dienbao/switch/client"
+	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 	"github.com/dienbao/dienbao/switch/telegram"
 )
 
-// softHSM is Debian's SoftHSM2 module.
-const softHSM = "/usr/lib/softhsm/libsofthsm2.so"
+func TestMain(m *testing.M) {
+	code := m.Run()
+	daemontest.RemoveSoftHSM()
+	os.Exit(code)
+}
 
 // The switch's own TLS key in a PKCS#11 token (SoftHSM2): made in the
 // token by tg certs request --pkcs11, certified by request, and named in
@@ -23,24 +27,8 @@ const softHSM = "/usr/lib/softhsm/libsofthsm2.so"
 // in the token, since no key material is on disk; a telegram goes
 // through.
 func TestSwitchKeyInToken(t *testing.T) {
-	util, err := exec.LookPath("softhsm2-util")
-	if _, serr := os.Stat(softHSM); err != nil || serr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SoftHSM2 is not installed: .ci/run installs softhsm2")
-		}
-		t.Skip("SoftHSM2 is not installed (package softhsm2)")
-	}
+	uri := daemontest.SoftToken(t, "switch")("dev-switch")
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "softhsm2.conf")
-	os.MkdirAll(filepath.Join(dir, "tokens"), 0o700)
-	os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\n"), 0o600)
-	t.Setenv("SOFTHSM2_CONF", conf) // for switchd and tg too
-	if out, err := exec.Command(util, "--init-token", "--free", "--label", "switch", "--pin", "123456", "--so-pin", "654321").CombinedOutput(); err != nil {
-		t.Fatalf("softhsm2-util: %v\n%s", err, out)
-	}
-	pin := filepath.Join(dir, "pin")
-	os.WriteFile(pin, []byte("123456\n"), 0o600)
-	uri := "pkcs11:token=switch;object=dev-switch?module-path=" + softHSM + "&pin-source=file:" + pin
 
 	bin := buildSwitchd(t)
 	tg := filepath.Join(t.TempDir(), "tg")

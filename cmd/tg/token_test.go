@@ -3,12 +3,9 @@ package main
 import (
 	"crypto/x509"
 	"encoding/pem"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,16 +14,13 @@ import (
 	"github.com/dienbao/dienbao/switch/daemon/daemontest"
 )
 
-// softHSM is Debian's SoftHSM2 module.
-const softHSM = "/usr/lib/softhsm/libsofthsm2.so"
-
 // A terminal's key made in a PKCS#11 token (SoftHSM2) never leaves it:
 // the request, the TLS handshakes with a real switch and the inbox key
 // all come from the token; key.pem holds only the token's URI. Renewed,
 // the new key pair is made in the same token under a new object, the
 // inbox is re-sealed under its secret, and it serves.
 func TestKeyInToken(t *testing.T) {
-	uri := softToken(t, "dienbao")("na-tu-2")
+	uri := daemontest.SoftToken(t, "dienbao")("na-tu-2")
 	dir := t.TempDir()
 
 	site := daemontest.Start(t)
@@ -83,77 +77,17 @@ func TestKeyInToken(t *testing.T) {
 	}
 }
 
-// softHSMDir is the token folder of this test process. The SoftHSM2
-// module reads its configuration and finds its tokens once per process
-// (tg runs in-process in these tests), so every token the tests use is
-// made at the first call, in one folder.
-var softHSMDir struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if softHSMDir.dir != "" {
-		os.RemoveAll(softHSMDir.dir)
-	}
+	daemontest.RemoveSoftHSM()
 	os.Exit(code)
-}
-
-// softTokens are the tokens softToken makes, by label.
-var softTokens = []string{"dienbao", "ca"}
-
-// softToken returns the URI of an object in the SoftHSM2 token labelled
-// label (one of softTokens; user PIN in a file).
-func softToken(t *testing.T, label string) func(object string) string {
-	t.Helper()
-	util, err := exec.LookPath("softhsm2-util")
-	if _, serr := os.Stat(softHSM); err != nil || serr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("SoftHSM2 is not installed: .ci/run installs softhsm2")
-		}
-		t.Skip("SoftHSM2 is not installed (package softhsm2)")
-	}
-	softHSMDir.once.Do(func() {
-		d, err := os.MkdirTemp("", "dienbao-softhsm-")
-		if err == nil {
-			err = os.Mkdir(filepath.Join(d, "tokens"), 0o700)
-		}
-		if err == nil {
-			err = os.WriteFile(filepath.Join(d, "softhsm2.conf"), []byte("directories.tokendir = "+filepath.Join(d, "tokens")+"\nobjectstore.backend = file\n"), 0o600)
-		}
-		if err == nil {
-			err = os.WriteFile(filepath.Join(d, "pin"), []byte("123456\n"), 0o600)
-		}
-		for _, l := range softTokens {
-			if err != nil {
-				break
-			}
-			cmd := exec.Command(util, "--init-token", "--free", "--label", l, "--pin", "123456", "--so-pin", "654321")
-			cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(d, "softhsm2.conf"))
-			if out, e := cmd.CombinedOutput(); e != nil {
-				err = fmt.Errorf("softhsm2-util: %v\n%s", e, out)
-			}
-		}
-		softHSMDir.dir, softHSMDir.err = d, err
-	})
-	if softHSMDir.err != nil {
-		t.Fatal(softHSMDir.err)
-	}
-	dir := softHSMDir.dir
-	t.Setenv("SOFTHSM2_CONF", filepath.Join(dir, "softhsm2.conf"))
-	pin := filepath.Join(dir, "pin")
-	return func(object string) string {
-		return "pkcs11:token=" + label + ";object=" + object + "?module-path=" + softHSM + "&pin-source=file:" + pin
-	}
 }
 
 // A CA whose keys are in a PKCS#11 token: tg certs init --pkcs11 makes
 // the root's and the intermediate's key pairs there (root.key and ca.key
 // name them); the token signs certificates, a CRL and a new intermediate.
 func TestCAKeysInToken(t *testing.T) {
-	uri := softToken(t, "ca")
+	uri := daemontest.SoftToken(t, "ca")
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca")
 	if r := mustTG(t, "certs", "init", "--pkcs11", uri("net"), "--out", ca); !strings.Contains(r.stdout, "keep the token offline") {
