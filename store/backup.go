@@ -132,10 +132,8 @@ func (s *Store) Backup(w io.Writer, keyring func() ([]byte, error), opts BackupO
 	// key retirement (which waits for views): every key a record in the
 	// snapshot is sealed with is in the copy. Retirement may go on once
 	// both are taken; it does not touch the copy.
-	s.views.RLock()
-	if s.viewsClosed {
-		s.views.RUnlock()
-		return BackupInfo{}, fault.E(op, fault.Unavailable, "the store is closed")
+	if err := s.holdViews(); err != nil {
+		return BackupInfo{}, err
 	}
 	s.streams.Add(1) // Close waits for the stream, not key retirement
 	defer s.streams.Done()

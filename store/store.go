@@ -344,12 +344,22 @@ func Open(opts Options) (*Store, error) {
 
 // view runs fn in a read transaction, holding off key retirement.
 func (s *Store) view(fn func(txn *badger.Txn) error) error {
-	s.views.RLock()
+	if err := s.holdViews(); err != nil {
+		return err
+	}
 	defer s.views.RUnlock()
+	return s.db.View(fn)
+}
+
+// holdViews takes views shared for a read, unless Close has begun (Badger
+// panics on a read of a closed store): the caller releases it.
+func (s *Store) holdViews() error {
+	s.views.RLock()
 	if s.viewsClosed {
+		s.views.RUnlock()
 		return fault.E("store", fault.Unavailable, "the store is closed")
 	}
-	return s.db.View(fn)
+	return nil
 }
 
 // closeViews waits for the reads under way (a backup) to finish and

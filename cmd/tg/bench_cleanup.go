@@ -44,13 +44,14 @@ func (r *benchRun) cleanUp(e *env) error {
 	reports := func() error {
 		// A recipient stopped at the end of the run may leave telegrams it
 		// counted but whose acknowledgement did not reach the switch: they
-		// went back to its queue.
+		// went back to its queue. Taken with its reports in one session,
+		// before the senders', whose reports those deliveries make.
 		for _, d := range r.recvDirs {
-			if err := drain(ctx, d, client.ReceiveOptions{Inbox: true}); err != nil {
+			if err := drain(ctx, d, client.ReceiveOptions{Inbox: true, Receipts: true}); err != nil {
 				return fmt.Errorf("taking what still waits for %s: %w", filepath.Base(d), err)
 			}
 		}
-		for _, d := range append(append([]string{}, r.sendDirs...), r.recvDirs...) {
+		for _, d := range r.sendDirs {
 			if err := drain(ctx, d, client.ReceiveOptions{Receipts: true}); err != nil {
 				return fmt.Errorf("taking the delivery reports of %s: %w", filepath.Base(d), err)
 			}

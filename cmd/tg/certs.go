@@ -81,10 +81,7 @@ func (c *certsInitCmd) Run(e *env) error {
 // inToken makes the root's and the intermediate's key pairs in the token
 // c.PKCS11 names (objects NAME-root and NAME-issuing).
 func (c *certsInitCmd) inToken() (root, issuing crypto.Signer, err error) {
-	if c.Encrypt {
-		return nil, nil, fault.E("certs.init", fault.Invalid, "--encrypt and --pkcs11: keys in a token are protected by the token's PIN")
-	}
-	tk, err := certs.ParseTokenURI(c.PKCS11)
+	tk, err := c.tokenKey("certs.init", c.PKCS11)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -30,6 +30,15 @@ type passphraseFlags struct {
 	PassphraseFile string `type:"path" help:"With --encrypt: a file (mode 0600) whose first line is the passphrase."`
 }
 
+// tokenKey reads the PKCS#11 URI of a key pair to make in a token, which
+// --encrypt does not go with: the token's PIN protects the key.
+func (p passphraseFlags) tokenKey(op, uri string) (certs.TokenKey, error) {
+	if p.Encrypt {
+		return certs.TokenKey{}, fault.E(op, fault.Invalid, "--encrypt and a key in a PKCS#11 token: the token's PIN protects the key")
+	}
+	return certs.ParseTokenURI(uri)
+}
+
 // passphrase is the passphrase to encrypt with (nil: none asked).
 func (p passphraseFlags) passphrase(e *env, what string) ([]byte, error) {
 	if p.PassphraseFile != "" && !p.Encrypt {
@@ -115,10 +124,7 @@ func (c *certsRequestCmd) Run(e *env) error {
 // inToken makes the key pair in the PKCS#11 token c.PKCS11 names and
 // writes the URI as key.pem, and the request the token signed.
 func (c *certsRequestCmd) inToken(req certs.Request) error {
-	if c.Encrypt {
-		return fault.E("certs.request", fault.Invalid, "--encrypt and --pkcs11: a key in a token is protected by the token's PIN")
-	}
-	tk, err := certs.ParseTokenURI(c.PKCS11)
+	tk, err := c.tokenKey("certs.request", c.PKCS11)
 	if err != nil {
 		return err
 	}
@@ -409,10 +415,7 @@ func (c *certsRenewCmd) inFile(e *env, old []byte, folder string, req certs.Requ
 // dir's key.pem and the request the token signed. The former key pair
 // stays in the token until deleted with the token's own tools.
 func (c *certsRenewCmd) inToken(uri string, req certs.Request, dir string) error {
-	if c.Encrypt {
-		return fault.E("certs.renew", fault.Invalid, "--encrypt: this identity's key is in a PKCS#11 token, protected by the token's PIN")
-	}
-	tk, err := certs.ParseTokenURI(uri)
+	tk, err := c.tokenKey("certs.renew", uri)
 	if err != nil {
 		return err
 	}
@@ -439,10 +442,7 @@ func (c *certsIntermediateCmd) Run(e *env) error {
 	var pass []byte
 	var key crypto.Signer
 	if c.PKCS11 != "" {
-		if c.Encrypt {
-			return fault.E("certs.intermediate", fault.Invalid, "--encrypt and --pkcs11: a key in a token is protected by the token's PIN")
-		}
-		tk, err := certs.ParseTokenURI(c.PKCS11)
+		tk, err := c.tokenKey("certs.intermediate", c.PKCS11)
 		if err != nil {
 			return err
 		}

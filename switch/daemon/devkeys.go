@@ -39,7 +39,7 @@ func devAgencyKeys(ca *certs.CA, dir string, agency telegram.Address) error {
 	}
 	// Made now, or made before and no longer published (tg bench removes
 	// what it published): certified and published again.
-	k := (*envelope.AgencyKey)(nil)
+	var k *envelope.AgencyKey
 	if len(have) > 0 {
 		k = have[len(have)-1]
 	} else if k, err = envelope.NewAgencyKey(agency); err != nil {
